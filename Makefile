@@ -1,0 +1,61 @@
+# sotag: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?=
+PORT ?= 5000
+DATA_ARG := $(if $(DATA),--data $(DATA),)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo train compare test test-unit lint format ui bench-quality bench-infer bench-train clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: setup  ## train the default configuration on DATA (or the shared data), register it, say where to look
+	$(BIN)/sotag train $(DATA_ARG)
+
+train: setup
+	$(BIN)/sotag train $(DATA_ARG) $(ARGS)
+
+compare: setup
+	$(BIN)/sotag compare $(DATA_ARG) $(ARGS)
+
+test: setup lint  ## the whole suite, integration tests included
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+ui: setup  ## the MLflow UI on the embedded store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(PORT)
+
+bench-quality: setup
+	$(BIN)/python -m bench.quality $(DATA_ARG)
+
+bench-infer: setup
+	$(BIN)/python -m bench.infer $(DATA_ARG)
+
+bench-train: setup
+	$(BIN)/python -m bench.train_time $(DATA_ARG)
+
+clean:
+	rm -rf mlruns mlartifacts mlflow.db reports .cache .pytest_cache .ruff_cache

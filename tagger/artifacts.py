@@ -1,0 +1,117 @@
+"""The four-file model artifact: vectorizer.joblib, estimator.joblib, mlb.joblib, config.json.
+
+joblib is pickle: unpickling runs code. Every file's sha256 is recorded in config.json when
+it is written and checked before anything is unpickled; a mismatch is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from tagger.errors import ArtifactError
+
+ARTIFACT_FILES = ("vectorizer.joblib", "estimator.joblib", "mlb.joblib")
+CONFIG_FILE = "config.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    """What config.json holds besides the digests."""
+
+    top_k: int
+    threshold: float
+    vectorizer: str
+    vocabulary: list[str]
+    preprocessing_version: str
+    keep_code: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedArtifacts:
+    vectorizer: Any
+    estimator: Any
+    mlb: Any
+    config: ModelConfig
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_artifacts(directory: str | Path, vectorizer: Any, estimator: Any, mlb: Any, config: ModelConfig) -> Path:
+    """Write the four files; config.json last, with the sha256 of the other three."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, obj in zip(ARTIFACT_FILES, (vectorizer, estimator, mlb), strict=True):
+        joblib.dump(obj, directory / name, compress=0)
+    payload = asdict(config) | {
+        "format_version": FORMAT_VERSION,
+        "sha256": {name: sha256_file(directory / name) for name in ARTIFACT_FILES},
+    }
+    _atomic_write_text(directory / CONFIG_FILE, json.dumps(payload, indent=2, sort_keys=True))
+    return directory
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def read_config(directory: str | Path) -> tuple[ModelConfig, dict[str, str]]:
+    """config.json as a ModelConfig and the recorded digests; clear errors for what is missing."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing (a model directory needs {', '.join((*ARTIFACT_FILES, CONFIG_FILE))})")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
+    digests = payload.pop("sha256", None)
+    payload.pop("format_version", None)
+    if not isinstance(digests, dict) or set(digests) != set(ARTIFACT_FILES):
+        raise ArtifactError(f"{path}: field 'sha256' must list the digest of each of {', '.join(ARTIFACT_FILES)}")
+    try:
+        return ModelConfig(**payload), digests
+    except TypeError as exc:
+        raise ArtifactError(f"{path}: unexpected or missing fields ({exc})") from exc
+
+
+def verify_artifacts(directory: str | Path) -> tuple[ModelConfig, dict[str, str]]:
+    """Check every file exists and matches its recorded sha256; nothing is unpickled here."""
+    directory = Path(directory)
+    config, digests = read_config(directory)
+    for name in ARTIFACT_FILES:
+        path = directory / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: missing")
+        actual = sha256_file(path)
+        if actual != digests[name]:
+            raise ArtifactError(
+                f"{path}: sha256 mismatch (config.json records {digests[name][:12]}…, file is {actual[:12]}…); "
+                "refusing to load a file that may have been altered"
+            )
+    return config, digests
+
+
+def load_artifacts(directory: str | Path) -> LoadedArtifacts:
+    """Verify, then unpickle the three joblib files."""
+    directory = Path(directory)
+    config, _ = verify_artifacts(directory)
+    objects = [joblib.load(directory / name) for name in ARTIFACT_FILES]
+    return LoadedArtifacts(*objects, config=config)

@@ -1,0 +1,83 @@
+"""The inference service: four artifacts in, ranked tags out.
+
+One class used by the MLflow pyfunc (and so by `mlflow models serve`, the gateway and
+monitoring). Scoring goes through the fused weight matrix, never the per-tag loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tagger.artifacts import ModelConfig, load_artifacts
+from tagger.errors import ArtifactError
+from tagger.fused import FusedLinearModel
+from tagger.metrics import top_k_indices
+from tagger.text import PREPROCESSING_VERSION, clean_question
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    tags: list[str]
+    scores: list[float]
+
+
+class Tagger:
+    """A loaded model: vectorizer + fused estimator + tag vocabulary + inference defaults."""
+
+    def __init__(self, vectorizer: object, estimator: FusedLinearModel, vocabulary: Sequence[str], config: ModelConfig):
+        if not isinstance(estimator, FusedLinearModel):
+            raise ArtifactError(f"estimator.joblib: expected a FusedLinearModel, got {type(estimator).__name__}")
+        if estimator.n_tags != len(vocabulary):
+            raise ArtifactError(
+                f"estimator.joblib: scores {estimator.n_tags} tags but the vocabulary has {len(vocabulary)}"
+            )
+        if config.preprocessing_version != PREPROCESSING_VERSION:
+            raise ArtifactError(
+                f"config.json: preprocessing_version {config.preprocessing_version} does not match this code's "
+                f"{PREPROCESSING_VERSION}; retrain or install the matching sotag version"
+            )
+        self.vectorizer = vectorizer
+        self.estimator = estimator
+        self.vocabulary = np.asarray(vocabulary, dtype=object)
+        self.config = config
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> Tagger:
+        """Verify every sha256, then load."""
+        loaded = load_artifacts(directory)
+        vocabulary = list(loaded.mlb.classes_)
+        if vocabulary != list(loaded.config.vocabulary):
+            raise ArtifactError("mlb.joblib: its classes differ from the vocabulary in config.json")
+        return cls(loaded.vectorizer, loaded.estimator, vocabulary, loaded.config)
+
+    def texts(self, titles: Sequence[str], bodies: Sequence[str]) -> list[str]:
+        extra = self.config.extra
+        return [
+            clean_question(t, b, keep_code=self.config.keep_code, title_repeat=int(extra.get("title_repeat", 1)))
+            for t, b in zip(titles, bodies, strict=True)
+        ]
+
+    def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
+        """(n, n_tags) probabilities."""
+        features = self.vectorizer.transform(self.texts(titles, bodies))
+        return self.estimator.predict_proba(features)
+
+    def suggest(
+        self, titles: Sequence[str], bodies: Sequence[str], top_k: int | None = None, threshold: float | None = None
+    ) -> list[Suggestion]:
+        """For each question the best `top_k` tags whose score is at least `threshold`, best first."""
+        top_k = self.config.top_k if top_k is None else top_k
+        threshold = self.config.threshold if threshold is None else threshold
+        if not titles:
+            return []
+        scores = self.scores(titles, bodies)
+        ranked = top_k_indices(scores, top_k)
+        out = []
+        for row, idx in zip(scores, ranked, strict=True):
+            picked = idx[row[idx] >= threshold]
+            out.append(Suggestion(tags=self.vocabulary[picked].tolist(), scores=np.round(row[picked], 6).tolist()))
+        return out

@@ -1,0 +1,88 @@
+"""Shared fixtures: a small synthetic question set and a throwaway MLflow store per test."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SHARED_DATA = Path(
+    os.environ.get("SOTAG_DATA", Path(__file__).resolve().parents[2] / "shared/data/stackoverflow/questions.parquet")
+)
+
+TOPICS = {
+    "python": ["python", "pandas dataframe", "list comprehension", "pip install", "django view"],
+    "javascript": ["javascript", "react component", "node npm", "promise async", "dom event"],
+    "java": ["java", "spring boot", "jvm heap", "maven build", "hibernate entity"],
+    "sql": ["sql", "join query", "select where", "postgres index", "mysql table"],
+    "css": ["css", "flexbox layout", "margin padding", "media query", "selector color"],
+    "docker": ["docker", "container image", "dockerfile build", "compose service", "volume mount"],
+}
+COMPANIONS = {"python": "pandas", "javascript": "reactjs", "java": "spring", "sql": "postgresql", "css": "html"}
+
+
+def make_questions(n: int = 360, seed: int = 0) -> pd.DataFrame:
+    """Questions whose words reveal their tags, spread over 2017-01 .. 2018-06."""
+    rng = random.Random(seed)
+    topics = list(TOPICS)
+    start = pd.Timestamp("2017-01-01")
+    rows = []
+    for i in range(n):
+        main = topics[i % len(topics)]
+        tags = [main]
+        if main in COMPANIONS and rng.random() < 0.5:
+            tags.append(COMPANIONS[main])
+        if rng.random() < 0.2:
+            tags.append(rng.choice([t for t in topics if t != main]))
+        words = [rng.choice(TOPICS[t]) for t in tags if t in TOPICS for _ in range(2)]
+        title = f"How do I fix {words[0]} with {words[-1]}?"
+        body = f"<p>I use {' and '.join(words)} &amp; it fails.</p><pre><code>{main}_call(x)\n</code></pre>"
+        rows.append(
+            {
+                "id": 1000 + i,
+                "creation_date": start + pd.Timedelta(days=int(i * 540 / n), hours=rng.randint(0, 23)),
+                "title": title,
+                "body": body,
+                "tags": tags,
+                "source": "synthetic",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def questions() -> pd.DataFrame:
+    return make_questions()
+
+
+@pytest.fixture(scope="session")
+def questions_parquet(tmp_path_factory: pytest.TempPathFactory, questions: pd.DataFrame) -> Path:
+    path = tmp_path_factory.mktemp("data") / "questions.parquet"
+    questions.to_parquet(path)
+    return path
+
+
+@pytest.fixture()
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An embedded MLflow store of the test's own, set through the one setting users use."""
+    from tagger.tracking import TrackingSettings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("SOTAG_ARTIFACT_ROOT", (tmp_path / "artifacts").as_uri())
+    monkeypatch.setenv("SOTAG_CACHE", str(tmp_path / "cache"))
+    settings = TrackingSettings.from_env()
+    settings.activate()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_file():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set SOTAG_DATA)")
+    return SHARED_DATA

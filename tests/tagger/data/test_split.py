@@ -1,0 +1,35 @@
+import pandas as pd
+import pytest
+
+from tagger.data import filter_sources, tag_vocabulary, time_split
+from tagger.data.split import restrict_tags
+from tagger.errors import DataError
+
+
+def test_time_split_is_by_date(questions):
+    split = time_split(questions, "2018-01-01")
+    assert split.train["creation_date"].max() < pd.Timestamp("2018-01-01")
+    assert split.evaluation["creation_date"].min() >= pd.Timestamp("2018-01-01")
+    assert len(split.train) + len(split.evaluation) == len(questions)
+
+
+def test_time_split_eval_end_and_empty_side(questions):
+    split = time_split(questions, "2018-01-01", eval_end="2018-02-01")
+    assert split.evaluation["creation_date"].max() < pd.Timestamp("2018-02-01")
+    with pytest.raises(DataError, match="no evaluation rows"):
+        time_split(questions, "2030-01-01")
+
+
+def test_vocabulary_top_n_with_reproducible_ties():
+    tags = pd.Series([["b", "a"], ["a"], ["c", "b"], ["d"]])
+    assert tag_vocabulary(tags, 2) == ["a", "b"]
+    assert tag_vocabulary(tags, 10) == ["a", "b", "c", "d"]
+    assert restrict_tags(tags, ["a", "c"]) == [["a"], ["a"], ["c"], []]
+
+
+def test_filter_sources_drops_prefixes():
+    frame = pd.DataFrame({"source": ["carloszimm/so-mining-msr22:x", "glouwa/a", "pankaj90382/END-1.0:y"]})
+    from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+
+    assert filter_sources(frame, TOPIC_SPECIFIC_SOURCES)["source"].tolist() == ["glouwa/a"]
+    assert len(filter_sources(frame, ())) == 3

@@ -1,0 +1,45 @@
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from training.compare import compare
+from training.config import TrainConfig
+
+
+def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questions_parquet, tmp_path):
+    config = TrainConfig(
+        data=questions_parquet,
+        split_date="2018-03-01",
+        top_n_tags=8,
+        max_features=2000,
+        min_df=1,
+        C=10.0,
+        cache_dir=tmp_path / "cache",
+        register=False,
+    )
+    table = compare(config, tracking, ("bow", "tfidf", "sbert"))
+    assert table["vectorizer"].tolist() == ["bow", "tfidf", "sbert"]
+    assert (table["precision_at_1"] > 0.8).all()
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(config.experiment)
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("sotag.stage") == "compare")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.params["vectorizer"] for r in children) == ["bow", "sbert", "tfidf"]
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {
+        "comparison/comparison.csv",
+        "comparison/comparison.md",
+        "comparison/f1_at_3.png",
+        "comparison/precision_at_1.png",
+        "comparison/tag_coverage.png",
+    } <= logged
+    csv = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="comparison/comparison.csv")
+    )
+    assert csv["vectorizer"].tolist() == ["bow", "tfidf", "sbert"]
+    # No registry version from a comparison.
+    assert client.search_model_versions(f"name='{config.model_name}'") == []
+    # The SBERT embeddings were cached on disk for the next run.
+    assert (tmp_path / "cache" / "embeddings.sqlite").stat().st_size > 0

@@ -1,0 +1,33 @@
+"""Train on the real shared data, register, load from the registry, predict."""
+
+import mlflow
+import pandas as pd
+import pytest
+
+from training.config import TrainConfig
+from training.train import train
+
+
+@pytest.mark.integration
+def test_shared_data_train_register_load_predict(tracking, shared_data, tmp_path):
+    # A smaller vocabulary and feature space keep this test quick; the full default is in bench/.
+    config = TrainConfig(data=shared_data, top_n_tags=30, max_features=30_000, C=10.0, cache_dir=tmp_path / "cache")
+    outcome = train(config, tracking)
+    metrics = outcome.result.evaluation.metrics
+    assert metrics["precision_at_1"] > 0.7
+    assert metrics["recall_at_5"] > 0.85
+    model = mlflow.pyfunc.load_model("models:/stackoverflow-tagger@challenger")
+    out = model.predict(
+        pd.DataFrame(
+            {
+                "title": [
+                    "How to merge two pandas DataFrames on a column in Python?",
+                    "Android RecyclerView not updating after notifyDataSetChanged",
+                ],
+                "body": ["<p>I have two DataFrames and want to join them.</p>", ""],
+            }
+        ),
+        params={"top_k": 3, "threshold": 0.0},
+    )
+    assert "python" in out.loc[0, "tags"]
+    assert "android" in out.loc[1, "tags"]

@@ -1,0 +1,105 @@
+"""Training end to end on the synthetic set against a throwaway embedded MLflow store."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from tagger.cli import main
+from training.config import TrainConfig
+from training.train import train
+
+SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+
+
+@pytest.fixture()
+def trained(tracking, questions_parquet, tmp_path):
+    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
+    return config, train(config, tracking)
+
+
+def test_run_logs_params_metrics_dataset_and_artifacts(trained):
+    _, outcome = trained
+    run = MlflowClient().get_run(outcome.run_id)
+    assert run.data.params["vectorizer"] == "tfidf"
+    assert run.data.params["top_n_tags"] == "8"
+    for key in (
+        "precision_at_1",
+        "recall_at_5",
+        "f1_at_3",
+        "f1_micro",
+        "f1_macro",
+        "jaccard",
+        "hamming_loss",
+        "tag_coverage",
+        "train_wall_s",
+    ):
+        assert key in run.data.metrics
+    # Words reveal the tags in the synthetic set: a working model ranks them first.
+    assert run.data.metrics["precision_at_1"] > 0.9
+    assert run.data.tags["git_commit"]
+    contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
+    assert contexts == ["evaluation", "training"]
+    names = {a.path for a in MlflowClient().list_artifacts(outcome.run_id, "evaluation")}
+    assert {
+        "evaluation/per_tag_metrics.csv",
+        "evaluation/per_tag_f1.png",
+        "evaluation/frequent_confusions.png",
+    } <= names
+    report = mlflow.artifacts.load_dict(f"runs:/{outcome.run_id}/data/validation_report.json")
+    assert report["rows_kept"] == 360
+
+
+def test_registered_as_challenger_with_description_and_tags(trained):
+    config, outcome = trained
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(config.model_name, "challenger")
+    assert str(version.version) == outcome.version == "1"
+    assert version.run_id == outcome.run_id
+    assert outcome.run_id in version.description
+    assert version.tags["run_id"] == outcome.run_id
+    assert version.tags["data_digest"]
+    assert json.loads(version.tags["eval_metrics"])["precision_at_1"] > 0.9
+
+
+def test_registered_model_predicts_through_pyfunc(trained):
+    config, _ = trained
+    model = mlflow.pyfunc.load_model(f"models:/{config.model_name}@challenger")
+    frame = pd.DataFrame(
+        {"title": ["pandas dataframe merge in python", "flexbox layout breaks"], "body": ["", "<p>css</p>"]}
+    )
+    out = model.predict(frame, params={"top_k": 2, "threshold": 0.0})
+    assert list(out.columns) == ["tags", "scores"]
+    assert out.loc[0, "tags"][0] == "python"
+    assert out.loc[1, "tags"][0] == "css"
+    assert len(out.loc[0, "tags"]) == 2 and out.loc[0, "scores"] == sorted(out.loc[0, "scores"], reverse=True)
+    with pytest.raises(MlflowException, match="top_k"):
+        model.predict(frame, params={"top_k": 0})
+    meta = model.metadata
+    assert [c["name"] for c in meta.get_input_schema().to_dict()] == ["title", "body"]
+    assert {p.name for p in meta.get_params_schema().params} == {"top_k", "threshold"}
+
+
+def test_second_training_adds_a_version_and_moves_challenger(trained, questions_parquet, tracking, tmp_path):
+    config, _ = trained
+    outcome = train(TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **{**SMALL, "C": 1.0}), tracking)
+    assert outcome.version == "2"
+    assert str(MlflowClient().get_model_version_by_alias(config.model_name, "challenger").version) == "2"
+
+
+def test_cli_without_data_says_how_to_get_some(tracking, tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path / "missing.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no data file" in err and "Posts.xml" in err and "Data Explorer" in err
+
+
+def test_cli_bad_split_date_exits_2(tracking, questions_parquet, capsys):
+    code = main(["train", "--data", str(questions_parquet), "--split-date", "2031-01-01", "--top-n-tags", "5"])
+    assert code == 2
+    assert "split_date 2031-01-01" in capsys.readouterr().err

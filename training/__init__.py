@@ -1,0 +1,1 @@
+"""Train, compare, evaluate, register, promote and roll back tag models."""

@@ -1,0 +1,83 @@
+"""Compare vectorizers on one split: a parent run with one nested run per vectorizer."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from tagger.tracking import TrackingSettings
+from training import plots
+from training.config import TrainConfig
+from training.fit import prepare
+from training.train import TrainOutcome, log_training_run
+
+TABLE_METRICS = (
+    "precision_at_1",
+    "precision_at_3",
+    "recall_at_3",
+    "recall_at_5",
+    "f1_at_3",
+    "f1_at_5",
+    "f1_micro",
+    "f1_macro",
+    "tag_coverage",
+)
+
+
+def comparison_table(outcomes: dict[str, TrainOutcome]) -> pd.DataFrame:
+    rows = []
+    for kind, outcome in outcomes.items():
+        m = outcome.result.evaluation.metrics
+        rows.append(
+            {
+                "vectorizer": kind,
+                **{k: round(m[k], 4) for k in TABLE_METRICS},
+                "train_wall_s": round(outcome.seconds, 1),
+                "run_id": outcome.run_id,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, ...]) -> pd.DataFrame:
+    settings.activate()
+    settings.use_experiment(config.experiment)
+    prepared = prepare(config)
+    start = time.perf_counter()
+    outcomes: dict[str, TrainOutcome] = {}
+    with mlflow.start_run(run_name=f"compare-top{config.top_n_tags}"):
+        mlflow.log_params(
+            {
+                "vectorizers": ",".join(kinds),
+                "split_date": config.split_date,
+                "top_n_tags": config.top_n_tags,
+                "n_train": len(prepared.split.train),
+                "n_eval": len(prepared.split.evaluation),
+            }
+        )
+        mlflow.set_tag("sotag.stage", "compare")
+        for kind in kinds:
+            child = replace(config.for_vectorizer(kind), run_name=f"{kind}-top{config.top_n_tags}")
+            outcomes[kind] = log_training_run(child, prepared, nested=True)
+        table = comparison_table(outcomes)
+        with tempfile.TemporaryDirectory() as tmp:
+            csv, md = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.md"
+            table.to_csv(csv, index=False)
+            md.write_text(table.to_markdown(index=False) + "\n", encoding="utf-8")
+            mlflow.log_artifact(str(csv), "comparison")
+            mlflow.log_artifact(str(md), "comparison")
+        for metric, label in (("f1_at_3", "F1@3"), ("precision_at_1", "P@1"), ("tag_coverage", "Tag coverage")):
+            fig = plots.comparison_bars(table, metric, label)
+            mlflow.log_figure(fig, f"comparison/{metric}.png")
+            plots.close(fig)
+        best = table.sort_values("f1_at_3", ascending=False).iloc[0]
+        mlflow.log_metrics({"grid_wall_s": time.perf_counter() - start, "best_f1_at_3": float(best["f1_at_3"])})
+        mlflow.set_tag("best_vectorizer", best["vectorizer"])
+    print(table.drop(columns="run_id").to_markdown(index=False))
+    print(f"compare: grid_wall_s={time.perf_counter() - start:.1f} best={best['vectorizer']}")
+    return table

@@ -1,0 +1,63 @@
+"""Training configuration: one typed object built from CLI flags (and environment defaults)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "stackoverflow" / "questions.parquet"
+DEFAULT_SPLIT_DATE = "2018-04-20"
+
+
+def default_data_path() -> Path:
+    """`SOTAG_DATA` if set, else the shared data set beside the project."""
+    return Path(os.environ.get("SOTAG_DATA", SHARED_DATA))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SOTAG_CACHE", PROJECT_ROOT / ".cache"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of one training run; all of it is logged as MLflow params."""
+
+    data: Path = field(default_factory=default_data_path)
+    split_date: str = DEFAULT_SPLIT_DATE
+    eval_end: str | None = None
+    top_n_tags: int = 100
+    exclude_sources: tuple[str, ...] = ()
+    vectorizer: str = "tfidf"
+    keep_code: bool = True
+    title_repeat: int = 2
+    ngram_max: int = 2
+    min_df: int = 2
+    max_features: int = 100_000
+    C: float = 30.0
+    top_k: int = 5
+    threshold: float = 0.3
+    n_jobs: int = 2
+    experiment: str = "stackoverflow-tagger"
+    model_name: str = MODEL_NAME
+    register: bool = True
+    run_name: str | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    def for_vectorizer(self, kind: str) -> TrainConfig:
+        """The same configuration with another vectorizer and that vectorizer's sensible text and C."""
+        if kind == "sbert":
+            # Natural sentences for a sentence encoder; dense, low-dimensional features want more regularisation.
+            return replace(self, vectorizer=kind, title_repeat=1, C=min(self.C, 10.0))
+        return replace(self, vectorizer=kind)
+
+    def params(self) -> dict[str, str]:
+        """Flat string params for MLflow (the data path is logged as a dataset input instead)."""
+        out = {}
+        for key, value in asdict(self).items():
+            if key in {"data", "cache_dir", "register", "run_name"}:
+                continue
+            out[key] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return out

