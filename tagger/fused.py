@@ -49,7 +49,11 @@ class FusedLinearModel:
 
     def decision_function(self, features: sp.spmatrix | np.ndarray) -> np.ndarray:
         """Logits for every question and tag: one product with the stacked weights."""
-        if sp.issparse(features):
+        if sp.issparse(features) and features.shape[0] == 1:
+            # One question: gather its few weight rows; scipy's matmul overhead dominates here.
+            row = features.tocsr()
+            logits = (row.data.astype(DTYPE, copy=False) @ self.weights[row.indices])[None, :]
+        elif sp.issparse(features):
             features = features.astype(DTYPE, copy=False)
             logits = np.asarray(features @ self.weights)
         else:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tagger.artifacts import ModelConfig, load_artifacts
+from tagger.compiled import compile_vectorizer
 from tagger.errors import ArtifactError
 from tagger.fused import FusedLinearModel
 from tagger.metrics import top_k_indices
@@ -41,6 +42,8 @@ class Tagger:
                 f"{PREPROCESSING_VERSION}; retrain or install the matching sotag version"
             )
         self.vectorizer = vectorizer
+        # Same features as `vectorizer.transform`, without sklearn's per-call overhead.
+        self.features = compile_vectorizer(vectorizer)
         self.estimator = estimator
         self.vocabulary = np.asarray(vocabulary, dtype=object)
         self.config = config
@@ -63,7 +66,7 @@ class Tagger:
 
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
         """(n, n_tags) probabilities."""
-        features = self.vectorizer.transform(self.texts(titles, bodies))
+        features = self.features.transform(self.texts(titles, bodies))
         return self.estimator.predict_proba(features)
 
     def suggest(

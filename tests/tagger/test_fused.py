@@ -30,3 +30,14 @@ def test_fused_handles_dense_features_and_constant_tags():
     ovr = OneVsRestClassifier(LogisticRegression(solver="liblinear")).fit(x, y)
     fused = FusedLinearModel.from_one_vs_rest(ovr)
     np.testing.assert_allclose(fused.predict_proba(x), ovr.predict_proba(x), atol=1e-6, rtol=0)
+
+
+def test_single_row_path_equals_batch_path():
+    x, y = _data()
+    ovr = OneVsRestClassifier(LogisticRegression(solver="liblinear")).fit(x, y)
+    fused = FusedLinearModel.from_one_vs_rest(ovr)
+    batch = fused.predict_proba(x[:5])
+    for i in range(5):
+        np.testing.assert_allclose(fused.predict_proba(x[i]), batch[i : i + 1], atol=1e-6)
+    empty = sp.csr_matrix((1, x.shape[1]))
+    np.testing.assert_allclose(fused.predict_proba(empty), 1 / (1 + np.exp(-fused.bias[None, :])), atol=1e-6)

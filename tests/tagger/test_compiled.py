@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+from tagger.compiled import CompiledVectorizer, compile_vectorizer
+from tagger.vectorizers import TOKEN_PATTERN, build_vectorizer
+
+DOCS = [
+    "how to merge two pandas dataframes . how to merge two pandas dataframes . df.merge(a, b) in python",
+    "c# linq group by . c# linq group by . var x = list.groupby(y => y.id);",
+    "",
+    "node.js express app crashes . node.js express app crashes . npm start fails with err_require_esm",
+    "unknownword only",
+]
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "bow"])
+def test_compiled_transform_equals_sklearn(kind):
+    vec = build_vectorizer(kind, max_features=None, ngram_max=2, min_df=1, sbert_cache=None).fit(DOCS * 3)
+    compiled = CompiledVectorizer(vec)
+    expected = vec.transform(DOCS).toarray()
+    got = compiled.transform(DOCS)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.toarray(), expected, atol=1e-6, rtol=0)
+
+
+def test_compiled_plain_tfidf_without_sublinear_and_unigrams():
+    vec = TfidfVectorizer(token_pattern=TOKEN_PATTERN).fit(DOCS)
+    np.testing.assert_allclose(
+        CompiledVectorizer(vec).transform(DOCS).toarray(), vec.transform(DOCS).toarray(), atol=1e-6
+    )
+
+
+def test_unsupported_vectorizers_fall_back():
+    vec = CountVectorizer(analyzer="char").fit(DOCS)
+    assert compile_vectorizer(vec) is vec
