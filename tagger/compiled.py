@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,7 +52,7 @@ class CompiledVectorizer:
             if n == 1:
                 grams = tokens
             elif n == 2:
-                grams = [a + " " + b for a, b in zip(tokens, tokens[1:])]  # the common case, twice as fast
+                grams = [a + " " + b for a, b in pairwise(tokens)]  # the common case, twice as fast
             else:
                 grams = [" ".join(tokens[i : i + n]) for i in range(n_tokens - n + 1)]
             for gram in grams:
