@@ -21,17 +21,21 @@ MODEL_NAME = "stackoverflow-tagger"
 class TrackingSettings:
     tracking_uri: str
     artifact_root: str | None  # only used when this process creates an experiment on a local store
+    # Set by `mlflow run`: the launcher's run, whose experiment (--experiment-name) takes precedence.
+    launched_run_id: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> TrackingSettings:
         env = os.environ if environ is None else environ
         uri = env.get("MLFLOW_TRACKING_URI")
+        run_id = env.get("MLFLOW_RUN_ID") or None
         if uri:
-            return cls(tracking_uri=uri, artifact_root=env.get("SOTAG_ARTIFACT_ROOT"))
+            return cls(tracking_uri=uri, artifact_root=env.get("SOTAG_ARTIFACT_ROOT"), launched_run_id=run_id)
         home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
         return cls(
             tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
             artifact_root=env.get("SOTAG_ARTIFACT_ROOT", (home / "mlartifacts").as_uri()),
+            launched_run_id=run_id,
         )
 
     def activate(self) -> MlflowClient:
@@ -41,7 +45,14 @@ class TrackingSettings:
         return MlflowClient(self.tracking_uri, self.tracking_uri)
 
     def use_experiment(self, name: str) -> str:
-        """Create the experiment on first use (artifacts under `artifact_root`) and make it current."""
+        """Create the experiment on first use (artifacts under `artifact_root`) and make it current.
+
+        Under `mlflow run` the launcher already chose the experiment; its run is resumed there.
+        """
+        if self.launched_run_id:
+            experiment_id = MlflowClient(self.tracking_uri).get_run(self.launched_run_id).info.experiment_id
+            mlflow.set_experiment(experiment_id=experiment_id)
+            return experiment_id
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is None:
             location = f"{self.artifact_root.rstrip('/')}/{name}" if self.artifact_root else None

@@ -29,7 +29,10 @@ def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = Fal
     start = time.perf_counter()
     name = config.run_name or f"{config.vectorizer}-top{config.top_n_tags}"
     with mlflow.start_run(run_name=name, nested=nested) as run:
-        mlflow.log_params(config.params())
+        # Under `mlflow run` the launcher already logged its entry-point parameters on this run
+        # (as typed: "30" where we write "30.0"); MLflow refuses to change a param, so add only new ones.
+        already = mlflow.get_run(run.info.run_id).data.params
+        mlflow.log_params({k: v for k, v in config.params().items() if k not in already})
         mlflow.set_tags({"git_commit": mlflow_log.git_commit(), "sotag.stage": "train"})
         digest = mlflow_log.log_dataset(prepared, config)
         if prepared.report is not None:

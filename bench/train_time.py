@@ -1,0 +1,36 @@
+"""`make bench-train`: wall time of the default training run and of the compare grid.
+
+Both run against a throwaway embedded MLflow store, everything logged as in normal use
+(dataset, plots, model, registry version); the grid starts with an empty SBERT cache.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import default_config, parse_args
+from tagger.tracking import TrackingSettings
+from tagger.vectorizers import VECTORIZER_KINDS
+from training.compare import compare
+from training.train import train
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+        config = default_config(args.data, register=True, cache_dir=root / "cache")
+        start = time.perf_counter()
+        train(config, settings)
+        default_s = time.perf_counter() - start
+        start = time.perf_counter()
+        compare(default_config(args.data, cache_dir=root / "cache"), settings, VECTORIZER_KINDS)
+        grid_s = time.perf_counter() - start
+    print(f"train_time: default_s={default_s:.1f} grid_s={grid_s:.1f} (sbert cache cold)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Request validation of the pyfunc: every bad input names its field."""
+
+import pandas as pd
+import pytest
+
+from tagger.errors import InputError
+from tagger.pyfunc import MAX_FIELD_CHARS, validate_request
+
+DEFAULTS = (5, 0.3)
+OK = pd.DataFrame({"title": ["How to merge dataframes?"], "body": ["<p>x</p>"]})
+
+
+def test_valid_request_and_defaults():
+    titles, bodies, top_k, threshold = validate_request(OK, None, DEFAULTS)
+    assert (titles, bodies, top_k, threshold) == (["How to merge dataframes?"], ["<p>x</p>"], 5, 0.3)
+    _, bodies, top_k, threshold = validate_request(OK[["title"]], {"top_k": 3.0, "threshold": 0}, DEFAULTS)
+    assert bodies == [""] and top_k == 3 and threshold == 0.0
+
+
+@pytest.mark.parametrize(
+    ("frame", "params", "field"),
+    [
+        ([1, 2], None, "input"),
+        (pd.DataFrame(), None, "input"),
+        (pd.DataFrame({"body": ["x"]}), None, "title"),
+        (pd.DataFrame({"title": [None]}), None, r"title\[0\]"),
+        (pd.DataFrame({"title": ["   "]}), None, r"title\[0\]"),
+        (pd.DataFrame({"title": ["ok", 5]}), None, r"title\[1\]"),
+        (pd.DataFrame({"title": ["ok"], "body": [3.5]}), None, r"body\[0\]"),
+        (pd.DataFrame({"title": ["ok"], "body": ["x" * (MAX_FIELD_CHARS + 1)]}), None, r"body\[0\]"),
+        (OK, {"top_k": 0}, "top_k"),
+        (OK, {"top_k": 51}, "top_k"),
+        (OK, {"top_k": "3"}, "top_k"),
+        (OK, {"top_k": 2.5}, "top_k"),
+        (OK, {"top_k": True}, "top_k"),
+        (OK, {"threshold": 1.5}, "threshold"),
+        (OK, {"threshold": -0.1}, "threshold"),
+        (OK, {"threshold": "high"}, "threshold"),
+    ],
+)
+def test_bad_requests_name_the_field(frame, params, field):
+    with pytest.raises(InputError, match=rf"^{field}"):
+        validate_request(frame, params, DEFAULTS)
+
+
+def test_null_body_is_treated_as_empty():
+    _, bodies, _, _ = validate_request(pd.DataFrame({"title": ["t"], "body": [None]}), None, DEFAULTS)
+    assert bodies == [""]

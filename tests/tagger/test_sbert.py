@@ -1,0 +1,39 @@
+"""SBERT from the installed package, offline, with the on-disk embedding cache."""
+
+import numpy as np
+import pytest
+
+from tagger import sbert
+from tagger.vectorizers import SbertVectorizer, slim
+
+TEXTS = ["how to merge two pandas dataframes", "css flexbox centering a div", "how to merge two pandas dataframes"]
+
+
+def test_encode_is_normalised_and_cache_is_reused(tmp_path, monkeypatch):
+    cache = sbert.EmbeddingCache(tmp_path / "emb.sqlite")
+    first = sbert.encode(TEXTS, cache=cache, progress=False)
+    assert first.shape == (3, sbert.EMBEDDING_DIM) and first.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(first[0], first[2])
+    assert float(first[0] @ first[1]) < 0.5  # unrelated questions are far apart
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not be loaded when every text is cached")
+
+    monkeypatch.setattr(sbert, "_load_model", no_model)
+    again = sbert.encode(TEXTS, cache=cache, progress=False)
+    np.testing.assert_array_equal(first, again)
+    with pytest.raises(AssertionError, match="must not be loaded"):
+        sbert.encode(["a text never seen"], cache=cache, progress=False)
+
+
+def test_cache_separates_model_identities(tmp_path):
+    cache = sbert.EmbeddingCache(tmp_path / "emb.sqlite")
+    cache.put("model-a", ["d1"], np.ones((1, 4), dtype=np.float32))
+    assert cache.get("model-b", ["d1"]) == {}
+    np.testing.assert_array_equal(cache.get("model-a", ["d1"])["d1"], np.ones(4, dtype=np.float32))
+
+
+def test_vectorizer_forgets_the_training_cache_path_when_saved(tmp_path):
+    vec = SbertVectorizer(cache_path=str(tmp_path / "c.sqlite"))
+    assert slim(vec).cache_path is None

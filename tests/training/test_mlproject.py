@@ -1,0 +1,49 @@
+"""`mlflow run . -e train|compare --env-manager local` through the MLproject file."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tagger.tracking import PROJECT_ROOT
+
+
+def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        str(PROJECT_ROOT),
+        "-e",
+        entry,
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "stackoverflow-tagger",
+    ]
+    for key, value in params.items():
+        args += ["-P", f"{key}={value}"]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.integration
+def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
+    common = {"data": str(questions_parquet), "split_date": "2018-03-01", "top_n_tags": "8"}
+    done = _mlflow_run("train", common, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "quality: P@1=" in done.stdout
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("stackoverflow-tagger", "challenger")
+    run = client.get_run(version.run_id)
+    assert run.data.tags["mlflow.project.entryPoint"] == "train"
+    assert run.data.params["vectorizer"] == "tfidf"
+
+    done = _mlflow_run("compare", {**common, "vectorizers": "bow,tfidf"}, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "compare: grid_wall_s=" in done.stdout
