@@ -42,26 +42,18 @@ def build_vectorizer(
     kind: str, *, max_features: int | None, ngram_max: int, min_df: int, sbert_cache: str | None
 ) -> BaseEstimator:
     """A fresh, unfitted vectorizer of the given kind."""
+    words = dict(
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=(1, ngram_max),
+        min_df=min_df,
+        max_df=0.5,
+        max_features=max_features,
+        dtype=np.float32,
+    )
     if kind == "tfidf":
-        return TfidfVectorizer(
-            token_pattern=TOKEN_PATTERN,
-            ngram_range=(1, ngram_max),
-            min_df=min_df,
-            max_df=0.5,
-            max_features=max_features,
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
+        return TfidfVectorizer(**words, sublinear_tf=True)
     if kind == "bow":
-        return CountVectorizer(
-            token_pattern=TOKEN_PATTERN,
-            ngram_range=(1, ngram_max),
-            min_df=min_df,
-            max_df=0.5,
-            max_features=max_features,
-            binary=True,
-            dtype=np.float32,
-        )
+        return CountVectorizer(**words, binary=True)
     if kind == "sbert":
         return SbertVectorizer(cache_path=sbert_cache)
     raise ValueError(f"vectorizer: unknown kind '{kind}' (choose from {', '.join(VECTORIZER_KINDS)})")
