@@ -12,7 +12,12 @@ from tagger.tracking import PROJECT_ROOT
 
 
 def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    # A fresh launcher, as a user's shell would be: no run or experiment inherited from this process.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"}
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     args = [
         sys.executable,
