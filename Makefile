@@ -11,7 +11,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo train compare test test-unit lint format ui bench-quality bench-infer bench-train clean
+.PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
+	test test-unit lint format ui bench-quality bench-infer bench-train clean
 
 setup: $(STAMP)
 
@@ -30,6 +31,24 @@ train: setup
 
 compare: setup
 	$(BIN)/sotag compare $(DATA_ARG) $(ARGS)
+
+promote: setup  ## judge @challenger against @champion on the same window; exit 0 promoted, 3 kept
+	$(BIN)/sotag promote $(DATA_ARG) $(ARGS)
+
+rollback: setup  ## put @champion back on the previous champion
+	$(BIN)/sotag rollback $(ARGS)
+
+status: setup  ## versions, aliases, metrics and promotion history
+	$(BIN)/sotag status $(ARGS)
+
+retrain: setup  ## the weekly job: newest window → train → register → promote if better (exit 0/3)
+	$(BIN)/sotag retrain $(DATA_ARG) $(ARGS)
+
+tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_STORE_URI / SOTAG_ARTIFACTS_DESTINATION
+	$(BIN)/python -m mlruns_config.server --port $(PORT) $(ARGS)
+
+tracking-server-sandbox: setup  ## the same on a throwaway PostgreSQL + moto S3 (deleted on exit)
+	$(BIN)/python -m mlruns_config.server --sandbox --port $(PORT) $(ARGS)
 
 test: setup lint  ## the whole suite, integration tests included
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -58,4 +77,4 @@ bench-train: setup
 	$(BIN)/python -m bench.train_time $(DATA_ARG)
 
 clean:
-	rm -rf mlruns mlartifacts mlflow.db reports .cache .pytest_cache .ruff_cache
+	rm -rf mlruns mlartifacts mlflow.db reports .cache .locks .pytest_cache .ruff_cache

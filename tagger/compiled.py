@@ -82,8 +82,10 @@ class CompiledVectorizer:
             data *= self.idf[idx]
         ptr = np.asarray(indptr, dtype=np.int32)
         if self.norm == "l2":
-            sq = np.add.reduceat(data * data, ptr[:-1]) if len(data) else np.zeros(len(texts))
             lengths = np.diff(ptr)
+            # bincount, not reduceat: reduceat fails when trailing rows have no known token.
+            rows = np.repeat(np.arange(len(texts)), lengths)
+            sq = np.bincount(rows, weights=data * data, minlength=len(texts))
             sq[lengths == 0] = 1.0
             data /= np.repeat(np.sqrt(sq), lengths)
         return sp.csr_matrix((data.astype(np.float32), idx, ptr), shape=(len(texts), self.n_features))

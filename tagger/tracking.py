@@ -23,19 +23,28 @@ class TrackingSettings:
     artifact_root: str | None  # only used when this process creates an experiment on a local store
     # Set by `mlflow run`: the launcher's run, whose experiment (--experiment-name) takes precedence.
     launched_run_id: str | None = None
+    # Where promote/rollback take their lock file (one per registry and model).
+    lock_dir: Path = PROJECT_ROOT / ".locks"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> TrackingSettings:
         env = os.environ if environ is None else environ
         uri = env.get("MLFLOW_TRACKING_URI")
         run_id = env.get("MLFLOW_RUN_ID") or None
-        if uri:
-            return cls(tracking_uri=uri, artifact_root=env.get("SOTAG_ARTIFACT_ROOT"), launched_run_id=run_id)
         home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
+        lock_dir = Path(env.get("SOTAG_LOCK_DIR", home / ".locks"))
+        if uri:
+            return cls(
+                tracking_uri=uri,
+                artifact_root=env.get("SOTAG_ARTIFACT_ROOT"),
+                launched_run_id=run_id,
+                lock_dir=lock_dir,
+            )
         return cls(
             tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
             artifact_root=env.get("SOTAG_ARTIFACT_ROOT", (home / "mlartifacts").as_uri()),
             launched_run_id=run_id,
+            lock_dir=lock_dir,
         )
 
     def activate(self) -> MlflowClient:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
 from tagger.errors import DataError
-from tagger.tracking import TrackingSettings
+from tagger.tracking import MODEL_NAME, TrackingSettings
 from tagger.vectorizers import VECTORIZER_KINDS
-from training.config import TrainConfig, default_data_path
+from training.config import GateConfig, TrainConfig, default_data_path
+
+GATE_METRICS = ("f1_at_3", "f1_at_5", "precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_micro")
 
 NO_DATA_HELP = (
     "no data file at {path}. Pass one with --data (make demo DATA=path). Supported: a Stack Exchange "
@@ -52,14 +55,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", default=d["experiment"].default)
 
 
+def _sources(text: str) -> tuple[str, ...]:
+    exclude = tuple(s for s in text.split(",") if s)
+    return TOPIC_SPECIFIC_SOURCES if exclude == ("topic-specific",) else exclude
+
+
 def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConfig:
     # An empty --data (MLproject's default) means the default data set.
-    data = Path(args.data) if args.data else default_data_path()
-    if not Path(data).is_file():
-        raise DataError(NO_DATA_HELP.format(path=data))
-    exclude = tuple(s for s in args.exclude_sources.split(",") if s)
-    if exclude == ("topic-specific",):
-        exclude = TOPIC_SPECIFIC_SOURCES
+    data = _data_path(args.data)
+    exclude = _sources(args.exclude_sources)
     values = dict(
         data=data,
         split_date=args.split_date,
@@ -102,6 +106,71 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_gate(p: argparse.ArgumentParser) -> None:
+    d = GateConfig.__dataclass_fields__
+    p.add_argument("--primary-metric", choices=GATE_METRICS, default=d["primary_metric"].default)
+    p.add_argument("--floor-metric", choices=GATE_METRICS, default=d["floor_metric"].default)
+    p.add_argument(
+        "--floor", type=_unit_float, default=float(os.environ.get("SOTAG_PROMOTION_FLOOR", d["floor"].default))
+    )
+    p.add_argument("--min-delta", type=float, default=d["min_delta"].default, help="required gain over the champion")
+    p.add_argument(
+        "--mirror-stages", action="store_true", help="also set the legacy stage: champion Production, previous Archived"
+    )
+
+
+def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
+    exclude = None
+    if getattr(args, "eval_exclude_sources", None) is not None:
+        exclude = _sources(args.eval_exclude_sources)
+    return GateConfig(
+        data=data,
+        primary_metric=args.primary_metric,
+        floor_metric=args.floor_metric,
+        floor=args.floor,
+        min_delta=args.min_delta,
+        eval_start=getattr(args, "eval_start", None),
+        eval_end=getattr(args, "eval_end_gate", None),
+        exclude_sources=exclude,
+        mirror_stages=args.mirror_stages,
+    )
+
+
+def _data_path(text: str) -> Path:
+    data = Path(text) if text else default_data_path()
+    if not data.is_file():
+        raise DataError(NO_DATA_HELP.format(path=data))
+    return data
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from training.promote import open_registry, promote
+
+    registry = open_registry(TrackingSettings.from_env(), args.model_name)
+    return promote(registry, gate_from_args(args, _data_path(args.data)), args.version).exit_code
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from training.promote import open_registry, rollback
+
+    rollback(open_registry(TrackingSettings.from_env(), args.model_name), args.reason, args.mirror_stages)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from training.promote import open_registry, status_text
+
+    print(status_text(open_registry(TrackingSettings.from_env(), args.model_name)))
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from training.promote import retrain
+
+    config = config_from_args(args).for_vectorizer(args.vectorizer)
+    return retrain(TrackingSettings.from_env(), config, gate_from_args(args, config.data), args.eval_days).exit_code
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train one configuration, log it and register it as @challenger")
     _add_common(p)
@@ -114,3 +183,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(p)
     p.add_argument("--vectorizers", default=",".join(VECTORIZER_KINDS))
     p.set_defaults(handler=_compare)
+
+    p = subparsers.add_parser(
+        "promote",
+        help="re-score @challenger and @champion on one window; move @champion if the challenger is as good",
+        description="Exit codes: 0 promoted (or already champion), 3 champion kept, 2 bad input or registry state.",
+    )
+    p.add_argument("--version", default=None, help="the version to judge (default: @challenger)")
+    p.add_argument("--data", default="", help="questions file for the evaluation window (default: the shared data)")
+    p.add_argument("--eval-start", default=None, help="window start (default: the challenger's split date)")
+    p.add_argument("--eval-end", dest="eval_end_gate", default=None, help="window end (default: the challenger's)")
+    p.add_argument(
+        "--eval-exclude-sources", default=None, help="sources to drop from the window (default: the challenger's)"
+    )
+    p.add_argument("--model-name", default=MODEL_NAME)
+    _add_gate(p)
+    p.set_defaults(handler=_promote)
+
+    p = subparsers.add_parser("rollback", help="put @champion back on the previous champion")
+    p.add_argument("--reason", default="manual rollback")
+    p.add_argument("--model-name", default=MODEL_NAME)
+    p.add_argument("--mirror-stages", action="store_true", help="also move the legacy Production stage")
+    p.set_defaults(handler=_rollback)
+
+    p = subparsers.add_parser("status", help="versions, aliases, key metrics and the promotion history")
+    p.add_argument("--model-name", default=MODEL_NAME)
+    p.set_defaults(handler=_status)
+
+    p = subparsers.add_parser(
+        "retrain",
+        help="train on the newest data window, register, promote if better",
+        description="Exit codes: 0 promoted, 3 champion kept, other non-zero on failure (the champion is untouched).",
+    )
+    _add_common(p)
+    p.add_argument("--vectorizer", choices=VECTORIZER_KINDS, default="tfidf")
+    p.add_argument("--eval-days", type=_positive_int, default=30, help="evaluate on the last N days of the data")
+    _add_gate(p)
+    p.set_defaults(handler=_retrain)

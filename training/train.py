@@ -64,7 +64,8 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     print(f"run:   {outcome.run_id}  (tracking: {settings.tracking_uri})")
     if outcome.version:
         print(f"model: models:/{config.model_name}/{outcome.version}  alias @challenger")
-    print("see:   make ui  →  http://127.0.0.1:5000  (experiment '" + config.experiment + "')")
+    where = settings.tracking_uri if settings.tracking_uri.startswith("http") else "make ui  →  http://127.0.0.1:5000"
+    print(f"see:   {where}  (experiment '{config.experiment}')")
     print(
         json.dumps(
             {

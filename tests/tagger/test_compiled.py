@@ -34,3 +34,12 @@ def test_compiled_plain_tfidf_without_sublinear_and_unigrams():
 def test_unsupported_vectorizers_fall_back():
     vec = CountVectorizer(analyzer="char").fit(DOCS)
     assert compile_vectorizer(vec) is vec
+
+
+def test_trailing_rows_without_known_tokens():
+    """Empty rows at the end of a batch (all words unknown) once broke the l2 normalisation."""
+    vec = build_vectorizer("tfidf", max_features=None, ngram_max=2, min_df=1, sbert_cache=None).fit(DOCS * 3)
+    batch = [DOCS[0], "zzz qqq", ""]
+    got = CompiledVectorizer(vec).transform(batch).toarray()
+    np.testing.assert_allclose(got, vec.transform(batch).toarray(), atol=1e-6)
+    assert not got[1:].any()

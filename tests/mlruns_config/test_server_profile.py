@@ -1,0 +1,132 @@
+"""The server profile for real: PostgreSQL + moto S3 + `mlflow server`, all on 127.0.0.1.
+
+train → register → promote → load `@champion` from the server → same predictions as the
+model in memory; the artifacts are in the bucket and the version and alias are in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import pandas as pd
+import psycopg2
+import pytest
+import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
+from tagger.tracking import MODEL_NAME, TrackingSettings
+from training.config import GateConfig, TrainConfig
+from training.promote import open_registry, promote
+from training.registry import CHAMPION
+from training.train import train
+
+pytestmark = pytest.mark.integration
+BUCKET = "sotag-artifacts"
+
+
+@pytest.fixture(scope="module")
+def components():
+    pg = PostgresCluster().start()
+    s3 = MotoS3().start()
+    try:
+        yield pg, s3
+    finally:
+        s3.stop()
+        pg.stop()
+
+
+@pytest.fixture(scope="module")
+def server(components):
+    pg, s3 = components
+    destination = s3.create_bucket(BUCKET) + "/mlartifacts"
+    env = {**MotoS3.credentials(), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
+    srv = MlflowServer(pg.create_database("mlflow"), destination, env=env).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_train_register_promote_load_on_postgres_and_s3(server, components, questions_parquet, tmp_path, monkeypatch):
+    pg, s3 = components
+    # The one setting users change; clients need no S3 credentials (the server proxies artifacts).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    for key in ("SOTAG_ARTIFACT_ROOT", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SOTAG_LOCK_DIR", str(tmp_path / "locks"))
+    settings = TrackingSettings.from_env()
+    config = TrainConfig(
+        data=questions_parquet,
+        cache_dir=tmp_path / "cache",
+        split_date="2018-03-01",
+        top_n_tags=8,
+        max_features=2000,
+        min_df=1,
+        C=10.0,
+        threshold=0.2,
+    )
+    start = time.perf_counter()
+    outcome = train(config, settings)
+    registry = open_registry(settings, MODEL_NAME)
+    result = promote(registry, GateConfig(data=questions_parquet, floor=0.5))
+    print(f"server profile: train → promote in {time.perf_counter() - start:.1f} s")
+    assert result.promoted and registry.alias(CHAMPION) == outcome.version
+
+    served = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+    questions = pd.DataFrame(
+        {
+            "title": ["pandas dataframe merge fails", "react component promise async", "docker volume mount"],
+            "body": ["<p>pip install pandas</p>", "", "<p>compose service</p>"],
+        }
+    )
+    got = served.predict(questions, params={"top_k": 3, "threshold": 0.0})
+    expected = outcome.result.tagger.suggest(questions["title"].tolist(), questions["body"].tolist(), 3, 0.0)
+    assert got["tags"].tolist() == [s.tags for s in expected]
+    for row, suggestion in zip(got["scores"], expected, strict=True):
+        assert row == pytest.approx(suggestion.scores, abs=1e-6)
+
+    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    for name in ("estimator.joblib", "vectorizer.joblib", "mlb.joblib", "config.json", "MLmodel"):
+        assert any(k.endswith(name) for k in keys), f"{name} not in the bucket"
+    assert any(k.endswith("evaluation/per_tag_f1.png") for k in keys)
+
+    conn = psycopg2.connect(pg.dsn("mlflow"))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT version FROM model_versions WHERE name = %s", (MODEL_NAME,))
+        assert [str(v) for (v,) in cur.fetchall()] == [outcome.version]
+        cur.execute("SELECT alias, version FROM registered_model_aliases WHERE name = %s ORDER BY alias", (MODEL_NAME,))
+        assert cur.fetchall() == [("challenger", int(outcome.version)), ("champion", int(outcome.version))]
+        cur.execute("SELECT key FROM registered_model_tags WHERE name = %s", (MODEL_NAME,))
+        assert any(k.startswith("sotag.history.") for (k,) in cur.fetchall())
+    conn.close()
+
+
+def test_basic_auth_refuses_anonymous_and_accepts_the_admin(components, monkeypatch):
+    pg, s3 = components
+    s3.create_bucket("sotag-auth")
+    auth = AuthSettings("admin", "s3cret-Passw0rd-for-tests", pg.create_database("mlflow_auth"))
+    env = {**MotoS3.credentials(), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
+    srv = MlflowServer(pg.create_database("mlflow_secured"), "s3://sotag-auth", env=env, auth=auth).start()
+    try:
+        api = f"{srv.url}/api/2.0/mlflow/experiments/search"
+        anonymous = requests.post(api, json={"max_results": 10}, timeout=10)
+        assert anonymous.status_code == 401
+        wrong = requests.post(api, json={"max_results": 10}, auth=("admin", "nope"), timeout=10)
+        assert wrong.status_code == 401
+        ok = requests.post(api, json={"max_results": 10}, auth=("admin", auth.admin_password), timeout=10)
+        assert ok.status_code == 200
+
+        monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+        monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+        with pytest.raises(MlflowException):
+            MlflowClient(srv.url).search_experiments()
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth.admin_password)
+        client = MlflowClient(srv.url)
+        experiment_id = client.create_experiment("secured")
+        assert client.get_experiment(experiment_id).name == "secured"
+    finally:
+        srv.stop()

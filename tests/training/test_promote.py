@@ -1,0 +1,217 @@
+"""Promotion gate, rollback, status and retrain against a throwaway embedded registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tagger.cli import main
+from tagger.tracking import MODEL_NAME
+from training import promote as promote_module
+from training.config import GateConfig, TrainConfig
+from training.gate import judge, score_models
+from training.promote import open_registry, promote, rollback, status_text
+from training.registry import CHAMPION, RegistryConflict, RegistryError
+from training.train import train
+
+SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+# Five features cannot tell six topics apart: a clearly worse model on the same window.
+WEAK = dict(SMALL, max_features=5)
+
+
+@pytest.fixture()
+def make_version(tracking, questions_parquet, tmp_path):
+    def _train(**overrides: object) -> str:
+        config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **{**SMALL, **overrides})
+        return train(config, tracking).version
+
+    return _train
+
+
+@pytest.fixture()
+def registry(tracking):
+    return open_registry(tracking, MODEL_NAME)
+
+
+@pytest.fixture()
+def gate(questions_parquet):
+    return GateConfig(data=questions_parquet, floor=0.5)
+
+
+def test_first_version_becomes_champion_with_tags_and_history(make_version, registry, gate):
+    v1 = make_version()
+    result = promote(registry, gate)
+    assert result.promoted and result.exit_code == 0
+    assert registry.alias(CHAMPION) == v1
+    tags = registry.version(v1).tags
+    assert tags["gate_decision"] == "promoted"
+    assert tags["promoted_at"] and tags["previous_champion"] == ""
+    assert "first champion" in tags["promote_reason"]
+    metrics = json.loads(tags["promotion_metrics"])
+    assert metrics["challenger"]["f1_at_3"] > 0.5
+    history = registry.history()
+    assert [(e.action, e.version, e.previous) for e in history] == [("promote", v1, None)]
+
+
+def test_below_floor_is_not_promoted(make_version, registry, gate):
+    v1 = make_version()
+    result = promote(registry, replace(gate, floor=0.999))
+    assert not result.promoted and result.exit_code == 3
+    assert registry.alias(CHAMPION) is None
+    assert registry.version(v1).tags["gate_decision"] == "rejected"
+    assert "below the floor 0.9990" in result.verdict.reason
+
+
+def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_restores(make_version, registry, gate):
+    v1 = make_version(**WEAK)
+    assert promote(registry, replace(gate, floor=0.0)).promoted
+    v2 = make_version()
+    result = promote(registry, gate)
+    assert result.promoted, result.verdict.reason
+    assert registry.alias(CHAMPION) == v2
+    assert registry.version(v1).tags["demoted_for"] == v2
+    assert registry.version(v2).tags["previous_champion"] == v1
+    # Both were re-scored on the same window: the strong model is better on every ranking metric.
+    m = result.verdict.metrics
+    assert m["challenger"]["f1_at_3"] > m["champion"]["f1_at_3"]
+
+    v3 = make_version(**WEAK)
+    kept = promote(registry, replace(gate, floor=0.0))
+    assert not kept.promoted and kept.exit_code == 3
+    assert registry.alias(CHAMPION) == v2
+    assert "not better, champion kept" in kept.verdict.reason
+    assert registry.version(v3).tags["gate_decision"] == "rejected"
+
+    assert rollback(registry, "bad tags in prod") == v1
+    assert registry.alias(CHAMPION) == v1
+    assert registry.version(v2).tags["rollback_reason"] == "bad tags in prod"
+    assert [e.action for e in registry.history()] == ["promote", "promote", "rollback"]
+    with pytest.raises(RegistryError, match="first champion"):
+        rollback(registry)
+    assert registry.alias(CHAMPION) == v1
+
+    text = status_text(registry)
+    for needle in (f"v{v1}", f"v{v2}", f"v{v3}", "champion", "rejected", "rollback", "bad tags in prod"):
+        assert needle in text
+
+
+def test_rollback_without_champion_says_so(make_version, registry):
+    make_version()
+    with pytest.raises(RegistryError, match="no @champion"):
+        rollback(registry)
+
+
+def test_cli_exit_codes_and_messages(make_version, questions_parquet, capsys):
+    make_version()
+    assert main(["promote", "--data", str(questions_parquet), "--floor", "0.999"]) == 3
+    assert "KEPT" in capsys.readouterr().out
+    assert main(["promote", "--data", str(questions_parquet), "--floor", "0.5"]) == 0
+    assert "PROMOTED" in capsys.readouterr().out
+    assert main(["rollback"]) == 2
+    assert "no previous champion" in capsys.readouterr().err
+    assert main(["promote", "--version", "99", "--data", str(questions_parquet)]) == 2
+    assert "version 99: not found" in capsys.readouterr().err
+    assert main(["status"]) == 0
+    assert "promotion history" in capsys.readouterr().out
+
+
+def test_alias_move_refused_when_champion_changed_meanwhile(make_version, registry, gate):
+    v1 = make_version()
+    v2 = make_version()
+    promote(registry, gate, v1)
+    with pytest.raises(RegistryConflict, match="champion moved"):
+        registry.move_champion(v2, expected_current=None, action="promote", reason="stale decision")
+    assert registry.alias(CHAMPION) == v1
+    assert len(registry.history()) == 1
+
+
+def test_mirror_stages_sets_production_and_archives_previous(make_version, registry, gate):
+    v1 = make_version()
+    v2 = make_version()
+    promote(registry, replace(gate, mirror_stages=True), v1)
+    promote(registry, replace(gate, mirror_stages=True), v2)
+    client = MlflowClient()
+    assert client.get_model_version(MODEL_NAME, v2).current_stage == "Production"
+    assert client.get_model_version(MODEL_NAME, v1).current_stage == "Archived"
+
+
+@pytest.mark.integration
+def test_two_concurrent_promotes_leave_a_consistent_registry(make_version, registry, questions_parquet, tmp_path):
+    versions = [make_version(), make_version(), make_version()]
+    env = {**os.environ, "SOTAG_LOCK_DIR": str(tmp_path / "locks")}
+    registry_lock_env = env  # both processes share the lock directory, as two shells on one machine would
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tagger.cli", "promote", "--version", v, "--data", str(questions_parquet)],
+            env=registry_lock_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for v in versions[1:]
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    history = registry.history()
+    assert len(history) == 2
+    # Serialised: the second promotion was judged against the first one's result.
+    assert history[0].previous is None
+    assert history[1].previous == history[0].version
+    assert registry.alias(CHAMPION) == history[1].version
+    assert {e.version for e in history} == set(versions[1:])
+    assert registry.lineage() == [history[0].version, history[1].version]
+
+
+def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, questions_parquet):
+    from tagger.data import load_questions, time_split
+    from training.gate import load_tagger
+
+    small = load_tagger(f"models:/{MODEL_NAME}/{make_version(top_n_tags=3)}")
+    full = load_tagger(f"models:/{MODEL_NAME}/{make_version()}")
+    frame = time_split(load_questions(questions_parquet)[0], "2018-03-01").evaluation
+    scored = score_models({"small": small, "full": full}, frame)
+    # Same truth for both: the model that knows only 3 tags cannot recall the others.
+    assert scored["full"]["recall_at_5"] > scored["small"]["recall_at_5"]
+    assert scored["small"]["n_evaluated"] == scored["full"]["n_evaluated"]
+    assert 0 < scored["small"]["tag_coverage"] <= 1
+
+
+def test_judge_rules():
+    gate = GateConfig(data=None, floor=0.4, min_delta=0.01)
+    base = {"f1_at_3": 0.5, "precision_at_1": 0.7, "recall_at_5": 0.8, "tag_coverage": 0.9, "f1_micro": 0.5}
+    assert judge(gate, base, None, None).promote
+    assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote
+    assert not judge(gate, base, {**base, "f1_at_3": 0.495}, "1").promote  # needs +0.01
+    assert judge(gate, {**base, "f1_at_3": 0.51}, base, "1").promote
+
+
+def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
+    make_version, tracking, questions_parquet, tmp_path, monkeypatch
+):
+    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
+    gate = GateConfig(data=questions_parquet, floor=0.5)
+    first = promote_module.retrain(tracking, config, gate, eval_days=60)
+    assert first.promoted and first.exit_code == 0
+    registry = open_registry(tracking, MODEL_NAME)
+    assert registry.alias(CHAMPION) == first.version
+    # The newest window: the last 60 days of the data.
+    assert registry.version(first.version).tags["split_date"] == "2018-04-25"
+
+    worse = promote_module.retrain(tracking, replace(config, max_features=5), gate, eval_days=60)
+    assert worse.exit_code == 3 and registry.alias(CHAMPION) == first.version
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("evaluation data vanished")
+
+    monkeypatch.setattr(promote_module, "promote", broken)
+    with pytest.raises(RuntimeError):
+        promote_module.retrain(tracking, config, gate, eval_days=60)
+    assert registry.alias(CHAMPION) == first.version
+    newest = registry.versions()[-1]
+    assert newest.tags["retrain_status"].startswith("failed during promotion")

@@ -1,0 +1,138 @@
+"""The promotion gate: re-score challenger and champion on one evaluation window, then decide.
+
+Both models are scored now, on the same questions, so a champion evaluated long ago on an
+older window is never compared from stale numbers. When the two vocabularies differ (top-100
+vs top-500 tags), both are scored over their union: a model simply never ranks a tag it does
+not know, and the truth is the same for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MultiLabelBinarizer
+from tqdm import tqdm
+
+from tagger.data import filter_sources, load_questions, time_split
+from tagger.data.split import restrict_tags
+from tagger.errors import DataError
+from tagger.loading import load_model
+from tagger.metrics import evaluate
+from tagger.model import Tagger
+from training.config import GateConfig
+
+REPORTED = ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage", "f1_micro")
+METRIC_LABELS = {"precision_at_1": "P@1", "f1_at_3": "F1@3", "recall_at_5": "R@5", "tag_coverage": "coverage"}
+
+
+@dataclass(frozen=True)
+class Window:
+    start: str
+    end: str | None
+    exclude_sources: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{self.start} .. {self.end or 'end of data'}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promote: bool
+    reason: str
+    metrics: dict[str, dict[str, float]]  # "challenger"/"champion" -> metric -> value
+
+
+def window_for(config: GateConfig, challenger_tags: dict[str, str]) -> Window:
+    start = config.eval_start or challenger_tags.get("split_date")
+    if not start:
+        raise DataError("--eval-start: the challenger has no split_date tag; name the evaluation window")
+    end = config.eval_end or challenger_tags.get("eval_end") or None
+    if config.exclude_sources is not None:
+        exclude = config.exclude_sources
+    else:
+        exclude = tuple(s for s in challenger_tags.get("exclude_sources", "").split(",") if s)
+    return Window(start=start, end=end, exclude_sources=exclude)
+
+
+def evaluation_frame(data: Path, window: Window) -> pd.DataFrame:
+    frame, _ = load_questions(data)
+    frame = filter_sources(frame, window.exclude_sources)
+    return time_split(frame, window.start, window.end).evaluation
+
+
+def _scores(tagger: Tagger, frame: pd.DataFrame, columns: np.ndarray, width: int, batch: int, label: str) -> np.ndarray:
+    out = np.zeros((len(frame), width), dtype=np.float32)
+    titles, bodies = frame["title"].tolist(), frame["body"].tolist()
+    for start in tqdm(range(0, len(frame), batch), desc=f"scoring {label}", leave=False, mininterval=1):
+        stop = start + batch
+        out[start:stop, columns] = tagger.scores(titles[start:stop], bodies[start:stop])
+    return out
+
+
+def score_models(models: dict[str, Tagger], frame: pd.DataFrame, batch_size: int = 2048) -> dict[str, dict[str, float]]:
+    """Every metric of each model on `frame`, over the union of their vocabularies."""
+    union = sorted({t for tagger in models.values() for t in tagger.vocabulary})
+    index = {t: i for i, t in enumerate(union)}
+    y_true = MultiLabelBinarizer(classes=union).fit_transform(restrict_tags(frame["tags"], union))
+    out = {}
+    for label, tagger in models.items():
+        columns = np.array([index[t] for t in tagger.vocabulary])
+        scores = _scores(tagger, frame, columns, len(union), batch_size, label)
+        # Coverage stays relative to the model's own vocabulary: the share of its tags it ever predicts.
+        result = evaluate(scores, y_true, union, tagger.config.top_k, tagger.config.threshold)
+        metrics = dict(result.metrics)
+        predicted = result.per_tag.set_index("tag")["predicted"]
+        metrics["tag_coverage"] = float((predicted.loc[list(tagger.vocabulary)] > 0).mean())
+        out[label] = metrics
+    return out
+
+
+def judge(
+    config: GateConfig,
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    champion_version: str | None,
+    note: str = "",
+) -> Verdict:
+    """Promote when the challenger passes the floor and is at least as good as the champion."""
+    primary, floor_metric = config.primary_metric, config.floor_metric
+    p_label = METRIC_LABELS.get(primary, primary)
+    f_label = METRIC_LABELS.get(floor_metric, floor_metric)
+    metrics = {"challenger": {k: round(challenger[k], 4) for k in {*REPORTED, primary, floor_metric}}}
+    if champion is not None:
+        metrics["champion"] = {k: round(champion[k], 4) for k in {*REPORTED, primary, floor_metric}}
+    suffix = f" {note}" if note else ""
+    if challenger[floor_metric] < config.floor:
+        return Verdict(
+            False, f"{f_label} {challenger[floor_metric]:.4f} is below the floor {config.floor:.4f}{suffix}", metrics
+        )
+    if champion is None:
+        return Verdict(
+            True,
+            f"first champion: {f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}",
+            metrics,
+        )
+    needed = champion[primary] + config.min_delta
+    comparison = f"{p_label} {challenger[primary]:.4f} vs champion v{champion_version}'s {champion[primary]:.4f}"
+    if challenger[primary] >= needed:
+        return Verdict(True, f"{comparison} (passes the floor {config.floor:.4f}){suffix}", metrics)
+    margin = f" + min delta {config.min_delta:.4f}" if config.min_delta else ""
+    return Verdict(False, f"{comparison}{margin}: not better, champion kept{suffix}", metrics)
+
+
+def overlap_note(champion_tags: dict[str, str], window: Window) -> str:
+    """A champion trained on questions inside the window is scored on data it has seen."""
+    trained_until = champion_tags.get("split_date")
+    if trained_until and pd.Timestamp(trained_until) > pd.Timestamp(window.start):
+        return (
+            f"(note: the champion was trained on questions up to {trained_until}, inside the evaluation window "
+            f"from {window.start}, so its figures are optimistic)"
+        )
+    return ""
+
+
+def load_tagger(uri: str) -> Tagger:
+    return load_model(uri).tagger

@@ -1,0 +1,181 @@
+"""`promote`, `rollback`, `status` and `retrain`: the registry lifecycle from the command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from tabulate import tabulate
+
+from tagger.data import load_questions
+from tagger.tracking import TrackingSettings
+from training.config import GateConfig, TrainConfig
+from training.gate import (
+    METRIC_LABELS,
+    Verdict,
+    evaluation_frame,
+    judge,
+    load_tagger,
+    overlap_note,
+    score_models,
+    window_for,
+)
+from training.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+
+EXIT_PROMOTED = 0
+EXIT_KEPT = 3
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    version: str
+    promoted: bool
+    champion: str | None  # the champion after the command
+    verdict: Verdict | None
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PROMOTED if self.promoted or self.verdict is None else EXIT_KEPT
+
+
+def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
+    client = settings.activate()
+    return Registry(client, model_name, settings.lock_dir)
+
+
+def promote(registry: Registry, config: GateConfig, version: str | None = None) -> PromotionResult:
+    """Re-score challenger and champion on one window; move `champion` only if the gate says so."""
+    start = time.perf_counter()
+    candidate = str(version) if version is not None else registry.alias(CHALLENGER)
+    if candidate is None:
+        raise RegistryError(f"{registry.name} has no @{CHALLENGER}: train a model first (sotag train)")
+    challenger_mv = registry.version(candidate)
+    with registry.locked():
+        # Decided under the lock, so a second promote waits and then judges against the new champion.
+        champion = registry.alias(CHAMPION)
+        if champion == candidate:
+            print(f"promote: v{candidate} is already @{CHAMPION}; nothing to do")
+            return PromotionResult(candidate, False, champion, None, time.perf_counter() - start)
+        window = window_for(config, challenger_mv.tags)
+        frame = evaluation_frame(config.data, window)
+        models = {"challenger": load_tagger(f"models:/{registry.name}/{candidate}")}
+        note = ""
+        if champion is not None:
+            models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
+            note = overlap_note(registry.version(champion).tags, window)
+        scored = score_models(models, frame, config.batch_size)
+        verdict = judge(config, scored["challenger"], scored.get("champion"), champion, note)
+        stamp = {
+            "gate_decision": "promoted" if verdict.promote else "rejected",
+            "gate_reason": verdict.reason,
+            "gate_window": window.describe(),
+            "gate_metrics": json.dumps(verdict.metrics, sort_keys=True),
+        }
+        registry.tag_version(candidate, stamp)
+        if verdict.promote:
+            registry.move_champion(
+                candidate, champion, "promote", verdict.reason, verdict.metrics, mirror_stages=config.mirror_stages
+            )
+    seconds = time.perf_counter() - start
+    after = candidate if verdict.promote else champion
+    _print_verdict(registry.name, candidate, champion, verdict, window.describe(), len(frame), seconds)
+    return PromotionResult(candidate, verdict.promote, after, verdict, seconds)
+
+
+def _print_verdict(
+    name: str, candidate: str, champion: str | None, verdict: Verdict, window: str, n: int, seconds: float
+) -> None:
+    rows = []
+    for role, metrics in verdict.metrics.items():
+        version = candidate if role == "challenger" else champion
+        rows.append([f"{role} v{version}", *(f"{metrics[k]:.4f}" for k in METRIC_LABELS)])
+    print(f"promote: evaluation window {window} ({n} questions)")
+    print(tabulate(rows, headers=["", *METRIC_LABELS.values()], tablefmt="simple"))
+    if verdict.promote:
+        print(f"promote: PROMOTED v{candidate} to @{CHAMPION} in {seconds:.1f} s: {verdict.reason}")
+        print(f"serve:   models:/{name}@{CHAMPION}")
+    else:
+        kept = f"v{champion} stays @{CHAMPION}" if champion else f"no @{CHAMPION} yet"
+        print(f"promote: KEPT ({kept}) in {seconds:.1f} s: {verdict.reason}")
+
+
+def rollback(registry: Registry, reason: str = "manual rollback", mirror_stages: bool = False) -> str:
+    """Put `champion` back on the champion before the current one; return that version."""
+    with registry.locked():
+        current = registry.alias(CHAMPION)
+        if current is None:
+            raise RegistryError(f"{registry.name} has no @{CHAMPION}: nothing to roll back")
+        lineage = registry.lineage()
+        if lineage and lineage[-1] != current:
+            raise RegistryError(
+                f"@{CHAMPION} is v{current} but sotag's history ends at v{lineage[-1]}: the alias was moved "
+                f"outside sotag; promote a version (sotag promote --version N) to resume the history"
+            )
+        if len(lineage) < 2:
+            raise RegistryError(f"v{current} is the first champion: there is no previous champion to roll back to")
+        target = lineage[-2]
+        registry.version(target)  # refuse a deleted version before touching the alias
+        registry.move_champion(target, current, "rollback", reason, mirror_stages=mirror_stages)
+        registry.tag_version(current, {"rolled_back_at": registry.history()[-1].at, "rollback_reason": reason})
+    print(f"rollback: @{CHAMPION} moved from v{current} back to v{target} ({reason})")
+    return target
+
+
+def status_text(registry: Registry) -> str:
+    aliases = registry.aliases()
+    rows = []
+    for mv in registry.versions():
+        tags = mv.tags
+        rows.append(
+            [
+                f"v{mv.version}",
+                ",".join(sorted(aliases.get(str(mv.version), []))),
+                tags.get("vectorizer", ""),
+                tags.get("top_n_tags", ""),
+                tags.get("precision_at_1", ""),
+                tags.get("f1_at_3", ""),
+                tags.get("recall_at_5", ""),
+                tags.get("gate_decision", ""),
+                pd.Timestamp(mv.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
+                (tags.get("run_id") or mv.run_id or "")[:12],
+            ]
+        )
+    headers = ["version", "aliases", "vectorizer", "tags", "P@1", "F1@3", "R@5", "gate", "created (UTC)", "run"]
+    lines = [f"model {registry.name}", tabulate(rows, headers=headers, tablefmt="simple"), "", "promotion history:"]
+    history = registry.history()
+    if not history:
+        lines.append("  (no champion yet: sotag promote)")
+    for event in history:
+        previous = f"v{event.previous}" if event.previous else "none"
+        lines.append(f"  {event.at}  {event.action:<8} {previous} -> v{event.version}  by {event.by}: {event.reason}")
+    return "\n".join(lines)
+
+
+def retrain_config(base: TrainConfig, eval_days: int) -> TrainConfig:
+    """The newest window of the data: evaluate on its last `eval_days` days, train on everything before."""
+    frame, _ = load_questions(base.data)
+    newest = frame["creation_date"].max().normalize() + pd.Timedelta(days=1)
+    split = (newest - pd.Timedelta(days=eval_days)).strftime("%Y-%m-%d")
+    return replace(base, split_date=split, eval_end=None, register=True, run_name=f"retrain-{split}")
+
+
+def retrain(settings: TrackingSettings, train_config: TrainConfig, gate: GateConfig, eval_days: int) -> PromotionResult:
+    """Train on the newest window, register, promote if better (exit 0 promoted, 3 kept).
+
+    The champion alias moves last, after the gate, so a failure anywhere leaves the
+    registry's champion as it was; a registered version whose promotion failed is tagged.
+    """
+    from training.train import train
+
+    config = retrain_config(train_config, eval_days)
+    print(f"retrain: training on questions before {config.split_date}, evaluating from it")
+    outcome = train(config, settings)
+    registry = open_registry(settings, config.model_name)
+    try:
+        return promote(registry, replace(gate, eval_start=config.split_date, eval_end=None), outcome.version)
+    except BaseException as exc:
+        registry.tag_version(outcome.version, {"retrain_status": f"failed during promotion: {exc}"[:4000]})
+        raise

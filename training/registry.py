@@ -1,0 +1,209 @@
+"""The registry as sotag uses it: aliases are the truth, every alias move is an event.
+
+* `challenger` points at the newest trained version, `champion` at the served one.
+* Each move of `champion` appends one event to the registered model's tags under its own
+  key (`sotag.history.<time>.<id>`). Events are never rewritten, so two writers cannot lose
+  each other's history (a single JSON list would be a read-modify-write race).
+* Each move also writes tags on the versions involved (promoted_at, reason, metrics, the
+  previous champion), which the MLflow UI shows on the version page.
+* Moves are serialised by a lock file and guarded by a compare-and-set on the champion
+  alias: the move is refused when the champion changed since the decision was made.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from tagger.errors import SotagError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_PREFIX = "sotag.history."
+
+
+class RegistryError(SotagError):
+    """The registry is not in a state the command can act on."""
+
+
+class RegistryConflict(RegistryError):
+    """Another writer moved the champion while this command was deciding."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One move of the champion alias."""
+
+    action: str  # "promote" or "rollback"
+    version: str  # the new champion
+    previous: str | None  # the champion before the move
+    at: str  # ISO time, UTC
+    by: str
+    reason: str
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    key: str = ""
+
+    def to_json(self) -> str:
+        body = {k: v for k, v in self.__dict__.items() if k != "key"}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_tag(cls, key: str, value: str) -> Event:
+        return cls(key=key, **json.loads(value))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Registry:
+    """Aliases, history and version tags of one registered model."""
+
+    def __init__(self, client: MlflowClient, name: str, lock_dir: Path, lock_timeout_s: float = 600.0):
+        self.client = client
+        self.name = name
+        digest = hashlib.sha256(f"{client._registry_uri}|{name}".encode()).hexdigest()[:16]
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(lock_dir / f"registry-{digest}.lock"), timeout=lock_timeout_s)
+
+    # -- reading --------------------------------------------------------------------
+    def alias(self, alias: str) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(self.name, alias).version)
+        except MlflowException:
+            return None
+
+    def version(self, version: str) -> ModelVersion:
+        try:
+            return self.client.get_model_version(self.name, str(version))
+        except MlflowException as exc:
+            raise RegistryError(f"{self.name} version {version}: not found in the registry") from exc
+
+    def versions(self) -> list[ModelVersion]:
+        found = self.client.search_model_versions(f"name = '{self.name}'", max_results=10_000)
+        return sorted(found, key=lambda v: int(v.version))
+
+    def aliases(self) -> dict[str, list[str]]:
+        """version -> aliases pointing at it."""
+        try:
+            model = self.client.get_registered_model(self.name)
+        except MlflowException as exc:
+            raise RegistryError(f"no registered model {self.name!r}: train one first (sotag train)") from exc
+        out: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            out.setdefault(str(version), []).append(alias)
+        return out
+
+    def history(self) -> list[Event]:
+        """Every champion move, oldest first."""
+        model = self.client.get_registered_model(self.name)
+        events = [Event.from_tag(k, v) for k, v in (model.tags or {}).items() if k.startswith(HISTORY_PREFIX)]
+        return sorted(events, key=lambda e: (e.at, e.key))
+
+    def lineage(self) -> list[str]:
+        """The champions still to roll back to, oldest first; the last one is the champion by history.
+
+        Promotions push, rollbacks pop: rolling back twice goes two champions back.
+        """
+        stack: list[str] = []
+        for event in self.history():
+            if event.action == "rollback":
+                if stack:
+                    stack.pop()
+                if not stack or stack[-1] != event.version:
+                    stack.append(event.version)
+            elif not stack or stack[-1] != event.version:
+                stack.append(event.version)
+        return stack
+
+    # -- writing --------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise champion moves from this machine (the alias check covers the rest)."""
+        try:
+            with self._lock:
+                yield
+        except Timeout as exc:
+            raise RegistryConflict(
+                f"another promote/rollback holds {self._lock.lock_file} for over {self._lock.timeout:.0f} s"
+            ) from exc
+
+    def move_champion(
+        self,
+        version: str,
+        expected_current: str | None,
+        action: str,
+        reason: str,
+        metrics: dict[str, dict[str, float]] | None = None,
+        mirror_stages: bool = False,
+    ) -> Event:
+        """Point `champion` at `version` if it still points at `expected_current`; record the move."""
+        current = self.alias(CHAMPION)
+        if current != expected_current:
+            raise RegistryConflict(
+                f"champion moved to v{current} while this {action} was deciding against "
+                f"v{expected_current}; nothing changed, run it again"
+            )
+        event = Event(
+            action=action,
+            version=str(version),
+            previous=current,
+            at=now_iso(),
+            by=_user(),
+            reason=reason,
+            metrics=metrics or {},
+            # Tag keys allow no '+': a compact UTC stamp keeps the keys sortable by time.
+            key=f"{HISTORY_PREFIX}{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.{uuid.uuid4().hex[:8]}",
+        )
+        self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
+        self.client.set_registered_model_tag(self.name, event.key, event.to_json())
+        tags = {
+            "promoted_at" if action == "promote" else "restored_at": event.at,
+            f"{action}_reason": reason,
+            "previous_champion": current or "",
+        }
+        if metrics:
+            tags["promotion_metrics"] = json.dumps(metrics, sort_keys=True)
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, str(version), key, value)
+        if current and current != str(version):
+            for key, value in {"demoted_at": event.at, "demoted_for": str(version), "demoted_by": action}.items():
+                self.client.set_model_version_tag(self.name, current, key, value)
+        if mirror_stages:
+            self.mirror_stages(str(version))
+        return event
+
+    def tag_version(self, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, str(version), key, value)
+
+    def mirror_stages(self, champion: str) -> None:
+        """Legacy UI: champion in `Production`, every other Production version `Archived`.
+
+        MLflow 3 deprecates stages but still honours the call; aliases stay the source of truth.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.client.transition_model_version_stage(
+                self.name, champion, "Production", archive_existing_versions=True
+            )
