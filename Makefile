@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train clean
+	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,9 @@ bench-infer: setup
 
 bench-train: setup
 	$(BIN)/python -m bench.train_time $(DATA_ARG)
+
+bench-registry: setup  ## promotion decisions on the shared data and a timed train → promote on the server profile
+	$(BIN)/python -m bench.registry $(DATA_ARG)
 
 clean:
 	rm -rf mlruns mlartifacts mlflow.db reports .cache .locks .pytest_cache .ruff_cache

@@ -110,9 +110,10 @@ def judge(
             False, f"{f_label} {challenger[floor_metric]:.4f} is below the floor {config.floor:.4f}{suffix}", metrics
         )
     if champion is None:
+        first = "first champion: " if champion_version is None else ""
         return Verdict(
             True,
-            f"first champion: {f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}",
+            f"{first}{f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}{suffix}",
             metrics,
         )
     needed = champion[primary] + config.min_delta

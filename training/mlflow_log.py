@@ -97,6 +97,27 @@ class LoggedModel:
     version: str | None
 
 
+def log_pyfunc(
+    model_dir: Path,
+    vectorizer: str,
+    top_k: int,
+    threshold: float,
+    example: pd.DataFrame,
+    registered_model_name: str | None,
+) -> mlflow.models.model.ModelInfo:
+    """Log a directory of the four artifacts as the sotag pyfunc (models-from-code) in the active run."""
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
+        artifacts={MODEL_DIR_KEY: str(model_dir)},
+        code_paths=[str(PROJECT_ROOT / "tagger")],
+        signature=signature(top_k, threshold),
+        input_example=(example, {"top_k": top_k, "threshold": threshold}),
+        pip_requirements=pip_requirements(vectorizer),
+        registered_model_name=registered_model_name,
+    )
+
+
 def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest: str) -> LoggedModel:
     """Log the pyfunc with its four artifacts; register it as `challenger` when asked."""
     tagger = result.tagger
@@ -105,15 +126,13 @@ def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest
         model_dir = write_artifacts(
             Path(tmp) / "artifacts", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config
         )
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
-            artifacts={MODEL_DIR_KEY: str(model_dir)},
-            code_paths=[str(PROJECT_ROOT / "tagger")],
-            signature=signature(config.top_k, config.threshold),
-            input_example=(example, {"top_k": config.top_k, "threshold": config.threshold}),
-            pip_requirements=pip_requirements(config.vectorizer),
-            registered_model_name=config.model_name if config.register else None,
+        info = log_pyfunc(
+            model_dir,
+            config.vectorizer,
+            config.top_k,
+            config.threshold,
+            example,
+            config.model_name if config.register else None,
         )
     version = str(info.registered_model_version) if config.register else None
     if version is not None:

@@ -10,6 +10,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from tagger.data import load_questions
+from tagger.errors import ArtifactError
 from tagger.tracking import TrackingSettings
 from training.config import GateConfig, TrainConfig
 from training.gate import (
@@ -64,8 +65,12 @@ def promote(registry: Registry, config: GateConfig, version: str | None = None) 
         models = {"challenger": load_tagger(f"models:/{registry.name}/{candidate}")}
         note = ""
         if champion is not None:
-            models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
-            note = overlap_note(registry.version(champion).tags, window)
+            try:
+                models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
+                note = overlap_note(registry.version(champion).tags, window)
+            except ArtifactError as exc:
+                # A champion that no longer loads cannot be served either: judge the challenger on the floor.
+                note = f"(champion v{champion} cannot be loaded, so it was not compared: {exc})"
         scored = score_models(models, frame, config.batch_size)
         verdict = judge(config, scored["challenger"], scored.get("champion"), champion, note)
         stamp = {

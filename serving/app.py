@@ -1,0 +1,328 @@
+"""The gateway: the seeds' API contract in front of the registered pyfunc.
+
+POST /predict, POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
+POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs.
+
+Bad input never reaches the model: pydantic checks every field and the answer is a 400
+naming it; a body over the limit is a 413; a batch over the time limit is a 504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.config import GatewayConfig
+from serving.metrics import GatewayMetrics
+from serving.model_holder import ModelHolder, ServedModel
+from serving.prediction_log import PredictionLog, PredictionRecord, now
+from serving.schemas import BatchRequest, BatchResponse, ErrorResponse, PredictRequest, PredictResponse
+from tagger.errors import SotagError
+
+log = logging.getLogger("sotag.gateway")
+KNOWN_ROUTES = {
+    "/predict",
+    "/predict/batch",
+    "/health",
+    "/model_info",
+    "/metrics",
+    "/reload",
+    "/admin/retrain",
+    "/admin/rollback",
+}
+ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, details: list[dict[str, str]] | None = None):
+        self.status, self.error, self.details = status, error, details or []
+
+
+def _json(status: int, payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+class GatewayMiddleware:
+    """Body-size limit and per-route metrics as plain ASGI (no per-request task or copy)."""
+
+    def __init__(self, app, metrics: GatewayMetrics, max_body_bytes: int):
+        self.app, self.metrics, self.max_body = app, metrics, max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = path if path in KNOWN_ROUTES else "other"
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await self._too_large(send_wrapper)
+        else:
+            received = 0
+
+            async def receive_limited():
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        raise _BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, receive_limited, send_wrapper)
+            except _BodyTooLarge:
+                await self._too_large(send_wrapper)
+        code = str(status["code"])
+        self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+        self.metrics.requests.labels(route, code).inc()
+        if not code.startswith("2"):
+            self.metrics.errors.labels(route, code).inc()
+
+    async def _too_large(self, send) -> None:
+        body = _json(
+            413,
+            {
+                "error": f"request body is over the limit of {self.max_body} bytes",
+                "details": [{"field": "body", "problem": f"larger than {self.max_body} bytes"}],
+            },
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _field(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def _problem(error: dict[str, Any]) -> str:
+    kind, message = error.get("type", ""), error.get("msg", "invalid")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "json_invalid":
+        return f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
+    return message[0].lower() + message[1:] if message else "invalid"
+
+
+def create_app(
+    config: GatewayConfig, holder: ModelHolder | None = None, prediction_log: PredictionLog | None = None
+) -> FastAPI:
+    """Build the gateway; the model loads here (before the first request), not lazily."""
+    metrics = GatewayMetrics.create()
+    holder = holder or ModelHolder(config.model_uri)
+    plog = (
+        prediction_log
+        if prediction_log is not None
+        else PredictionLog(config.prediction_log_url, log_text=config.log_text, flush_s=config.log_flush_s)
+    )
+    metrics.set_model(holder.current.name, holder.current.version)
+    jobs: dict[str, dict[str, Any]] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        plog.close()  # drain: no logged prediction is lost on shutdown
+
+    app = FastAPI(
+        title="sotag gateway",
+        description="StackOverflow tag suggestion: the registered champion behind a small, fast API.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
+    bearer = HTTPBearer(auto_error=False)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": _field(e.get("loc", ())), "problem": _problem(e)} for e in exc.errors()]
+        summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=400)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.error, "details": exc.details}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "details": []}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the gateway log"}, status_code=500)
+
+    def admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
+        if not config.admin_token:
+            raise ApiError(403, "admin routes are disabled: set SOTAG_ADMIN_TOKEN on the gateway")
+        if credentials is None or not secrets.compare_digest(credentials.credentials, config.admin_token):
+            raise ApiError(401, "admin route: a valid bearer token is required (Authorization: Bearer <token>)")
+
+    def model_ref(model: ServedModel) -> dict[str, Any]:
+        return {"name": model.name, "version": model.version, "alias": model.alias}
+
+    def record(model: ServedModel, route: str, titles, bodies, suggestions, elapsed_ms: float) -> None:
+        ts = now()
+        for title, body, s in zip(titles, bodies, suggestions, strict=True):
+            plog.append(
+                PredictionRecord(ts, model.name, model.version, route, title, body, s.tags, s.scores, elapsed_ms)
+            )
+            for tag in s.tags:
+                metrics.predicted_tags.labels(tag).inc()
+
+    @app.post("/predict", response_model=PredictResponse, responses=ERRORS, summary="Tags for one question")
+    async def predict(request: PredictRequest) -> JSONResponse:
+        # Inline on the event loop: a single question takes well under a millisecond, and a thread
+        # hop would cost more than the prediction. Inputs are bounded by the field limits.
+        start = time.perf_counter()
+        model = holder.current
+        (suggestion,) = model.tagger.suggest([request.title], [request.body], request.top_k, request.threshold)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        record(model, "/predict", [request.title], [request.body], [suggestion], elapsed_ms)
+        tags = [{"tag": t, "score": s} for t, s in zip(suggestion.tags, suggestion.scores, strict=True)]
+        return JSONResponse({"tags": tags, "model": model_ref(model)})
+
+    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS, summary="Tags for many questions")
+    async def predict_batch(request: BatchRequest) -> JSONResponse:
+        if len(request.questions) > config.max_batch:
+            raise ApiError(
+                400,
+                f"questions: {len(request.questions)} questions, the limit is {config.max_batch}",
+                [{"field": "questions", "problem": f"more than {config.max_batch} items"}],
+            )
+        start = time.perf_counter()
+        model = holder.current
+        titles = [q.title for q in request.questions]
+        bodies = [q.body for q in request.questions]
+        try:
+            suggestions = await asyncio.wait_for(
+                run_in_threadpool(model.tagger.suggest, titles, bodies, request.top_k, request.threshold),
+                timeout=config.timeout_s,
+            )
+        except TimeoutError:
+            raise ApiError(504, f"the batch took longer than {config.timeout_s:.0f} s; send fewer questions") from None
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        record(model, "/predict/batch", titles, bodies, suggestions, elapsed_ms)
+        results = [[{"tag": t, "score": s} for t, s in zip(x.tags, x.scores, strict=True)] for x in suggestions]
+        return JSONResponse({"results": results, "model": model_ref(model)})
+
+    @app.get("/health", summary="Liveness and the model being served")
+    async def health() -> dict[str, Any]:
+        model = holder.current
+        return {"status": "ok", "model": model_ref(model), "predictions_logged": plog.written}
+
+    @app.get("/model_info", summary="Version, alias, run, metrics, training time and data digest of the model")
+    async def model_info() -> dict[str, Any]:
+        return holder.current.info()
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def _reload() -> JSONResponse:
+        result = holder.reload()
+        metrics.reloads.labels("ok" if result.ok else "failed").inc()
+        if result.ok:
+            metrics.set_model(holder.current.name, holder.current.version)
+        body = {
+            "ok": result.ok,
+            "message": result.message,
+            "previous_version": result.previous_version,
+            "version": result.version,
+            "seconds": round(result.seconds, 3),
+        }
+        # 409: the request was understood but the new model could not replace the old one.
+        return JSONResponse(body, status_code=200 if result.ok else 409)
+
+    @app.post("/reload", dependencies=[Depends(admin)], summary="Swap to the current champion atomically")
+    async def reload() -> JSONResponse:
+        return await run_in_threadpool(_reload)
+
+    @app.post("/admin/rollback", dependencies=[Depends(admin)], summary="Roll the registry back, then reload")
+    async def admin_rollback() -> JSONResponse:
+        from tagger.tracking import TrackingSettings
+        from training.promote import open_registry, rollback
+
+        def work() -> JSONResponse:
+            try:
+                target = rollback(
+                    open_registry(TrackingSettings.from_env(), holder.current.name), "rollback through the gateway"
+                )
+            except SotagError as exc:
+                raise ApiError(409, f"rollback refused: {exc}") from None
+            response = _reload()
+            payload = json.loads(response.body)
+            payload["rolled_back_to"] = target
+            return JSONResponse(payload, status_code=response.status_code)
+
+        return await run_in_threadpool(work)
+
+    @app.post("/admin/retrain", dependencies=[Depends(admin)], status_code=202, summary="Start `sotag retrain`")
+    async def admin_retrain() -> dict[str, Any]:
+        running = [j for j in jobs.values() if j["status"] == "running"]
+        if running:
+            raise ApiError(409, f"a retrain is already running (job {running[0]['id']})")
+        job = {"id": uuid.uuid4().hex[:12], "status": "running", "started": now().isoformat(), "exit_code": None}
+        jobs[job["id"]] = job
+        threading.Thread(target=_run_retrain, args=(job,), daemon=True).start()
+        return job
+
+    @app.get("/admin/jobs/{job_id}", dependencies=[Depends(admin)], summary="State of a retrain job")
+    async def admin_job(job_id: str) -> dict[str, Any]:
+        if job_id not in jobs:
+            raise ApiError(404, f"job_id: no job {job_id}")
+        return jobs[job_id]
+
+    app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
+    return app
+
+
+def _run_retrain(job: dict[str, Any]) -> None:
+    """The registry issue's command in a subprocess: its exit code is the job's outcome."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tagger.cli", "retrain"], capture_output=True, text=True, check=False
+    )
+    job.update(
+        status={0: "promoted", 3: "kept"}.get(result.returncode, "failed"),
+        exit_code=result.returncode,
+        output=(result.stdout + result.stderr)[-4000:],
+        finished=now().isoformat(),
+    )

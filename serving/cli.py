@@ -1,0 +1,106 @@
+"""`sotag serve`, `sotag gateway`, `sotag fetch-model` and `sotag convert-legacy`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from serving.config import CHAMPION_URI, GatewayConfig
+from tagger.tracking import MODEL_NAME, TrackingSettings
+
+
+def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[str]:
+    mlflow = str(Path(sys.executable).parent / "mlflow")
+    return [
+        mlflow, "models", "serve", "-m", model_uri, "--env-manager", "local",
+        "-h", host, "-p", str(port), "-w", str(workers),
+    ]  # fmt: skip
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = TrackingSettings.from_env()
+    env = dict(os.environ)
+    # The scoring server resolves models:/ URIs itself: give it the same store, and the venv's bin on PATH.
+    env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = serve_command(args.model_uri, args.host, args.port, args.workers)
+    print(f"serve: {' '.join(command)}", flush=True)
+    os.execve(command[0], command, env)
+    return 0  # not reached
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving.app import create_app
+
+    settings = TrackingSettings.from_env()
+    settings.activate()
+    config = GatewayConfig.from_env(model_uri=args.model_dir or args.model_uri)
+    app = create_app(config)
+    model = app.state.holder.current
+    print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from serving.fetch import FetchConfig, fetch_model
+
+    config = FetchConfig(connect_timeout_s=args.connect_timeout, read_timeout_s=args.read_timeout)
+    dest = fetch_model(args.source, Path(args.dest), args.sha256, args.manifest, config)
+    print(f"fetch-model: installed {args.source} into {dest} (sha256 verified, four artifacts verified)")
+    print(f"serve it:    MODEL_DIR={dest} sotag gateway")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from serving.legacy import convert_legacy, register_converted
+
+    converted = convert_legacy(Path(args.bundle), Path(args.dest))
+    print(
+        f"convert-legacy: wrote {converted.directory} ({converted.config.vectorizer}, "
+        f"{len(converted.config.vocabulary)} tags, max score difference {converted.max_score_difference:.1e})"
+    )
+    if args.register:
+        TrackingSettings.from_env().activate()
+        converted = register_converted(converted, args.model_name, args.experiment)
+        print(f"convert-legacy: registered models:/{args.model_name}/{converted.version} as @challenger")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="mlflow models serve on the registered champion (/invocations)")
+    p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5001)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(handler=_serve)
+
+    p = subparsers.add_parser("gateway", help="the gateway API (/predict, /reload, /metrics, ...)")
+    p.add_argument("--model-uri", default=None, help=f"default: $SOTAG_MODEL_URI or {CHAMPION_URI}")
+    p.add_argument("--model-dir", default=None, help="serve a local model directory instead ($MODEL_DIR)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(handler=_gateway)
+
+    p = subparsers.add_parser("fetch-model", help="download a model archive (URL or s3://), verify, install atomically")
+    p.add_argument("source", help="https://…/model.tar.gz, s3://bucket/key, or a local path")
+    p.add_argument("dest", help="the model directory to create or replace")
+    p.add_argument("--sha256", default=None, help="expected sha256 of the archive")
+    p.add_argument("--manifest", default=None, help="where to read the sha256 (default: SOURCE.sha256)")
+    p.add_argument("--connect-timeout", type=float, default=10.0)
+    p.add_argument("--read-timeout", type=float, default=60.0)
+    p.set_defaults(handler=_fetch)
+
+    p = subparsers.add_parser("convert-legacy", help="a monolithic pickled bundle to the four artifacts (+ registry)")
+    p.add_argument("bundle")
+    p.add_argument("dest")
+    p.add_argument("--register", action="store_true", help="log and register it as @challenger")
+    p.add_argument("--model-name", default=MODEL_NAME)
+    p.add_argument("--experiment", default="stackoverflow-tagger")
+    p.set_defaults(handler=_convert)

@@ -1,0 +1,39 @@
+"""Gateway configuration: one typed object built from the environment (and CLI flags)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+
+CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    model_uri: str = CHAMPION_URI  # a registry URI, a run URI or a local model directory (MODEL_DIR)
+    admin_token: str | None = None  # bearer token for /reload and /admin/*; admin routes refuse all without it
+    prediction_log_url: str = f"sqlite:///{PROJECT_ROOT / 'predictions.db'}"
+    log_text: bool = False  # store title/body in the prediction log (off: digests only)
+    max_batch: int = 1000
+    max_body_bytes: int = 16 * 1024 * 1024
+    timeout_s: float = 10.0
+    log_flush_s: float = 0.5
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> GatewayConfig:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
+        values: dict[str, object] = {
+            "model_uri": env.get("MODEL_DIR") or env.get("SOTAG_MODEL_URI") or CHAMPION_URI,
+            "admin_token": env.get("SOTAG_ADMIN_TOKEN") or None,
+            "prediction_log_url": env.get("SOTAG_PREDICTION_LOG", f"sqlite:///{home / 'predictions.db'}"),
+            "log_text": env.get("SOTAG_LOG_TEXT", "0").lower() in {"1", "true", "yes"},
+            "max_batch": int(env.get("SOTAG_MAX_BATCH", cls.max_batch)),
+            "max_body_bytes": int(env.get("SOTAG_MAX_BODY_BYTES", cls.max_body_bytes)),
+            "timeout_s": float(env.get("SOTAG_REQUEST_TIMEOUT_S", cls.timeout_s)),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,49 @@
+"""A registered champion on a throwaway store, shared by the serving tests of one module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tagger.tracking import MODEL_NAME, TrackingSettings
+from training.config import GateConfig, TrainConfig
+
+SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+
+
+@dataclass
+class Store:
+    root: Path
+    settings: TrackingSettings
+    data: Path
+    env: dict[str, str]
+
+    def train_and_promote(self, **overrides: object) -> str:
+        from training.promote import open_registry, promote
+        from training.train import train
+
+        config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
+        version = train(config, self.settings).version
+        promote(open_registry(self.settings, MODEL_NAME), GateConfig(data=self.data, floor=0.0), version)
+        return version
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, questions_parquet: Path):
+    root = tmp_path_factory.mktemp("serving-store")
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "SOTAG_ARTIFACT_ROOT": (root / "artifacts").as_uri(),
+        "SOTAG_LOCK_DIR": str(root / "locks"),
+        "SOTAG_HOME": str(root),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        settings = TrackingSettings.from_env()
+        settings.activate()
+        s = Store(root=root, settings=settings, data=questions_parquet, env=env)
+        s.train_and_promote()
+        yield s

@@ -1,0 +1,176 @@
+"""The gateway in process (FastAPI TestClient): contract, admin routes, reload, metrics, log."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.tracking import MlflowClient
+
+from serving.app import create_app
+from serving.config import GatewayConfig
+from serving.prediction_log import read_predictions
+from tagger.tracking import MODEL_NAME
+
+TOKEN = "test-admin-token"
+QUESTION = {"title": "pandas dataframe merge fails", "body": "<p>pip install pandas, list comprehension</p>"}
+
+
+@pytest.fixture()
+def gateway(store, tmp_path):
+    config = GatewayConfig.from_env(
+        admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", log_text=True, max_batch=50
+    )
+    app = create_app(config)
+    with TestClient(app) as client:
+        yield client, config
+    # leaving the context ran the shutdown: the log is drained
+
+
+def test_predict_returns_ranked_tags_and_the_model(gateway, store):
+    client, _ = gateway
+    response = client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tags"][0]["tag"] == "python"
+    assert len(body["tags"]) == 3
+    scores = [t["score"] for t in body["tags"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["model"] == {"name": MODEL_NAME, "version": "1", "alias": "champion"}
+
+
+def test_batch_health_model_info_docs(gateway):
+    client, _ = gateway
+    batch = client.post("/predict/batch", json={"questions": [QUESTION, {"title": "docker compose volume mount"}]})
+    assert batch.status_code == 200
+    results = batch.json()["results"]
+    assert results[0][0]["tag"] == "python" and results[1][0]["tag"] == "docker"
+    assert client.get("/health").json()["status"] == "ok"
+    info = client.get("/model_info").json()
+    assert info["version"] == "1" and info["alias"] == "champion" and info["run_id"]
+    assert info["metrics"]["precision_at_1"] > 0.9 and info["data_digest"] and info["trained_at"]
+    assert client.get("/docs").status_code == 200
+    assert "/predict/batch" in client.get("/openapi.json").json()["paths"]
+
+
+def test_batch_over_the_limit_and_body_over_the_limit(gateway):
+    client, config = gateway
+    too_many = client.post("/predict/batch", json={"questions": [QUESTION] * (config.max_batch + 1)})
+    assert too_many.status_code == 400 and "limit is 50" in too_many.json()["error"]
+    huge = client.post(
+        "/predict", content=b"x" * (config.max_body_bytes + 1), headers={"content-type": "application/json"}
+    )
+    assert huge.status_code == 413 and "limit" in huge.json()["error"]
+
+
+def test_metrics_count_requests_errors_tags_and_version(gateway):
+    client, _ = gateway
+    client.post("/predict", json=QUESTION)
+    client.post("/predict", json={"title": ""})
+    text = client.get("/metrics").text
+    assert 'sotag_requests_total{code="200",route="/predict"} 1.0' in text
+    assert 'sotag_errors_total{code="400",route="/predict"} 1.0' in text
+    assert 'sotag_predicted_tags_total{tag="python"}' in text
+    assert 'sotag_model_version{name="stackoverflow-tagger",version="1"} 1.0' in text
+    assert "sotag_request_seconds_bucket" in text
+
+
+def test_admin_routes_need_the_token(gateway):
+    client, _ = gateway
+    assert client.post("/reload").status_code == 401
+    assert client.post("/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/admin/rollback").status_code == 401
+
+
+def test_admin_routes_disabled_without_a_configured_token(store, tmp_path):
+    app = create_app(GatewayConfig.from_env(prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
+    with TestClient(app) as client:
+        response = client.post("/reload", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 403 and "SOTAG_ADMIN_TOKEN" in response.json()["error"]
+
+
+def test_reload_swaps_to_the_new_champion_and_keeps_the_old_one_on_failure(gateway, store):
+    client, _ = gateway
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    new_version = store.train_and_promote(C=5.0)
+    ok = client.post("/reload", headers=auth)
+    assert ok.status_code == 200 and ok.json()["ok"], ok.json()
+    assert client.post("/predict", json=QUESTION).json()["model"]["version"] == new_version
+
+    # Tamper with the next champion's estimator: the reload must refuse it and keep serving.
+    bad_version = store.train_and_promote(C=2.0)
+    _tamper(store, bad_version)
+    failed = client.post("/reload", headers=auth)
+    assert failed.status_code == 409
+    assert "sha256 mismatch" in failed.json()["message"]
+    assert client.post("/predict", json=QUESTION).json()["model"]["version"] == new_version
+    assert 'sotag_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
+    # The gate cannot load the broken champion either: the next good version replaces it on the floor alone.
+    store.train_and_promote(C=3.0)
+
+
+def _tamper(store, version: str) -> None:
+    """Alter the estimator file of a registered version inside the artifact store."""
+    model_id = MlflowClient().get_model_version(MODEL_NAME, version).source.rsplit("/", 1)[-1]  # models:/m-…
+    targets = [p for p in (store.root / "artifacts").rglob("estimator.joblib") if model_id in str(p)]
+    assert targets, f"no estimator.joblib found for v{version}"
+    for path in targets:
+        path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+
+
+def test_reload_during_requests_fails_none(gateway, store):
+    client, _ = gateway
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    failures: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            response = client.post("/predict", json=QUESTION)
+            if response.status_code != 200:
+                failures.append(response.status_code)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    store.train_and_promote(C=8.0)
+    assert client.post("/reload", headers=auth).json()["ok"]
+    stop.set()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_every_prediction_is_logged_and_none_lost_on_shutdown(store, tmp_path):
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    app = create_app(GatewayConfig.from_env(prediction_log_url=url, log_text=True))
+    with TestClient(app) as client:
+        for i in range(120):
+            client.post("/predict", json={"title": f"pandas question {i}", "body": ""})
+        client.post("/predict/batch", json={"questions": [QUESTION] * 30})
+    rows = read_predictions(url)
+    assert len(rows) == 150
+    assert set(rows["route"]) == {"/predict", "/predict/batch"}
+    assert rows["model_version"].notna().all() and rows["input_digest"].str.len().eq(64).all()
+    assert rows.loc[0, "title"] == "pandas question 0"
+    assert isinstance(rows.loc[0, "tags"], list)
+
+
+def test_serves_a_local_model_directory(store, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(_artifact_dir(store), target)
+    app = create_app(GatewayConfig.from_env(model_uri=str(target), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
+    with TestClient(app) as client:
+        response = client.post("/predict", json=QUESTION)
+    assert response.status_code == 200 and response.json()["tags"][0]["tag"] == "python"
+    assert response.json()["model"]["version"] is None
+
+
+def _artifact_dir(store) -> Path:
+    """The four-file directory of the current champion inside the artifact store."""
+    model_id = MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").source.rsplit("/", 1)[-1]
+    config = next(p for p in (store.root / "artifacts").rglob("config.json") if model_id in str(p))
+    return config.parent
