@@ -1,0 +1,182 @@
+"""fetch-model: streamed download over HTTP, S3 and file paths; sha256; unsafe archives refused."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import tarfile
+import threading
+import zipfile
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from serving.fetch import fetch_model
+from tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, write_artifacts
+from tagger.cli import main
+from tagger.errors import ArtifactError, InputError
+from tagger.model import Tagger
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A real four-file model from a tiny fit."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    from tagger.artifacts import ModelConfig
+    from tagger.fused import FusedLinearModel
+    from tagger.text import PREPROCESSING_VERSION
+
+    texts = ["python pandas", "java spring", "python django", "java maven"] * 5
+    tags = [["python"], ["java"], ["python"], ["java"]] * 5
+    mlb = MultiLabelBinarizer().fit(tags)
+    vec = TfidfVectorizer().fit(texts)
+    ovr = OneVsRestClassifier(LogisticRegression()).fit(vec.transform(texts), mlb.transform(tags))
+    config = ModelConfig(3, 0.1, "tfidf", list(mlb.classes_), PREPROCESSING_VERSION)
+    return write_artifacts(
+        tmp_path_factory.mktemp("model") / "m", vec, FusedLinearModel.from_one_vs_rest(ovr), mlb, config
+    )
+
+
+def tar_of(directory: Path, prefix: str = "model") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name in (*ARTIFACT_FILES, CONFIG_FILE):
+            tf.add(directory / name, arcname=f"{prefix}/{name}" if prefix else name)
+    return buf.getvalue()
+
+
+def write(path: Path, data: bytes) -> tuple[Path, str]:
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def test_fetch_from_a_file_with_sidecar_manifest(model_dir, tmp_path):
+    archive, digest = write(tmp_path / "model.tar.gz", tar_of(model_dir))
+    (tmp_path / "model.tar.gz.sha256").write_text(f"{digest}  model.tar.gz\n")
+    dest = fetch_model(str(archive), tmp_path / "installed")
+    assert Tagger.from_directory(dest).suggest(["python pandas"], [""])[0].tags[0] == "python"
+
+
+def test_fetch_over_http_replaces_an_installed_model_atomically(model_dir, tmp_path):
+    served = tmp_path / "www"
+    served.mkdir()
+    _, digest = write(served / "model.tar.gz", tar_of(model_dir, prefix=""))
+    (served / "manifest.json").write_text(json.dumps({"sha256": digest}))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    dest = tmp_path / "installed"
+    dest.mkdir()
+    (dest / "stale.txt").write_text("old model")
+    try:
+        fetch_model(f"{base}/model.tar.gz", dest, manifest=f"{base}/manifest.json")
+        with pytest.raises(ArtifactError, match="HTTP 404"):
+            fetch_model(f"{base}/missing.tar.gz", tmp_path / "other", sha256=digest)
+    finally:
+        server.shutdown()
+    assert not (dest / "stale.txt").exists() and (dest / CONFIG_FILE).is_file()
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.integration
+def test_fetch_from_s3(model_dir, tmp_path, monkeypatch):
+    from mlruns_config.servers import MotoS3
+
+    s3 = MotoS3().start()
+    try:
+        data = tar_of(model_dir)
+        s3.create_bucket("models")
+        s3.client().put_object(Bucket="models", Key="tagger/model.tar.gz", Body=data)
+        for key, value in {**MotoS3.credentials(), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}.items():
+            monkeypatch.setenv(key, value)
+        digest = hashlib.sha256(data).hexdigest()
+        code = main(["fetch-model", "s3://models/tagger/model.tar.gz", str(tmp_path / "m"), "--sha256", digest])
+        assert code == 0 and (tmp_path / "m" / "estimator.joblib").is_file()
+    finally:
+        s3.stop()
+
+
+def test_sha256_mismatch_installs_nothing(model_dir, tmp_path):
+    archive, _ = write(tmp_path / "model.tar.gz", tar_of(model_dir))
+    with pytest.raises(ArtifactError, match="sha256 mismatch"):
+        fetch_model(str(archive), tmp_path / "installed", sha256="0" * 64)
+    assert not (tmp_path / "installed").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tar.gz"]  # no temporary leftovers
+
+
+def _tar_with(member: tarfile.TarInfo, data: bytes = b"") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        tf.addfile(member, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, link
+    return info
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (_tar_with(_member("../evil.txt", size=4), b"evil"), "escapes"),
+        (_tar_with(_member("/etc/evil", size=4), b"evil"), "escapes"),
+        (_tar_with(_member("config.json", tarfile.SYMTYPE, link="/etc/passwd")), "link"),
+        (_tar_with(_member("config.json", tarfile.LNKTYPE, link="x")), "link"),
+        (_tar_with(_member("dev", tarfile.CHRTYPE)), "not a regular file"),
+        (b"this is not an archive", "not a tar or zip"),
+    ],
+    ids=["dotdot", "absolute", "symlink", "hardlink", "device", "garbage"],
+)
+def test_unsafe_or_broken_archives_are_refused(archive, message, tmp_path):
+    path, digest = write(tmp_path / "a.tar.gz", archive)
+    with pytest.raises(ArtifactError, match=message):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest)
+    assert not (tmp_path / "installed").exists()
+
+
+def test_zip_traversal_and_missing_files_are_refused(model_dir, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../escape.txt", "x")
+    path, digest = write(tmp_path / "a.zip", buf.getvalue())
+    with pytest.raises(ArtifactError, match="escapes"):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest)
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.write(model_dir / CONFIG_FILE, CONFIG_FILE)
+        zf.write(model_dir / "mlb.joblib", "mlb.joblib")
+    path, digest = write(tmp_path / "b.zip", buf.getvalue())
+    with pytest.raises(ArtifactError, match="vectorizer.joblib, estimator.joblib missing"):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest)
+
+
+def test_tampered_artifact_inside_a_correct_archive_is_refused(model_dir, tmp_path):
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for name in (*ARTIFACT_FILES, CONFIG_FILE):
+        (tampered / name).write_bytes((model_dir / name).read_bytes())
+    (tampered / "mlb.joblib").write_bytes((model_dir / "mlb.joblib").read_bytes() + b"!")
+    path, digest = write(tmp_path / "t.tar.gz", tar_of(tampered))
+    with pytest.raises(ArtifactError, match="sha256 mismatch"):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest)
+
+
+def test_cli_errors_exit_2_with_the_field(tmp_path, capsys):
+    assert main(["fetch-model", "ftp://host/x", str(tmp_path / "d"), "--sha256", "0" * 64]) == 2
+    assert "SOURCE" in capsys.readouterr().err
+    archive, _ = write(tmp_path / "m.tar.gz", b"x")
+    assert main(["fetch-model", str(archive), str(tmp_path / "d"), "--sha256", "nothex"]) == 2
+    assert "sha256" in capsys.readouterr().err
+    with pytest.raises(InputError):
+        fetch_model(str(tmp_path / "absent.tar.gz"), tmp_path / "d", sha256="0" * 64)
