@@ -6,13 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?=
 PORT ?= 5000
+SERVE_PORT ?= 5001
+GATEWAY_PORT ?= 8000
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry clean
+	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve serve gateway clean
 
 setup: $(STAMP)
 
@@ -43,6 +45,12 @@ status: setup  ## versions, aliases, metrics and promotion history
 
 retrain: setup  ## the weekly job: newest window → train → register → promote if better (exit 0/3)
 	$(BIN)/sotag retrain $(DATA_ARG) $(ARGS)
+
+serve: setup  ## mlflow models serve on models:/stackoverflow-tagger@champion (/invocations) on 127.0.0.1:SERVE_PORT
+	$(BIN)/sotag serve --port $(SERVE_PORT) $(ARGS)
+
+gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (docs at /docs)
+	$(BIN)/sotag gateway --port $(GATEWAY_PORT) $(ARGS)
 
 tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_STORE_URI / SOTAG_ARTIFACTS_DESTINATION
 	$(BIN)/python -m mlruns_config.server --port $(PORT) $(ARGS)
@@ -79,5 +87,8 @@ bench-train: setup
 bench-registry: setup  ## promotion decisions on the shared data and a timed train → promote on the server profile
 	$(BIN)/python -m bench.registry $(DATA_ARG)
 
+bench-serve: setup  ## REST latency/throughput: seed pyfunc vs ours under mlflow models serve vs the gateway
+	$(BIN)/python -m bench.serve $(DATA_ARG)
+
 clean:
-	rm -rf mlruns mlartifacts mlflow.db reports .cache .locks .pytest_cache .ruff_cache
+	rm -rf mlruns mlartifacts mlflow.db predictions.db reports .cache .locks .pytest_cache .ruff_cache

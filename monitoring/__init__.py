@@ -1,0 +1,1 @@
+"""Monitoring: monthly drift reports (Evidently over SBERT embeddings, prediction and text statistics)."""

@@ -1,0 +1,51 @@
+"""One month's Evidently report: embedding drift, text descriptors and the top predicted tag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.legacy.metrics.data_drift.embedding_drift_methods import distance, model
+from evidently.metrics import EmbeddingsDrift, ValueDrift
+
+EMBEDDINGS = "sbert"
+# Which Evidently stattest each descriptor gets, and why (see monitoring/job.py).
+DESCRIPTOR_TESTS = {"length": "wasserstein", "code_share": "psi"}
+TAG_TEST = "jensenshannon"  # bounded in [0, 1] whatever the number of tags, unlike chi-square on one column
+
+
+def _frame(embeddings: np.ndarray, descriptors: pd.DataFrame, top_tag: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(embeddings, columns=[f"e{i}" for i in range(embeddings.shape[1])])
+    frame[list(descriptors.columns)] = descriptors.to_numpy()
+    frame["top_tag"] = top_tag.astype(str)
+    return frame
+
+
+def month_report(
+    reference: tuple[np.ndarray, pd.DataFrame, np.ndarray],
+    current: tuple[np.ndarray, pd.DataFrame, np.ndarray],
+    title: str,
+    seed: int = 0,
+) -> tuple[dict[str, float], str]:
+    """Run the report; return its values (by our metric names) and its HTML."""
+    ref, cur = _frame(*reference), _frame(*current)
+    definition = DataDefinition(
+        numerical_columns=list(DESCRIPTOR_TESTS),
+        categorical_columns=["top_tag"],
+        embeddings={EMBEDDINGS: [c for c in ref.columns if c.startswith("e") and c[1:].isdigit()]},
+    )
+    metrics = [
+        # Primary: a domain classifier's ROC AUC (0.5 = the month looks like the reference).
+        EmbeddingsDrift(embeddings_name=EMBEDDINGS, drift_method=model(bootstrap=False, threshold=0.55)),
+        EmbeddingsDrift(embeddings_name=EMBEDDINGS, drift_method=distance(dist="cosine", bootstrap=False)),
+        *(ValueDrift(column=c, method=m) for c, m in DESCRIPTOR_TESTS.items()),
+        ValueDrift(column="top_tag", method=TAG_TEST),
+    ]
+    np.random.seed(seed)  # the domain classifier's split is drawn from numpy's global generator
+    snapshot = Report(metrics, metadata={"title": title}).run(
+        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
+    )
+    values_in_order = [m.get("value") for m in snapshot.dict()["metrics"]]
+    names = ["embedding_drift_auc", "embedding_cosine_distance", "length_wasserstein", "code_share_psi", "top_tag_js"]
+    values = {name: float(v) for name, v in zip(names, values_in_order, strict=True) if isinstance(v, int | float)}
+    return values, snapshot.get_html_str(as_iframe=False)

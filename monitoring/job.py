@@ -1,0 +1,187 @@
+"""The monthly drift job: reference window vs each month, Evidently reports, MLflow run, severity.
+
+Per month, against the reference:
+* embedding drift of SBERT `all-MiniLM-L6-v2` embeddings of title + body with Evidently's
+  `EmbeddingsDrift`. Primary method: `model` (a domain classifier told to separate the two
+  samples; its ROC AUC is the score). 0.5 means indistinguishable and it reads the same
+  whatever the sample sizes, unlike distances whose scale has no natural threshold.
+* centroid cosine distance; Wasserstein distance and KS test on the leading PCA components
+  (PCA fitted on the reference); a 2-D PCA scatter of the month over the reference.
+* prediction drift: the champion's predicted-tag distribution, PSI and chi-square; the share
+  of questions with no tag above the threshold.
+* supervised P@k, R@k, F1@k and tag coverage when the questions carry tags.
+* text descriptors (length, share of code) with Evidently's column drift: Wasserstein for the
+  length (large samples make KS flag trivial shifts) and PSI for the zero-heavy code share.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from monitoring import stats
+from monitoring.config import DriftConfig
+from monitoring.evidently_report import month_report
+from monitoring.severity import LEVELS, assess, load_rules
+from tagger.data.split import restrict_tags
+from tagger.metrics import decide, evaluate
+from tagger.model import Tagger
+from tagger.sbert import EmbeddingCache, encode
+from tagger.text import clean_question, code_share
+
+SUPERVISED = ("precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_at_3", "f1_at_5", "tag_coverage")
+
+
+@dataclass
+class MonthResult:
+    month: str
+    n: int
+    values: dict[str, float]
+    severity: str
+    reasons: list[str]
+    report: str
+
+
+@dataclass
+class DriftResult:
+    reference: dict[str, float]
+    months: list[MonthResult]
+    reports_dir: Path
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def worst(self) -> str:
+        return max((m.severity for m in self.months), key=LEVELS.index, default="ok")
+
+    def summary(self) -> dict:
+        return {
+            "reference": self.reference,
+            "months": [
+                {"month": m.month, "n": m.n, "severity": m.severity, "reasons": m.reasons, "report": m.report, **m.values}
+                for m in self.months
+            ],
+            "worst": self.worst,
+            "seconds": round(self.seconds, 1),
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+        }
+
+
+def sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    return frame if len(frame) <= n else frame.sample(n=n, random_state=seed).sort_values("creation_date")
+
+
+def question_texts(frame: pd.DataFrame) -> list[str]:
+    """Natural title + body text for the sentence encoder (code kept as identifiers, title once)."""
+    return [clean_question(t, b, title_repeat=1) for t, b in zip(frame["title"], frame["body"], strict=True)]
+
+
+def descriptors(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "length": (frame["title"].str.len() + frame["body"].fillna("").str.len()).astype(float).to_numpy(),
+            "code_share": [code_share(b or "") for b in frame["body"]],
+        }
+    )
+
+
+class MonthScorer:
+    """Everything computed once on the reference, then applied to each month."""
+
+    def __init__(self, tagger: Tagger, reference: pd.DataFrame, embeddings: np.ndarray, supervised: bool):
+        self.tagger = tagger
+        self.vocabulary = list(tagger.vocabulary)
+        self.supervised = supervised
+        self.ref_embeddings = embeddings
+        self.pca = stats.fit_pca(embeddings)
+        self.ref_frame = reference
+        self.ref_scores = tagger.scores(reference["title"].tolist(), reference["body"].tolist())
+        self.ref_pred = decide(self.ref_scores, tagger.config.top_k, tagger.config.threshold)
+        self.ref_counts = stats.tag_distribution(self.ref_pred)
+        self.ref_descriptors = descriptors(reference)
+        self.reference_values = self._own_values(reference, self.ref_scores, self.ref_pred)
+
+    def _own_values(self, frame: pd.DataFrame, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        values = {"no_tag_share": float((predicted.sum(axis=1) == 0).mean())}
+        if self.supervised:
+            y = MultiLabelBinarizer(classes=self.vocabulary).fit_transform(restrict_tags(frame["tags"], self.vocabulary))
+            if y.sum(axis=1).any():
+                metrics = evaluate(scores, y, self.vocabulary, self.tagger.config.top_k, self.tagger.config.threshold)
+                values |= {k: metrics.metrics[k] for k in SUPERVISED}
+        return values
+
+    def month(self, frame: pd.DataFrame, embeddings: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        scores = self.tagger.scores(frame["title"].tolist(), frame["body"].tolist())
+        predicted = decide(scores, self.tagger.config.top_k, self.tagger.config.threshold)
+        counts = stats.tag_distribution(predicted)
+        chi2, chi2_p = stats.chi_square(self.ref_counts, counts)
+        values = self._own_values(frame, scores, predicted)
+        values |= {
+            "centroid_cosine_distance": stats.centroid_cosine_distance(self.ref_embeddings, embeddings),
+            "tag_psi": stats.psi(self.ref_counts, counts),
+            "tag_chi2": chi2,
+            "tag_chi2_pvalue": chi2_p,
+        }
+        values |= stats.pca_component_drift(self.pca, self.ref_embeddings, embeddings)
+        return values, scores, predicted
+
+    def top_tags(self, scores: np.ndarray) -> np.ndarray:
+        return np.asarray(self.vocabulary, dtype=object)[scores.argmax(axis=1)]
+
+
+def run_drift(
+    config: DriftConfig, tagger: Tagger, frame: pd.DataFrame, reports_dir: Path, progress: bool = True
+) -> DriftResult:
+    """Compute every month's statistics and Evidently report; write them under `reports_dir`."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    rules = load_rules(config.thresholds)
+    months = frame["creation_date"].dt.strftime("%Y-%m")
+    ref_mask = (months >= config.reference[0]) & (months <= config.reference[1])
+    reference = sample(frame[ref_mask], config.max_reference, config.seed)
+    if reference.empty:
+        raise ValueError(f"reference {config.reference[0]}..{config.reference[1]}: no questions in the data")
+    checked = {m: sample(frame[months == m], config.max_per_month, config.seed) for m in config.months}
+    checked = {m: f for m, f in checked.items() if len(f) > 0}
+    supervised = "tags" in frame.columns and frame["tags"].map(len).gt(0).any()
+
+    t = time.perf_counter()
+    cache = EmbeddingCache(config.cache_dir / "embeddings.sqlite")
+    parts = [reference, *checked.values()]
+    all_embeddings = encode(question_texts(pd.concat(parts)), cache=cache, progress=progress)
+    timings["embed_s"] = time.perf_counter() - t
+    bounds = np.cumsum([0, *[len(p) for p in parts]])
+    ref_emb = all_embeddings[: bounds[1]]
+
+    scorer = MonthScorer(tagger, reference, ref_emb, supervised)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    t = time.perf_counter()
+    for i, (month, current) in enumerate(tqdm(checked.items(), desc="months", disable=not progress)):
+        emb = all_embeddings[bounds[i + 1] : bounds[i + 2]]
+        values, scores, _ = scorer.month(current, emb)
+        evidently_values, html = month_report(
+            reference=(ref_emb, scorer.ref_descriptors, scorer.top_tags(scorer.ref_scores)),
+            current=(emb, descriptors(current), scorer.top_tags(scores)),
+            title=f"sotag drift {month} vs reference {config.reference[0]}..{config.reference[1]}",
+        )
+        values |= evidently_values
+        severity, reasons = assess(rules, values, scorer.reference_values)
+        path = reports_dir / f"{month}.html"
+        path.write_text(html)
+        results.append(MonthResult(month, len(current), values, severity, reasons, path.name))
+        stats_pca = scorer.pca
+        np.save(reports_dir / f".pca-{month}.npy", stats_pca.transform(emb)[:, :2].astype(np.float32))
+    timings["months_s"] = time.perf_counter() - t
+    np.save(reports_dir / ".pca-reference.npy", scorer.pca.transform(ref_emb)[:, :2].astype(np.float32))
+    result = DriftResult(scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings)
+    (reports_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2))
+    return result
