@@ -64,7 +64,14 @@ class DriftResult:
         return {
             "reference": self.reference,
             "months": [
-                {"month": m.month, "n": m.n, "severity": m.severity, "reasons": m.reasons, "report": m.report, **m.values}
+                {
+                    "month": m.month,
+                    "n": m.n,
+                    "severity": m.severity,
+                    "reasons": m.reasons,
+                    "report": m.report,
+                    **m.values,
+                }
                 for m in self.months
             ],
             "worst": self.worst,
@@ -110,7 +117,9 @@ class MonthScorer:
     def _own_values(self, frame: pd.DataFrame, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         values = {"no_tag_share": float((predicted.sum(axis=1) == 0).mean())}
         if self.supervised:
-            y = MultiLabelBinarizer(classes=self.vocabulary).fit_transform(restrict_tags(frame["tags"], self.vocabulary))
+            y = MultiLabelBinarizer(classes=self.vocabulary).fit_transform(
+                restrict_tags(frame["tags"], self.vocabulary)
+            )
             if y.sum(axis=1).any():
                 metrics = evaluate(scores, y, self.vocabulary, self.tagger.config.top_k, self.tagger.config.threshold)
                 values |= {k: metrics.metrics[k] for k in SUPERVISED}

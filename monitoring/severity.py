@@ -43,7 +43,9 @@ def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
         if metric.startswith("_"):
             continue
         if spec.get("direction") not in {"above", "drop", "drop_negative"} or spec["warn"] > spec["alert"]:
-            raise ValueError(f"thresholds file {path}: rule {metric} needs direction above|drop|drop_negative and warn <= alert")
+            raise ValueError(
+                f"thresholds file {path}: rule {metric} needs direction above|drop|drop_negative and warn <= alert"
+            )
         rules.append(Rule(metric, spec["direction"], float(spec["warn"]), float(spec["alert"])))
     return rules
 

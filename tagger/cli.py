@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from tagger.errors import SotagError
 
-STAGES = ("training.cli", "serving.cli")
+STAGES = ("training.cli", "serving.cli", "monitoring.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,86 @@
+"""`make bench-drift`: the verification scenario on the shared data, cold and warm, plus SBERT throughput.
+
+1. SBERT throughput: plain sentence-transformers on 512 real title + body texts (128 tokens), no cache.
+2. A champion trained on general-purpose questions before 2017-07-01 (tfidf, top-100).
+3. The drift job, reference 2017-01..2017-06, months 2017-07..2018-05 plus the planted topic-shift
+   month, with an empty embedding cache (cold), then again with the cache filled (warm).
+Ends with `drift: texts_per_s=… cold_s=… warm_s=… planted_alert=… false_alerts=…`.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench.common import default_config, parse_args
+from monitoring.config import DriftConfig
+from monitoring.job import question_texts
+from monitoring.runner import execute
+from monitoring.verification import CHAMPION_SPLIT, ORDINARY_MONTHS, PLANTED_MONTH, REFERENCE, scenario_frame
+from tagger import sbert
+from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from tagger.tracking import MODEL_NAME, TrackingSettings
+from training.train import train
+
+
+def sbert_throughput(texts: list[str]) -> float:
+    model = sbert._load_model(128)
+    model.encode(texts[:32], batch_size=32)  # warm-up: first call pays lazy initialisation
+    start = time.perf_counter()
+    model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    frame = scenario_frame(args.data)
+    sample = frame[frame["creation_date"] >= "2018-04-01"].sample(512, random_state=0)
+    texts_per_s = sbert_throughput(question_texts(sample))
+    print(f"SBERT (plain sentence-transformers, CPU, {os.cpu_count()} cores): {texts_per_s:.0f} texts/s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+        os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+        champion = default_config(
+            args.data, register=True, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES,
+            cache_dir=root / "cache", run_name="drift-champion",
+        )  # fmt: skip
+        outcome = train(champion, settings)
+        settings.activate().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+
+        config = DriftConfig(
+            reference=REFERENCE,
+            months=(*ORDINARY_MONTHS, PLANTED_MONTH),
+            data=args.data,
+            exclude_sources=TOPIC_SPECIFIC_SOURCES,
+            reports_root=root / "reports",
+            cache_dir=root / "drift-cache",
+        )
+        start = time.perf_counter()
+        result, code = execute(config, settings, frame=frame)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        warm_result, _ = execute(replace(config, reports_root=root / "reports-warm"), settings, frame=frame)
+        warm = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    severity = {m.month: m.severity for m in result.months}
+    false_alerts = sum(severity[m] == "alert" for m in ORDINARY_MONTHS)
+    warns = sum(severity[m] == "warn" for m in ORDINARY_MONTHS)
+    same = [m.severity for m in result.months] == [m.severity for m in warm_result.months]
+    print(f"cold: {cold:.1f} s ({result.timings}), warm: {warm:.1f} s ({warm_result.timings}), same verdicts: {same}")
+    ok = len(ORDINARY_MONTHS) - false_alerts - warns
+    print(f"ordinary months: {ok} ok, {warns} warn, {false_alerts} alert; exit code {code}")
+    print(f"peak memory (RSS): {peak_mb:.0f} MiB")
+    print(
+        f"drift: texts_per_s={texts_per_s:.0f} cold_s={cold:.1f} warm_s={warm:.1f} "
+        f"planted_alert={severity.get(PLANTED_MONTH) == 'alert'} false_alerts={false_alerts}"
+    )
+
+
+if __name__ == "__main__":
+    main()

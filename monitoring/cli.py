@@ -1,0 +1,168 @@
+"""`sotag drift` and `sotag schedule`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from monitoring.config import DriftConfig
+from tagger.errors import DataError, InputError
+from tagger.tracking import MODEL_NAME, TrackingSettings
+
+
+def _add_drift_args(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data", default=None, help="questions with creation_date (default: the shared data)")
+    source.add_argument("--predictions", default=None, help="the gateway's prediction log URL (sqlite:///…)")
+    p.add_argument(
+        "--reference", default=None, help="YYYY-MM..YYYY-MM (default: the champion's last 6 training months)"
+    )
+    p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM to check (default: the newest complete month)")
+    p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes, or 'topic-specific'")
+    p.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion")
+    p.add_argument("--max-per-month", type=int, default=DriftConfig.max_per_month)
+    p.add_argument("--max-reference", type=int, default=DriftConfig.max_reference)
+    p.add_argument("--thresholds", type=Path, default=DriftConfig.thresholds)
+    p.add_argument("--reports-dir", type=Path, default=DriftConfig.reports_root)
+    p.add_argument("--on-alert", choices=("none", "retrain"), default="none")
+    p.add_argument("--webhook", default=None, help="POST the summary here when a month is alert")
+    p.add_argument("--no-mlflow", action="store_true", help="write the reports only")
+
+
+def config_from_args(args: argparse.Namespace, months: tuple[str, ...] | None = None) -> DriftConfig:
+    from monitoring.months import champion_window, month_range, newest_complete_month
+    from tagger.data import load_questions
+    from training.cli import _sources
+    from training.config import default_data_path
+
+    data = None
+    if args.predictions is None:
+        data = Path(args.data) if args.data else default_data_path()
+        if not data.is_file():
+            raise DataError(f"--data: no data file at {data}")
+    if args.reference:
+        reference = month_range(args.reference, "--reference")
+    else:
+        from mlflow.tracking import MlflowClient
+
+        name = args.model_uri.removeprefix("models:/").split("@")[0].split("/")[0]
+        alias = args.model_uri.split("@")[1] if "@" in args.model_uri else None
+        try:
+            mv = MlflowClient().get_model_version_by_alias(name, alias) if alias else None
+        except Exception as exc:  # no registry, no alias: the user must name the reference
+            raise InputError("--reference", f"cannot read the champion's training window ({exc}); pass one") from None
+        split = (mv.tags or {}).get("split_date") if mv else None
+        if not split:
+            raise InputError("--reference", "the model has no split_date tag; pass --reference YYYY-MM..YYYY-MM")
+        reference = champion_window(split)
+    if months is None:
+        if args.months:
+            months = month_range(args.months, "--months")
+        else:
+            frame, _ = load_questions(data) if data else (None, None)
+            if frame is None:
+                from serving.prediction_log import read_predictions
+
+                frame = read_predictions(args.predictions).rename(columns={"ts": "creation_date"})
+            months = (newest_complete_month(frame["creation_date"]),)
+    if args.max_per_month < 10 or args.max_reference < 10:
+        raise InputError("--max-per-month", "samples need at least 10 questions")
+    return DriftConfig(
+        reference=(reference[0], reference[-1]),
+        months=months,
+        data=data,
+        predictions_url=args.predictions,
+        model_uri=args.model_uri,
+        exclude_sources=_sources(args.exclude_sources),
+        max_per_month=args.max_per_month,
+        max_reference=args.max_reference,
+        thresholds=args.thresholds,
+        reports_root=args.reports_dir,
+        on_alert=args.on_alert,
+        webhook=args.webhook,
+    )
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from monitoring.runner import execute
+
+    settings = TrackingSettings.from_env()
+    settings.activate()
+    _, code = execute(config_from_args(args), settings, log_to_mlflow=not args.no_mlflow)
+    return code
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from monitoring.runner import execute
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("sotag.schedule")
+    try:
+        trigger = CronTrigger.from_crontab(args.cron, timezone="UTC")
+    except ValueError as exc:
+        raise InputError("--cron", f"{args.cron!r} is not a crontab expression ({exc})") from None
+    settings = TrackingSettings.from_env()
+
+    def run() -> None:
+        start = time.perf_counter()
+        settings.activate()
+        config = config_from_args(args)  # picks the newest complete month at run time
+        result, code = execute(config, settings, log_to_mlflow=not args.no_mlflow)
+        elapsed = time.perf_counter() - start
+        log.info("drift %s: worst %s, exit %d, %.0f s", config.months[0], result.worst, code, elapsed)
+
+    job = guarded(run, log)
+    scheduler = make_scheduler(BlockingScheduler(timezone="UTC"), trigger, job, args.run_now)
+    log.info("drift scheduled with cron %r (UTC); next run %s", args.cron, trigger.get_next_fire_time(None, _now()))
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("scheduler stopped")
+    return 0
+
+
+def guarded(run, log: logging.Logger):
+    """The scheduled job: a failing run is logged and the scheduler stays up for the next one."""
+
+    def job() -> None:
+        try:
+            run()
+        except Exception:
+            log.exception("drift run failed")
+
+    return job
+
+
+def make_scheduler(scheduler, trigger, job, run_now: bool):
+    """One drift job on the trigger; never two at once; a missed run (machine asleep) runs late, once."""
+    scheduler.add_job(job, trigger, id="drift", max_instances=1, coalesce=True, misfire_grace_time=3600)
+    if run_now:
+        scheduler.add_job(job, id="drift-now")
+    return scheduler
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "drift",
+        help="monthly drift reports (Evidently over SBERT embeddings, predictions, text); exit 4 on alert",
+        description="Exit codes: 0 every month ok or warn, 4 at least one month alert, 2 bad input.",
+    )
+    _add_drift_args(p)
+    p.set_defaults(handler=_drift)
+
+    p = subparsers.add_parser("schedule", help="run the drift job on a cron expression (APScheduler), stays up")
+    p.add_argument("--cron", default="0 6 1 * *", help="crontab expression, UTC (default: 06:00 on the 1st)")
+    p.add_argument("--run-now", action="store_true", help="also run once at start")
+    _add_drift_args(p)
+    p.set_defaults(handler=_schedule)

@@ -1,0 +1,31 @@
+"""The drift job's configuration: one typed object from CLI flags and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitoring.severity import DEFAULT_THRESHOLDS
+from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+
+EXIT_ALERT = 4
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    reference: tuple[str, str]  # first and last month (YYYY-MM), inclusive
+    months: tuple[str, ...]  # the months to check
+    data: Path | None = None  # questions with creation_date (and tags): supervised checks too
+    predictions_url: str | None = None  # or the gateway's prediction log (needs SOTAG_LOG_TEXT=1 for embeddings)
+    model_uri: str = f"models:/{MODEL_NAME}@champion"
+    exclude_sources: tuple[str, ...] = ()
+    max_per_month: int = 400
+    max_reference: int = 2000
+    thresholds: Path = DEFAULT_THRESHOLDS
+    reports_root: Path = PROJECT_ROOT / "reports" / "drift"
+    cache_dir: Path = Path(os.environ.get("SOTAG_CACHE", PROJECT_ROOT / ".cache"))
+    experiment: str = "drift-monitoring"
+    on_alert: str = "none"  # "none" or "retrain"
+    webhook: str | None = None
+    seed: int = 0

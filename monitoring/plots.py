@@ -1,0 +1,82 @@
+"""Drift plots: every statistic over the months, and each month's PCA scatter over the reference."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from monitoring.severity import Rule
+
+SEVERITY_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
+SERIES = (
+    "embedding_drift_auc",
+    "centroid_cosine_distance",
+    "pca_wasserstein_max",
+    "pca_ks_pvalue_min",
+    "tag_psi",
+    "tag_chi2_pvalue",
+    "top_tag_js",
+    "no_tag_share",
+    "length_wasserstein",
+    "code_share_psi",
+    "precision_at_1",
+    "recall_at_5",
+    "f1_at_3",
+    "tag_coverage",
+)
+
+
+def time_series(summary: dict, rules: list[Rule]) -> plt.Figure:
+    months = [m["month"] for m in summary["months"]]
+    present = [s for s in SERIES if any(s in m for m in summary["months"])]
+    cols = 3
+    rows = math.ceil(len(present) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 2.8 * rows), squeeze=False)
+    by_metric = {r.metric: r for r in rules}
+    x = np.arange(len(months))
+    for ax, name in zip(axes.flat, present, strict=False):
+        y = [m.get(name, np.nan) for m in summary["months"]]
+        ax.plot(x, y, color="#555", linewidth=1)
+        ax.scatter(x, y, c=[SEVERITY_COLOURS[m["severity"]] for m in summary["months"]], zorder=3, s=22)
+        rule, ref = by_metric.get(name), summary["reference"].get(name)
+        if ref is not None:
+            ax.axhline(ref, color="#1565c0", linestyle=":", linewidth=1, label="reference")
+        if rule is not None:
+            for level, colour in (("warn", SEVERITY_COLOURS["warn"]), ("alert", SEVERITY_COLOURS["alert"])):
+                bound = getattr(rule, level)
+                if rule.direction == "drop" and ref is not None:
+                    bound = ref - bound
+                elif rule.direction == "drop_negative" and ref is not None:
+                    bound = ref + bound
+                elif rule.direction != "above":
+                    continue
+                ax.axhline(bound, color=colour, linestyle="--", linewidth=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(x, months, rotation=60, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(present) :]:
+        ax.axis("off")
+    fig.suptitle("drift per month (dots: green ok, amber warn, red alert; dashed: thresholds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pca_scatter(reference: np.ndarray, current: np.ndarray, month: str, severity: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(reference[:, 0], reference[:, 1], s=4, alpha=0.25, color="#9e9e9e", label="reference")
+    ax.scatter(current[:, 0], current[:, 1], s=6, alpha=0.6, color=SEVERITY_COLOURS[severity], label=month)
+    ax.set_xlabel("PC1")
+    ax.set_ylabel("PC2")
+    ax.set_title(f"SBERT embeddings, PCA of the reference: {month} ({severity})", fontsize=9)
+    ax.legend(fontsize=8, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def close(fig: plt.Figure) -> None:
+    plt.close(fig)

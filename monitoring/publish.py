@@ -1,0 +1,57 @@
+"""The drift job's MLflow run: per-month metrics (step = month index), reports, plots, summary."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+
+from monitoring import plots
+from monitoring.config import DriftConfig
+from monitoring.job import DriftResult
+from monitoring.severity import LEVELS, load_rules
+from tagger.tracking import TrackingSettings
+
+
+def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings, model_version: str | None) -> str:
+    settings.activate()
+    settings.use_experiment(config.experiment)
+    summary = result.summary()
+    rules = load_rules(config.thresholds)
+    with mlflow.start_run(run_name=f"drift {config.months[0]}..{config.months[-1]}") as run:
+        mlflow.log_params(
+            {
+                "reference": f"{config.reference[0]}..{config.reference[1]}",
+                "months": f"{config.months[0]}..{config.months[-1]}",
+                "model_uri": config.model_uri,
+                "model_version": model_version or "",
+                "source": str(config.data or config.predictions_url),
+                "max_per_month": config.max_per_month,
+                "max_reference": config.max_reference,
+                "exclude_sources": ",".join(config.exclude_sources),
+            }
+        )
+        mlflow.set_tags({"sotag.stage": "drift", "worst_severity": result.worst})
+        mlflow.log_dict(json.loads(config.thresholds.read_text()), "thresholds.json")
+        for step, month in enumerate(result.months):
+            metrics = {k: v for k, v in month.values.items() if isinstance(v, float) and np.isfinite(v)}
+            metrics["severity_level"] = float(LEVELS.index(month.severity))
+            metrics["n_questions"] = float(month.n)
+            mlflow.log_metrics(metrics, step=step)
+        mlflow.log_metrics({f"reference_{k}": v for k, v in result.reference.items()})
+        mlflow.log_dict(summary, "summary.json")
+        mlflow.log_dict({str(i): m.month for i, m in enumerate(result.months)}, "month_index.json")
+        fig = plots.time_series(summary, rules)
+        mlflow.log_figure(fig, "plots/drift_over_time.png")
+        fig.savefig(result.reports_dir / "drift_over_time.png", dpi=110)
+        plots.close(fig)
+        reference = np.load(result.reports_dir / ".pca-reference.npy")
+        for month in result.months:
+            fig = plots.pca_scatter(
+                reference, np.load(result.reports_dir / f".pca-{month.month}.npy"), month.month, month.severity
+            )
+            mlflow.log_figure(fig, f"plots/pca/{month.month}.png")
+            plots.close(fig)
+        mlflow.log_artifacts(str(result.reports_dir), "reports")
+    return run.info.run_id

@@ -1,0 +1,84 @@
+"""The drift job on real data (reduced sample): the planted topic shift must be `alert`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from monitoring.config import EXIT_ALERT, DriftConfig
+from monitoring.runner import execute, load_frame
+from monitoring.verification import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
+from serving.prediction_log import PredictionLog, PredictionRecord, now
+from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from tagger.tracking import MODEL_NAME
+from training.config import TrainConfig
+from training.train import train
+
+
+@pytest.mark.integration
+def test_planted_topic_shift_is_alert_on_the_shared_data(shared_data, tracking, tmp_path, capsys):
+    config = TrainConfig(
+        data=shared_data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, top_n_tags=50,
+        max_features=20_000, cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    outcome = train(config, tracking)
+    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+    frame = scenario_frame(shared_data)
+    drift = DriftConfig(
+        reference=REFERENCE,
+        months=("2017-07", "2017-08", PLANTED_MONTH),
+        data=shared_data,
+        max_per_month=80,
+        max_reference=300,
+        reports_root=tmp_path / "reports",
+        cache_dir=tmp_path / "drift-cache",
+    )
+    result, code = execute(drift, tracking, frame=frame)
+    severity = {m.month: m.severity for m in result.months}
+    assert severity[PLANTED_MONTH] == "alert", result.summary()
+    assert code == EXIT_ALERT
+    planted = next(m for m in result.months if m.month == PLANTED_MONTH)
+    ordinary = [m for m in result.months if m.month != PLANTED_MONTH]
+    assert all(planted.values["embedding_drift_auc"] > m.values["embedding_drift_auc"] for m in ordinary)
+    assert "precision_at_1" in planted.values  # tags known: supervised metrics too
+
+    summary = json.loads((result.reports_dir / "summary.json").read_text())
+    assert [m["month"] for m in summary["months"]] == ["2017-07", "2017-08", PLANTED_MONTH]
+    assert (result.reports_dir / f"{PLANTED_MONTH}.html").stat().st_size > 100_000
+    assert "ALERT in 2018-06" in capsys.readouterr().out
+
+    run = mlflow.search_runs(experiment_names=["drift-monitoring"], output_format="list")[0]
+    history = MlflowClient().get_metric_history(run.info.run_id, "embedding_drift_auc")
+    assert [h.step for h in history] == [0, 1, 2]
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/drift_over_time.png" in artifacts
+
+    # Warm: every embedding comes from the cache, same verdicts.
+    warm, _ = execute(replace(drift, reports_root=tmp_path / "warm"), tracking, frame=frame, log_to_mlflow=False)
+    assert warm.timings["embed_s"] < result.timings["embed_s"] / 5
+    assert [m.severity for m in warm.months] == [m.severity for m in result.months]
+
+
+def test_prediction_log_is_a_monitoring_source(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    plog = PredictionLog(url, log_text=True)
+    for i in range(5):
+        plog.append(
+            PredictionRecord(now(), MODEL_NAME, "1", "/predict", f"title {i}", "<p>b</p>", ["python"], [0.9], 1.0)
+        )
+    plog.close()
+    frame = load_frame(DriftConfig(reference=("2017-01", "2017-06"), months=("2017-07",), predictions_url=url))
+    assert list(frame.columns) == ["creation_date", "title", "body"] and len(frame) == 5
+    assert frame["creation_date"].dt.year.eq(pd.Timestamp.now().year).all()
+
+    digests_only = f"sqlite:///{tmp_path / 'q.db'}"
+    plog = PredictionLog(digests_only, log_text=False)
+    plog.append(PredictionRecord(now(), MODEL_NAME, "1", "/predict", "t", "b", ["python"], [0.9], 1.0))
+    plog.close()
+    with pytest.raises(Exception, match="SOTAG_LOG_TEXT=1"):
+        load_frame(DriftConfig(reference=("2017-01", "2017-06"), months=("2017-07",), predictions_url=digests_only))

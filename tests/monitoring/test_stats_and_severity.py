@@ -1,0 +1,100 @@
+"""Drift statistics, severity rules and month helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring import stats
+from monitoring.cli import guarded, make_scheduler
+from monitoring.months import champion_window, month_range, newest_complete_month
+from monitoring.severity import DEFAULT_THRESHOLDS, Rule, assess, load_rules
+from tagger.errors import InputError
+
+
+def test_identical_samples_show_no_drift_and_shifted_ones_do():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(500, 16))
+    same = rng.normal(size=(400, 16))
+    shifted = rng.normal(size=(400, 16)) + np.r_[2.0, np.zeros(15)]
+    calm_distance = stats.centroid_cosine_distance(ref + 5, same + 5)
+    assert calm_distance < 0.001
+    assert stats.centroid_cosine_distance(ref + 5, shifted + 5) > 3 * calm_distance
+    pca = stats.fit_pca(ref)
+    calm, moved = stats.pca_component_drift(pca, ref, same), stats.pca_component_drift(pca, ref, shifted)
+    assert moved["pca_wasserstein_max"] > 3 * calm["pca_wasserstein_max"]
+    assert moved["pca_ks_pvalue_min"] < 1e-6 < calm["pca_ks_pvalue_min"]
+
+
+def test_psi_and_chi_square_on_tag_counts():
+    ref = np.array([100.0, 50, 30, 0])
+    assert stats.psi(ref, ref * 2) == pytest.approx(0.0, abs=1e-12)
+    assert stats.chi_square(ref, ref)[1] == pytest.approx(1.0)
+    moved = np.array([10.0, 50, 30, 100])
+    assert stats.psi(ref, moved) > 1.0
+    assert stats.chi_square(ref, moved)[1] < 1e-10
+
+
+def test_severity_rules():
+    rules = [Rule("embedding_drift_auc", "above", 0.6, 0.75), Rule("precision_at_1", "drop", 0.05, 0.15)]
+    assert assess(rules, {"embedding_drift_auc": 0.55, "precision_at_1": 0.80}, {"precision_at_1": 0.82})[0] == "ok"
+    level, reasons = assess(rules, {"embedding_drift_auc": 0.65, "precision_at_1": 0.60}, {"precision_at_1": 0.82})
+    assert level == "alert" and len(reasons) == 2 and "precision_at_1" in reasons[1]
+    assert assess(rules, {"embedding_drift_auc": 0.7}, {})[0] == "warn"  # no supervised metric: rule skipped
+
+
+def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
+    assert {r.metric for r in load_rules(DEFAULT_THRESHOLDS)} >= {"embedding_drift_auc", "tag_psi"}
+    bad = tmp_path / "t.json"
+    bad.write_text(json.dumps({"tag_psi": {"direction": "sideways", "warn": 1, "alert": 2}}))
+    with pytest.raises(ValueError, match="tag_psi"):
+        load_rules(bad)
+
+
+def test_months():
+    assert month_range("2017-11..2018-02", "--months") == ("2017-11", "2017-12", "2018-01", "2018-02")
+    assert month_range("2018-05", "--months") == ("2018-05",)
+    with pytest.raises(InputError, match="--months"):
+        month_range("2018-13", "--months")
+    with pytest.raises(InputError, match="ends before"):
+        month_range("2018-05..2018-01", "--months")
+    dates = pd.Series(pd.to_datetime(["2018-04-30 00:00", "2018-05-31 13:00"]))
+    assert newest_complete_month(dates, today=pd.Timestamp("2026-11-22")) == "2018-04"
+    assert newest_complete_month(pd.Series(pd.to_datetime(["2026-11-03"])), pd.Timestamp("2026-11-22")) == "2026-10"
+    assert champion_window("2018-04-20") == ("2017-10", "2018-03")
+
+
+def test_scheduled_job_survives_a_failing_run(caplog):
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    runs: list[int] = []
+    failed, done = threading.Event(), threading.Event()
+
+    def run() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            failed.set()
+            raise RuntimeError("data source unreachable")
+        done.set()
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    job = guarded(run, logging.getLogger("test.schedule"))
+    make_scheduler(scheduler, CronTrigger.from_crontab("0 6 1 * *", timezone="UTC"), job, run_now=True)
+    with caplog.at_level(logging.ERROR):
+        scheduler.start()
+        assert failed.wait(10)
+        time.sleep(0.2)  # let the failure be logged
+        scheduler.add_job(job, id="again")  # the next trigger, brought forward
+        assert done.wait(10)
+    assert scheduler.running and len(runs) == 2
+    assert "drift run failed" in caplog.text
+    nxt = scheduler.get_job("drift").next_run_time
+    assert (nxt.day, nxt.hour, nxt.minute) == (1, 6, 0)
+    scheduler.shutdown()
