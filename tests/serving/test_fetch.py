@@ -157,7 +157,7 @@ def test_zip_traversal_and_missing_files_are_refused(model_dir, tmp_path):
         zf.write(model_dir / CONFIG_FILE, CONFIG_FILE)
         zf.write(model_dir / "mlb.joblib", "mlb.joblib")
     path, digest = write(tmp_path / "b.zip", buf.getvalue())
-    with pytest.raises(ArtifactError, match="vectorizer.joblib, estimator.joblib missing"):
+    with pytest.raises(ArtifactError, match=r"vectorizer\.joblib, estimator\.joblib missing"):
         fetch_model(str(path), tmp_path / "installed", sha256=digest)
 
 

@@ -34,7 +34,7 @@ def bundle(tmp_path, questions):
 def test_converted_model_scores_exactly_like_the_bundle(bundle, tmp_path, questions):
     path, vectorizer, classifier = bundle
     converted = convert_legacy(path, tmp_path / "model")
-    config, digests = verify_artifacts(converted.directory)
+    config, _ = verify_artifacts(converted.directory)
     assert config.top_k == 4 and config.threshold == 0.25 and config.vectorizer == "tfidf"
     assert config.extra["converted_from"] == "legacy_model.joblib" and len(config.extra["bundle_sha256"]) == 64
     tagger = Tagger.from_directory(converted.directory)
