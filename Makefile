@@ -8,13 +8,15 @@ DATA ?=
 PORT ?= 5000
 SERVE_PORT ?= 5001
 GATEWAY_PORT ?= 8000
+APP_PORT ?= 8501
+CRON ?= 0 6 1 * *
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve serve gateway clean
+	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-drift serve gateway drift schedule app clean
 
 setup: $(STAMP)
 
@@ -51,6 +53,16 @@ serve: setup  ## mlflow models serve on models:/stackoverflow-tagger@champion (/
 
 gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (docs at /docs)
 	$(BIN)/sotag gateway --port $(GATEWAY_PORT) $(ARGS)
+
+drift: setup  ## monthly drift job (default: the newest complete month vs the champion's training window); exit 4 on alert
+	$(BIN)/sotag drift $(DATA_ARG) $(ARGS)
+
+schedule: setup  ## run the drift job on CRON (default: 06:00 UTC on the 1st of each month); stays up
+	$(BIN)/sotag schedule --cron "$(CRON)" $(DATA_ARG) $(ARGS)
+
+app: setup  ## the Streamlit demo on 127.0.0.1:APP_PORT (Ask needs `make gateway`)
+	$(BIN)/streamlit run serving/streamlit_app.py --server.headless true --server.address 127.0.0.1 \
+		--server.port $(APP_PORT) --browser.gatherUsageStats false
 
 tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_STORE_URI / SOTAG_ARTIFACTS_DESTINATION
 	$(BIN)/python -m mlruns_config.server --port $(PORT) $(ARGS)
@@ -90,5 +102,8 @@ bench-registry: setup  ## promotion decisions on the shared data and a timed tra
 bench-serve: setup  ## REST latency/throughput: seed pyfunc vs ours under mlflow models serve vs the gateway
 	$(BIN)/python -m bench.serve $(DATA_ARG)
 
+bench-drift: setup  ## the drift verification scenario (planted topic shift), cold and warm, SBERT throughput
+	$(BIN)/python -m bench.drift $(DATA_ARG)
+
 clean:
-	rm -rf mlruns mlartifacts mlflow.db predictions.db reports .cache .locks .pytest_cache .ruff_cache
+	rm -rf mlruns mlartifacts mlflow.db predictions.db reports test-artifacts .cache .locks .pytest_cache .ruff_cache

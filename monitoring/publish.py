@@ -53,5 +53,8 @@ def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings
             )
             mlflow.log_figure(fig, f"plots/pca/{month.month}.png")
             plots.close(fig)
+        # The on-disk summary names its run, so the demo app can link each report to the MLflow UI.
+        summary |= {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
+        (result.reports_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         mlflow.log_artifacts(str(result.reports_dir), "reports")
     return run.info.run_id

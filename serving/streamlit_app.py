@@ -1,0 +1,182 @@
+"""The demo app for people who do not read JSON: ask for tags, see the registry, read drift reports.
+
+    make app    # streamlit on 127.0.0.1:8501; the gateway (make gateway) must be running for Ask
+
+Settings come from the environment: SOTAG_API_URL (the gateway, default http://127.0.0.1:8000),
+MLFLOW_TRACKING_URI (the registry, default the embedded store), SOTAG_REPORTS_DIR (drift reports,
+default reports/drift) and MLFLOW_UI_URL (links to runs, default http://127.0.0.1:5000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+import streamlit as st
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    api_url: str
+    reports_dir: Path
+    mlflow_ui_url: str
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> AppSettings:
+        return cls(
+            api_url=os.environ.get("SOTAG_API_URL", "http://127.0.0.1:8000").rstrip("/"),
+            reports_dir=Path(os.environ.get("SOTAG_REPORTS_DIR", PROJECT_ROOT / "reports" / "drift")),
+            mlflow_ui_url=os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
+        )
+
+
+SETTINGS = AppSettings.from_env()
+
+
+def ask_page() -> None:
+    st.header("Suggest tags for a question")
+    with st.form("ask"):
+        title = st.text_input("Title", placeholder="How do I merge two pandas DataFrames on a column?")
+        body = st.text_area("Body (HTML or plain text)", height=180)
+        top_k = st.slider("Tags at most", 1, 10, 5)
+        threshold = st.slider("Minimum score", 0.0, 1.0, 0.1, 0.05)
+        submitted = st.form_submit_button("Suggest tags")
+    if not submitted:
+        return
+    payload = {"title": title, "body": body, "top_k": top_k, "threshold": threshold}
+    try:
+        response = requests.post(f"{SETTINGS.api_url}/predict", json=payload, timeout=SETTINGS.timeout_s)
+    except requests.RequestException:
+        st.error(f"The tagging API at {SETTINGS.api_url} is not reachable. Start it with `make gateway`.")
+        return
+    try:
+        answer = response.json()
+    except ValueError:
+        st.error(f"The tagging API answered HTTP {response.status_code} without JSON.")
+        return
+    if response.status_code != 200:
+        details = answer.get("details") or []
+        problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or answer.get("error", "")
+        st.warning(f"The question was rejected: {problems}")
+        return
+    model = answer["model"]
+    st.caption(f"Answered by {model['name']} v{model['version']}" + (f" (@{model['alias']})" if model["alias"] else ""))
+    if not answer["tags"]:
+        st.info("No tag reaches the minimum score. Lower it, or add detail to the question.")
+        return
+    tags = pd.DataFrame(answer["tags"])
+    st.subheader("Suggested tags")
+    st.markdown(" ".join(f"`{t}`" for t in tags["tag"]))
+    st.bar_chart(tags.set_index("tag")["score"], horizontal=True)
+    st.dataframe(tags, hide_index=True)
+
+
+@st.cache_data(ttl=30)
+def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from tagger.tracking import MODEL_NAME, TrackingSettings
+    from training.registry import Registry
+
+    settings = TrackingSettings.from_env()
+    registry = Registry(settings.activate(), MODEL_NAME, settings.lock_dir)
+    aliases = registry.aliases()
+    versions = pd.DataFrame(
+        [
+            {
+                "version": int(mv.version),
+                "aliases": ", ".join(sorted(aliases.get(str(mv.version), []))),
+                "vectorizer": mv.tags.get("vectorizer", ""),
+                "P@1": mv.tags.get("precision_at_1", ""),
+                "F1@3": mv.tags.get("f1_at_3", ""),
+                "R@5": mv.tags.get("recall_at_5", ""),
+                "gate": mv.tags.get("gate_decision", ""),
+                "run": mv.run_id,
+            }
+            for mv in registry.versions()
+        ]
+    )
+    history = pd.DataFrame(
+        [
+            {"at": e.at, "action": e.action, "from": e.previous or "", "to": e.version, "by": e.by, "reason": e.reason}
+            for e in registry.history()
+        ]
+    )
+    return versions, history
+
+
+def registry_page() -> None:
+    st.header("Model registry: stackoverflow-tagger")
+    try:
+        versions, history = registry_tables()
+    except Exception as exc:  # the page explains instead of showing a traceback
+        st.error(f"Cannot read the registry ({type(exc).__name__}: {exc}). Is MLFLOW_TRACKING_URI right?")
+        return
+    st.dataframe(versions, hide_index=True)
+    st.subheader("Promotion history")
+    if history.empty:
+        st.info("No champion yet: run `make promote`.")
+    else:
+        st.dataframe(history, hide_index=True)
+
+
+def latest_summary(reports_dir: Path) -> tuple[Path, dict] | None:
+    runs = sorted((p for p in reports_dir.glob("*/summary.json")), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        return None
+    return runs[-1].parent, json.loads(runs[-1].read_text())
+
+
+def monitoring_page() -> None:
+    st.header("Drift monitoring")
+    found = latest_summary(SETTINGS.reports_dir)
+    if found is None:
+        st.info(f"No drift report under {SETTINGS.reports_dir} yet: run `make drift`.")
+        return
+    folder, summary = found
+    months = pd.DataFrame(summary["months"])
+    st.caption(f"Latest job: {folder.name} · worst severity: **{summary['worst']}**")
+    st.subheader("Severity per month")
+    table = months[["month", "n", "severity", "reasons"]].assign(reasons=months["reasons"].map("; ".join))
+    st.dataframe(table, hide_index=True)
+    st.subheader("Drift statistics over time")
+    for group in (
+        ["embedding_drift_auc", "centroid_cosine_distance", "pca_wasserstein_max"],
+        ["tag_psi", "top_tag_js", "no_tag_share"],
+        ["precision_at_1", "recall_at_5", "f1_at_3", "tag_coverage"],
+    ):
+        present = [c for c in group if c in months.columns]
+        if present:
+            st.line_chart(months.set_index("month")[present])
+    st.subheader("Evidently reports")
+    run_id = summary.get("mlflow_run_id")
+    for month in months["month"]:
+        line = f"- {month}: `{folder / (month + '.html')}`"
+        if run_id:
+            line += f" · [in MLflow]({SETTINGS.mlflow_ui_url}/#/experiments/{summary.get('mlflow_experiment_id', '')}"
+            line += f"/runs/{run_id}/artifacts/reports/{month}.html)"
+        st.markdown(line)
+    chosen = st.selectbox("Open a report here", list(months["month"]), index=len(months) - 1)
+    path = folder / f"{chosen}.html"
+    if path.is_file():
+        st.download_button(f"Download {chosen}.html", path.read_bytes(), file_name=path.name, mime="text/html")
+        if st.toggle("Show the report inline (large)"):
+            st.components.v1.html(path.read_text(), height=900, scrolling=True)
+
+
+def main() -> None:
+    st.set_page_config(page_title="sotag", page_icon="🏷️", layout="wide")
+    pages = [
+        st.Page(ask_page, title="Ask", url_path="ask", default=True),
+        st.Page(registry_page, title="Registry", url_path="registry"),
+        st.Page(monitoring_page, title="Monitoring", url_path="monitoring"),
+    ]
+    st.navigation(pages).run()
+
+
+main()

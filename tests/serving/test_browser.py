@@ -1,0 +1,195 @@
+"""The demo app and the MLflow UI in a real headless Chromium (Debian's chromium + chromedriver).
+
+Starts on 127.0.0.1: the gateway on a small registered champion, `mlflow ui` on the same store,
+and the Streamlit app; types a real question, clicks, expects a tag; opens the Monitoring page
+(a real drift job's reports) and the registered model page of the MLflow UI. Screenshots go to
+`test-artifacts/screenshots/` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from mlruns_config.servers import free_port
+from tagger.tracking import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args[:3]} exited: {proc.stdout.read().decode()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} not ready in {timeout_s} s")
+
+
+def _start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    _wait_http(url, proc)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def drift_reports(store, tmp_path_factory) -> Path:
+    """A real drift job over the synthetic questions (reports only)."""
+    from monitoring.config import DriftConfig
+    from monitoring.runner import execute
+
+    root = tmp_path_factory.mktemp("drift")
+    config = DriftConfig(
+        reference=("2017-01", "2017-06"),
+        months=("2017-07", "2017-08", "2017-09"),
+        data=store.data,
+        reports_root=root,
+        cache_dir=root / "cache",
+    )
+    execute(config, store.settings)
+    return root
+
+
+@pytest.fixture(scope="module")
+def apps(store, drift_reports) -> Iterator[dict[str, str]]:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)")
+    bindir = Path(sys.executable).parent
+    ports = {"gateway": free_port(), "app": free_port(), "ui": free_port()}
+    env = {
+        **os.environ,
+        **store.env,
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "SOTAG_API_URL": f"http://127.0.0.1:{ports['gateway']}",
+        "SOTAG_REPORTS_DIR": str(drift_reports),
+        "SOTAG_PREDICTION_LOG": f"sqlite:///{store.root / 'browser-predictions.db'}",
+        "MLFLOW_UI_URL": f"http://127.0.0.1:{ports['ui']}",
+    }
+    procs = []
+    try:
+        procs.append(
+            _start(
+                [str(bindir / "sotag"), "gateway", "--port", str(ports["gateway"])],
+                env,
+                f"http://127.0.0.1:{ports['gateway']}/health",
+            )
+        )
+        procs.append(
+            _start(
+                [
+                    str(bindir / "mlflow"), "ui", "--backend-store-uri", store.env["MLFLOW_TRACKING_URI"],
+                    "--host", "127.0.0.1", "--port", str(ports["ui"]),
+                ],
+                env,
+                f"http://127.0.0.1:{ports['ui']}/health",
+            )
+        )  # fmt: skip
+        procs.append(
+            _start(
+                [
+                    str(bindir / "streamlit"), "run", str(PROJECT_ROOT / "serving" / "streamlit_app.py"),
+                    "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(ports["app"]),
+                    "--browser.gatherUsageStats", "false",
+                ],
+                env,
+                f"http://127.0.0.1:{ports['app']}/_stcore/health",
+            )
+        )  # fmt: skip
+        yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait_text(driver, text: str, timeout_s: float = 60) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout_s).until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), text))
+
+
+def test_ask_page_suggests_tags(apps, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(apps["app"])
+    _wait_text(browser, "Suggest tags for a question")
+    title = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Title']")
+    title.send_keys("How do I merge two pandas dataframes with a list comprehension?")
+    body = browser.find_element(By.CSS_SELECTOR, "textarea[aria-label='Body (HTML or plain text)']")
+    body.send_keys("I run pip install pandas and my django view fails.")
+    browser.find_element(By.XPATH, "//button[.//p[text()='Suggest tags']]").click()
+    _wait_text(browser, "Suggested tags")
+    _wait_text(browser, "python")
+    assert "Answered by stackoverflow-tagger v" in browser.find_element(By.TAG_NAME, "body").text
+    assert "Traceback" not in browser.page_source
+    browser.save_screenshot(str(SCREENSHOTS / "ask.png"))
+
+
+def test_ask_page_explains_a_rejected_question(apps, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(apps["app"])
+    _wait_text(browser, "Suggest tags for a question")
+    browser.find_element(By.XPATH, "//button[.//p[text()='Suggest tags']]").click()  # empty title
+    _wait_text(browser, "The question was rejected: title")
+    assert "Traceback" not in browser.page_source
+    browser.save_screenshot(str(SCREENSHOTS / "ask-rejected.png"))
+
+
+def test_monitoring_page_renders_the_severity_table(apps, browser):
+    browser.get(f"{apps['app']}/monitoring")
+    _wait_text(browser, "Severity per month")
+    _wait_text(browser, "Evidently reports")
+    text = browser.find_element("tag name", "body").text
+    assert "2017-09" in text and "Drift statistics over time" in text
+    assert "Traceback" not in browser.page_source
+    browser.save_screenshot(str(SCREENSHOTS / "monitoring.png"))
+
+
+def test_registry_page_lists_versions_and_history(apps, browser):
+    browser.get(f"{apps['app']}/registry")
+    _wait_text(browser, "Promotion history")
+    _wait_text(browser, "champion")
+    browser.save_screenshot(str(SCREENSHOTS / "registry.png"))
+
+
+def test_mlflow_ui_shows_the_champion_alias(apps, browser):
+    browser.get(f"{apps['ui']}/#/models/stackoverflow-tagger")
+    _wait_text(browser, "stackoverflow-tagger", timeout_s=90)
+    _wait_text(browser, "champion", timeout_s=90)
+    browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model.png"))
