@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -47,12 +48,16 @@ def execute(
     from serving.model_holder import resolve
 
     settings.activate()
+    start = time.perf_counter()
     frame = load_frame(config) if frame is None else frame
     served = resolve(config.model_uri)
+    load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     reports_dir = config.reports_root / f"{stamp}_{config.months[0]}_{config.months[-1]}"
     result = run_drift(config, served.tagger, frame, reports_dir)
+    start = time.perf_counter()
     run_id = log_run(result, config, settings, served.version) if log_to_mlflow else None
+    result.timings |= {"load_s": load_s, "publish_s": time.perf_counter() - start}
 
     rows = [
         [m.month, m.n, m.severity, f"{m.values.get('embedding_drift_auc', float('nan')):.3f}",

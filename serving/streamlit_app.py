@@ -117,12 +117,13 @@ def registry_page() -> None:
     except Exception as exc:  # the page explains instead of showing a traceback
         st.error(f"Cannot read the registry ({type(exc).__name__}: {exc}). Is MLFLOW_TRACKING_URI right?")
         return
-    st.dataframe(versions, hide_index=True)
+    # st.table, not st.dataframe: small tables whose text is in the page (readable, searchable, testable).
+    st.table(versions.set_index("version"))
     st.subheader("Promotion history")
     if history.empty:
         st.info("No champion yet: run `make promote`.")
     else:
-        st.dataframe(history, hide_index=True)
+        st.table(history.set_index("at"))
 
 
 def latest_summary(reports_dir: Path) -> tuple[Path, dict] | None:
@@ -143,7 +144,7 @@ def monitoring_page() -> None:
     st.caption(f"Latest job: {folder.name} · worst severity: **{summary['worst']}**")
     st.subheader("Severity per month")
     table = months[["month", "n", "severity", "reasons"]].assign(reasons=months["reasons"].map("; ".join))
-    st.dataframe(table, hide_index=True)
+    st.table(table.set_index("month"))
     st.subheader("Drift statistics over time")
     for group in (
         ["embedding_drift_auc", "centroid_cosine_distance", "pca_wasserstein_max"],
