@@ -66,14 +66,18 @@ def time_series(summary: dict, rules: list[Rule]) -> plt.Figure:
     return fig
 
 
-def pca_scatter(reference: np.ndarray, current: np.ndarray, month: str, severity: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.scatter(reference[:, 0], reference[:, 1], s=4, alpha=0.25, color="#9e9e9e", label="reference")
-    ax.scatter(current[:, 0], current[:, 1], s=6, alpha=0.6, color=SEVERITY_COLOURS[severity], label=month)
-    ax.set_xlabel("PC1")
-    ax.set_ylabel("PC2")
-    ax.set_title(f"SBERT embeddings, PCA of the reference: {month} ({severity})", fontsize=9)
-    ax.legend(fontsize=8, markerscale=3)
+def pca_grid(reference: np.ndarray, months: list[tuple[str, np.ndarray, str]], cols: int = 4) -> plt.Figure:
+    """Each month's embeddings (PCA of the reference) over the reference, one panel a month."""
+    rows = math.ceil(len(months) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False, sharex=True, sharey=True)
+    for ax, (month, current, severity) in zip(axes.flat, months, strict=False):
+        ax.scatter(reference[:, 0], reference[:, 1], s=3, alpha=0.2, color="#9e9e9e", rasterized=True)
+        ax.scatter(current[:, 0], current[:, 1], s=4, alpha=0.6, color=SEVERITY_COLOURS[severity], rasterized=True)
+        ax.set_title(f"{month} ({severity})", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(months) :]:
+        ax.axis("off")
+    fig.suptitle("SBERT embeddings on the reference's first two PCA components (grey: reference)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -42,19 +42,20 @@ def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings
         mlflow.log_metrics({f"reference_{k}": v for k, v in result.reference.items()})
         mlflow.log_dict(summary, "summary.json")
         mlflow.log_dict({str(i): m.month for i, m in enumerate(result.months)}, "month_index.json")
+        # Rendered once, to the reports folder (read by the demo app), and logged from there.
         fig = plots.time_series(summary, rules)
-        mlflow.log_figure(fig, "plots/drift_over_time.png")
-        fig.savefig(result.reports_dir / "drift_over_time.png", dpi=110)
+        fig.savefig(result.reports_dir / "drift_over_time.png", dpi=100)
         plots.close(fig)
+        mlflow.log_artifact(str(result.reports_dir / "drift_over_time.png"), "plots")
         reference = np.load(result.reports_dir / ".pca-reference.npy")
-        for month in result.months:
-            fig = plots.pca_scatter(
-                reference, np.load(result.reports_dir / f".pca-{month.month}.npy"), month.month, month.severity
-            )
-            mlflow.log_figure(fig, f"plots/pca/{month.month}.png")
-            plots.close(fig)
+        panels = [(m.month, np.load(result.reports_dir / f".pca-{m.month}.npy"), m.severity) for m in result.months]
+        fig = plots.pca_grid(reference, panels)
+        fig.savefig(result.reports_dir / "pca_by_month.png", dpi=90)
+        plots.close(fig)
+        mlflow.log_artifact(str(result.reports_dir / "pca_by_month.png"), "plots")
         # The on-disk summary names its run, so the demo app can link each report to the MLflow UI.
         summary |= {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
         (result.reports_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        mlflow.log_artifacts(str(result.reports_dir), "reports")
+        for path in [*sorted(result.reports_dir.glob("*.html")), result.reports_dir / "summary.json"]:
+            mlflow.log_artifact(str(path), "reports")
     return run.info.run_id
