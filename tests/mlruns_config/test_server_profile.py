@@ -84,9 +84,9 @@ def test_train_register_promote_load_on_postgres_and_s3(server, components, ques
     )
     got = served.predict(questions, params={"top_k": 3, "threshold": 0.0})
     expected = outcome.result.tagger.suggest(questions["title"].tolist(), questions["body"].tolist(), 3, 0.0)
-    assert got["tags"].tolist() == [s.tags for s in expected]
-    for row, suggestion in zip(got["scores"], expected, strict=True):
-        assert row == pytest.approx(suggestion.scores, abs=1e-6)
+    assert [row["tags"] for row in got] == [s.tags for s in expected]
+    for row, suggestion in zip(got, expected, strict=True):
+        assert row["scores"] == pytest.approx(suggestion.scores, abs=1e-6)
 
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     for name in ("estimator.joblib", "vectorizer.joblib", "mlb.joblib", "config.json", "MLmodel"):

@@ -49,7 +49,7 @@ def test_convert_and_register_through_the_cli(bundle, tmp_path, tracking, capsys
     assert "registered models:/stackoverflow-tagger/1 as @challenger" in capsys.readouterr().out
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@challenger")
     out = model.predict(pd.DataFrame({"title": ["docker compose volume mount"], "body": [""]}))
-    assert out["tags"][0][0] == "docker"
+    assert out[0]["tags"][0] == "docker"
 
 
 def test_bad_bundles_exit_2_naming_the_part(tmp_path, capsys):

@@ -29,5 +29,5 @@ def test_shared_data_train_register_load_predict(tracking, shared_data, tmp_path
         ),
         params={"top_k": 3, "threshold": 0.0},
     )
-    assert "python" in out.loc[0, "tags"]
-    assert "android" in out.loc[1, "tags"]
+    assert "python" in out[0]["tags"]
+    assert "android" in out[1]["tags"]
