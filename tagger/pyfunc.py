@@ -3,8 +3,9 @@
 Input: a DataFrame with `title` (string) and optionally `body` (string, HTML or empty).
 Params: `top_k` (1-50) and `threshold` (0-1). Output: one record per question,
 `{"tags": [...], "scores": [...]}`, best first: JSON as it is, so the scoring server
-serialises it without a DataFrame round trip (a third of its per-request time). Bad input raises MlflowException(INVALID_PARAMETER_VALUE), which the
-scoring server answers with HTTP 400 and the message, never a 500.
+serialises it without a DataFrame round trip (a third of its per-request time).
+Bad input raises MlflowException(INVALID_PARAMETER_VALUE), which the scoring server
+answers with HTTP 400 and the message, never a 500.
 """
 
 from __future__ import annotations
