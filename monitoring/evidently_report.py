@@ -48,7 +48,6 @@ def month_report(
     reference: tuple[np.ndarray, pd.DataFrame, np.ndarray],
     current: tuple[np.ndarray, pd.DataFrame, np.ndarray],
     title: str,
-    seed: int = 0,
 ) -> tuple[dict[str, float], str]:
     """Run the report; return its values (by our metric names) and its HTML."""
     ref, cur = _frame(*reference), _frame(*current)
@@ -63,7 +62,6 @@ def month_report(
         *(ValueDrift(column=c, method=m) for c, m in DESCRIPTOR_TESTS.items()),
         ValueDrift(column="top_tag", method=TAG_TEST),
     ]
-    np.random.seed(seed)  # the domain classifier's split is drawn from numpy's global generator
     snapshot = Report(metrics, metadata={"title": title}).run(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
     )

@@ -98,3 +98,34 @@ def test_scheduled_job_survives_a_failing_run(caplog):
     nxt = scheduler.get_job("drift").next_run_time
     assert (nxt.day, nxt.hour, nxt.minute) == (1, 6, 0)
     scheduler.shutdown()
+
+
+def test_webhook_posts_the_alert_summary_and_a_dead_one_is_not_fatal():
+    import http.server
+    import json as json_module
+
+    from monitoring.actions import post_webhook
+
+    received: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json_module.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    summary = {"months": [{"month": "2018-06", "severity": "alert"}, {"month": "2018-05", "severity": "ok"}]}
+    try:
+        assert post_webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", summary).endswith("HTTP 204")
+    finally:
+        server.shutdown()
+    assert received[0]["text"] == "sotag drift: alert in 2018-06"
+    assert received[0]["summary"] == summary
+    from mlruns_config.servers import free_port
+
+    assert "failed" in post_webhook(f"http://127.0.0.1:{free_port()}/hook", summary, timeout_s=2)

@@ -174,3 +174,29 @@ def _artifact_dir(store) -> Path:
     model_id = MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").source.rsplit("/", 1)[-1]
     config = next(p for p in (store.root / "artifacts").rglob("config.json") if model_id in str(p))
     return config.parent
+
+
+def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
+    config = GatewayConfig.from_env(prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_s=1e-6)
+    with TestClient(create_app(config)) as client:
+        response = client.post("/predict/batch", json={"questions": [QUESTION] * 200})
+        assert response.status_code == 504 and "longer than" in response.json()["error"]
+        assert client.get("/health").status_code == 200
+
+
+@pytest.mark.integration
+def test_prediction_log_on_postgresql():
+    from mlruns_config.servers import PostgresCluster
+    from serving.prediction_log import PredictionLog, PredictionRecord, now
+
+    pg = PostgresCluster().start()
+    try:
+        url = pg.create_database("predictions")
+        plog = PredictionLog(url, log_text=False)
+        for i in range(300):
+            plog.append(PredictionRecord(now(), MODEL_NAME, "3", "/predict", f"t{i}", "", ["python"], [0.91], 0.4))
+        plog.close()
+        rows = read_predictions(url)
+        assert len(rows) == 300 and rows["title"].isna().all() and rows["model_version"].eq("3").all()
+    finally:
+        pg.stop()
