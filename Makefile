@@ -27,8 +27,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-demo: setup  ## train the default configuration on DATA (or the shared data), register it, say where to look
+demo: setup  ## train the default configuration on DATA (or the shared data), register it, promote it, say where to look
 	$(BIN)/sotag train $(DATA_ARG)
+	$(BIN)/sotag promote $(DATA_ARG) || test $$? -eq 3
+	@echo "next:  make ui (runs, models) · make serve (/invocations) · make gateway + make app (demo) · make drift"
 
 train: setup
 	$(BIN)/sotag train $(DATA_ARG) $(ARGS)
