@@ -25,11 +25,17 @@ def month_range(text: str, field: str) -> tuple[str, ...]:
 
 
 def newest_complete_month(dates: pd.Series, today: pd.Timestamp | None = None) -> str:
-    """The last month that is over both in the calendar and in the data (a later question exists)."""
+    """The last month that is over in the calendar and covered by the data.
+
+    A month is covered when the data reaches its last day (a dump cut on May 31 covers May;
+    one cut on May 14 does not).
+    """
     today = today or pd.Timestamp.now(tz="UTC").tz_localize(None)
     newest = pd.Timestamp(dates.max())
-    month = min(newest.to_period("M"), today.to_period("M")) - 1
-    return str(month)
+    month = newest.to_period("M")
+    if newest.normalize() < month.end_time.normalize():
+        month -= 1
+    return str(min(month, today.to_period("M") - 1))
 
 
 def champion_window(split_date: str, months: int = 6) -> tuple[str, str]:

@@ -65,7 +65,9 @@ def test_months():
     with pytest.raises(InputError, match="ends before"):
         month_range("2018-05..2018-01", "--months")
     dates = pd.Series(pd.to_datetime(["2018-04-30 00:00", "2018-05-31 13:00"]))
-    assert newest_complete_month(dates, today=pd.Timestamp("2026-11-22")) == "2018-04"
+    assert newest_complete_month(dates, today=pd.Timestamp("2026-11-22")) == "2018-05"  # reaches May 31
+    dates = pd.Series(pd.to_datetime(["2018-04-30 00:00", "2018-05-14 13:00"]))
+    assert newest_complete_month(dates, today=pd.Timestamp("2026-11-22")) == "2018-04"  # May is cut short
     assert newest_complete_month(pd.Series(pd.to_datetime(["2026-11-03"])), pd.Timestamp("2026-11-22")) == "2026-10"
     assert champion_window("2018-04-20") == ("2017-10", "2018-03")
 
