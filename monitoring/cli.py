@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from monitoring.config import DriftConfig
-from tagger.errors import DataError, InputError
+from tagger.data.split import parse_sources
+from tagger.errors import InputError
 from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
@@ -31,32 +32,32 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mlflow", action="store_true", help="write the reports only")
 
 
+def champion_reference(model_uri: str) -> tuple[str, ...]:
+    """The last 6 whole months the model behind a registry alias was trained on."""
+    from mlflow.tracking import MlflowClient
+
+    from monitoring.months import champion_window
+
+    name, _, alias = model_uri.removeprefix("models:/").partition("@")
+    if not alias:
+        raise InputError("--reference", f"{model_uri} names no alias; pass --reference YYYY-MM..YYYY-MM")
+    try:
+        mv = MlflowClient().get_model_version_by_alias(name, alias)
+    except Exception as exc:  # no registry, no alias: the user must name the reference
+        raise InputError("--reference", f"cannot read the champion's training window ({exc}); pass one") from None
+    split = (mv.tags or {}).get("split_date")
+    if not split:
+        raise InputError("--reference", "the model has no split_date tag; pass --reference YYYY-MM..YYYY-MM")
+    return champion_window(split)
+
+
 def config_from_args(args: argparse.Namespace, months: tuple[str, ...] | None = None) -> DriftConfig:
-    from monitoring.months import champion_window, month_range, newest_complete_month
+    from monitoring.months import month_range, newest_complete_month
     from tagger.data import load_questions
-    from training.cli import _sources
-    from training.config import default_data_path
+    from training.config import resolve_data_path
 
-    data = None
-    if args.predictions is None:
-        data = Path(args.data) if args.data else default_data_path()
-        if not data.is_file():
-            raise DataError(f"--data: no data file at {data}")
-    if args.reference:
-        reference = month_range(args.reference, "--reference")
-    else:
-        from mlflow.tracking import MlflowClient
-
-        name = args.model_uri.removeprefix("models:/").split("@")[0].split("/")[0]
-        alias = args.model_uri.split("@")[1] if "@" in args.model_uri else None
-        try:
-            mv = MlflowClient().get_model_version_by_alias(name, alias) if alias else None
-        except Exception as exc:  # no registry, no alias: the user must name the reference
-            raise InputError("--reference", f"cannot read the champion's training window ({exc}); pass one") from None
-        split = (mv.tags or {}).get("split_date") if mv else None
-        if not split:
-            raise InputError("--reference", "the model has no split_date tag; pass --reference YYYY-MM..YYYY-MM")
-        reference = champion_window(split)
+    data = resolve_data_path(args.data or "") if args.predictions is None else None
+    reference = month_range(args.reference, "--reference") if args.reference else champion_reference(args.model_uri)
     if months is None:
         if args.months:
             months = month_range(args.months, "--months")
@@ -75,7 +76,7 @@ def config_from_args(args: argparse.Namespace, months: tuple[str, ...] | None = 
         data=data,
         predictions_url=args.predictions,
         model_uri=args.model_uri,
-        exclude_sources=_sources(args.exclude_sources),
+        exclude_sources=parse_sources(args.exclude_sources),
         max_per_month=args.max_per_month,
         max_reference=args.max_reference,
         thresholds=args.thresholds,

@@ -6,21 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
-from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from tagger.data.split import parse_sources
 from tagger.errors import DataError
 from tagger.tracking import MODEL_NAME, TrackingSettings
 from tagger.vectorizers import VECTORIZER_KINDS
-from training.config import GateConfig, TrainConfig, default_data_path
+from training.config import GateConfig, TrainConfig, resolve_data_path
 
 GATE_METRICS = ("f1_at_3", "f1_at_5", "precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_micro")
-
-NO_DATA_HELP = (
-    "no data file at {path}. Pass one with --data (make demo DATA=path). Supported: a Stack Exchange "
-    "Data Explorer CSV export (columns Id, CreationDate, Title, Body, Tags; e.g. "
-    "SELECT Id, CreationDate, Title, Body, Tags FROM Posts WHERE PostTypeId = 1 on data.stackexchange.com), "
-    "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
-    "'60k Stack Overflow Questions' CSV, or a parquet file with id, creation_date, title, body, tags."
-)
 
 
 def _positive_int(text: str) -> int:
@@ -55,15 +47,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", default=d["experiment"].default)
 
 
-def _sources(text: str) -> tuple[str, ...]:
-    exclude = tuple(s for s in text.split(",") if s)
-    return TOPIC_SPECIFIC_SOURCES if exclude == ("topic-specific",) else exclude
-
-
 def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConfig:
     # An empty --data (MLproject's default) means the default data set.
-    data = _data_path(args.data)
-    exclude = _sources(args.exclude_sources)
+    data = resolve_data_path(args.data)
+    exclude = parse_sources(args.exclude_sources)
     values = dict(
         data=data,
         split_date=args.split_date,
@@ -122,7 +109,7 @@ def _add_gate(p: argparse.ArgumentParser) -> None:
 def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
     exclude = None
     if getattr(args, "eval_exclude_sources", None) is not None:
-        exclude = _sources(args.eval_exclude_sources)
+        exclude = parse_sources(args.eval_exclude_sources)
     return GateConfig(
         data=data,
         primary_metric=args.primary_metric,
@@ -136,18 +123,11 @@ def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
     )
 
 
-def _data_path(text: str) -> Path:
-    data = Path(text) if text else default_data_path()
-    if not data.is_file():
-        raise DataError(NO_DATA_HELP.format(path=data))
-    return data
-
-
 def _promote(args: argparse.Namespace) -> int:
     from training.promote import open_registry, promote
 
     registry = open_registry(TrackingSettings.from_env(), args.model_name)
-    return promote(registry, gate_from_args(args, _data_path(args.data)), args.version).exit_code
+    return promote(registry, gate_from_args(args, resolve_data_path(args.data)), args.version).exit_code
 
 
 def _rollback(args: argparse.Namespace) -> int:

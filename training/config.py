@@ -6,6 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from tagger.errors import DataError
 from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "stackoverflow" / "questions.parquet"
@@ -15,6 +16,23 @@ DEFAULT_SPLIT_DATE = "2018-04-20"
 def default_data_path() -> Path:
     """`SOTAG_DATA` if set, else the shared data set beside the project."""
     return Path(os.environ.get("SOTAG_DATA", SHARED_DATA))
+
+
+NO_DATA_HELP = (
+    "no data file at {path}. Pass one with --data (make demo DATA=path). Supported: a Stack Exchange "
+    "Data Explorer CSV export (columns Id, CreationDate, Title, Body, Tags; e.g. "
+    "SELECT Id, CreationDate, Title, Body, Tags FROM Posts WHERE PostTypeId = 1 on data.stackexchange.com), "
+    "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
+    "'60k Stack Overflow Questions' CSV, or a parquet file with id, creation_date, title, body, tags."
+)
+
+
+def resolve_data_path(text: str) -> Path:
+    """A `--data` argument: the given file, or the default data set when empty; DataError when absent."""
+    data = Path(text) if text else default_data_path()
+    if not data.is_file():
+        raise DataError(NO_DATA_HELP.format(path=data))
+    return data
 
 
 def default_cache_dir() -> Path:

@@ -22,6 +22,12 @@ class Split:
     cutoff: pd.Timestamp
 
 
+def parse_sources(text: str) -> tuple[str, ...]:
+    """`--exclude-sources` as given on a command line: comma-separated prefixes, or 'topic-specific'."""
+    exclude = tuple(s for s in text.split(",") if s)
+    return TOPIC_SPECIFIC_SOURCES if exclude == ("topic-specific",) else exclude
+
+
 def filter_sources(frame: pd.DataFrame, exclude: tuple[str, ...]) -> pd.DataFrame:
     """Drop rows whose `source` starts with any of the given prefixes."""
     if not exclude:

@@ -7,60 +7,34 @@ server must still be healthy afterwards.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from mlruns_config.servers import free_port
+from tests.processes import start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration
 LONG = "x" * 100_001
 OK = {"title": "pandas dataframe merge", "body": "<p>pip</p>"}
 
 
-def _start(args: list[str], env: dict[str, str], ready: str, timeout_s: float = 120) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tagger.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{args[0]} exited: {proc.stdout.read().decode()[-3000:]}")
-        try:
-            if requests.get(ready, timeout=1).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise AssertionError(f"{args[0]} not ready in {timeout_s} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def servers(store) -> Iterator[dict[str, str]]:
-    env = {**os.environ, **store.env, "SOTAG_PREDICTION_LOG": f"sqlite:///{store.root / 'predictions.db'}"}
-    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env['PATH']}"
+    env = venv_env({**os.environ, **store.env}, SOTAG_PREDICTION_LOG=f"sqlite:///{store.root / 'predictions.db'}")
     serve_port, gateway_port = free_port(), free_port()
-    serve = _start(["serve", "--port", str(serve_port)], env, f"http://127.0.0.1:{serve_port}/ping")
-    gateway = _start(["gateway", "--port", str(gateway_port)], env, f"http://127.0.0.1:{gateway_port}/health")
+    cli = [sys.executable, "-m", "tagger.cli"]
+    serve = start_server([*cli, "serve", "--port", str(serve_port)], env, f"http://127.0.0.1:{serve_port}/ping")
+    gateway = start_server(
+        [*cli, "gateway", "--port", str(gateway_port)], env, f"http://127.0.0.1:{gateway_port}/health"
+    )
     try:
         yield {"invocations": f"http://127.0.0.1:{serve_port}", "gateway": f"http://127.0.0.1:{gateway_port}"}
     finally:
-        _stop(gateway)
-        _stop(serve)
+        stop_server(gateway)
+        stop_server(serve)
 
 
 def records(*rows: dict, **params: object) -> dict:

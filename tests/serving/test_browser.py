@@ -11,42 +11,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from mlruns_config.servers import free_port
 from tagger.tracking import PROJECT_ROOT
+from tests.processes import start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args[:3]} exited: {proc.stdout.read().decode()[-3000:]}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} not ready in {timeout_s} s")
-
-
-def _start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    _wait_http(url, proc)
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -73,26 +51,24 @@ def apps(store, drift_reports) -> Iterator[dict[str, str]]:
         pytest.fail("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)")
     bindir = Path(sys.executable).parent
     ports = {"gateway": free_port(), "app": free_port(), "ui": free_port()}
-    env = {
-        **os.environ,
-        **store.env,
-        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-        "SOTAG_API_URL": f"http://127.0.0.1:{ports['gateway']}",
-        "SOTAG_REPORTS_DIR": str(drift_reports),
-        "SOTAG_PREDICTION_LOG": f"sqlite:///{store.root / 'browser-predictions.db'}",
-        "MLFLOW_UI_URL": f"http://127.0.0.1:{ports['ui']}",
-    }
+    env = venv_env(
+        {**os.environ, **store.env},
+        SOTAG_API_URL=f"http://127.0.0.1:{ports['gateway']}",
+        SOTAG_REPORTS_DIR=str(drift_reports),
+        SOTAG_PREDICTION_LOG=f"sqlite:///{store.root / 'browser-predictions.db'}",
+        MLFLOW_UI_URL=f"http://127.0.0.1:{ports['ui']}",
+    )
     procs = []
     try:
         procs.append(
-            _start(
+            start_server(
                 [str(bindir / "sotag"), "gateway", "--port", str(ports["gateway"])],
                 env,
                 f"http://127.0.0.1:{ports['gateway']}/health",
             )
         )
         procs.append(
-            _start(
+            start_server(
                 [
                     str(bindir / "mlflow"), "ui", "--backend-store-uri", store.env["MLFLOW_TRACKING_URI"],
                     "--host", "127.0.0.1", "--port", str(ports["ui"]),
@@ -102,7 +78,7 @@ def apps(store, drift_reports) -> Iterator[dict[str, str]]:
             )
         )  # fmt: skip
         procs.append(
-            _start(
+            start_server(
                 [
                     str(bindir / "streamlit"), "run", str(PROJECT_ROOT / "serving" / "streamlit_app.py"),
                     "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(ports["app"]),
@@ -115,8 +91,7 @@ def apps(store, drift_reports) -> Iterator[dict[str, str]]:
         yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     finally:
         for proc in procs:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
+            stop_server(proc)
 
 
 @pytest.fixture(scope="module")
