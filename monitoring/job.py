@@ -187,8 +187,7 @@ def run_drift(
         path = reports_dir / f"{month}.html"
         path.write_text(html)
         results.append(MonthResult(month, len(current), values, severity, reasons, path.name))
-        stats_pca = scorer.pca
-        np.save(reports_dir / f".pca-{month}.npy", stats_pca.transform(emb)[:, :2].astype(np.float32))
+        np.save(reports_dir / f".pca-{month}.npy", scorer.pca.transform(emb)[:, :2].astype(np.float32))
     timings["months_s"] = time.perf_counter() - t
     np.save(reports_dir / ".pca-reference.npy", scorer.pca.transform(ref_emb)[:, :2].astype(np.float32))
     result = DriftResult(scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings)

@@ -81,10 +81,9 @@ def ask_page() -> None:
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     from tagger.tracking import MODEL_NAME, TrackingSettings
-    from training.registry import Registry
+    from training.promote import open_registry
 
-    settings = TrackingSettings.from_env()
-    registry = Registry(settings.activate(), MODEL_NAME, settings.lock_dir)
+    registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
     aliases = registry.aliases()
     versions = pd.DataFrame(
         [

@@ -44,7 +44,7 @@ class PromotionResult:
 
 def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
     client = settings.activate()
-    return Registry(client, model_name, settings.lock_dir)
+    return Registry(client, model_name, settings.tracking_uri, settings.lock_dir)
 
 
 def promote(registry: Registry, config: GateConfig, version: str | None = None) -> PromotionResult:

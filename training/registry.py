@@ -79,10 +79,11 @@ def _user() -> str:
 class Registry:
     """Aliases, history and version tags of one registered model."""
 
-    def __init__(self, client: MlflowClient, name: str, lock_dir: Path, lock_timeout_s: float = 600.0):
+    def __init__(self, client: MlflowClient, name: str, store_uri: str, lock_dir: Path, lock_timeout_s: float = 600.0):
         self.client = client
         self.name = name
-        digest = hashlib.sha256(f"{client._registry_uri}|{name}".encode()).hexdigest()[:16]
+        # One lock file per registry store and model: promotions elsewhere do not wait on this one.
+        digest = hashlib.sha256(f"{store_uri}|{name}".encode()).hexdigest()[:16]
         lock_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(lock_dir / f"registry-{digest}.lock"), timeout=lock_timeout_s)
 
