@@ -39,6 +39,9 @@ def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subproces
 
 @pytest.mark.integration
 def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
+    # Created here, with its artifacts in the test's folder: an experiment that `mlflow run` creates itself
+    # on a SQLite store puts its artifacts in ./mlruns of the working directory (the project).
+    tracking.use_experiment("stackoverflow-tagger")
     common = {"data": str(questions_parquet), "split_date": "2018-03-01", "top_n_tags": "8"}
     done = _mlflow_run("train", common, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
