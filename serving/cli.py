@@ -65,8 +65,10 @@ def _convert(args: argparse.Namespace) -> int:
         f"{len(converted.config.vocabulary)} tags, max score difference {converted.max_score_difference:.1e})"
     )
     if args.register:
-        TrackingSettings.from_env().activate()
-        converted = register_converted(converted, args.model_name, args.experiment)
+        settings = TrackingSettings.from_env()
+        settings.activate()
+        settings.use_experiment(args.experiment)  # artifacts under the profile's artifact root
+        converted = register_converted(converted, args.model_name)
         print(f"convert-legacy: registered models:/{args.model_name}/{converted.version} as @challenger")
     return 0
 

@@ -108,8 +108,8 @@ def convert_legacy(bundle_path: Path, dest: Path, default_top_k: int = 5, defaul
     return Converted(directory=directory, config=config, max_score_difference=difference)
 
 
-def register_converted(converted: Converted, model_name: str, experiment: str) -> Converted:
-    """Log the converted directory as a pyfunc run and register it as @challenger."""
+def register_converted(converted: Converted, model_name: str) -> Converted:
+    """Log the converted directory as a pyfunc run (in the current experiment) and register it as @challenger."""
     import mlflow
     import pandas as pd
     from mlflow.tracking import MlflowClient
@@ -119,7 +119,6 @@ def register_converted(converted: Converted, model_name: str, experiment: str) -
 
     config = converted.config
     example = pd.DataFrame({"title": ["How do I parse JSON in Python?"], "body": ["<p>json.loads fails</p>"]})
-    mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"convert-{config.extra['converted_from']}") as run:
         mlflow.set_tags({"sotag.stage": "convert-legacy", "git_commit": git_commit()})
         mlflow.log_params(

@@ -76,6 +76,7 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SOTAG_ARTIFACT_ROOT", (tmp_path / "artifacts").as_uri())
     monkeypatch.setenv("SOTAG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOTAG_LOCK_DIR", str(tmp_path / "locks"))
     settings = TrackingSettings.from_env()
     settings.activate()
     return settings
