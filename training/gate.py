@@ -57,8 +57,10 @@ def window_for(config: GateConfig, challenger_tags: dict[str, str]) -> Window:
     return Window(start=start, end=end, exclude_sources=exclude)
 
 
-def evaluation_frame(data: Path, window: Window) -> pd.DataFrame:
-    frame, _ = load_questions(data)
+def evaluation_frame(data: Path, window: Window, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The window's questions, from `frame` when the caller already read the data set."""
+    if frame is None:
+        frame, _ = load_questions(data)
     frame = filter_sources(frame, window.exclude_sources)
     return time_split(frame, window.start, window.end).evaluation
 

@@ -47,8 +47,13 @@ def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
     return Registry(client, model_name, settings.tracking_uri, settings.lock_dir)
 
 
-def promote(registry: Registry, config: GateConfig, version: str | None = None) -> PromotionResult:
-    """Re-score challenger and champion on one window; move `champion` only if the gate says so."""
+def promote(
+    registry: Registry, config: GateConfig, version: str | None = None, questions: pd.DataFrame | None = None
+) -> PromotionResult:
+    """Re-score challenger and champion on one window; move `champion` only if the gate says so.
+
+    `questions` is the data set when the caller has already read it (retrain); else it is read from `config.data`.
+    """
     start = time.perf_counter()
     candidate = str(version) if version is not None else registry.alias(CHALLENGER)
     if candidate is None:
@@ -61,7 +66,7 @@ def promote(registry: Registry, config: GateConfig, version: str | None = None) 
             print(f"promote: v{candidate} is already @{CHAMPION}; nothing to do")
             return PromotionResult(candidate, False, champion, None, time.perf_counter() - start)
         window = window_for(config, challenger_mv.tags)
-        frame = evaluation_frame(config.data, window)
+        frame = evaluation_frame(config.data, window, questions)
         models = {"challenger": load_tagger(f"models:/{registry.name}/{candidate}")}
         note = ""
         if champion is not None:
@@ -159,10 +164,9 @@ def status_text(registry: Registry) -> str:
     return "\n".join(lines)
 
 
-def retrain_config(base: TrainConfig, eval_days: int) -> TrainConfig:
+def retrain_config(base: TrainConfig, newest_question: pd.Timestamp, eval_days: int) -> TrainConfig:
     """The newest window of the data: evaluate on its last `eval_days` days, train on everything before."""
-    frame, _ = load_questions(base.data)
-    newest = frame["creation_date"].max().normalize() + pd.Timedelta(days=1)
+    newest = newest_question.normalize() + pd.Timedelta(days=1)
     split = (newest - pd.Timedelta(days=eval_days)).strftime("%Y-%m-%d")
     return replace(base, split_date=split, eval_end=None, register=True, run_name=f"retrain-{split}")
 
@@ -175,12 +179,15 @@ def retrain(settings: TrackingSettings, train_config: TrainConfig, gate: GateCon
     """
     from training.train import train
 
-    config = retrain_config(train_config, eval_days)
+    # Read once: the newest date, the training run and the gate's window all come from this frame.
+    frame, report = load_questions(train_config.data)
+    config = retrain_config(train_config, frame["creation_date"].max(), eval_days)
     print(f"retrain: training on questions before {config.split_date}, evaluating from it")
-    outcome = train(config, settings)
+    outcome = train(config, settings, (frame, report))
     registry = open_registry(settings, config.model_name)
     try:
-        return promote(registry, replace(gate, eval_start=config.split_date, eval_end=None), outcome.version)
+        window = replace(gate, eval_start=config.split_date, eval_end=None)
+        return promote(registry, window, outcome.version, frame)
     except BaseException as exc:
         registry.tag_version(outcome.version, {"retrain_status": f"failed during promotion: {exc}"[:4000]})
         raise

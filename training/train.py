@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 
 import mlflow
+import pandas as pd
 
+from tagger.data.validate import ValidationReport
 from tagger.metrics import quality_line
 from tagger.tracking import TrackingSettings
 from training import mlflow_log
@@ -48,10 +50,13 @@ def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = Fal
     return TrainOutcome(run.info.run_id, logged.model_uri, logged.version, result, seconds)
 
 
-def train(config: TrainConfig, settings: TrackingSettings) -> TrainOutcome:
+def train(
+    config: TrainConfig, settings: TrackingSettings, loaded: tuple[pd.DataFrame, ValidationReport] | None = None
+) -> TrainOutcome:
+    """Train and log one configuration; `loaded` is the already-read data set, when the caller has it."""
     settings.activate()
     settings.use_experiment(config.experiment)
-    prepared = prepare(config)
+    prepared = prepare(config, *(loaded or ()))
     outcome = log_training_run(config, prepared)
     _report(outcome, config, settings)
     return outcome
