@@ -128,8 +128,8 @@ def rollback(registry: Registry, reason: str = "manual rollback", mirror_stages:
             raise RegistryError(f"v{current} is the first champion: there is no previous champion to roll back to")
         target = lineage[-2]
         registry.version(target)  # refuse a deleted version before touching the alias
-        registry.move_champion(target, current, "rollback", reason, mirror_stages=mirror_stages)
-        registry.tag_version(current, {"rolled_back_at": registry.history()[-1].at, "rollback_reason": reason})
+        event = registry.move_champion(target, current, "rollback", reason, mirror_stages=mirror_stages)
+        registry.tag_version(current, {"rolled_back_at": event.at, "rollback_reason": reason})
     print(f"rollback: @{CHAMPION} moved from v{current} back to v{target} ({reason})")
     return target
 

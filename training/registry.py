@@ -65,10 +65,6 @@ class Event:
         return cls(key=key, **json.loads(value))
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -165,16 +161,17 @@ class Registry:
                 f"champion moved to v{current} while this {action} was deciding against "
                 f"v{expected_current}; nothing changed, run it again"
             )
+        moved_at = datetime.now(UTC)
         event = Event(
             action=action,
             version=str(version),
             previous=current,
-            at=now_iso(),
+            at=moved_at.isoformat(timespec="milliseconds"),
             by=_user(),
             reason=reason,
             metrics=metrics or {},
             # Tag keys allow no '+': a compact UTC stamp keeps the keys sortable by time.
-            key=f"{HISTORY_PREFIX}{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.{uuid.uuid4().hex[:8]}",
+            key=f"{HISTORY_PREFIX}{moved_at.strftime('%Y%m%dT%H%M%S%f')}.{uuid.uuid4().hex[:8]}",
         )
         self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
         self.client.set_registered_model_tag(self.name, event.key, event.to_json())
