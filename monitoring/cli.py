@@ -51,23 +51,14 @@ def champion_reference(model_uri: str) -> tuple[str, ...]:
     return champion_window(split)
 
 
-def config_from_args(args: argparse.Namespace, months: tuple[str, ...] | None = None) -> DriftConfig:
-    from monitoring.months import month_range, newest_complete_month
-    from tagger.data import load_questions
+def config_from_args(args: argparse.Namespace) -> DriftConfig:
+    from monitoring.months import month_range
     from training.config import resolve_data_path
 
     data = resolve_data_path(args.data or "") if args.predictions is None else None
     reference = month_range(args.reference, "--reference") if args.reference else champion_reference(args.model_uri)
-    if months is None:
-        if args.months:
-            months = month_range(args.months, "--months")
-        else:
-            frame, _ = load_questions(data) if data else (None, None)
-            if frame is None:
-                from serving.prediction_log import read_predictions
-
-                frame = read_predictions(args.predictions).rename(columns={"ts": "creation_date"})
-            months = (newest_complete_month(frame["creation_date"]),)
+    # No --months: the job picks the newest complete month from the data it reads anyway.
+    months = month_range(args.months, "--months") if args.months else ()
     if args.max_per_month < 10 or args.max_reference < 10:
         raise InputError("--max-per-month", "samples need at least 10 questions")
     return DriftConfig(
@@ -112,10 +103,11 @@ def _schedule(args: argparse.Namespace) -> int:
     def run() -> None:
         start = time.perf_counter()
         settings.activate()
-        config = config_from_args(args)  # picks the newest complete month at run time
-        result, code = execute(config, settings, log_to_mlflow=not args.no_mlflow)
+        # Without --months, execute picks the newest complete month of the data at run time.
+        result, code = execute(config_from_args(args), settings, log_to_mlflow=not args.no_mlflow)
         elapsed = time.perf_counter() - start
-        log.info("drift %s: worst %s, exit %d, %.0f s", config.months[0], result.worst, code, elapsed)
+        months = ",".join(m.month for m in result.months) or "no month with data"
+        log.info("drift %s: worst %s, exit %d, %.0f s", months, result.worst, code, elapsed)
 
     job = guarded(run, log)
     scheduler = make_scheduler(BlockingScheduler(timezone="UTC"), trigger, job, args.run_now)

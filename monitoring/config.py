@@ -15,7 +15,7 @@ EXIT_ALERT = 4
 @dataclass(frozen=True)
 class DriftConfig:
     reference: tuple[str, str]  # first and last month (YYYY-MM), inclusive
-    months: tuple[str, ...]  # the months to check
+    months: tuple[str, ...]  # the months to check; empty: the newest complete month of the data
     data: Path | None = None  # questions with creation_date (and tags): supervised checks too
     predictions_url: str | None = None  # or the gateway's prediction log (needs SOTAG_LOG_TEXT=1 for embeddings)
     model_uri: str = f"models:/{MODEL_NAME}@champion"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -11,6 +12,7 @@ from tabulate import tabulate
 from monitoring.actions import post_webhook, run_retrain
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.job import DriftResult, run_drift
+from monitoring.months import newest_complete_month
 from monitoring.publish import log_run
 from tagger.data import filter_sources, load_questions
 from tagger.errors import DataError
@@ -50,6 +52,8 @@ def execute(
     settings.activate()
     start = time.perf_counter()
     frame = load_frame(config) if frame is None else frame
+    if not config.months:
+        config = replace(config, months=(newest_complete_month(frame["creation_date"]),))
     served = resolve(config.model_uri)
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
