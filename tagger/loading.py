@@ -23,18 +23,17 @@ from tagger.model import Tagger
 class LoadedModel:
     uri: str
     tagger: Tagger
-    pyfunc: mlflow.pyfunc.PyFuncModel | None  # None for a bare four-file directory
 
 
 def load_model(uri: str) -> LoadedModel:
     """Load a pyfunc (registry/run URI or MLmodel directory) or a bare artifact directory."""
     path = Path(uri)
     if path.is_dir() and (path / CONFIG_FILE).is_file() and not (path / "MLmodel").is_file():
-        return LoadedModel(uri=uri, tagger=Tagger.from_directory(path), pyfunc=None)
+        return LoadedModel(uri=uri, tagger=Tagger.from_directory(path))
     try:
         model = mlflow.pyfunc.load_model(uri)
     except ArtifactError:
         raise
     except (MlflowException, OSError) as exc:
         raise ArtifactError(f"cannot load model {uri}: {exc}") from exc
-    return LoadedModel(uri=uri, tagger=model.unwrap_python_model().tagger, pyfunc=model)
+    return LoadedModel(uri=uri, tagger=model.unwrap_python_model().tagger)
