@@ -78,9 +78,10 @@ test: setup lint  ## the whole suite, integration tests included
 test-unit: setup
 	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
-lint: setup
+lint: setup  ## ruff (lint + format) and the import contracts (the layer rule)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .

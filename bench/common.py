@@ -7,7 +7,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from training.config import TrainConfig, default_data_path
+from tagger.data import default_data_path
+from training.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

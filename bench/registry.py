@@ -18,9 +18,10 @@ from pathlib import Path
 
 from bench.common import default_config, parse_args
 from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster
+from registry.gate import GateConfig
+from registry.lifecycle import promote, status_text
+from registry.store import open_registry
 from tagger.tracking import MODEL_NAME, TrackingSettings
-from training.config import GateConfig
-from training.promote import open_registry, promote, status_text
 from training.train import train
 
 

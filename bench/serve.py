@@ -31,10 +31,10 @@ from mlflow.tracking import MlflowClient
 
 from bench.common import default_config, parse_args
 from mlruns_config.servers import free_port
+from registry.publish import log_pyfunc
 from tagger.artifacts import write_artifacts
 from tagger.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings
 from training.fit import fit_and_evaluate, prepare
-from training.mlflow_log import log_pyfunc
 
 TOKEN = "bench-token"
 

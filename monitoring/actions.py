@@ -27,5 +27,5 @@ def post_webhook(url: str, summary: dict, timeout_s: float = 10.0) -> str:
 
 def run_retrain(extra_args: list[str] | None = None) -> int:
     """`sotag retrain` in a subprocess (its exit code: 0 promoted, 3 kept)."""
-    result = subprocess.run([sys.executable, "-m", "tagger.cli", "retrain", *(extra_args or [])], check=False)
+    result = subprocess.run([sys.executable, "-m", "sotag", "retrain", *(extra_args or [])], check=False)
     return result.returncode

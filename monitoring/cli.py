@@ -53,7 +53,7 @@ def champion_reference(model_uri: str) -> tuple[str, ...]:
 
 def config_from_args(args: argparse.Namespace) -> DriftConfig:
     from monitoring.months import month_range
-    from training.config import resolve_data_path
+    from tagger.data import resolve_data_path
 
     data = resolve_data_path(args.data or "") if args.predictions is None else None
     reference = month_range(args.reference, "--reference") if args.reference else champion_reference(args.model_uri)

@@ -24,7 +24,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     if config.data is not None:
         frame, _ = load_questions(config.data)
         return filter_sources(frame, config.exclude_sources)
-    from serving.prediction_log import read_predictions
+    from tagger.prediction_log import read_predictions
 
     logged = read_predictions(config.predictions_url)
     if logged.empty:
@@ -47,7 +47,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 def execute(
     config: DriftConfig, settings: TrackingSettings, frame: pd.DataFrame | None = None, log_to_mlflow: bool = True
 ) -> tuple[DriftResult, int]:
-    from serving.model_holder import resolve
+    from registry.resolve import resolve
 
     settings.activate()
     start = time.perf_counter()

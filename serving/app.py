@@ -27,12 +27,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.lifecycle import rollback
+from registry.resolve import ResolvedModel
+from registry.store import open_registry
 from serving.config import GatewayConfig
 from serving.metrics import GatewayMetrics
-from serving.model_holder import ModelHolder, ServedModel
-from serving.prediction_log import PredictionLog, PredictionRecord, now
+from serving.model_holder import ModelHolder
 from serving.schemas import BatchRequest, BatchResponse, ErrorResponse, PredictRequest, PredictResponse
 from tagger.errors import SotagError
+from tagger.prediction_log import PredictionLog, PredictionRecord, now
+from tagger.tracking import TrackingSettings
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {
@@ -193,10 +197,10 @@ def create_app(
         if credentials is None or not secrets.compare_digest(credentials.credentials, config.admin_token):
             raise ApiError(401, "admin route: a valid bearer token is required (Authorization: Bearer <token>)")
 
-    def model_ref(model: ServedModel) -> dict[str, Any]:
+    def model_ref(model: ResolvedModel) -> dict[str, Any]:
         return {"name": model.name, "version": model.version, "alias": model.alias}
 
-    def record(model: ServedModel, route: str, titles, bodies, suggestions, elapsed_ms: float) -> None:
+    def record(model: ResolvedModel, route: str, titles, bodies, suggestions, elapsed_ms: float) -> None:
         ts = now()
         for title, body, s in zip(titles, bodies, suggestions, strict=True):
             plog.append(
@@ -275,9 +279,6 @@ def create_app(
 
     @app.post("/admin/rollback", dependencies=[Depends(admin)], summary="Roll the registry back, then reload")
     async def admin_rollback() -> JSONResponse:
-        from tagger.tracking import TrackingSettings
-        from training.promote import open_registry, rollback
-
         def work() -> JSONResponse:
             try:
                 target = rollback(
@@ -317,9 +318,7 @@ def _run_retrain(job: dict[str, Any]) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run(
-        [sys.executable, "-m", "tagger.cli", "retrain"], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-m", "sotag", "retrain"], capture_output=True, text=True, check=False)
     job.update(
         status={0: "promoted", 3: "kept"}.get(result.returncode, "failed"),
         exit_code=result.returncode,

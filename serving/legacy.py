@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import mlflow
 import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from registry.publish import git_commit, log_pyfunc, register_challenger
 from tagger.artifacts import ModelConfig, sha256_file, write_artifacts
 from tagger.errors import ArtifactError
 from tagger.fused import FusedLinearModel
@@ -110,13 +114,6 @@ def convert_legacy(bundle_path: Path, dest: Path, default_top_k: int = 5, defaul
 
 def register_converted(converted: Converted, model_name: str) -> Converted:
     """Log the converted directory as a pyfunc run (in the current experiment) and register it as @challenger."""
-    import mlflow
-    import pandas as pd
-    from mlflow.tracking import MlflowClient
-
-    from training.mlflow_log import git_commit, log_pyfunc
-    from training.registry import CHALLENGER
-
     config = converted.config
     example = pd.DataFrame({"title": ["How do I parse JSON in Python?"], "body": ["<p>json.loads fails</p>"]})
     with mlflow.start_run(run_name=f"convert-{config.extra['converted_from']}") as run:
@@ -132,17 +129,13 @@ def register_converted(converted: Converted, model_name: str) -> Converted:
         )
         info = log_pyfunc(converted.directory, config.vectorizer, config.top_k, config.threshold, example, model_name)
     version = str(info.registered_model_version)
-    client = MlflowClient()
-    client.update_model_version(
-        model_name, version, description=f"Converted from the legacy bundle {config.extra['converted_from']}."
-    )
-    for key, value in {
+    tags = {
         "run_id": run.info.run_id,
         "vectorizer": config.vectorizer,
         "top_n_tags": str(len(config.vocabulary)),
         "converted_from": config.extra["converted_from"],
         "bundle_sha256": config.extra["bundle_sha256"],
-    }.items():
-        client.set_model_version_tag(model_name, version, key, value)
-    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    }
+    description = f"Converted from the legacy bundle {config.extra['converted_from']}."
+    register_challenger(MlflowClient(), model_name, version, description, tags)
     return Converted(converted.directory, config, converted.max_score_difference, version)

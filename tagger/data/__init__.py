@@ -1,15 +1,20 @@
 """Loading, validating and splitting StackOverflow questions: the one data loader."""
 
 from tagger.data.loaders import QUESTION_COLUMNS, load_questions
+from tagger.data.paths import BUNDLED_SAMPLE, SHARED_DATA, default_data_path, resolve_data_path
 from tagger.data.split import Split, filter_sources, tag_vocabulary, time_split
 from tagger.data.validate import ValidationReport, validate_questions
 
 __all__ = [
+    "BUNDLED_SAMPLE",
     "QUESTION_COLUMNS",
+    "SHARED_DATA",
     "Split",
     "ValidationReport",
+    "default_data_path",
     "filter_sources",
     "load_questions",
+    "resolve_data_path",
     "tag_vocabulary",
     "time_split",
     "validate_questions",

@@ -17,10 +17,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
+from registry.gate import GateConfig
+from registry.lifecycle import promote
+from registry.store import CHAMPION, open_registry
 from tagger.tracking import MODEL_NAME, TrackingSettings
-from training.config import GateConfig, TrainConfig
-from training.promote import open_registry, promote
-from training.registry import CHAMPION
+from training.config import TrainConfig
 from training.train import train
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.runner import execute, load_frame
 from monitoring.verification import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
-from serving.prediction_log import PredictionLog, PredictionRecord, now
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from tagger.prediction_log import PredictionLog, PredictionRecord, now
 from tagger.tracking import MODEL_NAME
 from training.config import TrainConfig
 from training.train import train

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from registry.gate import GateConfig
 from tagger.tracking import MODEL_NAME, TrackingSettings
-from training.config import GateConfig, TrainConfig
+from training.config import TrainConfig
 
 SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
 
@@ -21,7 +22,8 @@ class Store:
     env: dict[str, str]
 
     def train_and_promote(self, **overrides: object) -> str:
-        from training.promote import open_registry, promote
+        from registry.lifecycle import promote
+        from registry.store import open_registry
         from training.train import train
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})

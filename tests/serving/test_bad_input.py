@@ -25,7 +25,7 @@ OK = {"title": "pandas dataframe merge", "body": "<p>pip</p>"}
 def servers(store) -> Iterator[dict[str, str]]:
     env = venv_env({**os.environ, **store.env}, SOTAG_PREDICTION_LOG=f"sqlite:///{store.root / 'predictions.db'}")
     serve_port, gateway_port = free_port(), free_port()
-    cli = [sys.executable, "-m", "tagger.cli"]
+    cli = [sys.executable, "-m", "sotag"]
     serve = start_server([*cli, "serve", "--port", str(serve_port)], env, f"http://127.0.0.1:{serve_port}/ping")
     gateway = start_server(
         [*cli, "gateway", "--port", str(gateway_port)], env, f"http://127.0.0.1:{gateway_port}/health"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from serving.fetch import fetch_model
+from sotag.cli import main
 from tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, write_artifacts
-from tagger.cli import main
 from tagger.errors import ArtifactError, InputError
 from tagger.model import Tagger
 

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from serving.app import create_app
 from serving.config import GatewayConfig
-from serving.prediction_log import read_predictions
+from tagger.prediction_log import read_predictions
 from tagger.tracking import MODEL_NAME
 
 TOKEN = "test-admin-token"
@@ -187,7 +187,7 @@ def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
 @pytest.mark.integration
 def test_prediction_log_on_postgresql():
     from mlruns_config.servers import PostgresCluster
-    from serving.prediction_log import PredictionLog, PredictionRecord, now
+    from tagger.prediction_log import PredictionLog, PredictionRecord, now
 
     pg = PostgresCluster().start()
     try:

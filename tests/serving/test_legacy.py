@@ -13,8 +13,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from serving.legacy import convert_legacy
+from sotag.cli import main
 from tagger.artifacts import verify_artifacts
-from tagger.cli import main
 from tagger.model import Tagger
 from tagger.tracking import MODEL_NAME
 

@@ -10,7 +10,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tagger.cli import main
+from sotag.cli import main
 from training.config import TrainConfig
 from training.train import train
 

@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tagger.errors import SotagError
+from tagger.tracking import TrackingSettings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -205,3 +206,9 @@ class Registry:
             self.client.transition_model_version_stage(
                 self.name, champion, "Production", archive_existing_versions=True
             )
+
+
+def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
+    """The registry of `model_name` in the store the settings name (and make that store current)."""
+    client = settings.activate()
+    return Registry(client, model_name, settings.tracking_uri, settings.lock_dir)

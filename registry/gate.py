@@ -22,10 +22,26 @@ from tagger.errors import DataError
 from tagger.loading import load_model
 from tagger.metrics import evaluate
 from tagger.model import Tagger
-from training.config import GateConfig
 
 REPORTED = ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage", "f1_micro")
 METRIC_LABELS = {"precision_at_1": "P@1", "f1_at_3": "F1@3", "recall_at_5": "R@5", "tag_coverage": "coverage"}
+GATE_METRICS = ("f1_at_3", "f1_at_5", "precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_micro")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """How `promote` judges a challenger."""
+
+    data: Path
+    primary_metric: str = "f1_at_3"
+    floor_metric: str = "f1_at_3"
+    floor: float = 0.45
+    min_delta: float = 0.0  # the challenger must reach champion + min_delta on the primary metric
+    eval_start: str | None = None  # default: the challenger's split date
+    eval_end: str | None = None  # default: the challenger's eval end
+    exclude_sources: tuple[str, ...] | None = None  # default: what the challenger was trained with
+    mirror_stages: bool = False
+    batch_size: int = 2048
 
 
 @dataclass(frozen=True)

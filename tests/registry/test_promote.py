@@ -1,4 +1,4 @@
-"""Promotion gate, rollback, status and retrain against a throwaway embedded registry."""
+"""Promotion gate, rollback and status against a throwaway embedded registry."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from dataclasses import replace
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tagger.cli import main
+from registry.gate import GateConfig, judge, score_models
+from registry.lifecycle import promote, rollback, status_text
+from registry.store import CHAMPION, RegistryConflict, RegistryError, open_registry
+from sotag.cli import main
 from tagger.tracking import MODEL_NAME
-from training import promote as promote_module
-from training.config import GateConfig, TrainConfig
-from training.gate import judge, score_models
-from training.promote import open_registry, promote, rollback, status_text
-from training.registry import CHAMPION, RegistryConflict, RegistryError
+from training.config import TrainConfig
 from training.train import train
 
 SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
@@ -148,7 +147,7 @@ def test_two_concurrent_promotes_leave_a_consistent_registry(make_version, regis
     registry_lock_env = env  # both processes share the lock directory, as two shells on one machine would
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tagger.cli", "promote", "--version", v, "--data", str(questions_parquet)],
+            [sys.executable, "-m", "sotag", "promote", "--version", v, "--data", str(questions_parquet)],
             env=registry_lock_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -169,8 +168,8 @@ def test_two_concurrent_promotes_leave_a_consistent_registry(make_version, regis
 
 
 def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, questions_parquet):
+    from registry.gate import load_tagger
     from tagger.data import load_questions, time_split
-    from training.gate import load_tagger
 
     small = load_tagger(f"models:/{MODEL_NAME}/{make_version(top_n_tags=3)}")
     full = load_tagger(f"models:/{MODEL_NAME}/{make_version()}")
@@ -189,29 +188,3 @@ def test_judge_rules():
     assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote
     assert not judge(gate, base, {**base, "f1_at_3": 0.495}, "1").promote  # needs +0.01
     assert judge(gate, {**base, "f1_at_3": 0.51}, base, "1").promote
-
-
-def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
-    make_version, tracking, questions_parquet, tmp_path, monkeypatch
-):
-    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
-    gate = GateConfig(data=questions_parquet, floor=0.5)
-    first = promote_module.retrain(tracking, config, gate, eval_days=60)
-    assert first.promoted and first.exit_code == 0
-    registry = open_registry(tracking, MODEL_NAME)
-    assert registry.alias(CHAMPION) == first.version
-    # The newest window: the last 60 days of the data.
-    assert registry.version(first.version).tags["split_date"] == "2018-04-25"
-
-    worse = promote_module.retrain(tracking, replace(config, max_features=5), gate, eval_days=60)
-    assert worse.exit_code == 3 and registry.alias(CHAMPION) == first.version
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("evaluation data vanished")
-
-    monkeypatch.setattr(promote_module, "promote", broken)
-    with pytest.raises(RuntimeError):
-        promote_module.retrain(tracking, config, gate, eval_days=60)
-    assert registry.alias(CHAMPION) == first.version
-    newest = registry.versions()[-1]
-    assert newest.tags["retrain_status"].startswith("failed during promotion")

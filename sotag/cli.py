@@ -1,6 +1,8 @@
-"""`sotag`: one console entry point for every stage (train, compare, ...).
+"""`sotag`: one console entry point for every stage (train, compare, promote, serve, drift, ...).
 
-Each stage package contributes its sub-commands through `register(subparsers)`; errors
+Each stage package (and the registry, for promote / rollback / status) contributes its
+sub-commands through `register(subparsers)`. This module sits above every layer, so the
+stages need not know each other; errors
 meant for the user (SotagError) print one line and exit with code 2, never a traceback.
 """
 
@@ -10,18 +12,21 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+import monitoring.cli
+import registry.cli
+import serving.cli
+import training.cli
 from tagger.errors import SotagError
 
-STAGES = ("training.cli", "serving.cli", "monitoring.cli")
+# In the order `sotag --help` lists them: the lifecycle from training to monitoring.
+SECTIONS = (training.cli, registry.cli, serving.cli, monitoring.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = argparse.ArgumentParser(prog="sotag", description="StackOverflow tag suggestion, run with MLflow.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in STAGES:
-        importlib.import_module(module).register(subparsers)
+    for section in SECTIONS:
+        section.register(subparsers)
     return parser
 
 

@@ -1,20 +1,17 @@
-"""`promote`, `rollback`, `status` and `retrain`: the registry lifecycle from the command line."""
+"""`promote`, `rollback` and `status`: the registry lifecycle, as the CLI, the gateway and retrain call it."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 from tabulate import tabulate
 
-from tagger.data import load_questions
-from tagger.errors import ArtifactError
-from tagger.tracking import TrackingSettings
-from training.config import GateConfig, TrainConfig
-from training.gate import (
+from registry.gate import (
     METRIC_LABELS,
+    GateConfig,
     Verdict,
     evaluation_frame,
     judge,
@@ -23,7 +20,8 @@ from training.gate import (
     score_models,
     window_for,
 )
-from training.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from registry.store import CHALLENGER, CHAMPION, Registry, RegistryError
+from tagger.errors import ArtifactError
 
 EXIT_PROMOTED = 0
 EXIT_KEPT = 3
@@ -40,11 +38,6 @@ class PromotionResult:
     @property
     def exit_code(self) -> int:
         return EXIT_PROMOTED if self.promoted or self.verdict is None else EXIT_KEPT
-
-
-def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
-    client = settings.activate()
-    return Registry(client, model_name, settings.tracking_uri, settings.lock_dir)
 
 
 def promote(
@@ -162,32 +155,3 @@ def status_text(registry: Registry) -> str:
         previous = f"v{event.previous}" if event.previous else "none"
         lines.append(f"  {event.at}  {event.action:<8} {previous} -> v{event.version}  by {event.by}: {event.reason}")
     return "\n".join(lines)
-
-
-def retrain_config(base: TrainConfig, newest_question: pd.Timestamp, eval_days: int) -> TrainConfig:
-    """The newest window of the data: evaluate on its last `eval_days` days, train on everything before."""
-    newest = newest_question.normalize() + pd.Timedelta(days=1)
-    split = (newest - pd.Timedelta(days=eval_days)).strftime("%Y-%m-%d")
-    return replace(base, split_date=split, eval_end=None, register=True, run_name=f"retrain-{split}")
-
-
-def retrain(settings: TrackingSettings, train_config: TrainConfig, gate: GateConfig, eval_days: int) -> PromotionResult:
-    """Train on the newest window, register, promote if better (exit 0 promoted, 3 kept).
-
-    The champion alias moves last, after the gate, so a failure anywhere leaves the
-    registry's champion as it was; a registered version whose promotion failed is tagged.
-    """
-    from training.train import train
-
-    # Read once: the newest date, the training run and the gate's window all come from this frame.
-    frame, report = load_questions(train_config.data)
-    config = retrain_config(train_config, frame["creation_date"].max(), eval_days)
-    print(f"retrain: training on questions before {config.split_date}, evaluating from it")
-    outcome = train(config, settings, (frame, report))
-    registry = open_registry(settings, config.model_name)
-    try:
-        window = replace(gate, eval_start=config.split_date, eval_end=None)
-        return promote(registry, window, outcome.version, frame)
-    except BaseException as exc:
-        registry.tag_version(outcome.version, {"retrain_status": f"failed during promotion: {exc}"[:4000]})
-        raise

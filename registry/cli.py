@@ -1,0 +1,88 @@
+"""`sotag promote`, `sotag rollback` and `sotag status`; the gate's flags, shared with `sotag retrain`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from registry.gate import GATE_METRICS, GateConfig
+from registry.lifecycle import promote, rollback, status_text
+from registry.store import open_registry
+from tagger.argtypes import unit_float
+from tagger.data import resolve_data_path
+from tagger.data.split import parse_sources
+from tagger.tracking import MODEL_NAME, TrackingSettings
+
+
+def add_gate_args(p: argparse.ArgumentParser) -> None:
+    d = GateConfig.__dataclass_fields__
+    p.add_argument("--primary-metric", choices=GATE_METRICS, default=d["primary_metric"].default)
+    p.add_argument("--floor-metric", choices=GATE_METRICS, default=d["floor_metric"].default)
+    p.add_argument(
+        "--floor", type=unit_float, default=float(os.environ.get("SOTAG_PROMOTION_FLOOR", d["floor"].default))
+    )
+    p.add_argument("--min-delta", type=float, default=d["min_delta"].default, help="required gain over the champion")
+    p.add_argument(
+        "--mirror-stages", action="store_true", help="also set the legacy stage: champion Production, previous Archived"
+    )
+
+
+def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
+    exclude = None
+    if getattr(args, "eval_exclude_sources", None) is not None:
+        exclude = parse_sources(args.eval_exclude_sources)
+    return GateConfig(
+        data=data,
+        primary_metric=args.primary_metric,
+        floor_metric=args.floor_metric,
+        floor=args.floor,
+        min_delta=args.min_delta,
+        eval_start=getattr(args, "eval_start", None),
+        eval_end=getattr(args, "eval_end_gate", None),
+        exclude_sources=exclude,
+        mirror_stages=args.mirror_stages,
+    )
+
+
+def _promote(args: argparse.Namespace) -> int:
+    registry = open_registry(TrackingSettings.from_env(), args.model_name)
+    return promote(registry, gate_from_args(args, resolve_data_path(args.data)), args.version).exit_code
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    rollback(open_registry(TrackingSettings.from_env(), args.model_name), args.reason, args.mirror_stages)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    print(status_text(open_registry(TrackingSettings.from_env(), args.model_name)))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "promote",
+        help="re-score @challenger and @champion on one window; move @champion if the challenger is as good",
+        description="Exit codes: 0 promoted (or already champion), 3 champion kept, 2 bad input or registry state.",
+    )
+    p.add_argument("--version", default=None, help="the version to judge (default: @challenger)")
+    p.add_argument("--data", default="", help="questions file for the evaluation window (default: see README, Data)")
+    p.add_argument("--eval-start", default=None, help="window start (default: the challenger's split date)")
+    p.add_argument("--eval-end", dest="eval_end_gate", default=None, help="window end (default: the challenger's)")
+    p.add_argument(
+        "--eval-exclude-sources", default=None, help="sources to drop from the window (default: the challenger's)"
+    )
+    p.add_argument("--model-name", default=MODEL_NAME)
+    add_gate_args(p)
+    p.set_defaults(handler=_promote)
+
+    p = subparsers.add_parser("rollback", help="put @champion back on the previous champion")
+    p.add_argument("--reason", default="manual rollback")
+    p.add_argument("--model-name", default=MODEL_NAME)
+    p.add_argument("--mirror-stages", action="store_true", help="also move the legacy Production stage")
+    p.set_defaults(handler=_rollback)
+
+    p = subparsers.add_parser("status", help="versions, aliases, key metrics and the promotion history")
+    p.add_argument("--model-name", default=MODEL_NAME)
+    p.set_defaults(handler=_status)

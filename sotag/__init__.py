@@ -1,0 +1,1 @@
+"""The `sotag` command: gathers the sub-commands of the registry and every stage (see `sotag.cli`)."""

@@ -1,0 +1,43 @@
+"""Where the questions come from when the user does not say: the one data-path resolver.
+
+Order: `--data` (`make … DATA=…`), else `$SOTAG_DATA`, else the shared data set beside the
+checkout (`../shared/data/stackoverflow/questions.parquet`), else the small sample bundled in
+`data/`, so a bare clone trains, compares and monitors without any download.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from tagger.errors import DataError
+
+# The checkout (tagger/data/paths.py is two folders down); tagger.tracking says the same without mlflow.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "stackoverflow" / "questions.parquet"
+BUNDLED_SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"
+
+NO_DATA_HELP = (
+    "no data file at {path}. Pass one with --data (make demo DATA=path). Supported: a Stack Exchange "
+    "Data Explorer CSV export (columns Id, CreationDate, Title, Body, Tags; e.g. "
+    "SELECT Id, CreationDate, Title, Body, Tags FROM Posts WHERE PostTypeId = 1 on data.stackexchange.com), "
+    "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
+    "'60k Stack Overflow Questions' CSV, or a parquet file with id, creation_date, title, body, tags."
+)
+
+
+def default_data_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$SOTAG_DATA`, else the shared data when it is beside the checkout, else the bundled sample."""
+    env = os.environ if environ is None else environ
+    if env.get("SOTAG_DATA"):
+        return Path(env["SOTAG_DATA"])
+    return SHARED_DATA if SHARED_DATA.is_file() else BUNDLED_SAMPLE
+
+
+def resolve_data_path(text: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path:
+    """A `--data` argument: the given file, or the default data set when empty; DataError when absent."""
+    data = Path(text) if text else default_data_path(environ)
+    if not data.is_file():
+        raise DataError(NO_DATA_HELP.format(path=data))
+    return data
