@@ -87,8 +87,8 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-ui: setup  ## the MLflow UI on the embedded store
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(PORT)
+ui: setup  ## the MLflow UI on the embedded store; prints direct links to the training runs and the model
+	$(BIN)/python -m mlruns_config.ui --port $(PORT)
 
 bench-quality: setup
 	$(BIN)/python -m bench.quality $(DATA_ARG)

@@ -84,7 +84,7 @@ def evaluation_frame(data: Path, window: Window, frame: pd.DataFrame | None = No
 def _scores(tagger: Tagger, frame: pd.DataFrame, columns: np.ndarray, width: int, batch: int, label: str) -> np.ndarray:
     out = np.zeros((len(frame), width), dtype=np.float32)
     titles, bodies = frame["title"].tolist(), frame["body"].tolist()
-    for start in tqdm(range(0, len(frame), batch), desc=f"scoring {label}", leave=False, mininterval=1):
+    for start in tqdm(range(0, len(frame), batch), desc=f"scoring {label}", leave=False, mininterval=1, disable=None):
         stop = start + batch
         out[start:stop, columns] = tagger.scores(titles[start:stop], bodies[start:stop])
     return out

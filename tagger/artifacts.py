@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import joblib
+import sklearn
+from sklearn.exceptions import InconsistentVersionWarning
 
 from tagger.errors import ArtifactError
+
+log = logging.getLogger(__name__)
 
 ARTIFACT_FILES = ("vectorizer.joblib", "estimator.joblib", "mlb.joblib")
 CONFIG_FILE = "config.json"
@@ -113,5 +119,32 @@ def load_artifacts(directory: str | Path) -> LoadedArtifacts:
     """Verify, then unpickle the three joblib files."""
     directory = Path(directory)
     config, _ = verify_artifacts(directory)
-    objects = [joblib.load(directory / name) for name in ARTIFACT_FILES]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        objects = [joblib.load(directory / name) for name in ARTIFACT_FILES]
+    _report_version_mismatch(directory, caught)
     return LoadedArtifacts(*objects, config=config)
+
+
+_reported_mismatches: set[tuple[str, str]] = set()
+
+
+def _report_version_mismatch(directory: Path, caught: list[warnings.WarningMessage]) -> None:
+    """scikit-learn warns once per pickled class; say it once per model and version, in one line."""
+    versions = sorted(
+        {w.message.original_sklearn_version for w in caught if isinstance(w.message, InconsistentVersionWarning)}
+    )
+    for w in caught:
+        if not isinstance(w.message, InconsistentVersionWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    key = (str(directory.resolve()), ",".join(versions))
+    if not versions or key in _reported_mismatches:
+        return
+    _reported_mismatches.add(key)
+    log.warning(
+        "%s: pickled by scikit-learn %s, loaded by %s (digests match); re-train or re-convert the model "
+        "with this version to silence this",
+        directory,
+        " and ".join(versions),
+        sklearn.__version__,
+    )

@@ -15,6 +15,15 @@ from mlflow.tracking import MlflowClient
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "stackoverflow-tagger"
+LOCAL_UI_URL = "http://127.0.0.1:5000"  # where `make ui` serves the embedded store
+
+
+def runs_view_url(ui_url: str, experiment_id: str, mode: str = "TABLE") -> str:
+    """An experiment's training-runs view: MLflow 3.17's UI otherwise opens on the GenAI overview.
+
+    `mode` is the view's tab: TABLE (runs with metric columns) or CHART (metrics side by side).
+    """
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?compareRunsMode={mode}"
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class TrackingSettings:
     launched_run_id: str | None = None
     # Where promote/rollback take their lock file (one per registry and model).
     lock_dir: Path = PROJECT_ROOT / ".locks"
+    # The MLflow UI for this store: the tracking server itself, else `make ui` (or $MLFLOW_UI_URL).
+    ui_url: str = LOCAL_UI_URL
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> TrackingSettings:
@@ -34,17 +45,20 @@ class TrackingSettings:
         home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
         lock_dir = Path(env.get("SOTAG_LOCK_DIR", home / ".locks"))
         if uri:
+            server = uri if uri.startswith(("http://", "https://")) else LOCAL_UI_URL
             return cls(
                 tracking_uri=uri,
                 artifact_root=env.get("SOTAG_ARTIFACT_ROOT"),
                 launched_run_id=run_id,
                 lock_dir=lock_dir,
+                ui_url=env.get("MLFLOW_UI_URL", server),
             )
         return cls(
             tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
             artifact_root=env.get("SOTAG_ARTIFACT_ROOT", (home / "mlartifacts").as_uri()),
             launched_run_id=run_id,
             lock_dir=lock_dir,
+            ui_url=env.get("MLFLOW_UI_URL", LOCAL_UI_URL),
         )
 
     def activate(self) -> MlflowClient:

@@ -66,6 +66,7 @@ def question_texts(frame: pd.DataFrame, config: TrainConfig) -> list[str]:
             desc="cleaning",
             mininterval=1,
             leave=False,
+            disable=None,  # a transient bar: on a terminal only, never interleaved into logs
         )
     ]
 

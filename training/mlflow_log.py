@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.tracking import MlflowClient
 
 from registry.publish import log_pyfunc, register_challenger
@@ -24,16 +25,19 @@ def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
 
     def light(frame: pd.DataFrame) -> pd.DataFrame:
         # MLflow hashes the frame for its digest; list cells are unhashable, so tags go in as `<a><b>`.
-        return frame.assign(tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)))
+        # Ids are identifiers, not quantities: as strings, the inferred schema has no integer column.
+        return frame.assign(
+            id=frame["id"].astype(str), tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts))
+        )
 
-    source = str(Path(config.data).resolve())
-    digest = ""
+    path = Path(config.data).resolve()
+    # Named explicitly: resolving a bare path matches two registered local sources and warns.
+    source = get_dataset_source_from_json(json.dumps({"uri": str(path)}), source_type="local")
     for context, frame in (("training", prepared.split.train), ("evaluation", prepared.split.evaluation)):
-        dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{Path(source).name}:{context}")
+        dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{path.name}:{context}")
         mlflow.log_input(dataset, context=context)
-    whole = mlflow.data.from_pandas(light(prepared.frame), source=source, name=Path(source).name)
-    digest = whole.digest
-    mlflow.set_tags({"data_digest": digest, "data_source": source})
+    digest = mlflow.data.from_pandas(light(prepared.frame), source=source, name=path.name).digest
+    mlflow.set_tags({"data_digest": digest, "data_source": str(path)})
     return digest
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from registry.publish import git_commit
 from tagger.data.validate import ValidationReport
 from tagger.metrics import quality_line
-from tagger.tracking import TrackingSettings
+from tagger.tracking import TrackingSettings, runs_view_url
 from training import mlflow_log
 from training.config import TrainConfig
 from training.fit import FitResult, Prepared, fit_and_evaluate, prepare
@@ -70,8 +70,9 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     print(f"run:   {outcome.run_id}  (tracking: {settings.tracking_uri})")
     if outcome.version:
         print(f"model: models:/{config.model_name}/{outcome.version}  alias @challenger")
-    where = settings.tracking_uri if settings.tracking_uri.startswith("http") else "make ui  →  http://127.0.0.1:5000"
-    print(f"see:   {where}  (experiment '{config.experiment}')")
+    experiment_id = mlflow.get_run(outcome.run_id).info.experiment_id
+    start = "" if settings.tracking_uri.startswith("http") else "make ui, then "
+    print(f"see:   {start}{runs_view_url(settings.ui_url, experiment_id)}  (experiment '{config.experiment}')")
     print(
         json.dumps(
             {

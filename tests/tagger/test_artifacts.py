@@ -65,3 +65,27 @@ def test_preprocessing_version_mismatch_is_refused(tmp_path):
     loaded.config.preprocessing_version = "0"
     with pytest.raises(ArtifactError, match="preprocessing_version"):
         Tagger(loaded.vectorizer, loaded.estimator, loaded.config.vocabulary, loaded.config)
+
+
+def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, monkeypatch, caplog, recwarn):
+    import sklearn.base
+
+    original = sklearn.base.BaseEstimator.__getstate__
+
+    def as_if_1_5(self):
+        return {**original(self), "_sklearn_version": "1.5.2"}
+
+    # Written as scikit-learn 1.5.2 would have: each estimator's state carries that version.
+    monkeypatch.setattr(sklearn.base.BaseEstimator, "__getstate__", as_if_1_5)
+    directory = _write(tmp_path)
+    monkeypatch.setattr(sklearn.base.BaseEstimator, "__getstate__", original)
+
+    with caplog.at_level("WARNING", logger="tagger.artifacts"):
+        load_artifacts(directory)
+        load_artifacts(directory)  # the same model again: already said
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    assert "pickled by scikit-learn 1.5.2" in lines[0] and str(directory) in lines[0]
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    assert not [w for w in recwarn if issubclass(w.category, InconsistentVersionWarning)]
