@@ -18,7 +18,10 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
     source.add_argument("--data", default=None, help="questions with creation_date (default: the shared data)")
     source.add_argument("--predictions", default=None, help="the gateway's prediction log URL (sqlite:///…)")
     p.add_argument(
-        "--reference", default=None, help="YYYY-MM..YYYY-MM (default: the champion's last 6 training months)"
+        "--reference",
+        default=None,
+        help="YYYY-MM..YYYY-MM for embeddings and text (default: the champion's last 6 training months); when the "
+        "champion did not train on it, also the baseline of prediction and supervised statistics",
     )
     p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM to check (default: the newest complete month)")
     p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes, or 'topic-specific'")
@@ -32,37 +35,19 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mlflow", action="store_true", help="write the reports only")
 
 
-def champion_reference(model_uri: str) -> tuple[str, ...]:
-    """The last 6 whole months the model behind a registry alias was trained on."""
-    from mlflow.tracking import MlflowClient
-
-    from monitoring.months import champion_window
-
-    name, _, alias = model_uri.removeprefix("models:/").partition("@")
-    if not alias:
-        raise InputError("--reference", f"{model_uri} names no alias; pass --reference YYYY-MM..YYYY-MM")
-    try:
-        mv = MlflowClient().get_model_version_by_alias(name, alias)
-    except Exception as exc:  # no registry, no alias: the user must name the reference
-        raise InputError("--reference", f"cannot read the champion's training window ({exc}); pass one") from None
-    split = (mv.tags or {}).get("split_date")
-    if not split:
-        raise InputError("--reference", "the model has no split_date tag; pass --reference YYYY-MM..YYYY-MM")
-    return champion_window(split)
-
-
 def config_from_args(args: argparse.Namespace) -> DriftConfig:
     from monitoring.months import month_range
     from tagger.data import resolve_data_path
 
     data = resolve_data_path(args.data or "") if args.predictions is None else None
-    reference = month_range(args.reference, "--reference") if args.reference else champion_reference(args.model_uri)
+    # No --reference: the runner takes the champion's last training months from its version tags.
+    reference = month_range(args.reference, "--reference") if args.reference else None
     # No --months: the job picks the newest complete month from the data it reads anyway.
     months = month_range(args.months, "--months") if args.months else ()
     if args.max_per_month < 10 or args.max_reference < 10:
         raise InputError("--max-per-month", "samples need at least 10 questions")
     return DriftConfig(
-        reference=(reference[0], reference[-1]),
+        reference=(reference[0], reference[-1]) if reference else None,
         months=months,
         data=data,
         predictions_url=args.predictions,

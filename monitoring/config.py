@@ -14,7 +14,8 @@ EXIT_ALERT = 4
 
 @dataclass(frozen=True)
 class DriftConfig:
-    reference: tuple[str, str]  # first and last month (YYYY-MM), inclusive
+    # First and last month (YYYY-MM), inclusive; None: the champion's last 6 training months (monitoring/baselines.py).
+    reference: tuple[str, str] | None
     months: tuple[str, ...]  # the months to check; empty: the newest complete month of the data
     data: Path | None = None  # questions with creation_date (and tags): supervised checks too
     predictions_url: str | None = None  # or the gateway's prediction log (needs SOTAG_LOG_TEXT=1 for embeddings)

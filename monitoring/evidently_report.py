@@ -37,35 +37,56 @@ DESCRIPTOR_TESTS = {"length": "wasserstein", "code_share": "psi"}
 TAG_TEST = "jensenshannon"  # bounded in [0, 1] whatever the number of tags, unlike chi-square on one column
 
 
-def _frame(embeddings: np.ndarray, descriptors: pd.DataFrame, top_tag: np.ndarray) -> pd.DataFrame:
+def _frame(embeddings: np.ndarray, descriptors: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(embeddings, columns=[f"e{i}" for i in range(embeddings.shape[1])])
     frame[list(descriptors.columns)] = descriptors.to_numpy()
-    frame["top_tag"] = top_tag.astype(str)
     return frame
 
 
+def _run(metrics: list, current: pd.DataFrame, reference: pd.DataFrame, definition: DataDefinition, title: str):
+    return Report(metrics, metadata={"title": title}).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+
+
+def _values(snapshot, names: list[str]) -> dict[str, float]:
+    values_in_order = [m.get("value") for m in snapshot.dict()["metrics"]]
+    return {name: float(v) for name, v in zip(names, values_in_order, strict=True) if isinstance(v, int | float)}
+
+
 def month_report(
-    reference: tuple[np.ndarray, pd.DataFrame, np.ndarray],
-    current: tuple[np.ndarray, pd.DataFrame, np.ndarray],
+    reference: tuple[np.ndarray, pd.DataFrame],
+    current: tuple[np.ndarray, pd.DataFrame],
+    tags: tuple[np.ndarray, np.ndarray] | None,
     title: str,
-) -> tuple[dict[str, float], str]:
-    """Run the report; return its values (by our metric names) and its HTML."""
+) -> tuple[dict[str, float], str, str | None]:
+    """The month's reports: embeddings and text against the reference months; the top predicted tag
+    (reference, current) against the prediction baseline, which holds other questions (monitoring/baselines.py).
+
+    Returns the values (by our metric names), the embeddings/text HTML and the predictions HTML (or None).
+    """
     ref, cur = _frame(*reference), _frame(*current)
     definition = DataDefinition(
         numerical_columns=list(DESCRIPTOR_TESTS),
-        categorical_columns=["top_tag"],
         embeddings={EMBEDDINGS: [c for c in ref.columns if c.startswith("e") and c[1:].isdigit()]},
     )
     metrics = [
         # Primary: a domain classifier's ROC AUC (0.5 = the month looks like the reference).
         EmbeddingsDrift(embeddings_name=EMBEDDINGS, drift_method=model(bootstrap=False, threshold=0.55)),
         *(ValueDrift(column=c, method=m) for c, m in DESCRIPTOR_TESTS.items()),
-        ValueDrift(column="top_tag", method=TAG_TEST),
     ]
-    snapshot = Report(metrics, metadata={"title": title}).run(
-        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
+    snapshot = _run(metrics, cur, ref, definition, title)
+    values = _values(snapshot, ["embedding_drift_auc", "length_wasserstein", "code_share_psi"])
+    if tags is None:
+        return values, snapshot.get_html_str(as_iframe=False), None
+    tag_frames = [pd.DataFrame({"top_tag": t.astype(str)}) for t in tags]
+    tag_snapshot = _run(
+        [ValueDrift(column="top_tag", method=TAG_TEST)],
+        tag_frames[1],
+        tag_frames[0],
+        DataDefinition(categorical_columns=["top_tag"]),
+        f"{title}: the champion's top tag vs its prediction baseline",
     )
-    values_in_order = [m.get("value") for m in snapshot.dict()["metrics"]]
-    names = ["embedding_drift_auc", "length_wasserstein", "code_share_psi", "top_tag_js"]
-    values = {name: float(v) for name, v in zip(names, values_in_order, strict=True) if isinstance(v, int | float)}
-    return values, snapshot.get_html_str(as_iframe=False)
+    values |= _values(tag_snapshot, ["top_tag_js"])
+    return values, snapshot.get_html_str(as_iframe=False), tag_snapshot.get_html_str(as_iframe=False)

@@ -26,10 +26,14 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from monitoring import stats
+from monitoring.baselines import PREDICTIONS as PREDICTIONS_FAMILY
+from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
+from monitoring.baselines import Baselines
 from monitoring.config import DriftConfig
 from monitoring.evidently_report import month_report
 from monitoring.severity import LEVELS, assess, load_rules
 from tagger.data.split import restrict_tags
+from tagger.errors import DataError
 from tagger.metrics import decide, evaluate
 from tagger.model import Tagger
 from tagger.sbert import EmbeddingCache, encode
@@ -50,11 +54,13 @@ class MonthResult:
 
 @dataclass
 class DriftResult:
-    reference: dict[str, float]
+    reference: dict[str, float]  # the baseline value of each statistic a "drop" rule reads
     months: list[MonthResult]
     reports_dir: Path
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    baselines: dict[str, str] = field(default_factory=dict)  # family -> what it was compared with
+    notes: list[str] = field(default_factory=list)
 
     @property
     def worst(self) -> str:
@@ -63,6 +69,8 @@ class DriftResult:
     def summary(self) -> dict:
         return {
             "reference": self.reference,
+            "baselines": self.baselines,
+            "notes": self.notes,
             "months": [
                 {
                     "month": m.month,
@@ -98,21 +106,42 @@ def descriptors(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-class MonthScorer:
-    """Everything computed once on the reference, then applied to each month."""
+# Fewer out-of-sample questions than this in a month: its prediction and supervised statistics are noise.
+MIN_MODEL_QUESTIONS = 30
 
-    def __init__(self, tagger: Tagger, reference: pd.DataFrame, embeddings: np.ndarray, supervised: bool):
+
+class MonthScorer:
+    """Everything computed once on the baselines, then applied to each month."""
+
+    def __init__(
+        self,
+        tagger: Tagger,
+        reference: pd.DataFrame,
+        embeddings: np.ndarray,
+        prediction_reference: pd.DataFrame,
+        held_out: dict[str, float] | None,
+        supervised: bool,
+    ):
         self.tagger = tagger
         self.vocabulary = list(tagger.vocabulary)
         self.supervised = supervised
         self.ref_embeddings = embeddings
         self.pca = stats.fit_pca(embeddings)
-        self.ref_frame = reference
-        self.ref_scores = tagger.scores(reference["title"].tolist(), reference["body"].tolist())
-        self.ref_pred = decide(self.ref_scores, tagger.config.top_k, tagger.config.threshold)
-        self.ref_counts = stats.tag_distribution(self.ref_pred)
         self.ref_descriptors = descriptors(reference)
-        self.reference_values = self._own_values(reference, self.ref_scores, self.ref_pred)
+        self.predictions = len(prediction_reference) >= MIN_MODEL_QUESTIONS
+        self.reference_values: dict[str, float] = {}
+        if self.predictions:
+            scores = self._scores(prediction_reference)
+            predicted = decide(scores, tagger.config.top_k, tagger.config.threshold)
+            self.ref_counts = stats.tag_distribution(predicted)
+            self.ref_top = self.top_tags(scores)
+            self.reference_values = self._own_values(prediction_reference, scores, predicted)
+        if held_out:
+            # Held-out figures replace any scored now: same definitions, over the whole evaluation window.
+            self.reference_values |= {k: held_out[k] for k in SUPERVISED if k in held_out}
+
+    def _scores(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.tagger.scores(frame["title"].tolist(), frame["body"].tolist())
 
     def _own_values(self, frame: pd.DataFrame, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         values = {"no_tag_share": float((predicted.sum(axis=1) == 0).mean())}
@@ -122,30 +151,37 @@ class MonthScorer:
             )
             if y.sum(axis=1).any():
                 metrics = evaluate(scores, y, self.vocabulary, self.tagger.config.top_k, self.tagger.config.threshold)
-                values |= {k: metrics.metrics[k] for k in SUPERVISED}
+                values |= {k: metrics.metrics[k] for k in (*SUPERVISED, "n_evaluated")}
         return values
 
-    def month(self, frame: pd.DataFrame, embeddings: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-        scores = self.tagger.scores(frame["title"].tolist(), frame["body"].tolist())
+    def embedding_values(self, embeddings: np.ndarray) -> dict[str, float]:
+        values = {"centroid_cosine_distance": stats.centroid_cosine_distance(self.ref_embeddings, embeddings)}
+        return values | stats.pca_component_drift(self.pca, self.ref_embeddings, embeddings)
+
+    def model_values(self, frame: pd.DataFrame) -> tuple[dict[str, float], np.ndarray | None]:
+        """The month's out-of-sample questions: supervised figures (if tagged), and against the prediction
+        baseline when there is one (then also their top tags, for Evidently's Jensen-Shannon)."""
+        scores = self._scores(frame)
         predicted = decide(scores, self.tagger.config.top_k, self.tagger.config.threshold)
+        values = self._own_values(frame, scores, predicted) | {"n_model_questions": float(len(frame))}
+        if not self.predictions:
+            return values, None
         counts = stats.tag_distribution(predicted)
         chi2, chi2_p = stats.chi_square(self.ref_counts, counts)
-        values = self._own_values(frame, scores, predicted)
-        values |= {
-            "centroid_cosine_distance": stats.centroid_cosine_distance(self.ref_embeddings, embeddings),
-            "tag_psi": stats.psi(self.ref_counts, counts),
-            "tag_chi2": chi2,
-            "tag_chi2_pvalue": chi2_p,
-        }
-        values |= stats.pca_component_drift(self.pca, self.ref_embeddings, embeddings)
-        return values, scores, predicted
+        values |= {"tag_psi": stats.psi(self.ref_counts, counts), "tag_chi2": chi2, "tag_chi2_pvalue": chi2_p}
+        return values, self.top_tags(scores)
 
     def top_tags(self, scores: np.ndarray) -> np.ndarray:
         return np.asarray(self.vocabulary, dtype=object)[scores.argmax(axis=1)]
 
 
 def run_drift(
-    config: DriftConfig, tagger: Tagger, frame: pd.DataFrame, reports_dir: Path, progress: bool = True
+    config: DriftConfig,
+    tagger: Tagger,
+    frame: pd.DataFrame,
+    reports_dir: Path,
+    baselines: Baselines,
+    progress: bool = True,
 ) -> DriftResult:
     """Compute every month's statistics and Evidently report; write them under `reports_dir`."""
     from tqdm import tqdm
@@ -154,13 +190,21 @@ def run_drift(
     timings: dict[str, float] = {}
     rules = load_rules(config.thresholds)
     months = frame["creation_date"].dt.strftime("%Y-%m")
-    ref_mask = (months >= config.reference[0]) & (months <= config.reference[1])
-    reference = sample(frame[ref_mask], config.max_reference, config.seed)
+    first, last = baselines.embedding_months
+    reference = sample(frame[(months >= first) & (months <= last)], config.max_reference, config.seed)
     if reference.empty:
-        raise ValueError(f"reference {config.reference[0]}..{config.reference[1]}: no questions in the data")
+        raise DataError(f"reference {first}..{last}: no questions in the data")
     checked = {m: sample(frame[months == m], config.max_per_month, config.seed) for m in config.months}
     checked = {m: f for m, f in checked.items() if len(f) > 0}
     supervised = "tags" in frame.columns and frame["tags"].map(len).gt(0).any()
+    words = dict(baselines.words)
+    notes = list(baselines.notes)
+    if not supervised:
+        words.pop(SUPERVISED_FAMILY, None)
+        notes.append("the questions carry no tags: supervised statistics skipped")
+    prediction_reference = sample(
+        baselines.prediction_reference(frame, tuple(checked)), config.max_reference, config.seed
+    )
 
     t = time.perf_counter()
     cache = EmbeddingCache(config.cache_dir / "embeddings.sqlite")
@@ -170,26 +214,55 @@ def run_drift(
     bounds = np.cumsum([0, *[len(p) for p in parts]])
     ref_emb = all_embeddings[: bounds[1]]
 
-    scorer = MonthScorer(tagger, reference, ref_emb, supervised)
+    scorer = MonthScorer(tagger, reference, ref_emb, prediction_reference, baselines.held_out, supervised)
+    if not scorer.predictions and PREDICTIONS_FAMILY in words:
+        notes.append(
+            f"{words.pop(PREDICTIONS_FAMILY)} holds {len(prediction_reference)} questions the champion did not train "
+            f"on outside the checked months: prediction statistics skipped"
+        )
+        if baselines.held_out is None:
+            words.pop(SUPERVISED_FAMILY, None)
+    if PREDICTIONS_FAMILY in words:
+        words[PREDICTIONS_FAMILY] += f", {len(prediction_reference)} questions"
     reports_dir.mkdir(parents=True, exist_ok=True)
     results = []
     t = time.perf_counter()
     for i, (month, current) in enumerate(tqdm(checked.items(), desc="months", disable=not progress)):
         emb = all_embeddings[bounds[i + 1] : bounds[i + 2]]
-        values, scores, _ = scorer.month(current, emb)
-        evidently_values, html = month_report(
-            reference=(ref_emb, scorer.ref_descriptors, scorer.top_tags(scorer.ref_scores)),
-            current=(emb, descriptors(current), scorer.top_tags(scores)),
-            title=f"sotag drift {month} vs reference {config.reference[0]}..{config.reference[1]}",
+        values = scorer.embedding_values(emb)
+        month_words = dict(words)
+        top_tags = None
+        own = baselines.model_part(current)
+        model_families = {PREDICTIONS_FAMILY, SUPERVISED_FAMILY} & set(words)
+        if model_families and len(own) >= MIN_MODEL_QUESTIONS:
+            model_values, top_tags = scorer.model_values(own)
+            values |= model_values
+        else:
+            for family in model_families:
+                month_words.pop(family)
+        evidently_values, html, tags_html = month_report(
+            reference=(ref_emb, scorer.ref_descriptors),
+            current=(emb, descriptors(current)),
+            tags=(scorer.ref_top, top_tags) if top_tags is not None else None,
+            title=f"sotag drift {month} vs reference {first}..{last}",
         )
         values |= evidently_values
-        severity, reasons = assess(rules, values, scorer.reference_values)
+        severity, reasons = assess(rules, values, scorer.reference_values, month_words)
+        if model_families and not model_families & set(month_words):
+            reasons.append(
+                f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
+                f"champion's training (at least {MIN_MODEL_QUESTIONS} needed)"
+            )
         path = reports_dir / f"{month}.html"
         path.write_text(html)
+        if tags_html is not None:
+            (reports_dir / f"{month}-predictions.html").write_text(tags_html)
         results.append(MonthResult(month, len(current), values, severity, reasons, path.name))
         np.save(reports_dir / f".pca-{month}.npy", scorer.pca.transform(emb)[:, :2].astype(np.float32))
     timings["months_s"] = time.perf_counter() - t
     np.save(reports_dir / ".pca-reference.npy", scorer.pca.transform(ref_emb)[:, :2].astype(np.float32))
-    result = DriftResult(scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings)
+    result = DriftResult(
+        scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings, words, notes
+    )
     (reports_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2))
     return result

@@ -45,12 +45,12 @@ def time_series(summary: dict, rules: list[Rule]) -> plt.Figure:
         ax.scatter(x, y, c=[SEVERITY_COLOURS[m["severity"]] for m in summary["months"]], zorder=3, s=22)
         rule, ref = by_metric.get(name), summary["reference"].get(name)
         if ref is not None:
-            ax.axhline(ref, color="#1565c0", linestyle=":", linewidth=1, label="reference")
+            ax.axhline(ref, color="#1565c0", linestyle=":", linewidth=1, label="baseline")
         if rule is not None:
             for level, colour in (("warn", SEVERITY_COLOURS["warn"]), ("alert", SEVERITY_COLOURS["alert"])):
                 bound = getattr(rule, level)
                 if rule.direction == "drop" and ref is not None:
-                    bound = ref - bound
+                    bound = ref * (1 - bound) if rule.relative else ref - bound
                 elif rule.direction == "drop_negative" and ref is not None:
                     bound = ref + bound
                 elif rule.direction != "above":

@@ -33,6 +33,7 @@ def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings
             }
         )
         mlflow.set_tags({"sotag.stage": "drift", "worst_severity": result.worst})
+        mlflow.set_tags({f"baseline.{family}": words[:5000] for family, words in result.baselines.items()})
         mlflow.log_dict(json.loads(config.thresholds.read_text()), "thresholds.json")
         for step, month in enumerate(result.months):
             metrics = {k: v for k, v in month.values.items() if isinstance(v, float) and np.isfinite(v)}

@@ -10,10 +10,12 @@ import pandas as pd
 from tabulate import tabulate
 
 from monitoring.actions import post_webhook, run_retrain
+from monitoring.baselines import plan
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.job import DriftResult, run_drift
 from monitoring.months import newest_complete_month
 from monitoring.publish import log_run
+from monitoring.severity import FAMILIES
 from tagger.data import filter_sources, load_questions
 from tagger.errors import DataError
 from tagger.tracking import TrackingSettings
@@ -55,22 +57,34 @@ def execute(
     if not config.months:
         config = replace(config, months=(newest_complete_month(frame["creation_date"]),))
     served = resolve(config.model_uri)
+    baselines = plan(config.reference, served.tags)
+    config = replace(config, reference=baselines.embedding_months)
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     reports_dir = config.reports_root / f"{stamp}_{config.months[0]}_{config.months[-1]}"
-    result = run_drift(config, served.tagger, frame, reports_dir)
+    result = run_drift(config, served.tagger, frame, reports_dir, baselines)
     start = time.perf_counter()
     run_id = log_run(result, config, settings, served.version) if log_to_mlflow else None
     result.timings |= {"load_s": load_s, "publish_s": time.perf_counter() - start}
 
+    def cell(values: dict[str, float], key: str, digits: int = 3) -> str:
+        return f"{values[key]:.{digits}f}" if key in values else "-"
+
     rows = [
-        [m.month, m.n, m.severity, f"{m.values.get('embedding_drift_auc', float('nan')):.3f}",
-         f"{m.values['centroid_cosine_distance']:.4f}", f"{m.values['tag_psi']:.3f}",
-         f"{m.values.get('precision_at_1', float('nan')):.3f}", "; ".join(m.reasons)]
+        [m.month, m.n, m.severity, cell(m.values, "embedding_drift_auc"), cell(m.values, "centroid_cosine_distance", 4),
+         cell(m.values, "tag_psi"), cell(m.values, "no_tag_share"), cell(m.values, "precision_at_1")]
         for m in result.months
     ]  # fmt: skip
-    print(f"drift: reference {config.reference[0]}..{config.reference[1]}, model {served.name} v{served.version}")
-    print(tabulate(rows, headers=["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "P@1", "why"]))
+    trained = f", trained on questions before {baselines.trained_before:%Y-%m-%d}" if baselines.trained_before else ""
+    print(f"drift: model {served.name} v{served.version}{trained}; each family of statistics against:")
+    for family in FAMILIES:
+        print(f"  {family + ':':<13}{result.baselines.get(family, 'skipped (see below)')}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(tabulate(rows, headers=["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag", "P@1"]))
+    for m in result.months:
+        for reason in m.reasons:
+            print(f"  {m.month}: {reason}")
     print(f"reports: {reports_dir}")
     if run_id:
         print(f"mlflow:  experiment '{config.experiment}', run {run_id}")

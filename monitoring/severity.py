@@ -1,13 +1,31 @@
-"""Per-month severity (ok / warn / alert) from the rules in a thresholds file."""
+"""Per-month severity (ok / warn / alert) from the rules in a thresholds file.
+
+A rule reads one statistic of one family (embeddings, text, predictions, supervised) and says, in
+its reason, what that family was compared with. A supervised rule may be `relative` (a drop as a
+share of the baseline level) with a `noise_z` floor: a drop within `noise_z` standard errors of
+the baseline at the month's size (sqrt(p(1-p)/n)) is sampling noise, not a warning.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 LEVELS = ("ok", "warn", "alert")
 DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.json")
+FAMILIES = ("embeddings", "text", "predictions", "supervised")
+LABELS = {
+    "embedding_drift_auc": "embedding AUC",
+    "centroid_cosine_distance": "centroid distance",
+    "tag_psi": "tag PSI",
+    "top_tag_js": "top-tag Jensen-Shannon",
+    "no_tag_share": "no-tag share",
+    "precision_at_1": "P@1",
+    "recall_at_5": "R@5",
+    "f1_at_3": "F1@3",
+}
 
 
 @dataclass(frozen=True)
@@ -16,21 +34,46 @@ class Rule:
     direction: str  # "above": value >= level; "drop": reference - value >= level; "drop_negative": value - reference
     warn: float
     alert: float
+    family: str = "embeddings"
+    relative: bool = False  # "drop" as a share of the reference level
+    noise_z: float = 0.0  # a drop must also exceed this many standard errors at the month's size
 
     def delta(self, value: float, reference: float | None) -> float | None:
         if self.direction == "above":
             return value
-        if reference is None:
+        if reference is None or reference != reference:
             return None
-        return reference - value if self.direction == "drop" else value - reference
+        change = reference - value if self.direction == "drop" else value - reference
+        return change / reference if self.relative and reference > 0 else change
 
-    def level(self, value: float | None, reference: float | None) -> str:
+    def standard_error(self, reference: float | None, n: float | None) -> float:
+        if reference is None or not n or not 0.0 <= reference <= 1.0:
+            return 0.0
+        return math.sqrt(reference * (1.0 - reference) / n)
+
+    def level(self, value: float | None, reference: float | None, n: float | None = None) -> str:
         if value is None or value != value:
             return "ok"
         delta = self.delta(value, reference)
         if delta is None:
             return "ok"
+        if self.noise_z and self.direction != "above":
+            change = abs(value - reference)
+            if change < self.noise_z * self.standard_error(reference, n):
+                return "ok"
         return "alert" if delta >= self.alert else "warn" if delta >= self.warn else "ok"
+
+    def reason(self, level: str, value: float, reference: float | None, baseline: str, n: float | None) -> str:
+        label = LABELS.get(self.metric, self.metric)
+        if self.direction == "above" or reference is None:
+            limit = self.alert if level == "alert" else self.warn
+            return f"{label} {value:.3f} (≥ {limit:g}) against {baseline} ({level})"
+        change = value - reference
+        detail = f"{change / reference:+.0%}" if self.relative and reference > 0 else f"{change:+.3f}"
+        se = self.standard_error(reference, n)
+        if se:
+            detail += f", {abs(change) / se:.1f} standard errors at n={int(n)}"
+        return f"{label} {value:.3f} vs {baseline} {reference:.3f} ({detail}; {level})"
 
 
 def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
@@ -46,17 +89,40 @@ def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
             raise ValueError(
                 f"thresholds file {path}: rule {metric} needs direction above|drop|drop_negative and warn <= alert"
             )
-        rules.append(Rule(metric, spec["direction"], float(spec["warn"]), float(spec["alert"])))
+        family = spec.get("family", "embeddings")
+        if family not in FAMILIES:
+            raise ValueError(f"thresholds file {path}: rule {metric} has family {family!r}; one of {FAMILIES}")
+        rules.append(
+            Rule(
+                metric,
+                spec["direction"],
+                float(spec["warn"]),
+                float(spec["alert"]),
+                family=family,
+                relative=bool(spec.get("relative", False)),
+                noise_z=float(spec.get("noise_z", 0.0)),
+            )
+        )
     return rules
 
 
-def assess(rules: list[Rule], values: dict[str, float], reference: dict[str, float]) -> tuple[str, list[str]]:
-    """The month's level and the reasons (rules at warn or alert)."""
+def assess(
+    rules: list[Rule], values: dict[str, float], reference: dict[str, float], words: dict[str, str] | None = None
+) -> tuple[str, list[str]]:
+    """The month's level and the reasons (rules at warn or alert), each naming its baseline.
+
+    `words` maps a family to what it was compared with; a family without words was skipped.
+    """
+    words = words or {}
     worst, reasons = "ok", []
+    n = values.get("n_evaluated")
     for rule in rules:
-        level = rule.level(values.get(rule.metric), reference.get(rule.metric))
+        if words and rule.family not in words:
+            continue
+        level = rule.level(values.get(rule.metric), reference.get(rule.metric), n)
         if level != "ok":
-            reasons.append(f"{rule.metric}={values[rule.metric]:.4f} ({level})")
+            baseline = words.get(rule.family, "the reference")
+            reasons.append(rule.reason(level, values[rule.metric], reference.get(rule.metric), baseline, n))
             if LEVELS.index(level) > LEVELS.index(worst):
                 worst = level
     return worst, reasons

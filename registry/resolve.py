@@ -33,6 +33,7 @@ class ResolvedModel:
     trained_at: str | None = None
     data_digest: str | None = None
     source: str = ""
+    tags: dict[str, str] = field(default_factory=dict)  # the version's tags: split_date, eval_end, eval_metrics, ...
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -97,4 +98,5 @@ def resolve(uri: str) -> ResolvedModel:
         trained_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
         data_digest=tags.get("data_digest"),
         source=uri,
+        tags=dict(tags),
     )

@@ -141,6 +141,11 @@ def monitoring_page() -> None:
     folder, summary = found
     months = pd.DataFrame(summary["months"])
     st.caption(f"Latest job: {folder.name} · worst severity: **{summary['worst']}**")
+    baselines = summary.get("baselines", {})
+    if baselines:
+        lines = [f"- **{family}**: {words}" for family, words in baselines.items()]
+        lines += [f"- note: {note}" for note in summary.get("notes", [])]
+        st.markdown("Each family of statistics is compared with:\n" + "\n".join(lines))
     st.subheader("Severity per month")
     table = months[["month", "n", "severity", "reasons"]].assign(reasons=months["reasons"].map("; ".join))
     st.table(table.set_index("month"))

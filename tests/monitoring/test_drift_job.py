@@ -21,7 +21,7 @@ from training.train import train
 
 
 @pytest.mark.integration
-def test_planted_topic_shift_is_alert_on_the_shared_data(shared_data, tracking, tmp_path, capsys):
+def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shared_data, tracking, tmp_path, capsys):
     config = TrainConfig(
         data=shared_data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, top_n_tags=50,
         max_features=20_000, cache_dir=tmp_path / "cache",
@@ -62,6 +62,28 @@ def test_planted_topic_shift_is_alert_on_the_shared_data(shared_data, tracking, 
     warm, _ = execute(replace(drift, reports_root=tmp_path / "warm"), tracking, frame=frame, log_to_mlflow=False)
     assert warm.timings["embed_s"] < result.timings["embed_s"] / 5
     assert [m.severity for m in warm.months] == [m.severity for m in result.months]
+
+    # The default job, as `make drift` runs it: no --reference.
+    default = replace(drift, reference=None, months=("2017-07", PLANTED_MONTH), reports_root=tmp_path / "default")
+    result, code = execute(default, tracking, frame=frame, log_to_mlflow=False)
+    out = capsys.readouterr().out
+    held_out = json.loads(MlflowClient().get_model_version(MODEL_NAME, outcome.version).tags["eval_metrics"])
+    # Before, the supervised baseline was the model scored on its own training months: P@1 = 1.000.
+    assert result.reference["precision_at_1"] == held_out["precision_at_1"] < 0.99
+    assert result.baselines["embeddings"].startswith("2016-07..2016-12, the champion's last 6 training months")
+    assert "evaluation window 2017-01-01..end of data" in result.baselines["predictions"]
+    assert "  supervised:  the champion's held-out figures" in out
+    severity = {m.month: m.severity for m in result.months}
+    assert severity == {"2017-07": severity["2017-07"], PLANTED_MONTH: "alert"} and severity["2017-07"] != "alert"
+    planted = next(m for m in result.months if m.month == PLANTED_MONTH)
+    assert [r for r in planted.reasons if r.startswith("P@1 ") and "vs the champion's held-out figures" in r]
+
+    # A named reference inside the training window: embeddings and text only, and the job says so.
+    overlapping = replace(default, reference=("2016-07", "2016-12"), months=("2017-07",))
+    result, _ = execute(overlapping, tracking, frame=frame, log_to_mlflow=False)
+    assert "overlaps the champion's training" in capsys.readouterr().out
+    assert result.baselines["predictions"].startswith("the champion's evaluation window 2017-01-01")
+    assert result.reference["precision_at_1"] == held_out["precision_at_1"]
 
 
 def test_prediction_log_is_a_monitoring_source(tmp_path):

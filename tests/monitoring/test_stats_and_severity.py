@@ -45,8 +45,24 @@ def test_severity_rules():
     rules = [Rule("embedding_drift_auc", "above", 0.6, 0.75), Rule("precision_at_1", "drop", 0.05, 0.15)]
     assert assess(rules, {"embedding_drift_auc": 0.55, "precision_at_1": 0.80}, {"precision_at_1": 0.82})[0] == "ok"
     level, reasons = assess(rules, {"embedding_drift_auc": 0.65, "precision_at_1": 0.60}, {"precision_at_1": 0.82})
-    assert level == "alert" and len(reasons) == 2 and "precision_at_1" in reasons[1]
+    assert level == "alert" and len(reasons) == 2 and reasons[1].startswith("P@1 0.600 vs the reference 0.820")
     assert assess(rules, {"embedding_drift_auc": 0.7}, {})[0] == "warn"  # no supervised metric: rule skipped
+
+
+def test_supervised_drops_are_relative_to_the_held_out_level_and_its_noise():
+    p_at_1 = Rule("precision_at_1", "drop", 0.02, 0.2, family="supervised", relative=True, noise_z=2.0)
+    words = {"supervised": "the champion's held-out", "embeddings": "2017-10..2018-03"}
+    held_out = {"precision_at_1": 0.79}
+    # -3.2% of the level, but 0.025 is within 2 standard errors at n=400 (se 0.020): noise, not a warning.
+    assert assess([p_at_1], {"precision_at_1": 0.765, "n_evaluated": 400}, held_out, words) == ("ok", [])
+    # The same drop measured on 4,000 questions (se 0.0064) is real.
+    level, [reason] = assess([p_at_1], {"precision_at_1": 0.765, "n_evaluated": 4000}, held_out, words)
+    assert level == "warn"
+    assert reason.startswith("P@1 0.765 vs the champion's held-out 0.790 (-3%, 3.9 standard errors at n=4000")
+    level, [reason] = assess([p_at_1], {"precision_at_1": 0.61, "n_evaluated": 400}, held_out, words)
+    assert level == "alert" and "-23%" in reason  # the example: 0.61 vs 0.79
+    # A family the job skipped (no words for it) raises nothing, however far its value moved.
+    assert assess([p_at_1], {"precision_at_1": 0.1, "n_evaluated": 400}, held_out, {"embeddings": "x"})[0] == "ok"
 
 
 def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
@@ -55,6 +71,12 @@ def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
     bad.write_text(json.dumps({"tag_psi": {"direction": "sideways", "warn": 1, "alert": 2}}))
     with pytest.raises(ValueError, match="tag_psi"):
         load_rules(bad)
+    bad.write_text(json.dumps({"tag_psi": {"family": "moods", "direction": "above", "warn": 1, "alert": 2}}))
+    with pytest.raises(ValueError, match="family 'moods'"):
+        load_rules(bad)
+    shipped = {r.metric: r for r in load_rules(DEFAULT_THRESHOLDS)}
+    assert shipped["precision_at_1"].family == "supervised" and shipped["precision_at_1"].relative
+    assert shipped["tag_psi"].family == "predictions" and shipped["no_tag_share"].family == "predictions"
 
 
 def test_months():

@@ -1,0 +1,117 @@
+"""What each family of drift statistics is compared with; never the champion's own training questions.
+
+* embeddings and text: the reference months (default: the champion's last 6 training months). They
+  describe the questions, not the model, so the months it learned from are a fair baseline.
+* predictions (tag PSI, chi-square, Jensen-Shannon on the top tag, no-tag share): questions the
+  champion did not train on: a named reference that starts after its training, else its evaluation
+  window (recorded on the version) without the months being checked. A model is more confident on
+  questions it trained on, so an in-sample baseline would move these statistics every month.
+* supervised (P@k, R@k, F1@k, coverage): the held-out figures logged when the champion was trained
+  (same definitions), or the named out-of-sample reference, scored now.
+
+Within a checked month, only the questions the champion did not train on feed the last two families.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from monitoring.months import champion_window
+from monitoring.severity import FAMILIES
+from tagger.errors import InputError
+
+EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED = FAMILIES
+
+
+@dataclass(frozen=True)
+class Baselines:
+    embedding_months: tuple[str, str]
+    trained_before: pd.Timestamp | None  # the champion trained on questions before this instant (None: unknown)
+    prediction_window: tuple[pd.Timestamp, pd.Timestamp | None] | None  # None: family skipped
+    held_out: dict[str, float] | None  # supervised baseline figures; None: score the prediction window instead
+    words: dict[str, str]  # family -> what it is compared with, in words
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def model_part(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The questions of `frame` the champion did not train on."""
+        if self.trained_before is None:
+            return frame
+        return frame[frame["creation_date"] >= self.trained_before]
+
+    def prediction_reference(self, frame: pd.DataFrame, checked_months: tuple[str, ...]) -> pd.DataFrame:
+        """The prediction baseline's questions: the window, minus the months being checked."""
+        if self.prediction_window is None:
+            return frame.iloc[:0]
+        start, end = self.prediction_window
+        dates = frame["creation_date"]
+        keep = (dates >= start) & (dates < end if end is not None else True)
+        keep &= ~dates.dt.strftime("%Y-%m").isin(checked_months)
+        return self.model_part(frame[keep])
+
+
+def _month_start(month: str) -> pd.Timestamp:
+    return pd.Period(month, freq="M").start_time
+
+
+def _describe(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
+    return f"{start:%Y-%m-%d}..{f'{end:%Y-%m-%d}' if end is not None else 'end of data'}"
+
+
+def held_out_metrics(tags: Mapping[str, str]) -> dict[str, float]:
+    """The evaluation metrics the training run logged on the version (`eval_metrics`), or {}."""
+    try:
+        return {k: float(v) for k, v in json.loads(tags.get("eval_metrics") or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str]) -> Baselines:
+    """Decide each family's baseline from the named reference (if any) and the champion's version tags."""
+    split = model_tags.get("split_date") or None
+    trained_before = pd.Timestamp(split) if split else None
+    if named_reference is None:
+        if split is None:
+            raise InputError(
+                "--reference", "the model records no training window (no split_date tag); name one: YYYY-MM..YYYY-MM"
+            )
+        embedding_months = champion_window(split)
+        embedding_words = f"{embedding_months[0]}..{embedding_months[1]}, the champion's last 6 training months"
+    else:
+        embedding_months = named_reference
+        embedding_words = f"the reference {named_reference[0]}..{named_reference[1]}"
+    words = {EMBEDDINGS: f"{embedding_words} (these statistics do not depend on the model)"}
+    words[TEXT] = words[EMBEDDINGS]
+    notes: list[str] = []
+
+    reference_start = _month_start(embedding_months[0])
+    if named_reference is not None and (trained_before is None or reference_start >= trained_before):
+        # A named window the champion did not train on serves every family (unknown training: the user's word).
+        end = (pd.Period(named_reference[1], freq="M") + 1).start_time
+        ref = f"the reference {named_reference[0]}..{named_reference[1]}"
+        if trained_before is None:
+            notes.append(f"the model records no training window: {ref} is trusted to be out of its training data")
+        words[PREDICTIONS] = f"{ref} (after the champion's training)"
+        words[SUPERVISED] = f"{ref}, scored now"
+        return Baselines(embedding_months, trained_before, (reference_start, end), None, words, tuple(notes))
+
+    if named_reference is not None:
+        notes.append(
+            f"the reference {named_reference[0]}..{named_reference[1]} overlaps the champion's training (questions "
+            f"before {split}): used for embeddings and text only"
+        )
+    if trained_before is None:
+        notes.append("the model records no training window: prediction and supervised statistics skipped")
+        return Baselines(embedding_months, None, None, None, words, tuple(notes))
+    eval_end = model_tags.get("eval_end") or None
+    window = (trained_before, pd.Timestamp(eval_end) if eval_end else None)
+    words[PREDICTIONS] = f"the champion's evaluation window {_describe(*window)} (held out from its training)"
+    held_out = held_out_metrics(model_tags)
+    if held_out:
+        words[SUPERVISED] = "the champion's held-out figures (logged when it was trained)"
+        return Baselines(embedding_months, trained_before, window, held_out, words, tuple(notes))
+    words[SUPERVISED] = f"the champion's evaluation window {_describe(*window)}, scored now"
+    return Baselines(embedding_months, trained_before, window, None, words, tuple(notes))
