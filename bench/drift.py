@@ -5,11 +5,17 @@
 3. The drift job, reference 2017-01..2017-06, months 2017-07..2018-05 plus the planted topic-shift
    month, with an empty embedding cache (cold), then again with the cache filled (warm).
    The cold run's summary is kept in reports/bench-drift-summary.json.
-Ends with `drift: texts_per_s=… cold_s=… warm_s=… planted_alert=… false_alerts=…`.
+4. The default path as users run it: a champion trained with the default command on questions before
+   2017-01-01 and promoted through the gate, then the default job (no --reference) on each month
+   2017-01 .. 2018-05 one at a time, as the scheduler would, and on the planted month.
+Prints `drift: texts_per_s=… cold_s=… warm_s=… planted_alert=… false_alerts=…`, then
+`drift-default: months=… alerts=… warns=… planted_alert=…`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import resource
 import tempfile
@@ -17,14 +23,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
 from bench.common import default_config, parse_args
 from monitoring.config import DriftConfig
 from monitoring.job import question_texts
 from monitoring.runner import execute
 from monitoring.verification import CHAMPION_SPLIT, ORDINARY_MONTHS, PLANTED_MONTH, REFERENCE, scenario_frame
+from registry.gate import GateConfig
+from registry.lifecycle import promote
+from registry.store import open_registry
 from tagger import sbert
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
 from tagger.tracking import MODEL_NAME, TrackingSettings
+from training.config import TrainConfig
 from training.train import train
 
 
@@ -34,6 +46,39 @@ def sbert_throughput(texts: list[str]) -> float:
     start = time.perf_counter()
     model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
     return len(texts) / (time.perf_counter() - start)
+
+
+DEFAULT_PATH_MONTHS = tuple(str(p) for p in pd.period_range("2017-01", "2018-05", freq="M"))
+
+
+def default_path(data: Path, frame: pd.DataFrame, root: Path, cache_dir: Path) -> str:
+    """The scheduler's view: one default job per month against a champion trained before 2017."""
+    root.mkdir(parents=True, exist_ok=True)
+    settings = TrackingSettings(
+        f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri(), lock_dir=root / "locks"
+    )
+    os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    champion = TrainConfig(
+        data=data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, cache_dir=root / "cache"
+    )
+    train(champion, settings)
+    promote(open_registry(settings, MODEL_NAME), GateConfig(data=data))
+    severity: dict[str, str] = {}
+    for month in (*DEFAULT_PATH_MONTHS, PLANTED_MONTH):
+        config = DriftConfig(
+            reference=None, months=(month,), data=data, reports_root=root / "reports", cache_dir=cache_dir
+        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            result, _ = execute(config, settings, frame=frame, log_to_mlflow=False)
+        [checked] = result.months
+        severity[month] = checked.severity
+        print(f"  {month} {checked.severity:<5} " + " | ".join(checked.reasons))
+    print("  baselines: " + "; ".join(f"{k}: {v}" for k, v in result.baselines.items()))
+    ordinary = [severity[m] for m in DEFAULT_PATH_MONTHS]
+    return (
+        f"drift-default: months={len(ordinary)} alerts={ordinary.count('alert')} warns={ordinary.count('warn')} "
+        f"planted_alert={str(severity[PLANTED_MONTH] == 'alert').lower()}"
+    )
 
 
 def main() -> None:
@@ -71,6 +116,8 @@ def main() -> None:
         start = time.perf_counter()
         warm_result, _ = execute(replace(config, reports_root=root / "reports-warm"), settings, frame=frame)
         warm = time.perf_counter() - start
+        print("default path, one month at a time (the months' reasons, if any):")
+        default_line = default_path(args.data, frame, root / "default", root / "drift-cache")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     severity = {m.month: m.severity for m in result.months}
     false_alerts = sum(severity[m] == "alert" for m in ORDINARY_MONTHS)
@@ -84,6 +131,7 @@ def main() -> None:
         f"drift: texts_per_s={texts_per_s:.0f} cold_s={cold:.1f} warm_s={warm:.1f} "
         f"planted_alert={severity.get(PLANTED_MONTH) == 'alert'} false_alerts={false_alerts}"
     )
+    print(default_line)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ class ResolvedModel:
             "n_tags": len(self.tagger.vocabulary),
             "top_k": self.tagger.config.top_k,
             "threshold": self.tagger.config.threshold,
+            "score_kind": self.tagger.config.score_kind,
+            "preprocessing": self.tagger.config.preprocessing,
+            "selection": self.tagger.config.selection,
         }
 
 

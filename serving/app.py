@@ -1,6 +1,7 @@
 """The gateway: the seeds' API contract in front of the registered pyfunc.
 
-POST /predict, POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
+POST /predict (sotag's {title, body, top_k} or the original Tagger API's {text, topk}), POST /explain,
+POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
 POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs.
 
 Bad input never reaches the model: pydantic checks every field and the answer is a 400
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -33,14 +35,24 @@ from registry.store import open_registry
 from serving.config import GatewayConfig
 from serving.metrics import GatewayMetrics
 from serving.model_holder import ModelHolder
-from serving.schemas import BatchRequest, BatchResponse, ErrorResponse, PredictRequest, PredictResponse
-from tagger.errors import SotagError
+from serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    ExplainResponse,
+    PredictRequest,
+    PredictResponse,
+)
+from tagger.errors import InputError, SotagError
+from tagger.explain import explain
 from tagger.prediction_log import PredictionLog, PredictionRecord, now
+from tagger.pyfunc import check_threshold
 from tagger.tracking import TrackingSettings
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {
     "/predict",
+    "/explain",
     "/predict/batch",
     "/health",
     "/model_info",
@@ -209,17 +221,50 @@ def create_app(
             for tag in s.tags:
                 metrics.predicted_tags.labels(tag).inc()
 
+    def question_of(request: PredictRequest) -> tuple[str, str, int | None, float | None]:
+        try:
+            title, body = request.question()
+            top_k, threshold = request.options()
+        except InputError as exc:
+            raise ApiError(400, f"invalid request: {exc}", [{"field": exc.field, "problem": exc.problem}]) from None
+        return title, body, top_k, threshold
+
+    def check_threshold_for(model: ResolvedModel, threshold: float | None) -> None:
+        if threshold is None:
+            return
+        try:
+            check_threshold(threshold, model.tagger.config.score_kind)
+        except InputError as exc:
+            raise ApiError(400, f"invalid request: {exc}", [{"field": exc.field, "problem": exc.problem}]) from None
+
     @app.post("/predict", response_model=PredictResponse, responses=ERRORS, summary="Tags for one question")
     async def predict(request: PredictRequest) -> JSONResponse:
         # Inline on the event loop: a single question takes well under a millisecond, and a thread
         # hop would cost more than the prediction. Inputs are bounded by the field limits.
         start = time.perf_counter()
+        title, body, top_k, threshold = question_of(request)
         model = holder.current
-        (suggestion,) = model.tagger.suggest([request.title], [request.body], request.top_k, request.threshold)
+        check_threshold_for(model, threshold)
+        (suggestion,) = model.tagger.suggest([title], [body], top_k, threshold)
         elapsed_ms = (time.perf_counter() - start) * 1000
-        record(model, "/predict", [request.title], [request.body], [suggestion], elapsed_ms)
-        tags = [{"tag": t, "score": s} for t, s in zip(suggestion.tags, suggestion.scores, strict=True)]
-        return JSONResponse({"tags": tags, "model": model_ref(model)})
+        record(model, "/predict", [title], [body], [suggestion], elapsed_ms)
+        return JSONResponse({"tags": suggestion.tags, "scores": suggestion.scores, "model": model_ref(model)})
+
+    @app.post("/explain", response_model=ExplainResponse, responses=ERRORS, summary="Tags for one question, and why")
+    async def explain_route(request: PredictRequest) -> JSONResponse:
+        title, body, top_k, threshold = question_of(request)
+        model = holder.current
+        check_threshold_for(model, threshold)
+        (suggestion,) = model.tagger.suggest([title], [body], top_k, threshold)
+        explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        return JSONResponse(
+            {
+                "tags": suggestion.tags,
+                "scores": suggestion.scores,
+                "model": model_ref(model),
+                "explanations": explanations,
+            }
+        )
 
     @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS, summary="Tags for many questions")
     async def predict_batch(request: BatchRequest) -> JSONResponse:
@@ -230,9 +275,14 @@ def create_app(
                 [{"field": "questions", "problem": f"more than {config.max_batch} items"}],
             )
         start = time.perf_counter()
+        try:
+            pairs = [q.question(prefix=f"questions.{i}.") for i, q in enumerate(request.questions)]
+        except InputError as exc:
+            raise ApiError(400, f"invalid request: {exc}", [{"field": exc.field, "problem": exc.problem}]) from None
         model = holder.current
-        titles = [q.title for q in request.questions]
-        bodies = [q.body for q in request.questions]
+        check_threshold_for(model, request.threshold)
+        titles = [t for t, _ in pairs]
+        bodies = [b for _, b in pairs]
         try:
             suggestions = await asyncio.wait_for(
                 run_in_threadpool(model.tagger.suggest, titles, bodies, request.top_k, request.threshold),
@@ -242,7 +292,7 @@ def create_app(
             raise ApiError(504, f"the batch took longer than {config.timeout_s:.0f} s; send fewer questions") from None
         elapsed_ms = (time.perf_counter() - start) * 1000
         record(model, "/predict/batch", titles, bodies, suggestions, elapsed_ms)
-        results = [[{"tag": t, "score": s} for t, s in zip(x.tags, x.scores, strict=True)] for x in suggestions]
+        results = [{"tags": x.tags, "scores": x.scores} for x in suggestions]
         return JSONResponse({"results": results, "model": model_ref(model)})
 
     @app.get("/health", summary="Liveness and the model being served")

@@ -52,7 +52,7 @@ def ask_page() -> None:
         return
     payload = {"title": title, "body": body, "top_k": top_k, "threshold": threshold}
     try:
-        response = requests.post(f"{SETTINGS.api_url}/predict", json=payload, timeout=SETTINGS.timeout_s)
+        response = requests.post(f"{SETTINGS.api_url}/explain", json=payload, timeout=SETTINGS.timeout_s)
     except requests.RequestException:
         st.error(f"The tagging API at {SETTINGS.api_url} is not reachable. Start it with `make gateway`.")
         return
@@ -71,11 +71,23 @@ def ask_page() -> None:
     if not answer["tags"]:
         st.info("No tag reaches the minimum score. Lower it, or add detail to the question.")
         return
-    tags = pd.DataFrame(answer["tags"])
+    tags = pd.DataFrame({"tag": answer["tags"], "score": answer["scores"]})
     st.subheader("Suggested tags")
     st.markdown(" ".join(f"`{t}`" for t in tags["tag"]))
     st.bar_chart(tags.set_index("tag")["score"], horizontal=True)
-    st.dataframe(tags, hide_index=True)
+    st.table(tags.set_index("tag"))
+    st.subheader("Why these tags")
+    for explanation in answer.get("explanations", []):
+        st.markdown(f"**{explanation['tag']}** (score {explanation['score']:.3f}, logit {explanation['logit']:.2f})")
+        if explanation.get("note"):
+            st.caption(explanation["note"])
+        terms = pd.DataFrame(explanation["terms"], columns=["term", "value", "weight", "contribution"])
+        if not terms.empty:
+            st.table(terms.set_index("term").round(3))
+        st.caption(
+            f"intercept {explanation['intercept']:.2f} · other terms {explanation['other_terms']:+.2f}: "
+            "intercept + contributions = logit"
+        )
 
 
 @st.cache_data(ttl=30)

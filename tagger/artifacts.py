@@ -40,6 +40,14 @@ class ModelConfig:
     preprocessing_version: str
     keep_code: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    # "sotag": our cleaning (tagger.text) before the vectorizer; "raw": the text as sent, as the original
+    # Tagger API did ("<title>\n\n<body>", or the title alone).
+    preprocessing: str = "sotag"
+    # "probability" (in [0, 1]) or "margin" (a decision_function, any real number).
+    score_kind: str = "probability"
+    # "top_k_above_threshold": the best top_k whose score >= threshold (sotag's own models);
+    # "top_k_or_threshold": the best top_k plus every tag >= threshold (the original Tagger API's rule).
+    selection: str = "top_k_above_threshold"
 
 
 @dataclass

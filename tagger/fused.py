@@ -18,16 +18,25 @@ from sklearn.multiclass import OneVsRestClassifier
 DTYPE = np.float32
 
 
+LINKS = ("sigmoid", "identity")
+
+
 @dataclass
 class FusedLinearModel:
-    """Per-tag logistic models fused into `weights` (n_features, n_tags) and `bias` (n_tags,)."""
+    """Per-tag linear models fused into `weights` (n_features, n_tags) and `bias` (n_tags,).
+
+    `link` says what a score is: "sigmoid" for logistic models (probabilities, as `predict_proba`),
+    "identity" for margin models such as LinearSVC (the `decision_function` itself). Models pickled
+    before the field existed read the class default, "sigmoid".
+    """
 
     weights: np.ndarray
     bias: np.ndarray
+    link: str = "sigmoid"
 
     @classmethod
-    def from_one_vs_rest(cls, ovr: OneVsRestClassifier) -> FusedLinearModel:
-        """Stack the coefficients of a fitted one-vs-rest logistic regression."""
+    def from_one_vs_rest(cls, ovr: OneVsRestClassifier, link: str = "sigmoid") -> FusedLinearModel:
+        """Stack the coefficients of a fitted one-vs-rest linear classifier."""
         columns, bias = [], []
         for est in ovr.estimators_:
             if hasattr(est, "coef_"):
@@ -41,7 +50,7 @@ class FusedLinearModel:
                 bias.append(40.0 if p >= 0.5 else -40.0)
         n_features = next((len(c) for c in columns if c is not None), 0)
         weights = np.column_stack([c if c is not None else np.zeros(n_features) for c in columns])
-        return cls(weights=np.ascontiguousarray(weights, dtype=DTYPE), bias=np.asarray(bias, dtype=DTYPE))
+        return cls(weights=np.ascontiguousarray(weights, dtype=DTYPE), bias=np.asarray(bias, dtype=DTYPE), link=link)
 
     @property
     def n_tags(self) -> int:
@@ -60,6 +69,12 @@ class FusedLinearModel:
             logits = np.asarray(features, dtype=DTYPE) @ self.weights
         logits += self.bias
         return logits
+
+    def scores(self, features: sp.spmatrix | np.ndarray) -> np.ndarray:
+        """What the model ranks by: probabilities (sigmoid link) or margins (identity link)."""
+        if self.link == "identity":
+            return self.decision_function(features).astype(np.float64, copy=False)
+        return self.predict_proba(features)
 
     def predict_proba(self, features: sp.spmatrix | np.ndarray) -> np.ndarray:
         """Per-tag probabilities, as `OneVsRestClassifier.predict_proba` returns them."""

@@ -19,6 +19,20 @@ from tagger.fused import FusedLinearModel
 from tagger.metrics import top_k_indices
 from tagger.text import PREPROCESSING_VERSION, clean_question
 
+PREPROCESSING_MODES = ("sotag", "raw")
+SELECTIONS = ("top_k_above_threshold", "top_k_or_threshold")
+
+
+def raw_text(title: str, body: str) -> str:
+    """The original Tagger API's input: `text` = "<title>\n\n<body>" (the title alone without a body)."""
+    return f"{title}\n\n{body}" if body else title
+
+
+def split_text(text: str) -> tuple[str, str]:
+    """`text` as (title, body): before and after its first blank line, else all title; `raw_text` inverts it."""
+    title, blank, body = text.partition("\n\n")
+    return (title, body) if blank and title.strip() else (text, "")
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -36,7 +50,11 @@ class Tagger:
             raise ArtifactError(
                 f"estimator.joblib: scores {estimator.n_tags} tags but the vocabulary has {len(vocabulary)}"
             )
-        if config.preprocessing_version != PREPROCESSING_VERSION:
+        if config.preprocessing not in PREPROCESSING_MODES:
+            raise ArtifactError(f"config.json: preprocessing {config.preprocessing!r} is not one of sotag, raw")
+        if config.selection not in SELECTIONS:
+            raise ArtifactError(f"config.json: selection {config.selection!r} is not one of {SELECTIONS}")
+        if config.preprocessing == "sotag" and config.preprocessing_version != PREPROCESSING_VERSION:
             raise ArtifactError(
                 f"config.json: preprocessing_version {config.preprocessing_version} does not match this code's "
                 f"{PREPROCESSING_VERSION}; retrain or install the matching sotag version"
@@ -58,6 +76,8 @@ class Tagger:
         return cls(loaded.vectorizer, loaded.estimator, vocabulary, loaded.config)
 
     def texts(self, titles: Sequence[str], bodies: Sequence[str]) -> list[str]:
+        if self.config.preprocessing == "raw":
+            return [raw_text(t, b) for t, b in zip(titles, bodies, strict=True)]
         extra = self.config.extra
         return [
             clean_question(t, b, keep_code=self.config.keep_code, title_repeat=int(extra.get("title_repeat", 1)))
@@ -65,22 +85,29 @@ class Tagger:
         ]
 
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
-        """(n, n_tags) probabilities."""
+        """(n, n_tags) scores: probabilities, or margins for a margin model (config.score_kind)."""
         features = self.features.transform(self.texts(titles, bodies))
-        return self.estimator.predict_proba(features)
+        return self.estimator.scores(features)
 
     def suggest(
         self, titles: Sequence[str], bodies: Sequence[str], top_k: int | None = None, threshold: float | None = None
     ) -> list[Suggestion]:
-        """For each question the best `top_k` tags whose score is at least `threshold`, best first."""
+        """For each question its tags, best first: the best `top_k` whose score is at least `threshold`, or,
+        for a model converted from the original Tagger API, the best `top_k` plus every tag >= `threshold`."""
         top_k = self.config.top_k if top_k is None else top_k
         threshold = self.config.threshold if threshold is None else threshold
         if not titles:
             return []
         scores = self.scores(titles, bodies)
         ranked = top_k_indices(scores, top_k)
+        union = self.config.selection == "top_k_or_threshold"
         out = []
         for row, idx in zip(scores, ranked, strict=True):
-            picked = idx[row[idx] >= threshold]
+            if union:
+                above = np.flatnonzero(row >= threshold)
+                picked = np.union1d(idx, above)
+                picked = picked[np.argsort(-row[picked], kind="stable")]
+            else:
+                picked = idx[row[idx] >= threshold]
             out.append(Suggestion(tags=self.vocabulary[picked].tolist(), scores=np.round(row[picked], 6).tolist()))
         return out

@@ -26,6 +26,17 @@ from tagger.model import Tagger
 MODEL_DIR_KEY = "model_dir"
 MAX_TOP_K = 50
 MAX_FIELD_CHARS = 100_000
+# A margin model's threshold is any real number; the original Tagger API bounded it at +-1e9.
+MAX_ABS_THRESHOLD = 1e9
+
+
+def check_threshold(threshold: float, score_kind: str) -> None:
+    """Probabilities take a threshold in [0, 1]; margins any finite number within +-1e9."""
+    if score_kind == "margin":
+        if not -MAX_ABS_THRESHOLD <= float(threshold) <= MAX_ABS_THRESHOLD:
+            raise InputError("threshold", f"must be between -1e9 and 1e9 for this margin model, got {threshold}")
+    elif not 0.0 <= float(threshold) <= 1.0:
+        raise InputError("threshold", f"must be between 0 and 1 (this model scores probabilities), got {threshold}")
 
 
 def signature(top_k: int, threshold: float) -> ModelSignature:
@@ -56,7 +67,7 @@ def _check_text(values: pd.Series, field: str, required: bool) -> list[str]:
 
 
 def validate_request(
-    frame: Any, params: dict[str, Any] | None, defaults: tuple[int, float]
+    frame: Any, params: dict[str, Any] | None, defaults: tuple[int, float], score_kind: str = "probability"
 ) -> tuple[list[str], list[str], int, float]:
     """Check a request and return (titles, bodies, top_k, threshold); raise InputError naming the field."""
     if not isinstance(frame, pd.DataFrame):
@@ -76,10 +87,9 @@ def validate_request(
         raise InputError("top_k", f"must be an integer, got {top_k!r}")
     if not 1 <= int(top_k) <= MAX_TOP_K:
         raise InputError("top_k", f"must be between 1 and {MAX_TOP_K}, got {top_k}")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold != threshold:
         raise InputError("threshold", f"must be a number, got {threshold!r}")
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise InputError("threshold", f"must be between 0 and 1, got {threshold}")
+    check_threshold(threshold, score_kind)
     return titles, bodies, int(top_k), float(threshold)
 
 
@@ -94,7 +104,9 @@ class TaggerPyfunc(mlflow.pyfunc.PythonModel):
     ) -> list[dict[str, list]]:
         config = self.tagger.config
         try:
-            titles, bodies, top_k, threshold = validate_request(model_input, params, (config.top_k, config.threshold))
+            titles, bodies, top_k, threshold = validate_request(
+                model_input, params, (config.top_k, config.threshold), config.score_kind
+            )
         except InputError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
         suggestions = self.tagger.suggest(titles, bodies, top_k, threshold)

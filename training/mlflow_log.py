@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from registry.publish import log_pyfunc, register_challenger
 from tagger.artifacts import write_artifacts
+from tagger.explain import top_terms_per_tag
 from training import plots
 from training.config import TrainConfig
 from training.fit import FitResult, Prepared
@@ -47,6 +48,12 @@ def log_evaluation(result: FitResult, prefix: str = "") -> None:
         path = Path(tmp) / "per_tag_metrics.csv"
         result.evaluation.per_tag.to_csv(path, index=False)
         mlflow.log_artifact(str(path), "evaluation")
+        # What drives each tag (bow/tfidf): the terms with the largest positive weights.
+        terms = top_terms_per_tag(result.tagger)
+        if terms is not None:
+            path = Path(tmp) / "top_terms_per_tag.csv"
+            terms.to_csv(path, index=False)
+            mlflow.log_artifact(str(path), "evaluation")
     fig = plots.per_tag_f1(result.evaluation.per_tag)
     mlflow.log_figure(fig, "evaluation/per_tag_f1.png")
     plots.close(fig)

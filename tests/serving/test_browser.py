@@ -138,6 +138,8 @@ def test_ask_page_suggests_tags(apps, browser):
     body.send_keys("I run pip install pandas and my django view fails.")
     _element(browser, By.XPATH, "//button[.//p[text()='Suggest tags']]").click()
     _wait_text(browser, "Suggested tags")
+    _wait_text(browser, "Why these tags")
+    _wait_text(browser, "intercept + contributions = logit")
     _wait_text(browser, "python")
     assert "Answered by stackoverflow-tagger v" in browser.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in browser.page_source

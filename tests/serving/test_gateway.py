@@ -6,6 +6,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
@@ -35,11 +36,69 @@ def test_predict_returns_ranked_tags_and_the_model(gateway, store):
     response = client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0})
     assert response.status_code == 200
     body = response.json()
-    assert body["tags"][0]["tag"] == "python"
-    assert len(body["tags"]) == 3
-    scores = [t["score"] for t in body["tags"]]
-    assert scores == sorted(scores, reverse=True)
+    assert body["tags"][0] == "python"
+    assert len(body["tags"]) == 3 == len(body["scores"])
+    assert body["scores"] == sorted(body["scores"], reverse=True)
     assert body["model"] == {"name": MODEL_NAME, "version": "1", "alias": "champion"}
+
+
+def test_the_original_tagger_api_clients_requests(gateway):
+    """What the original Streamlit client sends: {"text": "<title>\n\n<body>", "topk"?, "threshold"?}."""
+    client, _ = gateway
+    text = f"{QUESTION['title']}\n\n{QUESTION['body']}"
+    ours = client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0}).json()
+    for request in ({"text": text}, {"text": text, "topk": 3}, {"text": text, "threshold": 0.0}):
+        response = client.post("/predict", json=request)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert all(isinstance(t, str) for t in body["tags"]) and body["tags"][0] == "python"
+        assert len(body["scores"]) == len(body["tags"]) and body["model"]["version"] == "1"
+    # The same question in either vocabulary gets the same answer.
+    assert client.post("/predict", json={"text": text, "topk": 3, "threshold": 0.0}).json() == ours
+    assert client.post("/predict", json={"text": "docker compose volume mount"}).json()["tags"][0] == "docker"
+
+
+def test_explain_breaks_each_logit_into_terms_and_the_intercept(gateway):
+    client, _ = gateway
+    response = client.post("/explain", json={**QUESTION, "top_k": 3, "threshold": 0.0})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tags"] == client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0}).json()["tags"]
+    tagger = client.app.state.holder.current.tagger
+    features = tagger.features.transform(tagger.texts([QUESTION["title"]], [QUESTION["body"]]))
+    logits = tagger.estimator.decision_function(features)[0]
+    for tag, explanation in zip(body["tags"], body["explanations"], strict=True):
+        assert explanation["tag"] == tag and explanation["note"] is None
+        listed = sum(t["contribution"] for t in explanation["terms"])
+        assert abs(explanation["intercept"] + listed + explanation["other_terms"] - explanation["logit"]) < 1e-5
+        assert abs(explanation["logit"] - logits[list(tagger.vocabulary).index(tag)]) < 1e-5
+        assert abs(1 / (1 + np.exp(-explanation["logit"])) - explanation["score"]) < 1e-5
+        for term in explanation["terms"]:
+            assert abs(term["value"] * term["weight"] - term["contribution"]) < 1e-5
+    # The top tag's strongest term is one of the question's own words.
+    top = body["explanations"][0]["terms"][0]
+    assert top["contribution"] > 0 and top["term"] in (QUESTION["title"] + " " + QUESTION["body"]).lower()
+    assert client.post("/explain", json={"text": QUESTION["title"]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        ({"text": "pandas merge", "title": "pandas merge"}, "title"),
+        ({"text": "pandas merge", "body": "x"}, "body"),
+        ({"text": "pandas merge", "top_k": 3}, "top_k"),
+        ({"title": "pandas merge", "topk": 3}, "topk"),
+        ({"text": ""}, "text"),
+        ({"text": None}, "text"),
+        ({"topk": 3}, "title"),
+        ({"text": "pandas merge", "topk": 0}, "topk"),
+    ],
+)
+def test_mixed_or_empty_inputs_are_a_400_naming_the_field(gateway, request_body, field):
+    client, _ = gateway
+    response = client.post("/predict", json=request_body)
+    assert response.status_code == 400
+    assert field in [d["field"] for d in response.json()["details"]], response.json()
 
 
 def test_batch_health_model_info_docs(gateway):
@@ -47,7 +106,10 @@ def test_batch_health_model_info_docs(gateway):
     batch = client.post("/predict/batch", json={"questions": [QUESTION, {"title": "docker compose volume mount"}]})
     assert batch.status_code == 200
     results = batch.json()["results"]
-    assert results[0][0]["tag"] == "python" and results[1][0]["tag"] == "docker"
+    assert results[0]["tags"][0] == "python" and results[1]["tags"][0] == "docker"
+    assert len(results[0]["tags"]) == len(results[0]["scores"])
+    mixed = client.post("/predict/batch", json={"questions": [QUESTION, {"text": "docker compose volume mount"}]})
+    assert mixed.json()["results"][1]["tags"][0] == "docker"
     assert client.get("/health").json()["status"] == "ok"
     info = client.get("/model_info").json()
     assert info["version"] == "1" and info["alias"] == "champion" and info["run_id"]
@@ -165,7 +227,7 @@ def test_serves_a_local_model_directory(store, tmp_path):
     app = create_app(GatewayConfig.from_env(model_uri=str(target), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
     with TestClient(app) as client:
         response = client.post("/predict", json=QUESTION)
-    assert response.status_code == 200 and response.json()["tags"][0]["tag"] == "python"
+    assert response.status_code == 200 and response.json()["tags"][0] == "python"
     assert response.json()["model"]["version"] is None
 
 
