@@ -33,8 +33,9 @@ class Baselines:
     trained_before: pd.Timestamp | None  # the champion trained on questions before this instant (None: unknown)
     prediction_window: tuple[pd.Timestamp, pd.Timestamp | None] | None  # None: family skipped
     held_out: dict[str, float] | None  # supervised baseline figures; None: score the prediction window instead
-    words: dict[str, str]  # family -> what it is compared with, in words
+    words: dict[str, str]  # family -> what it is compared with, in words (the report header)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    labels: dict[str, str] = field(default_factory=dict)  # family -> the same in a few words (each reason)
 
     def model_part(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The questions of `frame` the champion did not train on."""
@@ -85,6 +86,14 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
         embedding_words = f"the reference {named_reference[0]}..{named_reference[1]}"
     words = {EMBEDDINGS: f"{embedding_words} (these statistics do not depend on the model)"}
     words[TEXT] = words[EMBEDDINGS]
+    months = f"{embedding_months[0]}..{embedding_months[1]}"
+    named = f"the reference {months}"
+    labels = {
+        EMBEDDINGS: named if named_reference is not None else f"the training months {months}",
+        PREDICTIONS: "the champion's evaluation window",
+        SUPERVISED: "the champion's held-out",
+    }
+    labels[TEXT] = labels[EMBEDDINGS]
     notes: list[str] = []
 
     reference_start = _month_start(embedding_months[0])
@@ -96,7 +105,9 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
             notes.append(f"the model records no training window: {ref} is trusted to be out of its training data")
         words[PREDICTIONS] = f"{ref} (after the champion's training)"
         words[SUPERVISED] = f"{ref}, scored now"
-        return Baselines(embedding_months, trained_before, (reference_start, end), None, words, tuple(notes))
+        labels |= {PREDICTIONS: named, SUPERVISED: named}
+        window = (reference_start, end)
+        return Baselines(embedding_months, trained_before, window, None, words, tuple(notes), labels)
 
     if named_reference is not None:
         notes.append(
@@ -105,13 +116,14 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
         )
     if trained_before is None:
         notes.append("the model records no training window: prediction and supervised statistics skipped")
-        return Baselines(embedding_months, None, None, None, words, tuple(notes))
+        return Baselines(embedding_months, None, None, None, words, tuple(notes), labels)
     eval_end = model_tags.get("eval_end") or None
     window = (trained_before, pd.Timestamp(eval_end) if eval_end else None)
     words[PREDICTIONS] = f"the champion's evaluation window {_describe(*window)} (held out from its training)"
     held_out = held_out_metrics(model_tags)
     if held_out:
         words[SUPERVISED] = "the champion's held-out figures (logged when it was trained)"
-        return Baselines(embedding_months, trained_before, window, held_out, words, tuple(notes))
+        return Baselines(embedding_months, trained_before, window, held_out, words, tuple(notes), labels)
     words[SUPERVISED] = f"the champion's evaluation window {_describe(*window)}, scored now"
-    return Baselines(embedding_months, trained_before, window, None, words, tuple(notes))
+    labels[SUPERVISED] = "the champion's evaluation window"
+    return Baselines(embedding_months, trained_before, window, None, words, tuple(notes), labels)

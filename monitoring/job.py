@@ -247,7 +247,8 @@ def run_drift(
             title=f"sotag drift {month} vs reference {first}..{last}",
         )
         values |= evidently_values
-        severity, reasons = assess(rules, values, scorer.reference_values, month_words)
+        labels = {family: baselines.labels[family] for family in month_words}
+        severity, reasons = assess(rules, values, scorer.reference_values, labels)
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "

@@ -67,7 +67,7 @@ class Rule:
         label = LABELS.get(self.metric, self.metric)
         if self.direction == "above" or reference is None:
             limit = self.alert if level == "alert" else self.warn
-            return f"{label} {value:.3f} (≥ {limit:g}) against {baseline} ({level})"
+            return f"{label} {value:.3f} against {baseline} (≥ {limit:g}: {level})"
         change = value - reference
         detail = f"{change / reference:+.0%}" if self.relative and reference > 0 else f"{change:+.3f}"
         se = self.standard_error(reference, n)
@@ -111,7 +111,7 @@ def assess(
 ) -> tuple[str, list[str]]:
     """The month's level and the reasons (rules at warn or alert), each naming its baseline.
 
-    `words` maps a family to what it was compared with; a family without words was skipped.
+    `words` maps a family to what it was compared with, in a few words; a family without words was skipped.
     """
     words = words or {}
     worst, reasons = "ok", []

@@ -76,7 +76,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
     severity = {m.month: m.severity for m in result.months}
     assert severity == {"2017-07": severity["2017-07"], PLANTED_MONTH: "alert"} and severity["2017-07"] != "alert"
     planted = next(m for m in result.months if m.month == PLANTED_MONTH)
-    assert [r for r in planted.reasons if r.startswith("P@1 ") and "vs the champion's held-out figures" in r]
+    assert [r for r in planted.reasons if r.startswith("P@1 ") and "vs the champion's held-out 0." in r]
 
     # A named reference inside the training window: embeddings and text only, and the job says so.
     overlapping = replace(default, reference=("2016-07", "2016-12"), months=("2017-07",))
