@@ -98,6 +98,11 @@ def read_config(directory: str | Path) -> tuple[ModelConfig, dict[str, str]]:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
     digests = payload.pop("sha256", None)
     payload.pop("format_version", None)
+    if digests is None and "topk" in payload:
+        raise ArtifactError(
+            f"{path}: an original Tagger API models/ folder (topk, threshold, no sha256 digests); convert it "
+            f"first: sotag convert-legacy {Path(directory)} DEST, then serve DEST"
+        )
     if not isinstance(digests, dict) or set(digests) != set(ARTIFACT_FILES):
         raise ArtifactError(f"{path}: field 'sha256' must list the digest of each of {', '.join(ARTIFACT_FILES)}")
     try:

@@ -7,15 +7,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from serving import legacy
+from serving.app import create_app
+from serving.config import GatewayConfig
 from serving.legacy import convert_legacy
 from sotag.cli import main
 from tagger.artifacts import verify_artifacts
-from tagger.model import Tagger
+from tagger.model import Tagger, split_text
 from tagger.tracking import MODEL_NAME
 
 
@@ -62,3 +66,138 @@ def test_bad_bundles_exit_2_naming_the_part(tmp_path, capsys):
     assert main(["convert-legacy", str(garbage), str(tmp_path / "out")]) == 2
     assert "not a joblib/pickle bundle" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+ORIGINAL_FILES = r'''
+"""Made the way the original Tagger API's notebook made them: TaggerModel lives in __main__."""
+import json, sys
+from pathlib import Path
+import joblib
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.svm import LinearSVC
+
+
+class TaggerModel:
+    def __init__(self, vectorizer, estimator, mlb, topk, threshold):
+        self.vectorizer, self.estimator, self.mlb = vectorizer, estimator, mlb
+        self.topk, self.threshold = topk, threshold
+
+    def predict(self, text):
+        raise RuntimeError("the conversion must never call the notebook's code")
+
+
+out = Path(sys.argv[2])
+questions = pd.read_parquet(sys.argv[1])
+texts = (questions["title"] + "\n\n" + questions["body"]).tolist()
+mlb = MultiLabelBinarizer()
+y = mlb.fit_transform(questions["tags"])
+vectorizer = TfidfVectorizer(min_df=1).fit(texts)
+X = vectorizer.transform(texts)
+logistic = OneVsRestClassifier(LogisticRegression(C=10, max_iter=500)).fit(X, y)
+joblib.dump(TaggerModel(vectorizer, logistic, mlb, 3, 0.3), out / "tagger_model.joblib")
+models = out / "models"
+models.mkdir()
+svc = OneVsRestClassifier(LinearSVC(C=1.0)).fit(X, y)
+for name, obj in (("vectorizer", vectorizer), ("estimator", svc), ("mlb", mlb)):
+    joblib.dump(obj, models / f"{name}.joblib")
+(models / "config.json").write_text(json.dumps({"topk": 2, "threshold": 0.0}))
+'''
+
+TEXTS = [
+    "How do I fix pandas dataframe with pip install?\n\n<p>I use pandas dataframe and it fails.</p>",
+    "docker compose volume mount\n\nthe container image does not see my files",
+    "react component and node npm promise async",
+    "sql join query on a postgres index",
+    "Hello world",
+]
+
+
+def original_tags(vectorizer, estimator, mlb, text: str, topk: int, threshold: float) -> list[str]:
+    """The original InferenceService's rule, written again here: top-k OR score >= threshold."""
+    features = vectorizer.transform([text])
+    scores = estimator.predict_proba(features) if hasattr(estimator, "predict_proba") else None
+    if scores is None:
+        scores = estimator.decision_function(features)
+    chosen = np.zeros_like(scores, dtype=int)
+    chosen[0, np.argsort(-scores, axis=1)[0, :topk]] = 1
+    chosen = np.maximum(chosen, (scores >= threshold).astype(int))
+    return sorted(mlb.classes_[np.where(chosen[0] == 1)[0]].tolist())
+
+
+@pytest.fixture()
+def original_files(tmp_path, questions_parquet):
+    import subprocess
+    import sys
+
+    script = tmp_path / "make_original.py"
+    script.write_text(ORIGINAL_FILES)
+    subprocess.run([sys.executable, str(script), str(questions_parquet), str(tmp_path)], check=True, timeout=300)
+    return tmp_path
+
+
+def test_a_bundle_pickled_from_a_notebooks_main_converts_and_tags_as_before(original_files, tmp_path):
+    converted = convert_legacy(original_files / "tagger_model.joblib", tmp_path / "from-bundle")
+    config = converted.config
+    assert (config.top_k, config.threshold, config.score_kind) == (3, 0.3, "probability")
+    assert config.preprocessing == "raw" and config.selection == "top_k_or_threshold"
+    tagger = Tagger.from_directory(converted.directory)
+    bundle = legacy.safe_load(original_files / "tagger_model.joblib")
+    vectorizer = bundle.vectorizer
+    assert type(bundle).__name__ == "TaggerModel" and isinstance(bundle, legacy.LegacyStandIn)
+    assert not hasattr(bundle, "predict")  # the notebook's methods never came along
+    for text in TEXTS:
+        title, body = split_text(text)
+        [ours] = tagger.suggest([title], [body])
+        assert sorted(ours.tags) == original_tags(vectorizer, bundle.estimator, bundle.mlb, text, 3, 0.3), text
+        assert ours.scores == sorted(ours.scores, reverse=True)
+
+
+def test_an_original_models_folder_of_linear_svc_converts_and_the_gateway_serves_it(original_files, tmp_path):
+    converted = convert_legacy(original_files / "models", tmp_path / "from-folder")
+    assert converted.config.score_kind == "margin" and (converted.config.top_k, converted.config.threshold) == (2, 0.0)
+    _, digests = verify_artifacts(converted.directory)  # the four files now carry their digests
+    assert set(digests) == {"vectorizer.joblib", "estimator.joblib", "mlb.joblib"}
+    vectorizer, estimator, mlb = (
+        joblib.load(original_files / "models" / f"{n}.joblib") for n in ("vectorizer", "estimator", "mlb")
+    )
+    config = GatewayConfig.from_env(
+        model_uri=str(converted.directory), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"
+    )
+    with TestClient(create_app(config)) as client:
+        info = client.get("/model_info").json()
+        assert info["score_kind"] == "margin" and info["preprocessing"] == "raw"
+        for text in TEXTS:
+            answer = client.post("/predict", json={"text": text}).json()
+            assert sorted(answer["tags"]) == original_tags(vectorizer, estimator, mlb, text, 2, 0.0), text
+            assert len(answer["tags"]) >= 2  # top-2 at least: the union, never an intersection
+        # A margin's threshold is any number the original accepted (+-1e9); probabilities stay in [0, 1].
+        assert client.post("/predict", json={"text": TEXTS[0], "threshold": -0.5}).status_code == 200
+        assert client.post("/predict", json={"text": TEXTS[0], "threshold": 2.0}).status_code == 200
+        refused = client.post("/predict", json={"text": TEXTS[0], "threshold": 2e9})
+        assert refused.status_code == 400 and refused.json()["details"][0]["field"] == "threshold"
+
+
+def test_a_pickle_that_would_run_code_is_refused_unrun(tmp_path, capsys):
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.joblib"
+    joblib.dump({"vectorizer": Evil()}, path)
+    assert main(["convert-legacy", str(path), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "outside scikit-learn, NumPy and SciPy" in err and "system" in err
+    assert not marker.exists()
+
+
+def test_a_models_folder_is_refused_by_the_gateway_until_converted(original_files, tmp_path, capsys):
+    assert main(["gateway", "--model-dir", str(original_files / "models")]) == 2
+    assert "sotag convert-legacy" in capsys.readouterr().err
