@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from serving.config import CHAMPION_URI, GatewayConfig
@@ -31,6 +32,18 @@ def _serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def model_to_serve(config: GatewayConfig) -> GatewayConfig:
+    """With SOTAG_MODEL_URL: fetch and verify it (unless already installed with that digest), serve the folder."""
+    if not config.model_url:
+        return config
+    from serving.fetch import ensure_model
+
+    directory, downloaded = ensure_model(config.model_url, config.model_dir, config.model_sha256)
+    done = "downloaded and verified" if downloaded else "already installed with that sha256, nothing downloaded"
+    print(f"gateway: {config.model_url}: {done} ({directory})", flush=True)
+    return replace(config, model_uri=str(directory))
+
+
 def _gateway(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -38,7 +51,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
     settings = TrackingSettings.from_env()
     settings.activate()
-    config = GatewayConfig.from_env(model_uri=args.model_dir or args.model_uri)
+    config = model_to_serve(GatewayConfig.from_env(model_uri=args.model_dir or args.model_uri))
     app = create_app(config)
     model = app.state.holder.current
     print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
@@ -81,11 +94,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(handler=_serve)
 
-    p = subparsers.add_parser("gateway", help="the gateway API (/predict, /reload, /metrics, ...)")
+    p = subparsers.add_parser(
+        "gateway",
+        help="the gateway API (/predict, /explain, /reload, /metrics, ...)",
+        description="With $SOTAG_MODEL_URL (and $SOTAG_MODEL_SHA256 or a .sha256 manifest) the model archive is "
+        "fetched and verified into $SOTAG_MODEL_DIR at start, unless already installed with that digest.",
+    )
     p.add_argument("--model-uri", default=None, help=f"default: $SOTAG_MODEL_URI or {CHAMPION_URI}")
     p.add_argument("--model-dir", default=None, help="serve a local model directory instead ($MODEL_DIR)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 only when asked: a PaaS, a container)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)), help="default: $PORT or 8000")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true")
     p.set_defaults(handler=_gateway)

@@ -21,6 +21,11 @@ class GatewayConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     timeout_s: float = 10.0
     log_flush_s: float = 0.5
+    # A PaaS start (as the original Tagger API did on Heroku): fetch this archive (https, s3:// or a path),
+    # verify it against model_sha256 (or its .sha256 manifest) into model_dir, and serve that.
+    model_url: str | None = None
+    model_sha256: str | None = None
+    model_dir: Path = PROJECT_ROOT / "models" / "current"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> GatewayConfig:
@@ -34,6 +39,9 @@ class GatewayConfig:
             "max_batch": int(env.get("SOTAG_MAX_BATCH", cls.max_batch)),
             "max_body_bytes": int(env.get("SOTAG_MAX_BODY_BYTES", cls.max_body_bytes)),
             "timeout_s": float(env.get("SOTAG_REQUEST_TIMEOUT_S", cls.timeout_s)),
+            "model_url": env.get("SOTAG_MODEL_URL") or None,
+            "model_sha256": env.get("SOTAG_MODEL_SHA256") or None,
+            "model_dir": Path(env.get("SOTAG_MODEL_DIR") or home / "models" / "current"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

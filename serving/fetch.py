@@ -160,6 +160,37 @@ def _model_root(extracted: Path) -> Path:
     raise ArtifactError(f"archive: no {CONFIG_FILE} (expected {', '.join((*ARTIFACT_FILES, CONFIG_FILE))})")
 
 
+ARCHIVE_DIGEST_FILE = ".archive.sha256"
+
+
+def installed_digest(dest: Path) -> str | None:
+    """The sha256 of the archive the model in `dest` came from, if it was installed by fetch_model."""
+    try:
+        return (Path(dest) / ARCHIVE_DIGEST_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def ensure_model(
+    source: str, dest: Path, sha256: str | None = None, manifest: str | None = None, config: FetchConfig | None = None
+) -> tuple[Path, bool]:
+    """An idempotent start: install `source` into `dest` unless the installed model already has its digest.
+
+    Returns (the model directory, whether it was downloaded). The installed model's files are verified
+    against their own digests either way; a failed fetch leaves `dest` as it was.
+    """
+    config = config or FetchConfig()
+    expected = expected_sha256(source, sha256, manifest, config)
+    dest = Path(dest).resolve()
+    if installed_digest(dest) == expected:
+        try:
+            verify_artifacts(dest)
+            return dest, False
+        except ArtifactError:
+            pass  # damaged since it was installed: fetch it again
+    return fetch_model(source, dest, expected, None, config), True
+
+
 def fetch_model(
     source: str, dest: Path, sha256: str | None = None, manifest: str | None = None, config: FetchConfig | None = None
 ) -> Path:
@@ -182,6 +213,8 @@ def fetch_model(
         verify_artifacts(root)
         staged = work / "model"
         root.rename(staged)
+        # Remembered with the model, so a restart with the same archive downloads nothing (ensure_model).
+        (staged / ARCHIVE_DIGEST_FILE).write_text(actual + "\n")
         old = None
         if dest.exists():
             old = dest.parent / f".{dest.name}.old-{os.getpid()}"

@@ -180,3 +180,49 @@ def test_cli_errors_exit_2_with_the_field(tmp_path, capsys):
     assert "sha256" in capsys.readouterr().err
     with pytest.raises(InputError):
         fetch_model(str(tmp_path / "absent.tar.gz"), tmp_path / "d", sha256="0" * 64)
+
+
+def test_a_paas_start_fetches_once_and_a_restart_downloads_nothing(model_dir, tmp_path, monkeypatch, capsys):
+    from serving.cli import model_to_serve
+    from serving.config import GatewayConfig
+
+    served = tmp_path / "www"
+    served.mkdir()
+    _, digest = write(served / "model.tar.gz", tar_of(model_dir))
+    requested: list[str] = []
+
+    class Counting(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Counting, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "SOTAG_MODEL_URL": f"http://127.0.0.1:{server.server_address[1]}/model.tar.gz",
+        "SOTAG_MODEL_SHA256": digest,
+        "SOTAG_MODEL_DIR": str(tmp_path / "models" / "current"),
+    }
+    try:
+        first = model_to_serve(GatewayConfig.from_env(env))
+        assert requested == ["/model.tar.gz"] and "downloaded and verified" in capsys.readouterr().out
+        second = model_to_serve(GatewayConfig.from_env(env))
+        assert requested == ["/model.tar.gz"], "the second start downloaded again"
+        assert "nothing downloaded" in capsys.readouterr().out
+        assert first.model_uri == second.model_uri == str((tmp_path / "models" / "current").resolve())
+        assert Tagger.from_directory(second.model_uri).suggest(["python pandas"], [""])[0].tags[0] == "python"
+
+        # A damaged install is fetched again; a wrong digest exits 2 and leaves the installed model alone.
+        (Path(second.model_uri) / "mlb.joblib").write_bytes(b"tampered")
+        model_to_serve(GatewayConfig.from_env(env))
+        assert requested == ["/model.tar.gz"] * 2
+        for key, value in {**env, "SOTAG_MODEL_SHA256": "0" * 64}.items():
+            monkeypatch.setenv(key, value)
+        assert main(["gateway"]) == 2
+        assert "sha256 mismatch" in capsys.readouterr().err
+        assert Tagger.from_directory(second.model_uri).suggest(["python pandas"], [""])[0].tags[0] == "python"
+    finally:
+        server.shutdown()

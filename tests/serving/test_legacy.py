@@ -201,3 +201,24 @@ def test_a_pickle_that_would_run_code_is_refused_unrun(tmp_path, capsys):
 def test_a_models_folder_is_refused_by_the_gateway_until_converted(original_files, tmp_path, capsys):
     assert main(["gateway", "--model-dir", str(original_files / "models")]) == 2
     assert "sotag convert-legacy" in capsys.readouterr().err
+
+
+def test_a_bundle_from_an_older_scikit_learn_converts_with_one_line(tmp_path, questions, monkeypatch, capsys):
+    import sklearn.base
+
+    texts = (questions["title"] + " " + questions["body"]).tolist()
+    mlb = MultiLabelBinarizer()
+    y = mlb.fit_transform(questions["tags"])
+    vectorizer = TfidfVectorizer(min_df=1).fit(texts)
+    classifier = OneVsRestClassifier(LogisticRegression(C=10, max_iter=500)).fit(vectorizer.transform(texts), y)
+    original = sklearn.base.BaseEstimator.__getstate__
+    # Pickled as scikit-learn 1.5.2 would have: every estimator's state carries that version.
+    monkeypatch.setattr(
+        sklearn.base.BaseEstimator, "__getstate__", lambda self: {**original(self), "_sklearn_version": "1.5.2"}
+    )
+    path = tmp_path / "old.joblib"
+    joblib.dump({"vectorizer": vectorizer, "model": classifier, "mlb": mlb}, path)
+    monkeypatch.setattr(sklearn.base.BaseEstimator, "__getstate__", original)
+    assert main(["convert-legacy", str(path), str(tmp_path / "out")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "pickled by scikit-learn 1.5.2" in err[0]
