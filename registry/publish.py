@@ -43,7 +43,7 @@ def git_commit() -> str:
 
 
 def pip_requirements(vectorizer: str) -> list[str]:
-    names = _BASE_REQUIREMENTS + (_SBERT_REQUIREMENTS if vectorizer == "sbert" else ())
+    names = _BASE_REQUIREMENTS + (_SBERT_REQUIREMENTS if vectorizer in {"sbert", "ensemble"} else ())
     out = []
     for name in names:
         try:

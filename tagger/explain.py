@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from tagger.ensemble import EnsembleModel
 from tagger.model import Tagger
 
 
@@ -45,10 +46,18 @@ def feature_names(tagger: Tagger) -> np.ndarray | None:
 
 def explain(tagger: Tagger, title: str, body: str, tags: list[str], n_terms: int = 10) -> list[TagExplanation]:
     """For each tag, its logit broken down into the question's terms (the `n_terms` largest shown)."""
-    features = tagger.features.transform(tagger.texts([title], [body]))
-    estimator = tagger.estimator
+    features = tagger.featurize([title], [body])
+    scores = tagger.estimator.scores(features)[0]
+    # An ensemble's TF-IDF head is broken down; its SBERT head's share is said, not broken down.
+    estimator, head_note = tagger.estimator, None
+    if isinstance(estimator, EnsembleModel):
+        w = estimator.weight
+        head_note = (
+            f"ensemble: score = {w:.2f} x the TF-IDF head's probability (its logit is broken down here) + "
+            f"{1 - w:.2f} x the SBERT head's (embeddings, not broken down)"
+        )
+        estimator, features = estimator.words, features.words
     logits = estimator.decision_function(features)[0]
-    scores = estimator.scores(features)[0]
     column = {t: i for i, t in enumerate(tagger.vocabulary)}
     names = feature_names(tagger)
     row = sp.csr_matrix(features) if names is not None else None
@@ -70,7 +79,8 @@ def explain(tagger: Tagger, title: str, body: str, tags: list[str], n_terms: int
             for k in order
         ]
         listed = float(contributions[order].sum())
-        out.append(TagExplanation(tag, float(scores[j]), logit, intercept, terms, logit - intercept - listed))
+        rest = logit - intercept - listed
+        out.append(TagExplanation(tag, float(scores[j]), logit, intercept, terms, rest, note=head_note))
     return out
 
 
@@ -79,7 +89,8 @@ def top_terms_per_tag(tagger: Tagger, n_terms: int = 20) -> pd.DataFrame | None:
     names = feature_names(tagger)
     if names is None:
         return None
-    weights = tagger.estimator.weights
+    head = tagger.estimator.words if isinstance(tagger.estimator, EnsembleModel) else tagger.estimator
+    weights = head.weights
     rows = []
     for j, tag in enumerate(tagger.vocabulary):
         best = np.argsort(-weights[:, j], kind="stable")[:n_terms]

@@ -14,6 +14,7 @@ import numpy as np
 
 from tagger.artifacts import ModelConfig, load_artifacts
 from tagger.compiled import compile_vectorizer
+from tagger.ensemble import EnsembleModel, EnsembleVectorizer
 from tagger.errors import ArtifactError
 from tagger.fused import FusedLinearModel
 from tagger.metrics import top_k_indices
@@ -43,9 +44,17 @@ class Suggestion:
 class Tagger:
     """A loaded model: vectorizer + fused estimator + tag vocabulary + inference defaults."""
 
-    def __init__(self, vectorizer: object, estimator: FusedLinearModel, vocabulary: Sequence[str], config: ModelConfig):
-        if not isinstance(estimator, FusedLinearModel):
-            raise ArtifactError(f"estimator.joblib: expected a FusedLinearModel, got {type(estimator).__name__}")
+    def __init__(
+        self,
+        vectorizer: object,
+        estimator: FusedLinearModel | EnsembleModel,
+        vocabulary: Sequence[str],
+        config: ModelConfig,
+    ):
+        if not isinstance(estimator, FusedLinearModel | EnsembleModel):
+            raise ArtifactError(
+                f"estimator.joblib: expected a FusedLinearModel or an EnsembleModel, got {type(estimator).__name__}"
+            )
         if estimator.n_tags != len(vocabulary):
             raise ArtifactError(
                 f"estimator.joblib: scores {estimator.n_tags} tags but the vocabulary has {len(vocabulary)}"
@@ -61,7 +70,10 @@ class Tagger:
             )
         self.vectorizer = vectorizer
         # Same features as `vectorizer.transform`, without sklearn's per-call overhead.
-        self.features = compile_vectorizer(vectorizer)
+        if isinstance(vectorizer, EnsembleVectorizer):
+            self.features = vectorizer.compiled()
+        else:
+            self.features = compile_vectorizer(vectorizer)
         self.estimator = estimator
         self.vocabulary = np.asarray(vocabulary, dtype=object)
         self.config = config
@@ -84,10 +96,15 @@ class Tagger:
             for t, b in zip(titles, bodies, strict=True)
         ]
 
+    def featurize(self, titles: Sequence[str], bodies: Sequence[str]) -> object:
+        """What the estimator scores: one feature matrix, or both heads' features for an ensemble."""
+        if isinstance(self.features, EnsembleVectorizer):
+            return self.features.transform_questions(titles, bodies)
+        return self.features.transform(self.texts(titles, bodies))
+
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
         """(n, n_tags) scores: probabilities, or margins for a margin model (config.score_kind)."""
-        features = self.features.transform(self.texts(titles, bodies))
-        return self.estimator.scores(features)
+        return self.estimator.scores(self.featurize(titles, bodies))
 
     def suggest(
         self, titles: Sequence[str], bodies: Sequence[str], top_k: int | None = None, threshold: float | None = None

@@ -10,7 +10,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from tagger import sbert
 
-VECTORIZER_KINDS = ("bow", "tfidf", "sbert")
+# "ensemble": a TF-IDF head and an SBERT head, their probabilities averaged (tagger.ensemble; training.fit).
+VECTORIZER_KINDS = ("bow", "tfidf", "sbert", "ensemble")
 
 # Keeps tokens such as c#, c++, .net, node.js, objective-c, asp.net-mvc and single letters (r, c).
 TOKEN_PATTERN = r"(?u)[a-z0-9_#+][\w#+.-]*[\w#+]|[\w#+]"

@@ -32,6 +32,12 @@ class TrainConfig:
     min_df: int = 2
     max_features: int = 100_000
     C: float = 30.0
+    # The ensemble: the SBERT head's C, the share of the training window (its newest questions) held out to
+    # choose the TF-IDF weight by `ensemble_metric`, or a fixed `ensemble_weight`.
+    sbert_C: float = 10.0
+    validation_share: float = 0.15
+    ensemble_metric: str = "f1_at_3"
+    ensemble_weight: float | None = None
     top_k: int = 5
     threshold: float = 0.3
     n_jobs: int = 2

@@ -66,6 +66,25 @@ def log_evaluation(result: FitResult, prefix: str = "") -> None:
     plots.close(fig)
 
 
+def log_details(result: FitResult) -> None:
+    """What a model kind adds to its run: for the ensemble, the chosen weight, the validation table (the
+    weight was chosen there, never on the evaluation window) and each head's evaluation figures."""
+    details = result.details
+    if "ensemble_weight" not in details:
+        return
+    mlflow.log_param("ensemble_weight_chosen", details["ensemble_weight"])
+    mlflow.log_metric("validation_questions", float(details["validation_questions"]))
+    validation = details["validation"]
+    if len(validation):
+        chosen = validation[validation["weight"] == details["ensemble_weight"]].iloc[0]
+        mlflow.log_metrics({f"validation_{k}": float(v) for k, v in chosen.items() if k != "weight"})
+        mlflow.log_table(validation, "ensemble/validation.json")
+    for head, metrics in details["heads"].items():
+        mlflow.log_metrics(
+            {f"{head}_head_{k}": float(metrics[k]) for k in ("precision_at_1", "recall_at_5", "f1_at_3")}
+        )
+
+
 @dataclass(frozen=True)
 class LoggedModel:
     model_uri: str

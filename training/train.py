@@ -45,6 +45,7 @@ def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = Fal
 
         result = fit_and_evaluate(config, prepared)
         mlflow_log.log_evaluation(result)
+        mlflow_log.log_details(result)
         logged = mlflow_log.log_model(result, prepared, config, digest)
         seconds = time.perf_counter() - start
         mlflow.log_metrics({"train_wall_s": seconds, **result.timings})
