@@ -9,7 +9,7 @@ from pathlib import Path
 from registry.gate import GATE_METRICS, GateConfig
 from registry.lifecycle import promote, rollback, status_text
 from registry.store import open_registry
-from tagger.argtypes import unit_float
+from tagger.argtypes import positive_float, unit_float
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
 from tagger.tracking import MODEL_NAME, TrackingSettings
@@ -23,6 +23,20 @@ def add_gate_args(p: argparse.ArgumentParser) -> None:
         "--floor", type=unit_float, default=float(os.environ.get("SOTAG_PROMOTION_FLOOR", d["floor"].default))
     )
     p.add_argument("--min-delta", type=float, default=d["min_delta"].default, help="required gain over the champion")
+    p.add_argument(
+        "--max-latency-ms",
+        type=positive_float,
+        default=float(os.environ.get("SOTAG_MAX_LATENCY_MS", d["max_latency_ms"].default)),
+        help="refuse a challenger whose single-question p50 (in-process) is over this (default 5: TF-IDF passes, "
+        "an SBERT or ensemble model on a CPU needs a larger budget)",
+    )
+    p.add_argument(
+        "--behaviour-cases",
+        type=Path,
+        default=d["behaviour_cases"].default,
+        help="behavioural cases file the challenger must pass (default: registry/behaviour_cases.json)",
+    )
+    p.add_argument("--no-behaviour-cases", action="store_true", help="run no behavioural case")
     p.add_argument(
         "--mirror-stages", action="store_true", help="also set the legacy stage: champion Production, previous Archived"
     )
@@ -42,6 +56,8 @@ def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
         eval_end=getattr(args, "eval_end_gate", None),
         exclude_sources=exclude,
         mirror_stages=args.mirror_stages,
+        max_latency_ms=args.max_latency_ms,
+        behaviour_cases=None if args.no_behaviour_cases else args.behaviour_cases,
     )
 
 

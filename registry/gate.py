@@ -8,6 +8,7 @@ not know, and the truth is the same for both.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm import tqdm
 
+from registry.behaviour import DEFAULT_CASES, BehaviourReport
 from tagger.data import filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
@@ -42,6 +44,12 @@ class GateConfig:
     exclude_sources: tuple[str, ...] | None = None  # default: what the challenger was trained with
     mirror_stages: bool = False
     batch_size: int = 2048
+    # The challenger's single-question p50, measured in-process on a fixed sample of the window, must be
+    # within this budget: the default lets a TF-IDF model (~0.5 ms) through, not an SBERT one on a CPU.
+    max_latency_ms: float = 5.0
+    latency_sample: int = 50
+    # CheckList-style cases (registry/behaviour_cases.json); None runs none.
+    behaviour_cases: Path | None = DEFAULT_CASES
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,44 @@ def judge(
         return Verdict(True, f"{comparison} (passes the floor {config.floor:.4f}){suffix}", metrics)
     margin = f" + min delta {config.min_delta:.4f}" if config.min_delta else ""
     return Verdict(False, f"{comparison}{margin}: not better, champion kept{suffix}", metrics)
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50_ms: float
+    p99_ms: float
+    n: int
+
+
+def measure_latency(tagger: Tagger, frame: pd.DataFrame, n: int, seed: int = 0) -> Latency:
+    """Single-question latency, text in -> tags out, on a fixed (seeded) sample of the window, in-process."""
+    sample = frame.sample(n=min(n, len(frame)), random_state=seed)
+    pairs = list(zip(sample["title"], sample["body"], strict=True))
+    for title, body in pairs[:5]:  # warm-up: first calls pay lazy loading (SBERT weights, caches)
+        tagger.suggest([title], [body])
+    times = []
+    for title, body in pairs:
+        start = time.perf_counter()
+        tagger.suggest([title], [body])
+        times.append((time.perf_counter() - start) * 1000)
+    return Latency(float(np.percentile(times, 50)), float(np.percentile(times, 99)), len(times))
+
+
+def extra_checks(config: GateConfig, verdict: Verdict, latency: Latency, behaviour: BehaviourReport | None) -> Verdict:
+    """A challenger the metrics would promote must also pass its behavioural cases and fit the latency budget."""
+    if not verdict.promote:
+        return verdict
+    if behaviour is not None and behaviour.failed_required:
+        failed = "; ".join(f"{o.case.id} ({o.detail})" for o in behaviour.failed_required[:5])
+        reason = f"{len(behaviour.failed_required)} required behavioural case(s) failed: {failed}"
+        return Verdict(False, reason, verdict.metrics)
+    if latency.p50_ms > config.max_latency_ms:
+        reason = (
+            f"single-question p50 {latency.p50_ms:.2f} ms is over the latency budget of {config.max_latency_ms:g} ms "
+            f"(--max-latency-ms); quality would have passed: {verdict.reason}"
+        )
+        return Verdict(False, reason, verdict.metrics)
+    return verdict
 
 
 def overlap_note(champion_tags: dict[str, str], window: Window) -> str:

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 import pandas as pd
 from tabulate import tabulate
 
+from registry.behaviour import run_cases
 from registry.gate import (
     METRIC_LABELS,
     GateConfig,
     Verdict,
     evaluation_frame,
+    extra_checks,
     judge,
     load_tagger,
+    measure_latency,
     overlap_note,
     score_models,
     window_for,
@@ -71,12 +74,21 @@ def promote(
                 note = f"(champion v{champion} cannot be loaded, so it was not compared: {exc})"
         scored = score_models(models, frame, config.batch_size)
         verdict = judge(config, scored["challenger"], scored.get("champion"), champion, note)
+        latency = measure_latency(models["challenger"], frame, config.latency_sample)
+        behaviour = run_cases(models["challenger"], config.behaviour_cases) if config.behaviour_cases else None
+        verdict = extra_checks(config, verdict, latency, behaviour)
         stamp = {
             "gate_decision": "promoted" if verdict.promote else "rejected",
-            "gate_reason": verdict.reason,
+            "gate_reason": verdict.reason[:5000],
             "gate_window": window.describe(),
             "gate_metrics": json.dumps(verdict.metrics, sort_keys=True),
+            "latency_p50_ms": f"{latency.p50_ms:.3f}",
+            "latency_p99_ms": f"{latency.p99_ms:.3f}",
+            "latency_budget_ms": f"{config.max_latency_ms:g}",
         }
+        if behaviour is not None:
+            stamp["behaviour_summary"] = behaviour.summary()
+            stamp["behaviour_results"] = json.dumps(behaviour.results(), sort_keys=True)
         registry.tag_version(candidate, stamp)
         if verdict.promote:
             registry.move_champion(
@@ -84,6 +96,10 @@ def promote(
             )
     seconds = time.perf_counter() - start
     after = candidate if verdict.promote else champion
+    print(
+        f"promote: challenger v{candidate}: single-question p50 {latency.p50_ms:.2f} ms (budget "
+        f"{config.max_latency_ms:g} ms)" + (f"; behavioural cases: {behaviour.summary()}" if behaviour else "")
+    )
     _print_verdict(registry.name, candidate, champion, verdict, window.describe(), len(frame), seconds)
     return PromotionResult(candidate, verdict.promote, after, verdict, seconds)
 

@@ -69,7 +69,8 @@ def test_below_floor_is_not_promoted(make_version, registry, gate):
 
 def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_restores(make_version, registry, gate):
     v1 = make_version(**WEAK)
-    assert promote(registry, replace(gate, floor=0.0)).promoted
+    # Forced through (no floor, no behavioural cases) to stand as a weak first champion.
+    assert promote(registry, replace(gate, floor=0.0, behaviour_cases=None)).promoted
     v2 = make_version()
     result = promote(registry, gate)
     assert result.promoted, result.verdict.reason
@@ -188,3 +189,47 @@ def test_judge_rules():
     assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote
     assert not judge(gate, base, {**base, "f1_at_3": 0.495}, "1").promote  # needs +0.01
     assert judge(gate, {**base, "f1_at_3": 0.51}, base, "1").promote
+
+
+def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(make_version, registry, gate):
+    v1 = make_version()
+    result = promote(registry, replace(gate, max_latency_ms=1e-6))
+    assert not result.promoted and result.exit_code == 3
+    tags = registry.version(v1).tags
+    assert "over the latency budget of 1e-06 ms" in tags["gate_reason"] and tags["gate_decision"] == "rejected"
+    assert 0 < float(tags["latency_p50_ms"]) <= float(tags["latency_p99_ms"]) and tags["latency_budget_ms"] == "1e-06"
+    # The same version within the default budget passes.
+    assert promote(registry, gate).promoted
+    assert float(registry.version(v1).tags["latency_p50_ms"]) < gate.max_latency_ms
+
+
+def test_a_failed_required_behavioural_case_refuses_promotion(make_version, registry, gate, tmp_path):
+    cases = tmp_path / "cases.json"
+    cases.write_text(
+        json.dumps(
+            {
+                "version": 7,
+                "cases": [
+                    {"id": "ok", "type": "contains", "title": "docker compose volume mount", "tag": "docker"},
+                    {
+                        "id": "impossible",
+                        "type": "contains",
+                        "title": "docker compose volume mount",
+                        "tag": "css",
+                        "within": 1,
+                    },
+                    {"id": "unknown-tag", "type": "contains", "title": "anything", "tag": "cobol"},
+                ],
+            }
+        )
+    )
+    v1 = make_version()
+    result = promote(registry, replace(gate, behaviour_cases=cases))
+    assert not result.promoted and registry.alias(CHAMPION) is None
+    tags = registry.version(v1).tags
+    assert "1 required behavioural case(s) failed: impossible (css ranks" in tags["gate_reason"]
+    assert json.loads(tags["behaviour_results"]) == {"ok": "pass", "impossible": "fail", "unknown-tag": "skip"}
+    assert tags["behaviour_summary"] == "1 passed, 1 failed, 1 skipped (cases v7)"
+    # The shipped cases: the synthetic model passes every case whose tags it knows.
+    assert promote(registry, gate).promoted
+    assert ", 0 failed," in registry.version(v1).tags["behaviour_summary"]

@@ -28,7 +28,9 @@ class Store:
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
         version = train(config, self.settings).version
-        promote(open_registry(self.settings, MODEL_NAME), GateConfig(data=self.data, floor=0.0), version)
+        # Serving tests need a champion to serve, not a gate decision: promoted without floor or cases.
+        gate = GateConfig(data=self.data, floor=0.0, behaviour_cases=None)
+        promote(open_registry(self.settings, MODEL_NAME), gate, version)
         return version
 
 

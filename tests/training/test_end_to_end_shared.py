@@ -31,3 +31,27 @@ def test_shared_data_train_register_load_predict(tracking, shared_data, tmp_path
     )
     assert "python" in out[0]["tags"]
     assert "android" in out[1]["tags"]
+    behavioural_cases_on(model.unwrap_python_model().tagger)
+
+
+def behavioural_cases_on(tagger) -> None:
+    """The shipped behavioural cases: the trained model passes them; a copy with shuffled weights fails at the gate."""
+    import copy
+    from pathlib import Path
+
+    import numpy as np
+
+    from registry.behaviour import run_cases
+    from registry.gate import GateConfig, Latency, Verdict, extra_checks
+
+    report = run_cases(tagger)
+    assert not report.failed_required, [(o.case.id, o.detail) for o in report.failed_required]
+    assert sum(o.result == "pass" for o in report.outcomes) >= 15, report.summary()
+
+    broken = copy.copy(tagger)
+    broken.estimator = copy.copy(tagger.estimator)
+    broken.estimator.weights = tagger.estimator.weights[:, np.random.default_rng(0).permutation(len(tagger.vocabulary))]
+    report = run_cases(broken)
+    assert len(report.failed_required) >= 5, report.summary()
+    verdict = extra_checks(GateConfig(data=Path(".")), Verdict(True, "F1@3 passes", {}), Latency(0.4, 0.9, 50), report)
+    assert not verdict.promote and "required behavioural case(s) failed" in verdict.reason
