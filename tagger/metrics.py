@@ -102,11 +102,11 @@ def evaluate(scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_
     return Evaluation(metrics=metrics, per_tag=per_tag)
 
 
-def quality_line(metrics: dict[str, float]) -> str:
+def quality_line(metrics: dict[str, float], label: str = "quality") -> str:
     """The one-line summary `make bench-quality` prints."""
     m = metrics
     return (
-        f"quality: P@1={m['precision_at_1']:.4f} P@3={m['precision_at_3']:.4f} R@3={m['recall_at_3']:.4f} "
+        f"{label}: P@1={m['precision_at_1']:.4f} P@3={m['precision_at_3']:.4f} R@3={m['recall_at_3']:.4f} "
         f"P@5={m['precision_at_5']:.4f} R@5={m['recall_at_5']:.4f} F1@3={m['f1_at_3']:.4f} "
         f"F1@5={m['f1_at_5']:.4f} coverage={m['tag_coverage']:.4f}"
     )
