@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-drift serve gateway drift schedule app clean
+	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift serve gateway drift schedule app clean
 
 setup: $(STAMP)
 
@@ -104,6 +104,9 @@ bench-registry: setup  ## promotion decisions on the shared data and a timed tra
 
 bench-serve: setup  ## REST latency/throughput: seed pyfunc vs ours under mlflow models serve vs the gateway
 	$(BIN)/python -m bench.serve $(DATA_ARG)
+
+bench-sbert: setup  ## SBERT texts/s: plain vs candidate CPU backends (cosine to plain); GPU: python -m bench.sbert --gpu
+	$(BIN)/python -m bench.sbert $(DATA_ARG)
 
 bench-drift: setup  ## the drift verification scenario (planted topic shift), cold and warm, SBERT throughput
 	$(BIN)/python -m bench.drift $(DATA_ARG)

@@ -37,3 +37,19 @@ def test_cache_separates_model_identities(tmp_path):
 def test_vectorizer_forgets_the_training_cache_path_when_saved(tmp_path):
     vec = SbertVectorizer(cache_path=str(tmp_path / "c.sqlite"))
     assert slim(vec).cache_path is None
+
+
+def test_the_gpu_path_encodes_as_sentence_transformers_does():
+    """`encode_pretokenized` (sotag's path on a GPU) runs anywhere: on the CPU it must match `model.encode`."""
+    model = (
+        sbert._load_model(128) if sbert.device() == "cpu" else sbert.load_encoder(sbert.model_directory(), 128, "cpu")
+    )
+    texts = [*TEXTS, "a much longer question " * 60, "x"]  # one truncated at 128 tokens, one a single token
+    expected = model.encode(texts, batch_size=2, normalize_embeddings=True, show_progress_bar=False)
+    got = sbert.encode_pretokenized(model, texts, batch_size=2)  # batches of unequal lengths, padded per batch
+    np.testing.assert_allclose((got * expected).sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_the_cache_identity_names_the_precision():
+    assert sbert.model_identity(128).endswith(":128:fp32" if sbert.device() == "cpu" else ":128:fp16")
