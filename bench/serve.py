@@ -7,6 +7,8 @@ One worker each. For 1 and 16 concurrent keep-alive clients: p50, p99, requests/
 runs 16 clients for 60 s with a `/reload` to a new champion in the middle. Cold start is the
 time from process start to the first answered prediction.
 
+Then (d) the ensemble model (TF-IDF + SBERT) under `mlflow models serve`, one client: `serve-ensemble: …`.
+
 Ends with `serve: invocations_p50_ms=… invocations_rps=… ratio_vs_seed=… gateway_p50_ms=… gateway_rps=… errors=…`
 (p50 with 1 client, requests/s with 16 clients).
 """
@@ -182,6 +184,20 @@ def log_models(root: Path, data: Path) -> tuple[list[dict], str]:
     return questions, settings.tracking_uri
 
 
+def log_ensemble(data: Path) -> None:
+    """Fit the ensemble (the embedding cache in .cache makes a rerun fast) and register it as ensemble-tagger v1."""
+    config = default_config(data, vectorizer="ensemble")
+    prepared = prepare(config)
+    result = fit_and_evaluate(config, prepared)
+    tagger = result.tagger
+    example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="bench-serve-ensemble"):
+        directory = write_artifacts(
+            Path(tmp) / "ensemble", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config
+        )
+        log_pyfunc(directory, "ensemble", config.top_k, config.threshold, example, "ensemble-tagger")
+
+
 def main() -> None:
     args = parse_args(__doc__)
     short = float(os.environ.get("BENCH_SERVE_SECONDS", "10"))
@@ -276,6 +292,14 @@ def main() -> None:
             health = requests.get(f"http://127.0.0.1:{ports['gateway']}/health", timeout=5).json()
             print(f"gateway after the run: serving v{health['model']['version']}, "
                   f"{health['predictions_logged']} predictions logged so far")  # fmt: skip
+            log_ensemble(args.data)
+            port = free_port()
+            ensemble, ensemble_cold = start_server(
+                serve("models:/ensemble-tagger/1", port), env, (f"http://127.0.0.1:{port}/invocations", split[0])
+            )
+            procs.append(ensemble)
+            loads["d ensemble /invocations/1"] = ens = run_load("d ensemble /invocations", port, inv, 1, short)
+            print(ens.line() + f" (cold start {ensemble_cold:.1f} s)", flush=True)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -285,6 +309,7 @@ def main() -> None:
     a16, b1, b16 = loads["a seed /invocations/16"], loads["b ours /invocations/1"], loads["b ours /invocations/16"]
     c1, c16 = loads["c gateway/1"], loads["c gateway/16"]
     errors = sum(load.errors for load in loads.values()) + (0 if reload_result.get("status") == 200 else 1)
+    print(f"serve-ensemble: invocations_p50_ms={ens.p50:.2f} p99_ms={ens.p99:.2f}")
     print(
         f"serve: invocations_p50_ms={b1.p50:.2f} invocations_rps={b16.rps:.0f} ratio_vs_seed={b16.rps / a16.rps:.1f} "
         f"gateway_p50_ms={c1.p50:.2f} gateway_rps={c16.rps:.0f} errors={errors}"

@@ -28,6 +28,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ngram-max", type=positive_int, default=d["ngram_max"].default)
     p.add_argument("--min-df", type=positive_int, default=d["min_df"].default)
     p.add_argument("--C", type=float, default=d["C"].default, help="inverse regularisation of each logistic regression")
+    p.add_argument("--sbert-C", type=float, default=d["sbert_C"].default, help="the ensemble's SBERT head's C")
+    p.add_argument(
+        "--ensemble-weight",
+        type=unit_float,
+        default=None,
+        help="fix the ensemble's TF-IDF weight (default: chosen on the newest 15%% of the training window)",
+    )
     p.add_argument("--top-k", type=positive_int, default=d["top_k"].default)
     p.add_argument("--threshold", type=unit_float, default=d["threshold"].default)
     p.add_argument("--n-jobs", type=positive_int, default=d["n_jobs"].default)
@@ -49,6 +56,8 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         ngram_max=args.ngram_max,
         min_df=args.min_df,
         C=args.C,
+        sbert_C=args.sbert_C,
+        ensemble_weight=args.ensemble_weight,
         top_k=args.top_k,
         threshold=args.threshold,
         n_jobs=args.n_jobs,
