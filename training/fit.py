@@ -135,16 +135,7 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     scores = fused.predict_proba(vectorizer.transform(eval_texts))
     timings["evaluate_s"] = time.perf_counter() - start
 
-    model_config = ModelConfig(
-        top_k=config.top_k,
-        threshold=config.threshold,
-        vectorizer=config.vectorizer,
-        vocabulary=vocabulary,
-        preprocessing_version=PREPROCESSING_VERSION,
-        keep_code=config.keep_code,
-        extra={"title_repeat": config.title_repeat},
-    )
-    tagger = Tagger(slim(vectorizer), fused, vocabulary, model_config)
+    tagger = Tagger(slim(vectorizer), fused, vocabulary, _model_config(config, vocabulary))
     evaluation = evaluate(scores, y_eval, vocabulary, config.top_k, config.threshold)
     return FitResult(tagger, ovr, mlb, evaluation, scores, y_eval, timings)
 
