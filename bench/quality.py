@@ -1,5 +1,5 @@
 """`make bench-quality`: the default configuration on the shared time split, top-500 then top-100 tags,
-and the ensemble (TF-IDF + SBERT) on the same split, trained with an empty embedding cache, then again warm.
+and the ensemble (TF-IDF + SBERT) on the same split, trained twice on the project's embedding cache (cold, then warm).
 
 Prints `[top-500] quality: …`, `quality-ensemble: … weight=…`, `ensemble-train: cold_s=… warm_s=…`, and ends
 with the `quality:` line of the default configuration (top-100).
@@ -7,9 +7,7 @@ with the `quality:` line of the default configuration (top-100).
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 from bench.common import default_config, parse_args
 from tagger.metrics import quality_line
@@ -33,14 +31,16 @@ def main() -> None:
         )
         lines.append((top_n, quality_line(m)))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        config = default_config(args.data, vectorizer="ensemble", cache_dir=Path(tmp))
-        seconds = []
-        for _ in ("cold", "warm"):
-            start = time.perf_counter()
-            ensemble = fit_and_evaluate(config, prepare(config))
-            seconds.append(time.perf_counter() - start)
-            print(f"ensemble: {ensemble.timings}", flush=True)
+    # The project's embedding cache (.cache): empty on a first run, so the first fit is cold and the second
+    # warm; later runs (and make compare, make bench-serve) reuse it, and the line says when nothing was cold.
+    config = default_config(args.data, vectorizer="ensemble")
+    seconds, embed = [], []
+    for _ in ("first", "second"):
+        start = time.perf_counter()
+        ensemble = fit_and_evaluate(config, prepare(config))
+        seconds.append(time.perf_counter() - start)
+        embed.append(ensemble.timings["embed_s"])
+        print(f"ensemble: {ensemble.timings}", flush=True)
     heads = ensemble.details["heads"]
     for head in ("tfidf", "sbert"):
         print(f"[ensemble {head} head] {quality_line(heads[head])}")
@@ -53,7 +53,10 @@ def main() -> None:
             print(f"[top-{top_n}] {line}")
     weight = ensemble.details["ensemble_weight"]
     print(f"{quality_line(ensemble.evaluation.metrics, 'quality-ensemble')} weight={weight:.2f}")
-    print(f"ensemble-train: cold_s={seconds[0]:.1f} warm_s={seconds[1]:.1f}")
+    cold = "" if embed[0] > 5 * embed[1] else " (the cache was already warm: both runs warm)"
+    print(
+        f"ensemble-train: cold_s={seconds[0]:.1f} warm_s={seconds[1]:.1f} embed_s={embed[0]:.1f}/{embed[1]:.1f}{cold}"
+    )
     print(dict(lines)[100])
 
 
