@@ -7,7 +7,7 @@ stated in the schema (`oneOf`) and checked by `QuestionFields.question()`, which
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from tagger.errors import InputError
 from tagger.model import split_text
@@ -55,8 +55,10 @@ class QuestionFields(BaseModel):
 
 class Options(BaseModel):
     top_k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
-    threshold: StrictFloat | StrictInt | None = Field(
+    # A strict float: ints are numbers, booleans and strings are not; the bounds show in the schema.
+    threshold: float | None = Field(
         None,
+        strict=True,
         ge=-MAX_ABS_THRESHOLD,
         le=MAX_ABS_THRESHOLD,
         description="minimum score of a tag: in [0, 1] for a probability model (/model_info says score_kind), "
