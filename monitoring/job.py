@@ -1,14 +1,16 @@
-"""The monthly drift job: reference window vs each month, Evidently reports, MLflow run, severity.
+"""The monthly drift job: each month against its baselines, Evidently reports, MLflow run, severity.
 
-Per month, against the reference:
+Each family of statistics has its own baseline (monitoring/baselines.py): embeddings and text against
+the reference months, predictions against questions the champion did not train on, supervised figures
+against its held-out ones. Per month:
 * embedding drift of SBERT `all-MiniLM-L6-v2` embeddings of title + body with Evidently's
   `EmbeddingsDrift`. Primary method: `model` (a domain classifier told to separate the two
   samples; its ROC AUC is the score). 0.5 means indistinguishable and it reads the same
   whatever the sample sizes, unlike distances whose scale has no natural threshold.
 * centroid cosine distance; Wasserstein distance and KS test on the leading PCA components
   (PCA fitted on the reference); a 2-D PCA scatter of the month over the reference.
-* prediction drift: the champion's predicted-tag distribution, PSI and chi-square; the share
-  of questions with no tag above the threshold.
+* prediction drift on the month's questions after the champion's training: the predicted-tag
+  distribution (PSI, chi-square), Jensen-Shannon on the top tag, the share with no tag above the threshold.
 * supervised P@k, R@k, F1@k and tag coverage when the questions carry tags.
 * text descriptors (length, share of code) with Evidently's column drift: Wasserstein for the
   length (large samples make KS flag trivial shifts) and PSI for the zero-heavy code share.
