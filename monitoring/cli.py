@@ -15,7 +15,11 @@ from tagger.tracking import MODEL_NAME, TrackingSettings
 
 def _add_drift_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--data", default=None, help="questions with creation_date (default: the shared data)")
+    source.add_argument(
+        "--data",
+        default=None,
+        help="questions with creation_date (default: $SOTAG_DATA, the shared data, or the sample)",
+    )
     source.add_argument("--predictions", default=None, help="the gateway's prediction log URL (sqlite:///…)")
     p.add_argument(
         "--reference",
