@@ -17,8 +17,8 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
         cache_dir=tmp_path / "cache",
         register=False,
     )
-    table = compare(config, tracking, ("bow", "tfidf", "sbert"))
-    assert table["vectorizer"].tolist() == ["bow", "tfidf", "sbert"]
+    table = compare(config, tracking, ("bow", "tfidf", "sbert", "ensemble"))
+    assert table["vectorizer"].tolist() == ["bow", "tfidf", "sbert", "ensemble"]
     assert (table["precision_at_1"] > 0.8).all()
 
     client = MlflowClient()
@@ -26,7 +26,9 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
     runs = client.search_runs([experiment.experiment_id])
     parent = next(r for r in runs if r.data.tags.get("sotag.stage") == "compare")
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert sorted(r.data.params["vectorizer"] for r in children) == ["bow", "sbert", "tfidf"]
+    assert sorted(r.data.params["vectorizer"] for r in children) == ["bow", "ensemble", "sbert", "tfidf"]
+    ensemble = next(r for r in children if r.data.params["vectorizer"] == "ensemble")
+    assert 0.0 <= float(ensemble.data.params["ensemble_weight_chosen"]) <= 1.0
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert {
         "comparison/comparison.csv",
@@ -38,7 +40,7 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
     csv = pd.read_csv(
         mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="comparison/comparison.csv")
     )
-    assert csv["vectorizer"].tolist() == ["bow", "tfidf", "sbert"]
+    assert csv["vectorizer"].tolist() == ["bow", "tfidf", "sbert", "ensemble"]
     # No registry version from a comparison.
     assert client.search_model_versions(f"name='{config.model_name}'") == []
     # The SBERT embeddings were cached on disk for the next run.
