@@ -22,6 +22,7 @@ without being imported.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import warnings
@@ -203,8 +204,6 @@ def read_models_folder(folder: Path) -> LegacyParts:
 
 def sha256_file_set(digests: dict[str, str]) -> str:
     """One digest for a set of files: the sha256 of their sorted name:digest lines."""
-    import hashlib
-
     lines = "".join(f"{name}:{digest}\n" for name, digest in sorted(digests.items()))
     return hashlib.sha256(lines.encode()).hexdigest()
 

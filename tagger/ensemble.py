@@ -79,17 +79,10 @@ class EnsembleModel:
     def n_tags(self) -> int:
         return self.words.n_tags
 
-    @property
-    def link(self) -> str:
-        return "sigmoid"
-
     def scores(self, features: EnsembleFeatures) -> np.ndarray:
         return combine(
             self.words.predict_proba(features.words), self.embeddings.predict_proba(features.embeddings), self.weight
         )
-
-    def predict_proba(self, features: EnsembleFeatures) -> np.ndarray:
-        return self.scores(features)
 
 
 def combine(words: np.ndarray, embeddings: np.ndarray, weight: float) -> np.ndarray:
