@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +35,19 @@ import pandas as pd
 import sklearn
 from joblib.numpy_pickle import NumpyUnpickler, _validate_fileobject_and_memmap
 from mlflow.tracking import MlflowClient
-from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from registry.publish import git_commit, log_pyfunc, register_challenger
-from tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, ModelConfig, sha256_file, write_artifacts
+from tagger.artifacts import (
+    ARTIFACT_FILES,
+    CONFIG_FILE,
+    ModelConfig,
+    pickled_sklearn_versions,
+    sha256_file,
+    write_artifacts,
+)
 from tagger.errors import ArtifactError
 from tagger.fused import FusedLinearModel
 from tagger.model import Tagger
@@ -108,8 +113,7 @@ def safe_load(path: Path) -> Any:
     Uses joblib's own NumpyUnpickler (and its private file-format helper, pinned with joblib) so that
     compressed and array-bearing joblib files load exactly as `joblib.load` reads them.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InconsistentVersionWarning)
+    with pickled_sklearn_versions() as versions:
         try:
             with open(path, "rb") as handle, _validate_fileobject_and_memmap(handle, str(path), None) as (fobj, _):
                 obj = _RestrictedUnpickler(str(path), fobj, True, mmap_mode=None).load()
@@ -117,20 +121,13 @@ def safe_load(path: Path) -> Any:
             raise ArtifactError(f"{path}: {exc}") from None
         except Exception as exc:  # any unpickling failure is a bad file, not a crash
             raise ArtifactError(f"{path}: not a joblib/pickle bundle ({type(exc).__name__}: {exc})") from exc
-    _version_notice(path, caught)
-    return obj
-
-
-def _version_notice(path: Path, caught: list[warnings.WarningMessage]) -> None:
-    versions = sorted(
-        {w.message.original_sklearn_version for w in caught if isinstance(w.message, InconsistentVersionWarning)}
-    )
     if versions:
         message = (
             f"convert-legacy: {path.name} was pickled by scikit-learn {' and '.join(versions)}, loaded by "
             f"{sklearn.__version__}; the conversion checks the scores match the file's own estimator"
         )
         print(message, file=sys.stderr)
+    return obj
 
 
 @dataclass(frozen=True)

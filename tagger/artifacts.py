@@ -12,6 +12,8 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,24 +134,37 @@ def load_artifacts(directory: str | Path) -> LoadedArtifacts:
     """Verify, then unpickle the three joblib files."""
     directory = Path(directory)
     config, _ = verify_artifacts(directory)
+    with pickled_sklearn_versions() as versions:
+        objects = [joblib.load(directory / name) for name in ARTIFACT_FILES]
+    _report_version_mismatch(directory, versions)
+    return LoadedArtifacts(*objects, config=config)
+
+
+@contextmanager
+def pickled_sklearn_versions() -> Iterator[list[str]]:
+    """Collect the scikit-learn versions that pickles loaded inside the block were made with (other than ours).
+
+    scikit-learn warns once per pickled class; callers say it once, in one line. Other warnings pass through.
+    """
+    versions: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
-        objects = [joblib.load(directory / name) for name in ARTIFACT_FILES]
-    _report_version_mismatch(directory, caught)
-    return LoadedArtifacts(*objects, config=config)
+        yield versions
+    versions += sorted({w.message.original_sklearn_version for w in caught if _is_version_warning(w)})
+    for w in caught:
+        if not _is_version_warning(w):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _is_version_warning(caught: warnings.WarningMessage) -> bool:
+    return isinstance(caught.message, InconsistentVersionWarning)
 
 
 _reported_mismatches: set[tuple[str, str]] = set()
 
 
-def _report_version_mismatch(directory: Path, caught: list[warnings.WarningMessage]) -> None:
-    """scikit-learn warns once per pickled class; say it once per model and version, in one line."""
-    versions = sorted(
-        {w.message.original_sklearn_version for w in caught if isinstance(w.message, InconsistentVersionWarning)}
-    )
-    for w in caught:
-        if not isinstance(w.message, InconsistentVersionWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+def _report_version_mismatch(directory: Path, versions: list[str]) -> None:
+    """Once per model and version, in one line."""
     key = (str(directory.resolve()), ",".join(versions))
     if not versions or key in _reported_mismatches:
         return
