@@ -4,17 +4,26 @@ sklearn builds a scipy matrix through several validation layers per call: about 
 single question, forty times the cost of scoring it with the fused matrix. This reproduces the
 same analysis (token regex, word n-grams, vocabulary lookup, binary or sublinear tf, idf, l2
 norm) in one pass and returns the CSR matrix directly. A test asserts equality with sklearn.
+
+Written by hand because it is what makes batch scoring fast: for unigrams and bigrams (every model
+we train) the vocabulary lookup is vectorised. Tokens become ids in one hash-table call over the
+whole batch, a bigram becomes a pair of token ids found with a binary search, and the counts come
+from one sort; a dict lookup per n-gram in Python was 60% of a batch's time.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+# Batches at least this long take the vectorised lookup (measured: 0.26 ms against 0.11 ms for one question).
+VECTORISED_FROM = 16
 
 
 class CompiledVectorizer:
@@ -40,6 +49,29 @@ class CompiledVectorizer:
             self.norm = fitted.norm
             if self.norm not in (None, "l2"):
                 raise ValueError(f"norm '{self.norm}' is not supported by the compiled path")
+        if self.max_n <= 2:
+            self._index_grams()
+
+    def _index_grams(self) -> None:
+        """Token ids for every token of the vocabulary; unigram and bigram features keyed by them."""
+        tokens: dict[str, int] = {}
+        for gram in self.vocabulary:
+            for token in gram.split(" "):
+                tokens.setdefault(token, len(tokens))
+        self.token_index = pd.Index(list(tokens), dtype=object)
+        n_tokens = len(tokens)
+        self.unigram_feature = np.full(n_tokens + 1, -1, dtype=np.int64)  # the last slot: unknown tokens
+        bigram_keys, bigram_features = [], []
+        for gram, j in self.vocabulary.items():
+            parts = gram.split(" ")
+            if len(parts) == 1:
+                self.unigram_feature[tokens[parts[0]]] = j
+            else:
+                bigram_keys.append(tokens[parts[0]] * n_tokens + tokens[parts[1]])
+                bigram_features.append(j)
+        self.bigram_index = pd.Index(np.asarray(bigram_keys, dtype=np.int64))
+        self.bigram_features = np.asarray(bigram_features, dtype=np.int64)
+        self.n_tokens = n_tokens
 
     def _counts(self, text: str) -> dict[int, int]:
         if self.lowercase:
@@ -61,7 +93,37 @@ class CompiledVectorizer:
                     counts[j] = counts.get(j, 0) + 1
         return counts
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def _batch_counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, feature indices, counts) for unigrams and bigrams, vectorised over the batch."""
+        lower = self.lowercase
+        per_text = [self.pattern.findall(t.lower() if lower else t) for t in texts]
+        lengths = np.fromiter((len(t) for t in per_text), dtype=np.int64, count=len(per_text))
+        flat = np.fromiter(chain.from_iterable(per_text), dtype=object, count=int(lengths.sum()))
+        ids = self.token_index.get_indexer(flat)
+        ids[ids < 0] = self.n_tokens
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        feature_parts, row_parts = [], []
+        if self.min_n <= 1:
+            feature_parts.append(self.unigram_feature[ids])
+            row_parts.append(rows)
+        if self.max_n >= 2 and len(ids) > 1 and len(self.bigram_features):
+            left, right = ids[:-1], ids[1:]
+            # Pairs inside one text, both tokens known: their key, searched among the bigram keys.
+            valid = (rows[:-1] == rows[1:]) & (left < self.n_tokens) & (right < self.n_tokens)
+            keys = left[valid] * self.n_tokens + right[valid]
+            pos = self.bigram_index.get_indexer(keys)
+            feature_parts.append(np.where(pos >= 0, self.bigram_features[pos], -1))
+            row_parts.append(rows[:-1][valid])
+        features = np.concatenate(feature_parts) if feature_parts else np.empty(0, dtype=np.int64)
+        grams_rows = np.concatenate(row_parts) if row_parts else np.empty(0, dtype=np.int64)
+        known = features >= 0
+        cells, counts = np.unique(grams_rows[known] * self.n_features + features[known], return_counts=True)
+        cell_rows = cells // max(self.n_features, 1)
+        indptr = np.searchsorted(cell_rows, np.arange(len(texts) + 1), side="left")
+        return indptr, cells % max(self.n_features, 1), counts
+
+    def _loop_counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same for any n-gram range, one text at a time."""
         indptr = [0]
         indices: list[int] = []
         counts_out: list[int] = []
@@ -71,8 +133,17 @@ class CompiledVectorizer:
             indices.extend(keys)
             counts_out.extend(counts[k] for k in keys)
             indptr.append(len(indices))
-        idx = np.asarray(indices, dtype=np.int32)
-        data = np.asarray(counts_out, dtype=np.float64)
+        return np.asarray(indptr), np.asarray(indices, dtype=np.int64), np.asarray(counts_out)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        # A few questions (the REST path): the vectorised lookup's fixed cost is larger than the dict lookups.
+        if self.max_n <= 2 and len(texts) >= VECTORISED_FROM:
+            ptr, idx, counts = self._batch_counts(texts)
+        else:
+            ptr, idx, counts = self._loop_counts(texts)
+        idx = idx.astype(np.int32)
+        ptr = ptr.astype(np.int32)
+        data = counts.astype(np.float64)
         if self.binary:
             data[:] = 1.0
         if self.sublinear:
@@ -80,7 +151,6 @@ class CompiledVectorizer:
             data += 1.0
         if self.idf is not None:
             data *= self.idf[idx]
-        ptr = np.asarray(indptr, dtype=np.int32)
         if self.norm == "l2":
             lengths = np.diff(ptr)
             # bincount, not reduceat: reduceat fails when trailing rows have no known token.

@@ -43,3 +43,27 @@ def test_trailing_rows_without_known_tokens():
     got = CompiledVectorizer(vec).transform(batch).toarray()
     np.testing.assert_allclose(got, vec.transform(batch).toarray(), atol=1e-6)
     assert not got[1:].any()
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "bow"])
+@pytest.mark.parametrize("ngram_max", [1, 2, 3])
+def test_vectorised_and_per_text_lookups_agree_with_sklearn(kind, ngram_max):
+    """Batches of 16 or more take the vectorised path; fewer the per-text one; both equal sklearn."""
+    vec = build_vectorizer(kind, max_features=None, ngram_max=ngram_max, min_df=1, sbert_cache=None).fit(DOCS * 3)
+    compiled = CompiledVectorizer(vec)
+    batch = ([*DOCS, "zzz", "c# c# linq linq c#", "merge . merge"]) * 3
+    expected = vec.transform(batch).toarray()
+    np.testing.assert_allclose(compiled.transform(batch).toarray(), expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(compiled.transform(batch[:3]).toarray(), expected[:3], atol=1e-6, rtol=0)
+    if ngram_max <= 2:
+        assert all(
+            np.array_equal(a, b)
+            for a, b in zip(compiled._batch_counts(batch), compiled._loop_counts(batch), strict=True)
+        )
+
+
+def test_vectorised_lookup_with_a_unigram_only_vocabulary_and_no_known_token():
+    vec = TfidfVectorizer(token_pattern=TOKEN_PATTERN, ngram_range=(2, 2)).fit(DOCS)
+    compiled = CompiledVectorizer(vec)
+    batch = ["qqq www"] * 20 + DOCS
+    np.testing.assert_allclose(compiled.transform(batch).toarray(), vec.transform(batch).toarray(), atol=1e-6)

@@ -26,3 +26,19 @@ def test_code_share():
     assert code_share("") == 0.0
     body = "<p>ab</p><pre>12345678</pre>"
     assert code_share(body) == 8 / len(body)
+
+
+def test_squash_whitespace_equals_the_regex_it_replaced():
+    """PREPROCESSING_VERSION did not change: the split-based squash gives the regex's output on any whitespace."""
+    import re
+    import sys
+
+    from tagger.text import squash_whitespace
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
+    assert len(spaces) > 20  # Unicode whitespace, not only ASCII
+    assert all(c.isspace() for c in spaces)
+    text = "a" + "".join(spaces) + "b " + " c\u00a0d\u2028e\x1cf\u200bg  "
+    assert squash_whitespace(text) == re.sub(r"\s+", " ", text).strip()
+    for probe in ["", "   ", "\t\nx\r\n", "x\u3000y"]:
+        assert squash_whitespace(probe) == re.sub(r"\s+", " ", probe).strip()
