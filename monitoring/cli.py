@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -14,13 +15,17 @@ from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
 def _add_drift_args(p: argparse.ArgumentParser) -> None:
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
+    p.add_argument(
         "--data",
         default=None,
         help="questions with creation_date (default: $SOTAG_DATA, the shared data, or the sample)",
     )
-    source.add_argument("--predictions", default=None, help="the gateway's prediction log URL (sqlite:///…)")
+    p.add_argument(
+        "--predictions",
+        default=None,
+        help="the gateway's prediction log URL (sqlite:///…, postgresql://…) instead of --data, or a folder of "
+        "`sotag score` output: then the prediction statistics cover every scored question of each month",
+    )
     p.add_argument(
         "--reference",
         default=None,
@@ -30,8 +35,18 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM to check (default: the newest complete month)")
     p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes, or 'topic-specific'")
     p.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion")
-    p.add_argument("--max-per-month", type=int, default=DriftConfig.max_per_month)
-    p.add_argument("--max-reference", type=int, default=DriftConfig.max_reference)
+    p.add_argument(
+        "--max-per-month", type=int, default=None, help="sample size per month; 0 = all (default 400, spark: 0)"
+    )
+    p.add_argument("--max-reference", type=int, default=None, help="reference sample size; 0 = all (default 2000)")
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where SBERT embeds the months: this process, or Spark (full months by default)",
+    )
+    p.add_argument("--master", default=os.environ.get("SOTAG_SPARK_MASTER", "local[*]"), help="Spark master URL")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)")
     p.add_argument("--thresholds", type=Path, default=DriftConfig.thresholds)
     p.add_argument("--reports-dir", type=Path, default=DriftConfig.reports_root)
     p.add_argument("--on-alert", choices=("none", "retrain"), default="none")
@@ -42,23 +57,40 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> DriftConfig:
     from monitoring.months import month_range
     from tagger.data import resolve_data_path
+    from tagger.spark import SparkSettings, parse_conf
 
-    data = resolve_data_path(args.data or "") if args.predictions is None else None
+    log_url, scored = None, None
+    if args.predictions and "://" in args.predictions:
+        if args.data:
+            raise InputError("--predictions", "a prediction log replaces --data; give one of them")
+        log_url = args.predictions
+    elif args.predictions:
+        scored = Path(args.predictions)
+        if not scored.is_dir():
+            raise InputError("--predictions", f"{scored} is neither a log URL nor a folder of sotag score output")
+    data = resolve_data_path(args.data or "") if log_url is None else None
     # No --reference: the runner takes the champion's last training months from its version tags.
     reference = month_range(args.reference, "--reference") if args.reference else None
     # No --months: the job picks the newest complete month from the data it reads anyway.
     months = month_range(args.months, "--months") if args.months else ()
-    if args.max_per_month < 10 or args.max_reference < 10:
-        raise InputError("--max-per-month", "samples need at least 10 questions")
+    full = args.engine == "spark"  # Spark embeds full months unless told to sample
+    per_month = args.max_per_month if args.max_per_month is not None else (0 if full else DriftConfig.max_per_month)
+    per_reference = args.max_reference if args.max_reference is not None else (0 if full else DriftConfig.max_reference)
+    for flag, value in (("--max-per-month", per_month), ("--max-reference", per_reference)):
+        if value != 0 and value < 10:
+            raise InputError(flag, f"samples need at least 10 questions (0 = all), got {value}")
     return DriftConfig(
         reference=(reference[0], reference[-1]) if reference else None,
         months=months,
         data=data,
-        predictions_url=args.predictions,
+        predictions_url=log_url,
+        scored=scored,
+        engine=args.engine,
+        spark=SparkSettings(master=args.master, conf=parse_conf(args.conf), app_name="sotag drift"),
         model_uri=args.model_uri,
         exclude_sources=parse_sources(args.exclude_sources),
-        max_per_month=args.max_per_month,
-        max_reference=args.max_reference,
+        max_per_month=per_month,
+        max_reference=per_reference,
         thresholds=args.thresholds,
         reports_root=args.reports_dir,
         on_alert=args.on_alert,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitoring.severity import DEFAULT_THRESHOLDS
+from tagger.spark import SparkSettings
 from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 
 EXIT_ALERT = 4
@@ -21,8 +22,11 @@ class DriftConfig:
     predictions_url: str | None = None  # or the gateway's prediction log (needs SOTAG_LOG_TEXT=1 for embeddings)
     model_uri: str = f"models:/{MODEL_NAME}@champion"
     exclude_sources: tuple[str, ...] = ()
-    max_per_month: int = 400
-    max_reference: int = 2000
+    max_per_month: int = 400  # 0: every question of the month (the spark engine's default)
+    max_reference: int = 2000  # 0: every question of the reference months
+    engine: str = "local"  # where SBERT embeds: "local" (this process) or "spark"
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    scored: Path | None = None  # `sotag score` output: the prediction statistics read every scored question
     thresholds: Path = DEFAULT_THRESHOLDS
     reports_root: Path = PROJECT_ROOT / "reports" / "drift"
     cache_dir: Path = Path(os.environ.get("SOTAG_CACHE", PROJECT_ROOT / ".cache"))

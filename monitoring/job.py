@@ -91,7 +91,8 @@ class DriftResult:
 
 
 def sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    return frame if len(frame) <= n else frame.sample(n=n, random_state=seed).sort_values("creation_date")
+    """At most `n` questions (0: all of them), in date order."""
+    return frame if n == 0 or len(frame) <= n else frame.sample(n=n, random_state=seed).sort_values("creation_date")
 
 
 def question_texts(frame: pd.DataFrame) -> list[str]:
@@ -137,6 +138,7 @@ class MonthScorer:
             predicted = decide(scores, tagger.config.top_k, tagger.config.threshold)
             self.ref_counts = stats.tag_distribution(predicted)
             self.ref_top = self.top_tags(scores)
+            self.ref_top_tagged = self.ref_top[predicted.sum(axis=1) > 0]
             self.reference_values = self._own_values(prediction_reference, scores, predicted)
         if held_out:
             # Held-out figures replace any scored now: same definitions, over the whole evaluation window.
@@ -176,6 +178,40 @@ class MonthScorer:
     def top_tags(self, scores: np.ndarray) -> np.ndarray:
         return np.asarray(self.vocabulary, dtype=object)[scores.argmax(axis=1)]
 
+    def scored_values(self, rows: pd.DataFrame) -> tuple[dict[str, float], np.ndarray]:
+        """Prediction statistics from `sotag score` output: the served decision of every scored question.
+
+        The top tag of a question is its first tag; questions with none count in `no_tag_share` only, and the
+        reference's top tags are taken the same way (`ref_top_tagged`)."""
+        index = {tag: j for j, tag in enumerate(self.vocabulary)}
+        predicted = np.zeros((len(rows), len(self.vocabulary)), dtype=np.int8)
+        firsts = []
+        for i, tags in enumerate(rows["tags"]):
+            columns = [index[t] for t in tags if t in index]
+            predicted[i, columns] = 1
+            if len(tags):
+                firsts.append(tags[0])
+        counts = stats.tag_distribution(predicted)
+        chi2, chi2_p = stats.chi_square(self.ref_counts, counts)
+        values = {
+            "tag_psi": stats.psi(self.ref_counts, counts),
+            "tag_chi2": chi2,
+            "tag_chi2_pvalue": chi2_p,
+            "no_tag_share": float((predicted.sum(axis=1) == 0).mean()),
+            "n_scored_questions": float(len(rows)),
+        }
+        return values, np.asarray(firsts, dtype=object)
+
+
+def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """`sotag score` output of the checked months, per month."""
+    from tagger.scored import PARTITION, read_scored
+
+    frame = read_scored(config.scored, months)
+    if frame.empty:
+        raise DataError(f"{config.scored}: no scored question in {months[0]}..{months[-1]}")
+    return {str(m): rows for m, rows in frame.groupby(PARTITION)}
+
 
 def run_drift(
     config: DriftConfig,
@@ -211,8 +247,18 @@ def run_drift(
     t = time.perf_counter()
     cache = EmbeddingCache(config.cache_dir / "embeddings.sqlite")
     parts = [reference, *checked.values()]
-    all_embeddings = encode(question_texts(pd.concat(parts)), cache=cache, progress=progress)
+    encoder = None
+    if config.engine == "spark":
+        from monitoring.spark_embed import SparkEncoder
+
+        encoder = SparkEncoder(config.spark)
+    all_embeddings = encode(question_texts(pd.concat(parts)), cache=cache, progress=progress, encoder=encoder)
     timings["embed_s"] = time.perf_counter() - t
+    timings["embedded_questions"] = float(len(all_embeddings))
+    if encoder is not None and encoder.texts:
+        timings["spark_encoded_texts"] = float(encoder.texts)
+        timings["spark_texts_per_s"] = encoder.texts / encoder.seconds
+    scored = _scored_by_month(config, tuple(checked)) if config.scored is not None else {}
     bounds = np.cumsum([0, *[len(p) for p in parts]])
     ref_emb = all_embeddings[: bounds[1]]
 
@@ -234,18 +280,24 @@ def run_drift(
         values = scorer.embedding_values(emb)
         month_words = dict(words)
         top_tags = None
+        reference_top = getattr(scorer, "ref_top", None)
         own = baselines.model_part(current)
         model_families = {PREDICTIONS_FAMILY, SUPERVISED_FAMILY} & set(words)
         if model_families and len(own) >= MIN_MODEL_QUESTIONS:
             model_values, top_tags = scorer.model_values(own)
             values |= model_values
+            rows = baselines.model_part(scored.get(month, own.iloc[:0]))
+            if scorer.predictions and len(rows) >= MIN_MODEL_QUESTIONS:
+                scored_values, top_tags = scorer.scored_values(rows)
+                values |= scored_values
+                reference_top = scorer.ref_top_tagged
         else:
             for family in model_families:
                 month_words.pop(family)
         evidently_values, html, tags_html = month_report(
             reference=(ref_emb, scorer.ref_descriptors),
             current=(emb, descriptors(current)),
-            tags=(scorer.ref_top, top_tags) if top_tags is not None else None,
+            tags=(reference_top, top_tags) if top_tags is not None else None,
             title=f"sotag drift {month} vs reference {first}..{last}",
         )
         values |= evidently_values

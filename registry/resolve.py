@@ -73,6 +73,31 @@ def _parse_registry_uri(uri: str) -> tuple[str, str | None, str | None] | None:
     return name, None, version or None
 
 
+@dataclass(frozen=True)
+class PinnedVersion:
+    name: str
+    version: str
+    alias: str | None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def pin(uri: str) -> PinnedVersion:
+    """The registry version `uri` names now, without loading it (Spark's workers load it themselves)."""
+    parsed = _parse_registry_uri(uri)
+    if parsed is None or not (parsed[1] or parsed[2]):
+        raise SotagError(f"{uri}: not a registry URI (models:/name@alias or models:/name/version)")
+    name, alias, version = parsed
+    try:
+        client = MlflowClient()
+        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
+    return PinnedVersion(name, str(mv.version), alias)
+
+
 def resolve(uri: str) -> ResolvedModel:
     """Load `uri`; for a registry alias, pin the version first so the alias may move meanwhile."""
     parsed = _parse_registry_uri(uri)

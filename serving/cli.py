@@ -1,4 +1,4 @@
-"""`sotag serve`, `sotag gateway`, `sotag fetch-model` and `sotag convert-legacy`."""
+"""`sotag serve`, `sotag gateway`, `sotag score`, `sotag fetch-model` and `sotag convert-legacy`."""
 
 from __future__ import annotations
 
@@ -86,6 +86,30 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from serving.batch import ScoreConfig, default_engine, run_score
+    from tagger.spark import parse_conf
+
+    settings = TrackingSettings.from_env()
+    settings.activate()
+    config = ScoreConfig(
+        input=Path(args.input),
+        output=Path(args.out),
+        model_uri=args.model_uri,
+        engine=args.engine or default_engine(),
+        master=args.master,
+        conf=parse_conf(args.conf),
+        batch_rows=args.batch_rows,
+        progress=not args.no_progress,
+    )
+    result = run_score(config)
+    print(result.summary())
+    months = result.months
+    span = f"{months[0]} … {months[-1]} ({len(months)} months)" if len(months) > 2 else ", ".join(months) or "no month"
+    print(f"score: wrote {config.output}/creation_month=YYYY-MM for {span}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="mlflow models serve on the registered champion (/invocations)")
     p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
@@ -107,6 +131,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true")
     p.set_defaults(handler=_gateway)
+
+    p = subparsers.add_parser(
+        "score",
+        help="tag a backlog (parquet file or folder, SEDE CSV, Posts.xml) into parquet partitioned by month",
+        description="Scores every question with the model at --model-uri (pinned to the version it resolves to) "
+        "and writes OUT/creation_month=YYYY-MM/*.parquet with id, creation_date, tags, scores, model_name, "
+        "model_version, scored_at. A rerun replaces the months it writes. Rows without an integer id, a title or a "
+        "creation date are counted and skipped. Exit codes: 0 done, 2 bad input.",
+    )
+    p.add_argument("input", help="a .parquet file or a folder of parquet parts, a SEDE/Kaggle .csv, or Posts.xml")
+    p.add_argument("--out", required=True, help="output folder (created; its scored months are replaced)")
+    p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
+    p.add_argument(
+        "--engine", choices=("spark", "local"), default=None, help="default: spark when pyspark and Java are here"
+    )
+    p.add_argument("--master", default=os.environ.get("SOTAG_SPARK_MASTER", "local[*]"), help="any Spark master URL")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)")
+    p.add_argument("--batch-rows", type=int, default=20_000, help="rows per chunk of the local engine and the reader")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_score)
 
     p = subparsers.add_parser("fetch-model", help="download a model archive (URL or s3://), verify, install atomically")
     p.add_argument("source", help="https://…/model.tar.gz, s3://bucket/key, or a local path")

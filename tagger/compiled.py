@@ -25,6 +25,17 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 # Batches at least this long take the vectorised lookup (measured: 0.26 ms against 0.11 ms for one question).
 VECTORISED_FROM = 16
 
+# sotag's token pattern (tagger.vectorizers.TOKEN_PATTERN) on lower-cased ASCII text is "runs of
+# [a-z0-9_#+.-], stripped of leading and trailing . and -": bytes.translate + split find the runs in C,
+# three times faster than the regex. Non-ASCII texts, and any other pattern, take the regex.
+_TOKEN_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_#+.-")
+_SPLIT_TABLE = bytes(c if c in _TOKEN_BYTES else 32 for c in range(256))
+
+
+def ascii_tokens(text: str) -> list[bytes]:
+    """TOKEN_PATTERN's tokens of a lower-cased ASCII `text`, as bytes (a test holds it equal to the regex)."""
+    return [t for run in text.encode("ascii").translate(_SPLIT_TABLE).split() if (t := run.strip(b".-"))]
+
 
 class CompiledVectorizer:
     """Derived at load time from a fitted word-level vectorizer; never saved."""
@@ -36,6 +47,9 @@ class CompiledVectorizer:
             raise ValueError("stop words and accent stripping are not supported by the compiled path")
         self.lowercase = fitted.lowercase
         self.pattern = re.compile(fitted.token_pattern)
+        from tagger.vectorizers import TOKEN_PATTERN
+
+        self.ascii_fast = self.lowercase and fitted.token_pattern == TOKEN_PATTERN
         self.min_n, self.max_n = fitted.ngram_range
         self.vocabulary: dict[str, int] = fitted.vocabulary_
         self.n_features = len(self.vocabulary)
@@ -53,12 +67,13 @@ class CompiledVectorizer:
             self._index_grams()
 
     def _index_grams(self) -> None:
-        """Token ids for every token of the vocabulary; unigram and bigram features keyed by them."""
+        """Token ids for every token of the vocabulary (keyed by its UTF-8 bytes); unigram and bigram features
+        keyed by them."""
         tokens: dict[str, int] = {}
         for gram in self.vocabulary:
             for token in gram.split(" "):
                 tokens.setdefault(token, len(tokens))
-        self.token_index = pd.Index(list(tokens), dtype=object)
+        self.token_index = pd.Index([t.encode("utf-8") for t in tokens], dtype=object)
         n_tokens = len(tokens)
         self.unigram_feature = np.full(n_tokens + 1, -1, dtype=np.int64)  # the last slot: unknown tokens
         bigram_keys, bigram_features = [], []
@@ -93,10 +108,16 @@ class CompiledVectorizer:
                     counts[j] = counts.get(j, 0) + 1
         return counts
 
+    def _tokens(self, text: str) -> list[bytes]:
+        if self.lowercase:
+            text = text.lower()
+        if self.ascii_fast and text.isascii():
+            return ascii_tokens(text)
+        return [t.encode("utf-8") for t in self.pattern.findall(text)]
+
     def _batch_counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(indptr, feature indices, counts) for unigrams and bigrams, vectorised over the batch."""
-        lower = self.lowercase
-        per_text = [self.pattern.findall(t.lower() if lower else t) for t in texts]
+        per_text = [self._tokens(t) for t in texts]
         lengths = np.fromiter((len(t) for t in per_text), dtype=np.int64, count=len(per_text))
         flat = np.fromiter(chain.from_iterable(per_text), dtype=object, count=int(lengths.sum()))
         ids = self.token_index.get_indexer(flat)

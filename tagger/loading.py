@@ -23,6 +23,7 @@ from tagger.model import Tagger
 class LoadedModel:
     uri: str
     tagger: Tagger
+    pyfunc: mlflow.pyfunc.PyFuncModel | None = None  # None for a bare artifact directory
 
 
 def load_model(uri: str) -> LoadedModel:
@@ -36,4 +37,4 @@ def load_model(uri: str) -> LoadedModel:
         raise
     except (MlflowException, OSError) as exc:
         raise ArtifactError(f"cannot load model {uri}: {exc}") from exc
-    return LoadedModel(uri=uri, tagger=model.unwrap_python_model().tagger)
+    return LoadedModel(uri=uri, tagger=model.unwrap_python_model().tagger, pyfunc=model)

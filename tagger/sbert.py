@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -151,8 +151,13 @@ def encode(
     batch_size: int = 64,
     cache: EmbeddingCache | None = None,
     progress: bool = True,
+    encoder: Callable[[Sequence[str]], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """L2-normalised embeddings (n, 384), float32; cached texts are not encoded again."""
+    """L2-normalised embeddings (n, 384), float32; cached texts are not encoded again.
+
+    `encoder` encodes the texts missing from the cache elsewhere (the drift job's Spark engine); the
+    vectors it returns are cached here like any others.
+    """
     out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
     if not texts:
         return out
@@ -163,6 +168,13 @@ def encode(
     for digest, text in zip(digests, texts, strict=True):
         if digest not in known:
             todo.setdefault(digest, text)
+    if todo and encoder is not None:
+        new_digests, new_texts = list(todo), list(todo.values())
+        vectors = np.asarray(encoder(new_texts), dtype=np.float32)
+        if cache:
+            cache.put(identity, new_digests, vectors)
+        known.update(zip(new_digests, vectors, strict=True))
+        todo = {}
     if todo:
         model = _load_model(max_seq_length)
         new_digests, new_texts = list(todo), list(todo.values())

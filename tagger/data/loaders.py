@@ -8,9 +8,11 @@ Kaggle "60k Stack Overflow Questions" CSV, and a Stack Exchange `Posts.xml` dump
 
 from __future__ import annotations
 
+import codecs
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -38,72 +40,172 @@ def parse_tags(value: object) -> list[str]:
         return []
 
 
-def _require(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(columns: list[str], required: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in required if c not in columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})")
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, columns))})")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
-    _require(frame, ("id", "creation_date", "title", "body", "tags"), path)
-    if "source" not in frame.columns:
-        frame["source"] = path.name
-    return frame
+# What training needs; scoring needs no tags.
+TRAINING_COLUMNS = ("id", "creation_date", "title", "body", "tags")
+SCORING_COLUMNS = ("id", "creation_date", "title")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def parquet_parts(path: Path) -> list[Path]:
+    """A parquet file, or every `*.parquet` under a folder (name order; `_`/`.` names skipped, as Spark does)."""
+    if path.is_file():
+        return [path]
+    parts = sorted(
+        p for p in path.rglob("*.parquet") if not any(q.startswith(("_", ".")) for q in p.relative_to(path).parts)
+    )
+    if not parts:
+        raise DataError(f"{path}: a folder with no .parquet file")
+    return parts
+
+
+def check_parquet(path: Path, required: tuple[str, ...] = TRAINING_COLUMNS) -> list[Path]:
+    """The parquet parts of `path`, each readable and holding the required columns (schemas only, no rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = parquet_parts(path)
+    for part in parts:
+        try:
+            names = pq.read_schema(part).names
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{part}: not a readable parquet file ({exc})") from None
+        _require(names, required, part)
+    return parts
+
+
+def _iter_parquet(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for part in parquet_parts(path):
+        try:
+            handle = pq.ParquetFile(part)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{part}: not a readable parquet file ({exc})") from None
+        names = handle.schema_arrow.names
+        _require(names, required, part)
+        columns = [c for c in (*QUESTION_COLUMNS,) if c in names]
+        row = 0
+        try:
+            batches = handle.iter_batches(batch_size=batch_rows or 1 << 62, columns=columns)
+            for batch in batches:
+                frame = batch.to_pandas()
+                if "source" not in frame.columns:
+                    frame["source"] = part.name
+                yield frame
+                row += len(frame)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{part}: unreadable after row {row} ({exc})") from None
+
+
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 unless the file does not decode as such (public copies re-saved by Excel are cp1252)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while block := handle.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+_CSV_LINE = re.compile(r"line (\d+)")
+
+
+def _iter_csv(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
     """SEDE export or the Kaggle 60k CSV: same columns, the Kaggle one adds a quality label `Y`."""
+    reader = pd.read_csv(
+        path, dtype=str, keep_default_na=False, encoding=_csv_encoding(path), chunksize=batch_rows or 1 << 30
+    )
+    renamed = {k: v for k, v in _CSV_COLUMNS.items() if v in required}
+    row = 0
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError:
-        # Some public copies were re-saved by Excel in cp1252.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
-    frame = frame.rename(columns={c: c.strip().lstrip("\ufeff") for c in frame.columns})
-    _require(frame, tuple(_CSV_COLUMNS), path)
-    frame = frame.rename(columns=_CSV_COLUMNS)
-    if "source" not in frame.columns:
-        frame["source"] = path.name
-    return frame
+        for frame in reader:
+            frame = frame.rename(columns={c: c.strip().lstrip("\ufeff") for c in frame.columns})
+            _require(list(frame.columns), tuple(renamed), path)
+            frame = frame.rename(columns=_CSV_COLUMNS)
+            if "source" not in frame.columns:
+                frame["source"] = path.name
+            yield frame
+            row += len(frame)
+    except pd.errors.ParserError as exc:
+        line = _CSV_LINE.search(str(exc))
+        where = f"line {line.group(1)}" if line else f"after row {row}"
+        raise DataError(f"{path}: malformed CSV at {where}: {str(exc).strip()}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
 
 
 def iter_posts_xml(path: Path) -> Iterator[dict[str, str]]:
     """Questions (PostTypeId=1) from a Posts.xml dump, streamed element by element."""
-    context = ET.iterparse(path, events=("start", "end"))
-    _, root = next(context)
-    for event, elem in context:
-        if event == "end" and elem.tag == "row":
-            if elem.get("PostTypeId") == "1":
-                yield {
-                    "id": elem.get("Id", ""),
-                    "creation_date": elem.get("CreationDate", ""),
-                    "title": elem.get("Title", ""),
-                    "body": elem.get("Body", ""),
-                    "tags": elem.get("Tags", ""),
-                }
-            # Free parsed rows as we go so a multi-GB dump never sits in memory.
-            root.clear()
+    try:
+        context = ET.iterparse(path, events=("start", "end"))
+        _, root = next(context)
+        for event, elem in context:
+            if event == "end" and elem.tag == "row":
+                if elem.get("PostTypeId") == "1":
+                    yield {
+                        "id": elem.get("Id", ""),
+                        "creation_date": elem.get("CreationDate", ""),
+                        "title": elem.get("Title", ""),
+                        "body": elem.get("Body", ""),
+                        "tags": elem.get("Tags", ""),
+                    }
+                # Free parsed rows as we go so a multi-GB dump never sits in memory.
+                root.clear()
+    except ET.ParseError as exc:
+        line, column = exc.position
+        raise DataError(f"{path}: malformed XML at line {line}, column {column} ({exc.msg})") from None
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty") from None
 
 
-def _read_posts_xml(path: Path) -> pd.DataFrame:
-    rows = list(tqdm(iter_posts_xml(path), desc=f"reading {path.name}", unit=" questions", mininterval=1))
-    frame = pd.DataFrame(rows, columns=["id", "creation_date", "title", "body", "tags"])
-    frame["source"] = path.name
-    return frame
+def _iter_posts_xml(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+    rows = iter_posts_xml(path)
+    if batch_rows is None:
+        rows = tqdm(rows, desc=f"reading {path.name}", unit=" questions", mininterval=1)
+    while chunk := list(islice(rows, batch_rows or 1 << 62)):
+        frame = pd.DataFrame(chunk, columns=["id", "creation_date", "title", "body", "tags"])
+        frame["source"] = path.name
+        yield frame
 
 
-_READERS = {".parquet": _read_parquet, ".csv": _read_csv, ".xml": _read_posts_xml}
+_READERS = {".parquet": _iter_parquet, ".csv": _iter_csv, ".xml": _iter_posts_xml}
+
+
+def input_format(path: Path) -> str:
+    """The suffix that picks the reader: a folder is read as parquet parts."""
+    if path.is_dir():
+        return ".parquet"
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in _READERS:
+        raise DataError(f"{path}: unsupported format '{path.suffix}' (use .parquet, a SEDE/Kaggle .csv or Posts.xml)")
+    return suffix
+
+
+def iter_raw(
+    path: str | Path, batch_rows: int | None = None, required: tuple[str, ...] = TRAINING_COLUMNS
+) -> Iterator[pd.DataFrame]:
+    """The input in batches of at most `batch_rows` rows (None: one batch), canonical column names, not yet
+    validated: never the whole input in memory when batched. Malformed files raise DataError naming the file
+    and, where the format says it, the line."""
+    path = Path(path)
+    yield from _READERS[input_format(path)](path, batch_rows, required)
 
 
 def read_raw(path: str | Path) -> pd.DataFrame:
-    """The file as a frame with canonical column names, not yet validated."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataError(f"{path}: unsupported format '{path.suffix}' (use .parquet, a SEDE/Kaggle .csv or Posts.xml)")
-    return reader(path)
+    """The file as one frame with canonical column names, not yet validated."""
+    frames = list(iter_raw(path))
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def load_questions(path: str | Path) -> tuple[pd.DataFrame, ValidationReport]:

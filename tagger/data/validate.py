@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 
 import pandas as pd
 
@@ -23,17 +23,28 @@ class ValidationReport:
         return asdict(self)
 
 
-def validate_questions(raw: pd.DataFrame) -> tuple[pd.DataFrame, ValidationReport]:
-    """Drop unusable rows (counted per reason), remove duplicate ids, sort by creation date.
+@dataclass(frozen=True)
+class UnusableRows:
+    """Rows no model can score, per reason (the first failing reason counts)."""
 
-    Expects canonical columns with `tags` already parsed into lists. The first
-    failing reason is the one a row is counted under.
-    """
-    frame = raw.copy()
-    rows_read = len(frame)
+    bad_id: int = 0
+    empty_title: int = 0
+    bad_date: int = 0
 
+    def __add__(self, other: UnusableRows) -> UnusableRows:
+        return UnusableRows(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @property
+    def total(self) -> int:
+        return self.bad_id + self.empty_title + self.bad_date
+
+
+def drop_unusable(raw: pd.DataFrame) -> tuple[pd.DataFrame, UnusableRows]:
+    """Rows with an integer id, a non-empty title and a parseable creation date; ids as int64, dates as
+    naive UTC, bodies as strings. Shared by training (validate_questions) and batch scoring, chunk by chunk."""
+    frame = raw
     ids = pd.to_numeric(frame["id"], errors="coerce")
-    bad_id = ids.isna()
+    bad_id = ids.isna() | (ids != ids.round())
     frame = frame[~bad_id].assign(id=ids[~bad_id].astype("int64"))
 
     title = frame["title"].fillna("").astype(str).str.strip()
@@ -43,11 +54,26 @@ def validate_questions(raw: pd.DataFrame) -> tuple[pd.DataFrame, ValidationRepor
     dates = pd.to_datetime(frame["creation_date"], errors="coerce", utc=True, format="mixed")
     bad_date = dates.isna()
     frame = frame[~bad_date].assign(creation_date=dates[~bad_date].dt.tz_localize(None).astype("datetime64[us]"))
+    if "body" in frame.columns:
+        frame = frame.assign(body=frame["body"].fillna("").astype(str))
+    else:
+        frame = frame.assign(body="")
+    return frame, UnusableRows(int(bad_id.sum()), int(empty_title.sum()), int(bad_date.sum()))
+
+
+def validate_questions(raw: pd.DataFrame) -> tuple[pd.DataFrame, ValidationReport]:
+    """Drop unusable rows (counted per reason), remove duplicate ids, sort by creation date.
+
+    Expects canonical columns with `tags` already parsed into lists. The first
+    failing reason is the one a row is counted under.
+    """
+    rows_read = len(raw)
+    frame, unusable = drop_unusable(raw)
 
     no_tag = frame["tags"].map(len) == 0
     frame = frame[~no_tag]
 
-    frame = frame.assign(body=frame["body"].fillna("").astype(str), source=frame["source"].fillna("").astype(str))
+    frame = frame.assign(source=frame["source"].fillna("").astype(str))
     # Prefer the copy that has a body when the same id appears twice.
     frame = frame.assign(_has_body=frame["body"].str.len() > 0).sort_values(
         ["id", "_has_body"], ascending=[True, False]
@@ -59,9 +85,9 @@ def validate_questions(raw: pd.DataFrame) -> tuple[pd.DataFrame, ValidationRepor
     frame = frame[["id", "creation_date", "title", "body", "tags", "source"]]
     report = ValidationReport(
         rows_read=rows_read,
-        dropped_bad_id=int(bad_id.sum()),
-        dropped_empty_title=int(empty_title.sum()),
-        dropped_bad_date=int(bad_date.sum()),
+        dropped_bad_id=unusable.bad_id,
+        dropped_empty_title=unusable.empty_title,
+        dropped_bad_date=unusable.bad_date,
         dropped_no_tag=int(no_tag.sum()),
         dropped_duplicate_id=int(duplicated.sum()),
         rows_kept=len(frame),

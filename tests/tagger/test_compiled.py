@@ -67,3 +67,30 @@ def test_vectorised_lookup_with_a_unigram_only_vocabulary_and_no_known_token():
     compiled = CompiledVectorizer(vec)
     batch = ["qqq www"] * 20 + DOCS
     np.testing.assert_allclose(compiled.transform(batch).toarray(), vec.transform(batch).toarray(), atol=1e-6)
+
+
+def test_ascii_tokens_equal_the_token_pattern_on_random_text():
+    """The bytes fast path is only used for lower-cased ASCII: there it must give the regex's tokens exactly."""
+    import random
+    import re
+
+    from tagger.compiled import ascii_tokens
+
+    pattern = re.compile(TOKEN_PATTERN)
+    rng = random.Random(0)
+    alphabet = "abcxyz019_#+.-- ..\t\n()[]{}<>/\\'\"!?,;:=*&^%$@~`|"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert [t.decode() for t in ascii_tokens(text)] == pattern.findall(text), text
+    for text in ["node.js .net c# c++ -flag- ...x... a-b-c. _x_ #+", "", "-", ".-.", "x"]:
+        assert [t.decode() for t in ascii_tokens(text)] == pattern.findall(text), text
+
+
+def test_non_ascii_and_mixed_batches_still_equal_sklearn():
+    vec = build_vectorizer("tfidf", max_features=None, ngram_max=2, min_df=1, sbert_cache=None).fit(
+        [*DOCS, "café crème brûlée . naïve ünïcode", "ｆｕｌｌ width"] * 3
+    )
+    batch = ["café crème . brûlée node.js", "Upper Case Node.JS", "naïve ünïcode c#", *DOCS] * 4
+    np.testing.assert_allclose(
+        CompiledVectorizer(vec).transform(batch).toarray(), vec.transform(batch).toarray(), atol=1e-6
+    )

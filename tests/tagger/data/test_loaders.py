@@ -110,3 +110,50 @@ def test_unknown_format_and_missing_file(tmp_path):
         load_questions(tmp_path / "q.json")
     with pytest.raises(DataError, match="not found"):
         load_questions(tmp_path / "nope.parquet")
+
+
+def test_batches_of_a_parquet_folder_in_name_order_skipping_hidden_parts(tmp_path, questions):
+    from tagger.data.loaders import SCORING_COLUMNS, iter_raw
+
+    folder = tmp_path / "parts"
+    (folder / "sub").mkdir(parents=True)
+    questions.iloc[:100].to_parquet(folder / "a.parquet")
+    questions.iloc[100:250].to_parquet(folder / "sub" / "b.parquet")
+    (folder / "_staging").mkdir()
+    questions.iloc[:50].to_parquet(folder / "_staging" / "c.parquet")  # a writer's staging: not input
+    batches = list(iter_raw(folder, 60, SCORING_COLUMNS))
+    assert [len(b) for b in batches] == [60, 40, 60, 60, 30]
+    assert pd.concat(batches)["id"].tolist() == questions["id"].iloc[:250].tolist()
+
+
+def test_csv_batches_and_a_malformed_line_is_named(tmp_path):
+    from tagger.data.loaders import iter_raw
+
+    good = "Id,CreationDate,Title,Body,Tags\n" + "".join(f"{i},2018-01-02,t{i},b,<python>\n" for i in range(1, 8))
+    path = tmp_path / "export.csv"
+    path.write_text(good)
+    assert [len(b) for b in iter_raw(path, 3)] == [3, 3, 1]
+    path.write_text(good + "9,2018-01-02,t9,b,<python>,extra,fields\n")
+    with pytest.raises(DataError, match=r"export\.csv: malformed CSV at line 9"):
+        list(iter_raw(path, 3))
+
+
+def test_malformed_posts_xml_names_the_line(tmp_path):
+    from tagger.data.loaders import iter_raw
+
+    path = tmp_path / "Posts.xml"
+    path.write_text(
+        '<posts>\n<row Id="1" PostTypeId="1" Title="a" CreationDate="2018-01-01" Tags="&lt;x&gt;"/>\n<row Id=2\n'
+    )
+    with pytest.raises(DataError, match=r"Posts\.xml: malformed XML at line 3"):
+        list(iter_raw(path, 10))
+
+
+def test_unreadable_parquet_part_is_named(tmp_path):
+    from tagger.data.loaders import iter_raw
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "broken.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match=r"broken\.parquet: not a readable parquet file"):
+        list(iter_raw(folder, 10))

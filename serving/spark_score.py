@@ -1,0 +1,142 @@
+"""The Spark engine of `sotag score`: the registered pyfunc inside Spark through `mlflow.pyfunc.spark_udf`.
+
+One trip through Python per row: the udf. Parquet whose `id` is an integer and `creation_date` a
+timestamp is read by Spark itself and its unusable rows are filtered with Spark expressions that state
+the loader's rules exactly (null id or date, a title of Python whitespace only, a field over the pyfunc's
+length limit); any other input (CSV, Posts.xml, untyped parquet) is streamed through the one loader and its
+validation into typed parquet parts first. The udf returns a struct of `tags` and `scores` arrays, written
+partitioned by creation month into the staging folder that `run_score` commits.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from registry.resolve import PinnedVersion
+from tagger.data.loaders import SCORING_COLUMNS, check_parquet, input_format, iter_raw
+from tagger.data.validate import UnusableRows
+from tagger.pyfunc import MAX_FIELD_CHARS
+from tagger.scored import PARTITION
+from tagger.spark import SparkSettings, start_session
+
+# Python's whitespace (str.strip, str.isspace) as a Java character class: a title with nothing else is empty.
+_PY_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+_HAS_TEXT = f"[^{_PY_SPACE}]"
+_EDGE_SPACE = f"^[{_PY_SPACE}]+|[{_PY_SPACE}]+$"
+
+
+def _stage_input(config, folder: Path) -> tuple[Path, UnusableRows, int, int]:
+    """Stream the input through the one loader and its validation into typed parquet parts Spark can split."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from serving.batch import scorable
+
+    folder.mkdir(parents=True)
+    unusable, too_long, read = UnusableRows(), 0, 0
+    bar = tqdm(unit=" rows", unit_scale=True, desc="read input", disable=not config.progress)
+    schema = pa.schema(
+        [("id", pa.int64()), ("creation_date", pa.timestamp("us")), ("title", pa.string()), ("body", pa.string())]
+    )
+    for i, raw in enumerate(iter_raw(config.input, config.batch_rows, SCORING_COLUMNS)):
+        frame, dropped, long_rows = scorable(raw)
+        unusable, too_long, read = unusable + dropped, too_long + long_rows, read + len(raw)
+        table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
+        pq.write_table(table, folder / f"{i:06d}.parquet")
+        bar.update(len(raw))
+    bar.close()
+    return folder, unusable, too_long, read
+
+
+def _typed(frame) -> bool:
+    from pyspark.sql.types import DateType, IntegralType, TimestampNTZType, TimestampType
+
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    return isinstance(types["id"], IntegralType) and isinstance(
+        types["creation_date"], TimestampType | TimestampNTZType | DateType
+    )
+
+
+def score_on_spark(config, settings: SparkSettings, pinned: PinnedVersion, staging: Path, scored_at: datetime):
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    from serving.batch import RESULT_TYPE, ScoreResult
+
+    start = time.perf_counter()
+    spark = start_session(settings)
+    if input_format(config.input) == ".parquet":
+        parts = check_parquet(config.input, SCORING_COLUMNS)  # the loader picks the files and checks the columns
+        frame = spark.read.parquet(*[str(p) for p in parts])
+        if not _typed(frame):
+            frame = None
+    else:
+        frame = None
+    if frame is None:
+        folder, staged_unusable, _, staged_read = _stage_input(config, staging / "_input")
+        frame = spark.read.parquet(str(folder))
+    else:
+        staged_unusable, staged_read = UnusableRows(), None
+    body = F.col("body") if "body" in frame.columns else F.lit("")
+    frame = frame.select(
+        F.col("id").cast("long").alias("id"),
+        F.col("creation_date").cast("timestamp_ntz").alias("creation_date"),
+        F.regexp_replace(F.col("title").cast("string"), _EDGE_SPACE, "").alias("title"),
+        F.coalesce(body.cast("string"), F.lit("")).alias("body"),
+    )
+    bad_id = F.col("id").isNull()
+    empty_title = ~bad_id & (F.col("title").isNull() | ~F.col("title").rlike(_HAS_TEXT))
+    bad_date = ~bad_id & ~empty_title & F.col("creation_date").isNull()
+    too_long = (F.length("title") > MAX_FIELD_CHARS) | (F.length("body") > MAX_FIELD_CHARS)
+    usable = ~(bad_id | empty_title | bad_date) & ~too_long
+
+    # Counting reads the narrow columns only; the bodies are read once, by the scoring pass.
+    counts = frame.select(
+        F.count(F.lit(1)).alias("read"),
+        F.sum(bad_id.cast("long")).alias("bad_id"),
+        F.sum(empty_title.cast("long")).alias("empty_title"),
+        F.sum(bad_date.cast("long")).alias("bad_date"),
+    ).first()
+
+    udf = mlflow.pyfunc.spark_udf(spark, pinned.uri, result_type=RESULT_TYPE, env_manager="local")
+    out = (
+        frame.where(usable)
+        .withColumn("prediction", udf("title", "body"))
+        .select(
+            "id",
+            "creation_date",
+            F.col("prediction.tags").alias("tags"),
+            F.col("prediction.scores").alias("scores"),
+            F.lit(pinned.name).alias("model_name"),
+            F.lit(pinned.version).alias("model_version"),
+            F.lit(pd.Timestamp(scored_at).to_pydatetime()).cast("timestamp").alias("scored_at"),
+            F.date_format("creation_date", "yyyy-MM").alias(PARTITION),
+        )
+    )
+    out.write.mode("overwrite").partitionBy(PARTITION).parquet(str(staging / "_spark"))
+    # Spark's own commit wrote _spark/creation_month=…; lift the month folders to where commit() looks.
+    scored_rows = 0
+    for month in (staging / "_spark").iterdir():
+        if month.is_dir() and month.name.startswith(f"{PARTITION}="):
+            month.rename(staging / month.name)
+            scored_rows += _rows_in(staging / month.name)
+    unusable = staged_unusable + UnusableRows(
+        counts["bad_id"] or 0, counts["empty_title"] or 0, counts["bad_date"] or 0
+    )
+    read = staged_read if staged_read is not None else counts["read"]
+    return ScoreResult(
+        read, scored_rows, unusable, read - scored_rows - unusable.total, [], time.perf_counter() - start,
+        pinned.name, pinned.version, "spark",
+    )  # fmt: skip
+
+
+def _rows_in(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))

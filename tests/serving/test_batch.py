@@ -1,0 +1,218 @@
+"""`sotag score`: both engines, the partition layout, reruns, bad rows and malformed files, on real questions.
+
+Real StackOverflow questions: the shared data when it is beside the checkout ($SOTAG_DATA), else the bundled
+sample; the champion is trained on them. The Spark tests start a real `local[2]` session and skip, saying
+why, where Java or pyspark is missing (CI installs Java).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from serving.batch import ScoreConfig, equal_outputs, run_score
+from sotag.cli import main as sotag_main
+from tagger.data import default_data_path
+from tagger.scored import COLUMNS, read_scored
+from tagger.spark import spark_available
+from tagger.tracking import MODEL_NAME
+from tests.serving.conftest import Store
+
+ROWS = 2500
+
+needs_spark = pytest.mark.skipif(spark_available() is not None, reason=f"Spark tests: {spark_available()}")
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ROWS real questions of the newest months, as a folder of two parquet parts (ids unique)."""
+    frame = pd.read_parquet(default_data_path())
+    frame = frame.sort_values("creation_date").tail(ROWS).reset_index(drop=True)
+    folder = tmp_path_factory.mktemp("backlog") / "questions"
+    folder.mkdir()
+    frame.iloc[: ROWS // 2].to_parquet(folder / "part-0.parquet")
+    frame.iloc[ROWS // 2 :].to_parquet(folder / "part-1.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory: pytest.TempPathFactory):
+    """A champion trained on real questions (small configuration), in a throwaway store."""
+    root = tmp_path_factory.mktemp("batch-store")
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "SOTAG_ARTIFACT_ROOT": (root / "artifacts").as_uri(),
+        "SOTAG_LOCK_DIR": str(root / "locks"),
+        "SOTAG_HOME": str(root),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        from tagger.tracking import TrackingSettings
+
+        settings = TrackingSettings.from_env()
+        settings.activate()
+        store = Store(root=root, settings=settings, data=default_data_path(), env=env)
+        version = store.train_and_promote(split_date="2018-03-01", top_n_tags=30, max_features=8000, C=10.0)
+        yield version
+
+
+def score(real: Path, out: Path, engine: str, **overrides) -> object:
+    config = ScoreConfig(input=real, output=out, engine=engine, progress=False, **overrides)
+    return run_score(config)
+
+
+def months_of(path: Path) -> pd.Series:
+    frame = pd.read_parquet(path, columns=["creation_date"]) if path.is_file() else None
+    if frame is None:
+        frame = pd.concat(pd.read_parquet(p, columns=["creation_date"]) for p in sorted(path.glob("*.parquet")))
+    return pd.to_datetime(frame["creation_date"]).dt.strftime("%Y-%m")
+
+
+def test_local_engine_writes_every_row_partitioned_by_month(champion, real, tmp_path):
+    result = score(real, tmp_path / "out", "local", batch_rows=700)
+    assert result.rows_read == result.rows_scored == ROWS
+    assert result.model_version == champion
+    expected_months = sorted(months_of(real).unique())
+    assert result.months == expected_months
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"creation_month={m}" for m in expected_months]
+
+    dataset = ds.dataset(tmp_path / "out", format="parquet", partitioning="hive")
+    assert [f.name for f in dataset.schema][: len(COLUMNS)] == list(COLUMNS)
+    assert str(dataset.schema.field("tags").type) == "list<element: string>"
+    assert str(dataset.schema.field("scores").type) == "list<element: double>"
+    out = read_scored(tmp_path / "out")
+    assert len(out) == ROWS and out["id"].is_unique
+    assert set(out["model_name"]) == {MODEL_NAME} and set(out["model_version"]) == {champion}
+    assert (out["creation_month"] == out["creation_date"].dt.strftime("%Y-%m")).all()
+    # Ranked best first, within the model's top-k, and most questions get a tag.
+    assert all(list(s) == sorted(s, reverse=True) and len(s) <= 5 for s in out["scores"])
+    assert (out["tags"].map(len) > 0).mean() > 0.5
+
+
+def test_local_engine_equals_the_pyfunc_in_process(champion, real, tmp_path):
+    score(real, tmp_path / "out", "local")
+    out = read_scored(tmp_path / "out").set_index("id")
+    questions = pd.concat(pd.read_parquet(p) for p in sorted(real.glob("*.parquet"))).head(300)
+    predictions = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{champion}").predict(questions[["title", "body"]])
+    for qid, expected in zip(questions["id"], predictions, strict=True):
+        assert list(out.loc[qid, "tags"]) == expected["tags"]
+        np.testing.assert_allclose(out.loc[qid, "scores"], expected["scores"], atol=1e-6)
+
+
+def test_a_rerun_replaces_the_months_it_writes_and_keeps_the_others(champion, real, tmp_path):
+    out = tmp_path / "out"
+    first = score(real, out, "local")
+    (out / "creation_month=2001-01").mkdir()  # a month this input does not touch
+    some_part = next((out / f"creation_month={first.months[0]}").glob("*.parquet"))
+    shutil.copy(some_part, out / "creation_month=2001-01" / "old.parquet")
+    second = score(real, out, "local")
+    assert second.months == first.months
+    assert len(read_scored(out, first.months)) == ROWS  # replaced, not duplicated
+    assert (out / "creation_month=2001-01" / "old.parquet").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith("_")]
+
+
+def test_an_interrupted_run_leaves_the_previous_output_whole(champion, real, tmp_path, monkeypatch):
+    import tagger.scored as scored_module
+
+    out = tmp_path / "out"
+    score(real, out, "local")
+    before = read_scored(out)
+    calls = {"n": 0}
+    original = scored_module.write_months
+
+    def fail_midway(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(scored_module, "write_months", fail_midway)
+    with pytest.raises(KeyboardInterrupt):
+        score(real, out, "local", batch_rows=500)
+    after = read_scored(out)
+    assert len(after) == len(before) == ROWS
+    assert (after["scored_at"] == before["scored_at"]).all()
+    assert not [p for p in out.iterdir() if p.name.startswith("_")]
+
+
+def test_bad_rows_are_counted_and_skipped(champion, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "Id": ["1", "x", "3", "4", "5"],
+            "CreationDate": ["2018-04-01", "2018-04-02", "not a date", "2018-04-03", "2018-05-09"],
+            "Title": ["How to merge dicts in python", "t", "t", "   ", "Flexbox centering in css"],
+            "Body": ["<p>x</p>", "", "", "", "<p>y</p>"],
+            "Tags": ["<python>", "", "", "", ""],
+        }
+    )
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, index=False)
+    result = score(path, tmp_path / "out", "local")
+    assert (result.rows_read, result.rows_scored) == (5, 2)
+    assert (result.unusable.bad_id, result.unusable.bad_date, result.unusable.empty_title) == (1, 1, 1)
+    assert sorted(read_scored(tmp_path / "out")["id"]) == [1, 5]
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=[needs_spark, pytest.mark.integration])])
+def test_a_malformed_file_exits_2_naming_the_file_and_line(champion, tmp_path, capsys, engine):
+    path = tmp_path / "broken.csv"
+    path.write_text("Id,CreationDate,Title,Body,Tags\n1,2018-04-01,a,b,<x>\n2,2018-04-01,a,b,<x>,oops\n")
+    code = sotag_main(["score", str(path), "--out", str(tmp_path / "out"), "--engine", engine, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "broken.csv: malformed CSV at line 3" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_bad_flags_exit_2(champion, real, tmp_path, capsys):
+    assert sotag_main(["score", str(real), "--out", str(tmp_path / "o"), "--conf", "novalue", "--engine", "local"]) == 2
+    assert "--conf: expected key=value" in capsys.readouterr().err
+    assert sotag_main(["score", str(real), "--out", str(real / "inside"), "--engine", "local"]) == 2
+    assert "must not be the input or inside it" in capsys.readouterr().err
+    assert sotag_main(["score", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")]) == 2
+    assert "data file not found" in capsys.readouterr().err
+
+
+@needs_spark
+@pytest.mark.integration
+def test_spark_engine_equals_the_local_engine_and_reruns_replace(champion, real, tmp_path, capsys):
+    code = sotag_main(
+        ["score", str(real), "--out", str(tmp_path / "spark"), "--engine", "spark", "--master", "local[2]",
+         "--conf", "spark.sql.shuffle.partitions=4", "--no-progress"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"score: rows={ROWS} scored={ROWS}" in printed and f"version={champion} engine=spark" in printed
+    score(real, tmp_path / "local", "local")
+    spark_out, local_out = read_scored(tmp_path / "spark"), read_scored(tmp_path / "local")
+    equal, detail = equal_outputs(spark_out, local_out)
+    assert equal, detail
+    assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == sorted(
+        p.name for p in (tmp_path / "local").iterdir()
+    )
+    assert set(spark_out["model_version"]) == {champion}
+    assert (
+        str(ds.dataset(tmp_path / "spark", format="parquet").schema.field("scored_at").type) == "timestamp[us, tz=UTC]"
+    )
+
+    # A rerun (CSV input this time, through the loader's staging) replaces every month instead of adding rows.
+    csv = tmp_path / "backlog.csv"
+    questions = pd.concat(pd.read_parquet(p) for p in sorted(real.glob("*.parquet")))
+    questions.rename(columns={"id": "Id", "creation_date": "CreationDate", "title": "Title", "body": "Body"}).assign(
+        Tags=""
+    )[["Id", "CreationDate", "Title", "Body", "Tags"]].to_csv(csv, index=False)
+    result = score(csv, tmp_path / "spark", "spark", master="local[2]")
+    assert result.rows_read == ROWS
+    again = read_scored(tmp_path / "spark")
+    assert len(again) == ROWS
+    equal, detail = equal_outputs(again, local_out)
+    assert equal, detail
+    assert not [p for p in (tmp_path / "spark").iterdir() if p.name.startswith("_")]
