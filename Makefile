@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift serve gateway drift schedule app clean
+	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
 
 setup: $(STAMP)
 
@@ -90,6 +90,10 @@ format: setup
 ui: setup  ## the MLflow UI on the embedded store; prints direct links to the training runs and the model
 	$(BIN)/python -m mlruns_config.ui --port $(PORT)
 
+score: setup  ## tag a backlog: make score IN=questions.parquet|folder|export.csv|Posts.xml OUT=scored/ (Spark when Java is here)
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=path OUT=folder [ARGS='--engine local']" >&2; exit 2; }
+	$(BIN)/sotag score "$(IN)" --out "$(OUT)" $(ARGS)
+
 bench-quality: setup
 	$(BIN)/python -m bench.quality $(DATA_ARG)
 
@@ -107,6 +111,12 @@ bench-serve: setup  ## REST latency/throughput: seed pyfunc vs ours under mlflow
 
 bench-sbert: setup  ## SBERT texts/s: plain vs candidate CPU backends (cosine to plain); GPU: python -m bench.sbert --gpu
 	$(BIN)/python -m bench.sbert $(DATA_ARG)
+
+bench-batch: setup  ## sotag score on 1M questions: Spark vs in-process rows/s, equality, peak RSS (ends with a batch: line)
+	$(BIN)/python -m bench.batch $(DATA_ARG)
+
+bench-faults: setup  ## fault injection with real components (ends with a faults: line)
+	$(BIN)/python -m bench.faults
 
 bench-drift: setup  ## the drift verification scenario (planted topic shift), cold and warm, SBERT throughput
 	$(BIN)/python -m bench.drift $(DATA_ARG)

@@ -253,6 +253,9 @@ def run_drift(
 
         encoder = SparkEncoder(config.spark)
     all_embeddings = encode(question_texts(pd.concat(parts)), cache=cache, progress=progress, encoder=encoder)
+    if cache.recovered:
+        notes.append(cache.recovered)
+        print(f"drift: note: {cache.recovered}", flush=True)
     timings["embed_s"] = time.perf_counter() - t
     timings["embedded_questions"] = float(len(all_embeddings))
     if encoder is not None and encoder.texts:

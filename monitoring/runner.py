@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from monitoring.months import newest_complete_month
 from monitoring.publish import log_run
 from monitoring.severity import FAMILIES
 from tagger.data import filter_sources, load_questions
-from tagger.errors import DataError
+from tagger.errors import DataError, SotagError
 from tagger.tracking import TrackingSettings
 
 
@@ -62,10 +63,23 @@ def execute(
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     reports_dir = config.reports_root / f"{stamp}_{config.months[0]}_{config.months[-1]}"
-    result = run_drift(config, served.tagger, frame, reports_dir, baselines)
-    start = time.perf_counter()
-    run_id = log_run(result, config, settings, served.version) if log_to_mlflow else None
-    result.timings |= {"load_s": load_s, "publish_s": time.perf_counter() - start}
+    # Written under a hidden name and renamed when complete: a reader (the demo app, a person) never takes a
+    # half-written folder (a full disk, an unwritable folder, a crash) for a finished report.
+    partial = config.reports_root / f".partial-{reports_dir.name}"
+    try:
+        result = run_drift(config, served.tagger, frame, partial, baselines)
+        start = time.perf_counter()
+        run_id = log_run(result, config, settings, served.version) if log_to_mlflow else None
+        result.timings |= {"load_s": load_s, "publish_s": time.perf_counter() - start}
+        partial.rename(reports_dir)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        reason = exc.strerror or str(exc)
+        raise SotagError(f"reports folder {config.reports_root}: cannot write the reports ({reason})") from None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    result.reports_dir = reports_dir
 
     def cell(values: dict[str, float], key: str, digits: int = 3) -> str:
         return f"{values[key]:.{digits}f}" if key in values else "-"

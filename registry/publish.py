@@ -17,6 +17,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
 from registry.store import CHALLENGER
+from tagger.errors import ComponentFault, SotagError
 from tagger.pyfunc import MODEL_DIR_KEY, signature
 from tagger.tracking import PROJECT_ROOT
 
@@ -61,7 +62,25 @@ def log_pyfunc(
     example: pd.DataFrame,
     registered_model_name: str | None,
 ) -> ModelInfo:
-    """Log a directory of the four artifacts as the sotag pyfunc (models-from-code) in the active run."""
+    """Log a directory of the four artifacts as the sotag pyfunc (models-from-code) in the active run.
+
+    Registration (when asked) happens only once every artifact is stored: an upload that fails leaves
+    nothing registered, and the error names the artifact store."""
+    try:
+        info = _log_model(model_dir, vectorizer, top_k, threshold, example)
+    except Exception as exc:
+        if isinstance(exc, SotagError):
+            raise
+        store = mlflow.get_artifact_uri()
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ComponentFault(f"artifact store {store}: the model could not be stored ({first[:300]})") from exc
+    if registered_model_name:
+        version = mlflow.register_model(info.model_uri, registered_model_name)
+        info.registered_model_version = int(version.version)
+    return info
+
+
+def _log_model(model_dir: Path, vectorizer: str, top_k: int, threshold: float, example: pd.DataFrame) -> ModelInfo:
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
@@ -70,7 +89,6 @@ def log_pyfunc(
         signature=signature(top_k, threshold),
         input_example=(example, {"top_k": top_k, "threshold": threshold}),
         pip_requirements=pip_requirements(vectorizer),
-        registered_model_name=registered_model_name,
     )
 
 

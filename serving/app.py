@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import threading
 import time
 import uuid
@@ -32,6 +31,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.lifecycle import rollback
 from registry.resolve import ResolvedModel
 from registry.store import open_registry
+from serving import contract
+from serving.admin_guard import FailedAttempts, token_matches
 from serving.config import GatewayConfig
 from serving.metrics import GatewayMetrics
 from serving.model_holder import ModelHolder
@@ -42,6 +43,7 @@ from serving.schemas import (
     ExplainResponse,
     PredictRequest,
     PredictResponse,
+    ReloadResponse,
 )
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
@@ -65,8 +67,10 @@ ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, details: list[dict[str, str]] | None = None):
-        self.status, self.error, self.details = status, error, details or []
+    def __init__(
+        self, status: int, error: str, details: list[dict[str, str]] | None = None, headers: dict | None = None
+    ):
+        self.status, self.error, self.details, self.headers = status, error, details or [], headers
 
 
 def _json(status: int, payload: dict[str, Any]) -> bytes:
@@ -165,15 +169,22 @@ def create_app(
     plog = (
         prediction_log
         if prediction_log is not None
-        else PredictionLog(config.prediction_log_url, log_text=config.log_text, flush_s=config.log_flush_s)
+        else PredictionLog(
+            config.prediction_log_url,
+            log_text=config.log_text,
+            flush_s=config.log_flush_s,
+            max_pending=config.log_max_pending,
+            spool_dir=config.spool_dir,
+        )
     )
+    metrics.watch_prediction_log(plog)
     metrics.set_model(holder.current.name, holder.current.version)
     jobs: dict[str, dict[str, Any]] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
-        plog.close()  # drain: no logged prediction is lost on shutdown
+        plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
 
     app = FastAPI(
         title="sotag gateway",
@@ -192,21 +203,34 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "details": exc.details}, status_code=exc.status)
+        return JSONResponse({"error": exc.error, "details": exc.details}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail), "details": []}, status_code=exc.status_code)
+        # Keep the router's headers: a 405 carries `Allow` (RFC 9110).
+        return JSONResponse({"error": str(exc.detail), "details": []}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the gateway log"}, status_code=500)
 
-    def admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
+    attempts = FailedAttempts(config.admin_max_failures, config.admin_window_s)
+
+    def admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
         if not config.admin_token:
             raise ApiError(403, "admin routes are disabled: set SOTAG_ADMIN_TOKEN on the gateway")
-        if credentials is None or not secrets.compare_digest(credentials.credentials, config.admin_token):
+        client = request.client.host if request.client else "unknown"
+        wait = attempts.retry_after(client)
+        if wait is not None:
+            raise ApiError(
+                429,
+                f"too many failed admin attempts from this client; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        if credentials is None or not token_matches(credentials.credentials, config.admin_token):
+            attempts.failed(client)
+            metrics.admin_failures.inc()
             raise ApiError(401, "admin route: a valid bearer token is required (Authorization: Bearer <token>)")
 
     def model_ref(model: ResolvedModel) -> dict[str, Any]:
@@ -298,7 +322,13 @@ def create_app(
     @app.get("/health", summary="Liveness and the model being served")
     async def health() -> dict[str, Any]:
         model = holder.current
-        return {"status": "ok", "model": model_ref(model), "predictions_logged": plog.written}
+        return {
+            "status": "ok",
+            "model": model_ref(model),
+            "predictions_logged": plog.written,
+            "prediction_log": plog.status(),
+            "last_reload": holder.last_reload,
+        }
 
     @app.get("/model_info", summary="Version, alias, run, metrics, training time and data digest of the model")
     async def model_info() -> dict[str, Any]:
@@ -359,6 +389,20 @@ def create_app(
             raise ApiError(404, f"job_id: no job {job_id}")
         return jobs[job_id]
 
+    def openapi() -> dict[str, Any]:
+        # Rebuilt when the served model's score kind changes (a reload): the threshold bounds follow it.
+        kind = holder.current.tagger.config.score_kind
+        if app.openapi_schema is None or app.state.openapi_kind != kind:
+            from fastapi.openapi.utils import get_openapi
+
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            document["components"]["schemas"]["ReloadResponse"] = ReloadResponse.model_json_schema()
+            app.openapi_schema = contract.apply(document, kind, config.max_batch)
+            app.state.openapi_kind = kind
+        return app.openapi_schema
+
+    app.state.openapi_kind = None
+    app.openapi = openapi
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
     return app
 

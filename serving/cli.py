@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -55,7 +56,25 @@ def _gateway(args: argparse.Namespace) -> int:
     app = create_app(config)
     model = app.state.holder.current
     print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
+    # shutdown drains the prediction log (spooling to disk what the database does not take).
+    # uvicorn re-raises the signal it stopped on once shut down (so the default action would kill us with
+    # status -15); a stop the gateway completed cleanly is an exit 0 for process managers.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_graceful_shutdown=config.shutdown_timeout_s,
+    )
+    status = app.state.prediction_log.status()
+    print(
+        f"gateway: stopped; prediction log: {status['written']} written, {status['spooled']} spooled to "
+        f"{config.spool_dir}, {status['dropped']} dropped",
+        flush=True,
+    )
     return 0
 
 

@@ -19,6 +19,7 @@ class GatewayMetrics:
     predicted_tags: Counter
     model_version: Gauge
     reloads: Counter
+    admin_failures: Counter
 
     @classmethod
     def create(cls) -> GatewayMetrics:
@@ -42,7 +43,24 @@ class GatewayMetrics:
                 registry=registry,
             ),
             reloads=Counter("sotag_reloads", "Model reloads by outcome", ["outcome"], registry=registry),
+            admin_failures=Counter(
+                "sotag_admin_auth_failures", "Admin requests refused for a missing or wrong token", registry=registry
+            ),
         )
+
+    def watch_prediction_log(self, plog) -> None:
+        """The prediction log's counters, read at scrape time."""
+        for name, doc, read in (
+            ("sotag_prediction_log_written", "Rows written to the prediction log", lambda: plog.written),
+            ("sotag_prediction_log_pending", "Rows waiting for the log database", lambda: plog.pending),
+            ("sotag_prediction_log_dropped", "Rows dropped: the buffer bound was hit", lambda: plog.dropped),
+            (
+                "sotag_prediction_log_spooled",
+                "Rows spooled to disk at shutdown (replayed at start)",
+                lambda: plog.spooled,
+            ),
+        ):
+            Gauge(name, doc, registry=self.registry).set_function(read)
 
     def set_model(self, name: str, version: str | None) -> None:
         self.model_version.clear()

@@ -11,11 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-
-from mlflow.exceptions import MlflowException
+from datetime import UTC, datetime
 
 from registry.resolve import ResolvedModel, resolve
-from tagger.errors import SotagError
 
 
 @dataclass(frozen=True)
@@ -32,18 +30,28 @@ class ModelHolder:
         self.uri = uri
         self._model = model if model is not None else resolve(uri)
         self._reload_lock = threading.Lock()
+        self.last_reload: dict | None = None  # what /health reports: the outcome of the last reload
 
     @property
     def current(self) -> ResolvedModel:
         return self._model
 
     def reload(self, uri: str | None = None) -> ReloadResult:
+        result = self._reload(uri)
+        self.last_reload = {
+            "ok": result.ok,
+            "message": result.message,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        return result
+
+    def _reload(self, uri: str | None) -> ReloadResult:
         start = time.perf_counter()
         with self._reload_lock:
             old = self._model
             try:
                 new = resolve(uri or self.uri)
-            except (SotagError, MlflowException, OSError) as exc:
+            except Exception as exc:  # any failure to fetch or load: the current model keeps serving
                 return ReloadResult(
                     False, f"kept v{old.version}: {exc}", old.version, old.version, time.perf_counter() - start
                 )

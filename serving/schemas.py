@@ -25,9 +25,10 @@ ONE_OF_TITLE_OR_TEXT = {
 class QuestionFields(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_OF_TITLE_OR_TEXT)
 
-    title: StrictStr | None = Field(None, min_length=1, max_length=MAX_FIELD_CHARS, description="the title")
-    body: StrictStr | None = Field(None, max_length=MAX_FIELD_CHARS, description="the body, HTML or plain text")
-    text: StrictStr | None = Field(
+    # Optional, never null: the default is None, but an explicit null is a 400 (the schema says string).
+    title: StrictStr = Field(None, min_length=1, max_length=MAX_FIELD_CHARS, description="the title")
+    body: StrictStr = Field(None, max_length=MAX_FIELD_CHARS, description="the body, HTML or plain text")
+    text: StrictStr = Field(
         None,
         min_length=1,
         max_length=2 * MAX_FIELD_CHARS + 2,
@@ -54,9 +55,9 @@ class QuestionFields(BaseModel):
 
 
 class Options(BaseModel):
-    top_k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
+    top_k: StrictInt = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
     # A strict float: ints are numbers, booleans and strings are not; the bounds show in the schema.
-    threshold: float | None = Field(
+    threshold: float = Field(
         None,
         strict=True,
         ge=-MAX_ABS_THRESHOLD,
@@ -82,7 +83,7 @@ class PredictRequest(QuestionFields, Options):
         },
     )
 
-    topk: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="the original Tagger API's top_k")
+    topk: StrictInt = Field(None, ge=1, le=MAX_TOP_K, description="the original Tagger API's top_k")
 
     def options(self) -> tuple[int | None, float | None]:
         if self.topk is not None and self.title is not None:
@@ -147,3 +148,12 @@ class ErrorItem(BaseModel):
 class ErrorResponse(BaseModel):
     error: str
     details: list[ErrorItem] = []
+
+
+class ReloadResponse(BaseModel):
+    ok: bool = Field(description="true: the new version serves now; false: the previous one still does")
+    message: str
+    previous_version: str | None
+    version: str | None
+    seconds: float
+    rolled_back_to: str | None = Field(None, description="/admin/rollback: the version @champion moved back to")

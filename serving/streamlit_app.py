@@ -138,7 +138,11 @@ def registry_page() -> None:
 
 
 def latest_summary(reports_dir: Path) -> tuple[Path, dict] | None:
-    runs = sorted((p for p in reports_dir.glob("*/summary.json")), key=lambda p: p.stat().st_mtime)
+    # Finished reports only: a job in progress writes under a hidden `.partial-…` name.
+    runs = sorted(
+        (p for p in reports_dir.glob("*/summary.json") if not p.parent.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not runs:
         return None
     return runs[-1].parent, json.loads(runs[-1].read_text())

@@ -17,7 +17,7 @@ import monitoring.cli
 import registry.cli
 import serving.cli
 import training.cli
-from tagger.errors import SotagError
+from tagger.errors import ComponentFault, SotagError
 
 # In the order `sotag --help` lists them: the lifecycle from training to monitoring.
 SECTIONS = (training.cli, registry.cli, serving.cli, monitoring.cli)
@@ -31,6 +31,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def component_fault(exc: BaseException) -> str | None:
+    """One line for a fault of a component the job talks to (tracking server, database, object store,
+    network, disk); None for anything else, which is a bug and keeps its traceback."""
+    from mlflow.exceptions import MlflowException
+
+    kinds: list[tuple[type, str]] = [(MlflowException, "tracking server or model registry")]
+    try:
+        import requests
+
+        kinds.append((requests.RequestException, "network"))
+    except ImportError:
+        pass
+    try:
+        import sqlalchemy
+
+        kinds.append((sqlalchemy.exc.SQLAlchemyError, "database"))
+    except ImportError:
+        pass
+    try:
+        import botocore.exceptions
+
+        kinds.append((botocore.exceptions.BotoCoreError, "object store"))
+        kinds.append((botocore.exceptions.ClientError, "object store"))
+    except ImportError:
+        pass
+    kinds.append((OSError, "file system or network"))
+    for kind, what in kinds:
+        if isinstance(exc, kind):
+            text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            first = next((line.strip() for line in str(text).splitlines() if line.strip()), type(exc).__name__)
+            return f"{what}: {first[:400]} (SOTAG_DEBUG=1 shows the traceback)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # MLflow draws a bar per artifact download (even a 4-file model); ours already say what runs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -39,9 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
+    except ComponentFault as exc:
+        print(f"sotag {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
     except SotagError as exc:
         print(f"sotag {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        fault = component_fault(exc)
+        if fault is None or os.environ.get("SOTAG_DEBUG"):
+            raise
+        print(f"sotag {args.command}: failed: {fault}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"sotag {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,10 @@ class ArtifactError(SotagError):
     """A model artifact is missing, incomplete or fails its sha256 check."""
 
 
+class ComponentFault(SotagError):
+    """A component the job needs (tracking server, database, object store) failed; the job stopped cleanly."""
+
+
 class InputError(SotagError, ValueError):
     """A prediction request is malformed; `field` names the offending field."""
 

@@ -107,16 +107,42 @@ def text_digest(text: str) -> str:
 
 
 class EmbeddingCache:
-    """SQLite table (model, digest) -> float32 vector. Safe to share between processes."""
+    """SQLite table (model, digest) -> float32 vector. Safe to share between processes.
+
+    A cache is only ever a shortcut: a file that is not a database (a crash, a bad copy, a full disk)
+    is moved aside as `<name>.corrupt-<time>` and rebuilt, and a vector of the wrong size is encoded
+    again. `recovered` says what happened, for the job's notes.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.recovered: str | None = None
+        try:
+            self._create()
+        except sqlite3.DatabaseError as exc:
+            self._set_aside(exc)
+            self._create()
+
+    def _create(self) -> None:
         with self._connect() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings "
                 "(model TEXT, digest TEXT, vector BLOB, PRIMARY KEY (model, digest))"
             )
+            conn.execute("SELECT count(*) FROM embeddings WHERE rowid < 0").fetchone()
+
+    def _set_aside(self, exc: Exception) -> None:
+        import logging
+        import time
+
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{aside}{suffix}"))
+        self.recovered = f"embedding cache {self.path} was unreadable ({exc}); moved to {aside.name}, rebuilt"
+        logging.getLogger(__name__).warning(self.recovered)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60)
@@ -124,6 +150,14 @@ class EmbeddingCache:
         return conn
 
     def get(self, model: str, digests: Sequence[str]) -> dict[str, np.ndarray]:
+        try:
+            return self._get(model, digests)
+        except sqlite3.DatabaseError as exc:  # corrupt pages found while reading: start over, encode again
+            self._set_aside(exc)
+            self._create()
+            return {}
+
+    def _get(self, model: str, digests: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._connect() as conn:
             for start in range(0, len(digests), 900):
@@ -133,7 +167,8 @@ class EmbeddingCache:
                     f"SELECT digest, vector FROM embeddings WHERE model = ? AND digest IN ({marks})", [model, *chunk]
                 )
                 for digest, blob in rows:
-                    found[digest] = np.frombuffer(blob, dtype=np.float32)
+                    if isinstance(blob, bytes) and len(blob) == EMBEDDING_DIM * 4:  # else: encoded again
+                        found[digest] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def put(self, model: str, digests: Sequence[str], vectors: np.ndarray) -> None:

@@ -178,3 +178,57 @@ def test_all_formats_work_and_servers_are_still_healthy(servers):
         assert requests.get(f"{base}{path}", timeout=10).status_code == 200
     assert requests.get(f"{servers['gateway']}/health", timeout=10).json()["status"] == "ok"
     assert requests.post(f"{servers['gateway']}/predict", json=OK, timeout=10).status_code == 200
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+# Beyond the cases above: wrong nesting, duplicate columns, huge params, invalid UTF-8, deep JSON, odd encodings.
+MORE_INVOCATIONS_CASES = [
+    ("records of lists", {"dataframe_records": [["a", "b"]]}),
+    ("records of nulls", {"dataframe_records": [None]}),
+    ("records of empty objects", {"dataframe_records": [{}]}),
+    ("records nested twice", {"dataframe_records": [[{"title": "a"}]]}),
+    ("title a list of objects", records({"title": [{"x": 1}], "body": "b"})),
+    ("split duplicate columns", {"dataframe_split": {"columns": ["title", "title"], "data": [["a", "b"]]}}),
+    ("split short rows", {"dataframe_split": {"columns": ["title", "body"], "data": [["a"]]}}),
+    ("split rows as objects", {"dataframe_split": {"columns": ["title"], "data": [{"title": "a"}]}}),
+    ("split without columns", {"dataframe_split": {"data": [["a"]]}}),
+    ("split index mismatch", {"dataframe_split": {"columns": ["title"], "data": [["a"]], "index": [0, 1, 2]}}),
+    ("inputs nested lists", {"inputs": {"title": [["a"]]}}),
+    ("inputs uneven columns", {"inputs": {"title": ["a", "b"], "body": ["x"]}}),
+    ("inputs a bare string", {"inputs": "title"}),
+    ("duplicate key, last not a string", b'{"dataframe_records": [{"title": "a", "title": 5}]}'),
+    ("two formats at once", {"dataframe_split": {"columns": ["title"], "data": [["a"]]}, "instances": [OK]}),
+    ("top_k 10^30", records(OK, top_k=10**30)),
+    ("top_k a 100k-digit string", records(OK, top_k="9" * 100_000)),
+    ("top_k an object", records(OK, top_k={"value": 3})),
+    ("threshold 1e308", records(OK, threshold=1e308)),
+    ("threshold Infinity", b'{"dataframe_records": [{"title": "a"}], "params": {"threshold": Infinity}}'),
+    ("threshold NaN", b'{"dataframe_records": [{"title": "a"}], "params": {"threshold": NaN}}'),
+    ("params a list", {"dataframe_records": [OK], "params": [1, 2]}),
+    ("title NaN", b'{"dataframe_records": [{"title": NaN}]}'),
+    ("invalid UTF-8 in a value", b'{"dataframe_records": [{"title": "\xff\xfe\xfd"}]}'),
+    ("invalid UTF-8 in a key", b'{"dataframe_records": [{"\xc3\x28": "a"}]}'),
+    ("UTF-16 body", '{"dataframe_records": [{"title": "a"}]}'.encode("utf-16")),
+    ("deep JSON", DEEP),
+    ("deep JSON inside a value", b'{"dataframe_records": [{"title": ' + DEEP + b"}]}"),
+    ("JSON null", b"null"),
+    ("JSON number", b"42"),
+    ("truncated JSON", b'{"dataframe_records": [{"title": "a"'),
+    ("CSV that is not CSV", (b"\x00\x01,\x02\n\xff", "text/csv")),
+]
+SERVER_PATHS = ("/work/", "site-packages", ".venv", "/usr/lib", 'File "', "Traceback")
+
+
+@pytest.mark.parametrize(("name", "payload"), MORE_INVOCATIONS_CASES, ids=[c[0] for c in MORE_INVOCATIONS_CASES])
+def test_invocations_rejects_malformed_bodies_without_leaking_the_server(servers, name, payload):
+    url = f"{servers['invocations']}/invocations"
+    if isinstance(payload, tuple):
+        data, content_type = payload
+        response = requests.post(url, data=data, headers={"content-type": content_type}, timeout=60)
+    else:
+        response = _post(url, payload)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    for leak in (*SERVER_PATHS, os.path.dirname(sys.executable)):
+        assert leak not in response.text, f"{leak!r} in {response.text[:400]!r}"
+    assert response.json().get("message"), response.text[:300]
+    assert requests.get(f"{servers['invocations']}/ping", timeout=10).status_code == 200

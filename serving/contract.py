@@ -1,0 +1,93 @@
+"""The gateway's OpenAPI document, made to say exactly what the server enforces.
+
+FastAPI documents a 422 the gateway never sends and none of the statuses it does send; the bounds that
+depend on the served model (`threshold`: [0, 1] for probabilities, +-1e9 for margins) or on the
+configuration (batch size) are not in the pydantic models. `apply` rewrites the generated document:
+each route lists every status it can answer, with the error body, and the bounds are the live ones.
+The document is rebuilt after a reload, since the model's score kind may change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tagger.pyfunc import MAX_ABS_THRESHOLD
+
+ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+RELOAD_REF = {"$ref": "#/components/schemas/ReloadResponse"}
+
+DESCRIPTIONS = {
+    400: "Invalid request: the body is not JSON, a field is missing, of the wrong type or out of bounds (named)",
+    401: "No valid bearer token (Authorization: Bearer <token>)",
+    403: "Admin routes are disabled: the gateway has no SOTAG_ADMIN_TOKEN",
+    404: "No such job",
+    409: "Refused: a retrain already runs, or the registry or the new model could not be used",
+    413: "The request body is over the configured limit",
+    429: "Too many failed admin attempts from this client; retry after the Retry-After seconds",
+    500: "Unexpected error; the gateway log has the details",
+    504: "The batch took longer than the configured time limit",
+}
+
+_BODY = (400, 413, 500)
+_ADMIN = (401, 403, 429, 500)
+# Every status each route answers besides its success status.
+STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
+    ("/predict", "post"): _BODY,
+    ("/explain", "post"): _BODY,
+    ("/predict/batch", "post"): (*_BODY, 504),
+    ("/health", "get"): (500,),
+    ("/model_info", "get"): (500,),
+    ("/metrics", "get"): (500,),
+    ("/reload", "post"): (*_ADMIN, 409, 413),
+    ("/admin/rollback", "post"): (*_ADMIN, 409, 413),
+    ("/admin/retrain", "post"): (*_ADMIN, 409, 413),
+    ("/admin/jobs/{job_id}", "get"): (*_ADMIN, 404),
+}
+
+
+def threshold_bounds(score_kind: str) -> tuple[float, float]:
+    return (-MAX_ABS_THRESHOLD, MAX_ABS_THRESHOLD) if score_kind == "margin" else (0.0, 1.0)
+
+
+def _drop_null_defaults(node: Any) -> None:
+    """Optional fields default to None in Python, but null is not a value the API accepts."""
+    if isinstance(node, dict):
+        if node.get("default", 0) is None:
+            del node["default"]
+        for value in node.values():
+            _drop_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_null_defaults(value)
+
+
+def apply(document: dict[str, Any], score_kind: str, max_batch: int) -> dict[str, Any]:
+    """The document with the live bounds and every status of every route (modified in place, returned)."""
+    schemas = document["components"]["schemas"]
+    _drop_null_defaults(schemas)
+    low, high = threshold_bounds(score_kind)
+    for name in ("PredictRequest", "BatchRequest"):
+        threshold = schemas[name]["properties"]["threshold"]
+        threshold.update(minimum=low, maximum=high)
+        kind = "probability" if score_kind != "margin" else "margin"
+        threshold["description"] = f"minimum score of a tag, in [{low:g}, {high:g}] (the served model scores {kind})"
+    schemas["BatchRequest"]["properties"]["questions"]["maxItems"] = max_batch
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for (path, method), statuses in STATUSES.items():
+        operation = document["paths"][path][method]
+        responses = operation["responses"]
+        responses.pop("422", None)
+        for status in statuses:
+            ref = RELOAD_REF if status == 409 and path in ("/reload", "/admin/rollback") else ERROR_REF
+            responses[str(status)] = {
+                "description": DESCRIPTIONS[status],
+                "content": {"application/json": {"schema": ref}},
+            }
+            if status == 429:
+                responses["429"]["headers"] = {
+                    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}
+                }
+        if path in ("/reload", "/admin/rollback"):
+            responses["200"]["content"] = {"application/json": {"schema": RELOAD_REF}}
+    return document
