@@ -212,15 +212,14 @@ class Lab:
         return [r for r in rows if status is None or r[1] == status]
 
     def missing_artifacts(self) -> list[str]:
-        """Registered versions whose model files are not in the bucket."""
+        """Registered versions whose MLmodel is not in the bucket (mlflow-artifacts:/X is s3://BUCKET/mlartifacts/X)."""
         client = self.s3.client()
         keys = {o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
                 for o in page.get("Contents", [])}  # fmt: skip
         missing = []
         for version, (location, _) in self.registry_state()["versions"].items():
-            path = re.sub(r"^[a-z0-9-]+:/+", "", location or "")
-            tail = path.split("/models/", 1)[-1] if "/models/" in path else path
-            if not any(k.endswith(f"{tail}/MLmodel") or (tail and tail in k and k.endswith("MLmodel")) for k in keys):
+            relative = re.sub(r"^mlflow-artifacts:/+", "", location or "")
+            if f"mlartifacts/{relative}/MLmodel" not in keys:
                 missing.append(version)
         return missing
 

@@ -5,7 +5,9 @@
 * The archive's sha256 must match the manifest: `--sha256 HEX`, or a manifest fetched from
   `--manifest` or `SOURCE.sha256` (`sha256sum` format or JSON `{"sha256": ...}`).
 * Extracted into a temporary directory; members that are absolute, climb out with `..`, or
-  are links or devices are refused. The four artifacts must be there and match the digests
+  are links or devices are refused, and so is an archive that expands past a size limit (a
+  decompression bomb) or holds a member over the per-file limit: sizes are checked before
+  anything is written, and zip members are counted again while they are written. The four artifacts must be there and match the digests
   in config.json.
 * Installed with renames: DEST is either the old model or the new one, never half of each.
 """
@@ -19,6 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,7 +37,9 @@ CHUNK = 1 << 20
 class FetchConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
-    max_bytes: int = 4 << 30
+    max_bytes: int = 4 << 30  # the archive as downloaded
+    max_extracted_bytes: int = 8 << 30  # everything it expands to: past this, a decompression bomb
+    max_member_bytes: int = 4 << 30  # any one file in it
 
 
 def _chunks(source: str, config: FetchConfig) -> Iterator[bytes]:
@@ -123,8 +128,46 @@ def _safe_name(name: str) -> PurePosixPath:
     return path
 
 
-def extract(archive: Path, target: Path) -> None:
-    """Extract a .tar(.gz|.bz2|.xz) or .zip, refusing unsafe members before writing anything."""
+def _check_sizes(archive: Path, sizes: list[tuple[str, int]], config: FetchConfig) -> None:
+    for name, size in sizes:
+        if size > config.max_member_bytes:
+            raise ArtifactError(
+                f"archive member {name!r} is {size} bytes, over the {config.max_member_bytes}-byte limit per file; "
+                "refusing the archive"
+            )
+    total = sum(size for _, size in sizes)
+    if total > config.max_extracted_bytes:
+        packed = max(archive.stat().st_size, 1)
+        raise ArtifactError(
+            f"{archive.name}: expands to {total} bytes ({total / packed:.0f}x its {packed} bytes), over the "
+            f"{config.max_extracted_bytes}-byte limit: refusing a decompression bomb"
+        )
+
+
+def _extract_zip(zf: zipfile.ZipFile, target: Path, config: FetchConfig) -> None:
+    """Member by member, counting what is really written: a zip's declared sizes may lie."""
+    written = 0
+    for info in zf.infolist():
+        path = target / _safe_name(info.filename)
+        if info.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        with zf.open(info) as src, open(path, "wb") as dst:
+            while block := src.read(CHUNK):
+                size += len(block)
+                written += len(block)
+                if size > config.max_member_bytes or written > config.max_extracted_bytes:
+                    raise ArtifactError(
+                        f"archive member {info.filename!r} expands past the size limit; refusing the archive"
+                    )
+                dst.write(block)
+
+
+def extract(archive: Path, target: Path, config: FetchConfig | None = None) -> None:
+    """Extract a .tar(.gz|.bz2|.xz) or .zip, refusing unsafe members and oversized content before writing."""
+    config = config or FetchConfig()
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
@@ -132,7 +175,11 @@ def extract(archive: Path, target: Path) -> None:
                 mode = info.external_attr >> 16
                 if mode and (mode & 0o170000) == 0o120000:
                     raise ArtifactError(f"archive member {info.filename!r} is a symbolic link; refusing the archive")
-            zf.extractall(target)
+            _check_sizes(archive, [(i.filename, i.file_size) for i in zf.infolist()], config)
+            try:
+                _extract_zip(zf, target, config)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ArtifactError(f"{archive.name}: a corrupt zip member ({exc}); refusing the archive") from None
         return
     try:
         with tarfile.open(archive) as tf:
@@ -143,6 +190,7 @@ def extract(archive: Path, target: Path) -> None:
                     raise ArtifactError(f"archive member {member.name!r} is a link; refusing the archive")
                 if not (member.isfile() or member.isdir()):
                     raise ArtifactError(f"archive member {member.name!r} is not a regular file; refusing the archive")
+            _check_sizes(archive, [(m.name, m.size) for m in members if m.isfile()], config)
             tf.extractall(target, members=members, filter="data")
     except tarfile.TarError as exc:
         raise ArtifactError(f"{archive.name}: not a tar or zip archive ({exc})") from exc
@@ -208,7 +256,7 @@ def fetch_model(
             )
         extracted = work / "extracted"
         extracted.mkdir()
-        extract(archive, extracted)
+        extract(archive, extracted, config)
         root = _model_root(extracted)
         verify_artifacts(root)
         staged = work / "model"

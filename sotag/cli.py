@@ -61,6 +61,8 @@ def component_fault(exc: BaseException) -> str | None:
         if isinstance(exc, kind):
             text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             first = next((line.strip() for line in str(text).splitlines() if line.strip()), type(exc).__name__)
+            if "mlflow-artifacts" in first or "artifact" in type(exc).__name__.lower():
+                what = "artifact store (through the tracking server)"
             return f"{what}: {first[:400]} (SOTAG_DEBUG=1 shows the traceback)"
     return None
 

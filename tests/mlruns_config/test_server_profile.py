@@ -131,3 +131,59 @@ def test_basic_auth_refuses_anonymous_and_accepts_the_admin(components, monkeypa
         assert client.get_experiment(experiment_id).name == "secured"
     finally:
         srv.stop()
+
+
+def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, monkeypatch, tmp_path):
+    """default_permission READ: any signed-in account reads; moving @champion needs MANAGE or UPDATE."""
+    pg, s3 = components
+    s3.create_bucket("sotag-reader")
+    auth = AuthSettings("admin", "s3cret-Passw0rd-for-tests", pg.create_database("mlflow_auth_reader"))
+    env = {**MotoS3.credentials(), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
+    srv = MlflowServer(pg.create_database("mlflow_reader"), "s3://sotag-reader", env=env, auth=auth).start()
+    admin = ("admin", auth.admin_password)
+    try:
+        created = requests.post(
+            f"{srv.url}/api/2.0/mlflow/users/create",
+            json={"username": "reader", "password": "reader-Passw0rd-2026"},
+            auth=admin,
+            timeout=10,
+        )
+        assert created.status_code == 200, created.text
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth.admin_password)
+        client = MlflowClient(srv.url)
+        experiment_id = client.create_experiment("reader-check")
+        run = client.create_run(experiment_id)
+        client.log_metric(run.info.run_id, "f1_at_3", 0.5)
+        client.create_registered_model(MODEL_NAME)
+        for _ in range(2):
+            client.create_model_version(MODEL_NAME, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, "1")
+
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "reader")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-Passw0rd-2026")
+        reader = MlflowClient(srv.url)
+        assert reader.get_run(run.info.run_id).data.metrics["f1_at_3"] == 0.5
+        assert reader.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == "1"
+        with pytest.raises(MlflowException) as refused:
+            reader.set_registered_model_alias(MODEL_NAME, CHAMPION, "2")
+        assert refused.value.get_http_status_code() == 403
+        direct = requests.post(
+            f"{srv.url}/api/2.0/mlflow/registered-models/alias",
+            json={"name": MODEL_NAME, "alias": CHAMPION, "version": "2"},
+            auth=("reader", "reader-Passw0rd-2026"),
+            timeout=10,
+        )
+        assert direct.status_code == 403
+
+        # Through sotag's registry layer: refused at the alias, so no history event is written either.
+        from registry.store import Registry
+
+        registry = Registry(reader, MODEL_NAME, srv.url, tmp_path / "locks")
+        with pytest.raises(MlflowException) as refused:
+            registry.move_champion("2", "1", "promote", "a reader tries")
+        assert refused.value.get_http_status_code() == 403
+        assert reader.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == "1"
+        assert registry.history() == []
+    finally:
+        srv.stop()

@@ -161,6 +161,45 @@ def test_zip_traversal_and_missing_files_are_refused(model_dir, tmp_path):
         fetch_model(str(path), tmp_path / "installed", sha256=digest)
 
 
+def _zeros_tar(members: dict[str, int]) -> bytes:
+    """A tar.gz of files of zeros: megabytes that compress to a few kilobytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=9) as tf:
+        for name, size in members.items():
+            tf.addfile(_member(name, size=size), io.BytesIO(bytes(size)))
+    return buf.getvalue()
+
+
+def test_a_decompression_bomb_and_an_oversized_member_are_refused(tmp_path):
+    from serving.fetch import FetchConfig
+
+    limits = FetchConfig(max_extracted_bytes=20 << 20, max_member_bytes=8 << 20)
+    bomb = _zeros_tar({f"part{i}.bin": 6 << 20 for i in range(5)})  # 30 MB in about 30 KB, no file over 8 MB
+    path, digest = write(tmp_path / "bomb.tar.gz", bomb)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ArtifactError, match=r"expands to 31457280 bytes .* refusing a decompression bomb"):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest, config=limits)
+
+    big = _zeros_tar({"config.json": 10, "estimator.joblib": 12 << 20})
+    path, digest = write(tmp_path / "big.tar.gz", big)
+    with pytest.raises(ArtifactError, match=r"'estimator\.joblib' is 12582912 bytes, over the 8388608-byte limit"):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest, config=limits)
+
+    # A zip whose headers understate a member: counted while written, refused, nothing installed.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("estimator.joblib", bytes(12 << 20))
+    data = bytearray(buf.getvalue())
+    for header, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # uncompressed size: local, central
+        at = data.find(header)
+        data[at + offset : at + offset + 4] = (1000).to_bytes(4, "little")
+    path, digest = write(tmp_path / "liar.zip", bytes(data))
+    with pytest.raises(ArtifactError, match=r"a corrupt zip member \(Bad CRC-32"):
+        fetch_model(str(path), tmp_path / "installed", sha256=digest, config=limits)
+    assert not (tmp_path / "installed").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tar.gz", "bomb.tar.gz", "liar.zip"]
+
+
 def test_tampered_artifact_inside_a_correct_archive_is_refused(model_dir, tmp_path):
     tampered = tmp_path / "tampered"
     tampered.mkdir()
