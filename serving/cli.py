@@ -13,22 +13,29 @@ from serving.config import CHAMPION_URI, GatewayConfig
 from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
-def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[str]:
-    mlflow = str(Path(sys.executable).parent / "mlflow")
-    return [
-        mlflow, "models", "serve", "-m", model_uri, "--env-manager", "local",
-        "-h", host, "-p", str(port), "-w", str(workers),
-    ]  # fmt: skip
+def serve_command(host: str, port: int, workers: int) -> list[str]:
+    """What `mlflow models serve --env-manager local` runs, with sotag's guarded app (serving/scoring_app.py)."""
+    uvicorn = str(Path(sys.executable).parent / "uvicorn")
+    return [uvicorn, "--host", host, "--port", str(port), "--workers", str(workers), "serving.scoring_app:app"]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
+    from mlflow.pyfunc import scoring_server
+    from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+
     settings = TrackingSettings.from_env()
+    settings.activate()
+    # As `mlflow models serve` does: the model (pinned by the registry to the version the alias names now)
+    # downloaded once, then the scoring server on the local copy.
+    local_path = _download_artifact_from_uri(args.model_uri)
     env = dict(os.environ)
-    # The scoring server resolves models:/ URIs itself: give it the same store, and the venv's bin on PATH.
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    command = serve_command(args.model_uri, args.host, args.port, args.workers)
-    print(f"serve: {' '.join(command)}", flush=True)
+    env[scoring_server._SERVER_MODEL_PATH] = local_path
+    env[MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.name] = str(MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
+    command = serve_command(args.host, args.port, args.workers)
+    print(f"serve: {args.model_uri} ({local_path}) on http://{args.host}:{args.port}/invocations", flush=True)
     os.execve(command[0], command, env)
     return 0  # not reached
 

@@ -79,7 +79,11 @@ def apply(document: dict[str, Any], score_kind: str, max_batch: int) -> dict[str
         responses = operation["responses"]
         responses.pop("422", None)
         for status in statuses:
-            ref = RELOAD_REF if status == 409 and path in ("/reload", "/admin/rollback") else ERROR_REF
+            ref = ERROR_REF
+            if status == 409 and path == "/reload":
+                ref = RELOAD_REF
+            elif status == 409 and path == "/admin/rollback":  # refused by the registry, or the reload failed
+                ref = {"anyOf": [RELOAD_REF, ERROR_REF]}
             responses[str(status)] = {
                 "description": DESCRIPTIONS[status],
                 "content": {"application/json": {"schema": ref}},

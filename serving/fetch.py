@@ -7,8 +7,8 @@
 * Extracted into a temporary directory; members that are absolute, climb out with `..`, or
   are links or devices are refused, and so is an archive that expands past a size limit (a
   decompression bomb) or holds a member over the per-file limit: sizes are checked before
-  anything is written, and zip members are counted again while they are written. The four artifacts must be there and match the digests
-  in config.json.
+  anything is written, and zip members are counted again while they are written. The four
+  artifacts must be there and match the digests in config.json.
 * Installed with renames: DEST is either the old model or the new one, never half of each.
 """
 

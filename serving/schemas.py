@@ -7,13 +7,26 @@ stated in the schema (`oneOf`) and checked by `QuestionFields.question()`, which
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from tagger.errors import InputError
 from tagger.model import split_text
 from tagger.pyfunc import MAX_ABS_THRESHOLD, MAX_FIELD_CHARS, MAX_TOP_K
 
 OURS, ORIGINAL = ("title", "body", "top_k"), ("text", "topk")
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer includes 1.0; strings and booleans stay refused (StrictInt)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema defines it: 3 and 3.0, not 3.5, "3" or true.
+Integer = Annotated[StrictInt, BeforeValidator(_integral)]
 ONE_OF_TITLE_OR_TEXT = {
     "oneOf": [
         {"required": ["title"], "not": {"anyOf": [{"required": ["text"]}, {"required": ["topk"]}]}},
@@ -55,7 +68,7 @@ class QuestionFields(BaseModel):
 
 
 class Options(BaseModel):
-    top_k: StrictInt = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
+    top_k: Integer = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
     # A strict float: ints are numbers, booleans and strings are not; the bounds show in the schema.
     threshold: float = Field(
         None,
@@ -83,7 +96,7 @@ class PredictRequest(QuestionFields, Options):
         },
     )
 
-    topk: StrictInt = Field(None, ge=1, le=MAX_TOP_K, description="the original Tagger API's top_k")
+    topk: Integer = Field(None, ge=1, le=MAX_TOP_K, description="the original Tagger API's top_k")
 
     def options(self) -> tuple[int | None, float | None]:
         if self.topk is not None and self.title is not None:
