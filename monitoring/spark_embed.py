@@ -49,7 +49,9 @@ class SparkEncoder:
         start = time.perf_counter()
         spark = start_session(self.settings)
         n = len(texts)
-        partitions = max(1, min(-(-n // TEXTS_PER_PARTITION), 4096))
+        # A multiple of the cores, so the last round of tasks keeps every core busy.
+        cores = max(1, spark.sparkContext.defaultParallelism)
+        partitions = cores * max(1, min(-(-n // (cores * TEXTS_PER_PARTITION)), 4096))
         frame = spark.createDataFrame(pd.DataFrame({"i": np.arange(n, dtype=np.int64), "text": list(texts)}))
         rows = (
             frame.repartition(partitions)

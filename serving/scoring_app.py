@@ -29,6 +29,4 @@ def _decode_bounded(json_input):
 # The app's request handlers look the decoder up in the module at call time.
 scoring_server._decode_json_input = _decode_bounded
 
-app = scoring_server.init(
-    scoring_server.load_model_with_mlflow_config(os.environ[scoring_server._SERVER_MODEL_PATH])
-)
+app = scoring_server.init(scoring_server.load_model_with_mlflow_config(os.environ[scoring_server._SERVER_MODEL_PATH]))
