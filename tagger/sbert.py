@@ -149,15 +149,16 @@ class EmbeddingCache:
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
 
-    def get(self, model: str, digests: Sequence[str]) -> dict[str, np.ndarray]:
+    def get(self, model: str, digests: Sequence[str], dim: int | None = None) -> dict[str, np.ndarray]:
+        """Cached vectors by digest; with `dim`, a vector of another size (a damaged row) counts as missing."""
         try:
-            return self._get(model, digests)
+            return self._get(model, digests, dim)
         except sqlite3.DatabaseError as exc:  # corrupt pages found while reading: start over, encode again
             self._set_aside(exc)
             self._create()
             return {}
 
-    def _get(self, model: str, digests: Sequence[str]) -> dict[str, np.ndarray]:
+    def _get(self, model: str, digests: Sequence[str], dim: int | None) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._connect() as conn:
             for start in range(0, len(digests), 900):
@@ -167,7 +168,7 @@ class EmbeddingCache:
                     f"SELECT digest, vector FROM embeddings WHERE model = ? AND digest IN ({marks})", [model, *chunk]
                 )
                 for digest, blob in rows:
-                    if isinstance(blob, bytes) and len(blob) == EMBEDDING_DIM * 4:  # else: encoded again
+                    if isinstance(blob, bytes) and len(blob) % 4 == 0 and (dim is None or len(blob) == dim * 4):
                         found[digest] = np.frombuffer(blob, dtype=np.float32)
         return found
 
@@ -198,7 +199,7 @@ def encode(
         return out
     digests = [text_digest(t) for t in texts]
     identity = model_identity(max_seq_length)
-    known = cache.get(identity, list(dict.fromkeys(digests))) if cache else {}
+    known = cache.get(identity, list(dict.fromkeys(digests)), EMBEDDING_DIM) if cache else {}
     todo: dict[str, str] = {}
     for digest, text in zip(digests, texts, strict=True):
         if digest not in known:

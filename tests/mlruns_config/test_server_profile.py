@@ -151,7 +151,8 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
         assert created.status_code == 200, created.text
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth.admin_password)
-        client = MlflowClient(srv.url)
+        # Registry URI too: an earlier test may have pointed the process's default registry elsewhere.
+        client = MlflowClient(srv.url, registry_uri=srv.url)
         experiment_id = client.create_experiment("reader-check")
         run = client.create_run(experiment_id)
         client.log_metric(run.info.run_id, "f1_at_3", 0.5)
@@ -162,7 +163,7 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
 
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "reader")
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-Passw0rd-2026")
-        reader = MlflowClient(srv.url)
+        reader = MlflowClient(srv.url, registry_uri=srv.url)
         assert reader.get_run(run.info.run_id).data.metrics["f1_at_3"] == 0.5
         assert reader.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == "1"
         with pytest.raises(MlflowException) as refused:
