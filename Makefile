@@ -122,4 +122,4 @@ bench-drift: setup  ## the drift verification scenario (planted topic shift), co
 	$(BIN)/python -m bench.drift $(DATA_ARG)
 
 clean:
-	rm -rf mlruns mlartifacts mlflow.db predictions.db reports test-artifacts .cache .locks .pytest_cache .ruff_cache
+	rm -rf mlruns mlartifacts mlflow.db predictions.db reports test-artifacts .cache .locks .pytest_cache .ruff_cache spool spark-warehouse
