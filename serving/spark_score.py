@@ -10,6 +10,7 @@ partitioned by creation month into the staging folder that `run_score` commits.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from datetime import datetime
@@ -52,6 +53,11 @@ def _stage_input(config, folder: Path) -> tuple[Path, UnusableRows, int, int]:
         bar.update(len(raw))
     bar.close()
     return folder, unusable, too_long, read
+
+
+class _NotEnvManagerAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'env_manager="local"' not in record.getMessage()
 
 
 def _typed(frame) -> bool:
@@ -104,6 +110,9 @@ def score_on_spark(config, settings: SparkSettings, pinned: PinnedVersion, stagi
         F.sum(bad_date.cast("long")).alias("bad_date"),
     ).first()
 
+    # env_manager="local" is the choice here (the executors run this environment; README: on a cluster),
+    # so MLflow's advice to rebuild a conda environment is noise in the job's output.
+    logging.getLogger("mlflow.pyfunc").addFilter(_NotEnvManagerAdvice())
     udf = mlflow.pyfunc.spark_udf(spark, pinned.uri, result_type=RESULT_TYPE, env_manager="local")
     out = (
         frame.where(usable)
