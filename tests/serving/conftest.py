@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +36,9 @@ class Store:
         return version
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, questions_parquet: Path):
-    root = tmp_path_factory.mktemp("serving-store")
+@contextmanager
+def throwaway_store(root: Path, data: Path) -> Iterator[Store]:
+    """An embedded MLflow store under `root`, active (and in the environment) while the block runs."""
     env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "SOTAG_ARTIFACT_ROOT": (root / "artifacts").as_uri(),
@@ -48,6 +50,11 @@ def store(tmp_path_factory: pytest.TempPathFactory, questions_parquet: Path):
             mp.setenv(key, value)
         settings = TrackingSettings.from_env()
         settings.activate()
-        s = Store(root=root, settings=settings, data=questions_parquet, env=env)
+        yield Store(root=root, settings=settings, data=data, env=env)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, questions_parquet: Path):
+    with throwaway_store(tmp_path_factory.mktemp("serving-store"), questions_parquet) as s:
         s.train_and_promote()
         yield s

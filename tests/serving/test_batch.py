@@ -22,7 +22,7 @@ from tagger.data import default_data_path
 from tagger.scored import COLUMNS, read_scored
 from tagger.spark import spark_available
 from tagger.tracking import MODEL_NAME
-from tests.serving.conftest import Store
+from tests.serving.conftest import throwaway_store
 
 ROWS = 2500
 
@@ -44,21 +44,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory):
     """A champion trained on real questions (small configuration), in a throwaway store."""
-    root = tmp_path_factory.mktemp("batch-store")
-    env = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "SOTAG_ARTIFACT_ROOT": (root / "artifacts").as_uri(),
-        "SOTAG_LOCK_DIR": str(root / "locks"),
-        "SOTAG_HOME": str(root),
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        from tagger.tracking import TrackingSettings
-
-        settings = TrackingSettings.from_env()
-        settings.activate()
-        store = Store(root=root, settings=settings, data=default_data_path(), env=env)
+    with throwaway_store(tmp_path_factory.mktemp("batch-store"), default_data_path()) as store:
         version = store.train_and_promote(split_date="2018-03-01", top_n_tags=30, max_features=8000, C=10.0)
         yield version
 
