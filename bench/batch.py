@@ -25,13 +25,11 @@ import mlflow
 import pandas as pd
 import psutil
 
-from bench.common import default_config, parse_args
+from bench.common import fit_default_in_store, parse_args
 from registry.publish import log_pyfunc
 from serving.batch import equal_outputs
-from tagger.artifacts import write_artifacts
 from tagger.scored import read_scored
-from tagger.tracking import MODEL_NAME, TrackingSettings
-from training.fit import fit_and_evaluate, prepare
+from tagger.tracking import MODEL_NAME
 
 PART_ROWS = 50_000
 
@@ -58,19 +56,12 @@ def replicate(data: Path, rows: int, folder: Path) -> Path:
 
 def register_model(data: Path, root: Path) -> dict[str, str]:
     """The default configuration, fitted and registered as @champion in a store under `root`."""
-    config = default_config(data)
-    prepared = prepare(config)
-    result = fit_and_evaluate(config, prepared)
-    tagger = result.tagger
-    settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
-    client = settings.activate()
-    settings.use_experiment("bench-batch")
-    example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
+    fitted = fit_default_in_store(data, root, "bench-batch")
+    config, directory = fitted.config, fitted.write(root / "model")
     with mlflow.start_run(run_name="bench-batch"):
-        directory = write_artifacts(root / "model", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config)
-        log_pyfunc(directory, config.vectorizer, config.top_k, config.threshold, example, MODEL_NAME)
-    client.set_registered_model_alias(MODEL_NAME, "champion", "1")
-    return {"MLFLOW_TRACKING_URI": settings.tracking_uri}
+        log_pyfunc(directory, config.vectorizer, config.top_k, config.threshold, fitted.example, MODEL_NAME)
+    fitted.client.set_registered_model_alias(MODEL_NAME, "champion", "1")
+    return {"MLFLOW_TRACKING_URI": fitted.settings.tracking_uri}
 
 
 def run_job(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from tagger.data import default_data_path
 from training.config import TrainConfig
@@ -25,3 +26,39 @@ def parse_args(description: str) -> argparse.Namespace:
 
 def default_config(data: Path, **overrides: object) -> TrainConfig:
     return replace(TrainConfig(data=data, register=False), **overrides)
+
+
+@dataclass
+class DefaultInStore:
+    """The default configuration fitted on `data`, and a throwaway store (experiment set) to log it in."""
+
+    config: TrainConfig
+    prepared: Any
+    result: Any
+    settings: Any
+    client: Any
+    example: Any  # two evaluation questions: the logged model's input example
+
+    @property
+    def tagger(self):
+        return self.result.tagger
+
+    def write(self, directory: Path) -> Path:
+        from tagger.artifacts import write_artifacts
+
+        tagger = self.result.tagger
+        return write_artifacts(directory, tagger.vectorizer, tagger.estimator, self.result.mlb, tagger.config)
+
+
+def fit_default_in_store(data: Path, root: Path, experiment: str) -> DefaultInStore:
+    from tagger.tracking import TrackingSettings
+    from training.fit import fit_and_evaluate, prepare
+
+    config = default_config(data)
+    prepared = prepare(config)
+    result = fit_and_evaluate(config, prepared)
+    settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+    client = settings.activate()
+    settings.use_experiment(experiment)
+    example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
+    return DefaultInStore(config, prepared, result, settings, client, example)

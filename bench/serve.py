@@ -31,11 +31,11 @@ import numpy as np
 import requests
 from mlflow.tracking import MlflowClient
 
-from bench.common import default_config, parse_args
+from bench.common import default_config, fit_default_in_store, parse_args
 from mlruns_config.servers import free_port
 from registry.publish import log_pyfunc
 from tagger.artifacts import write_artifacts
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings
+from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 from training.fit import fit_and_evaluate, prepare
 
 TOKEN = "bench-token"
@@ -146,16 +146,10 @@ def start_server(args: list[str], env: dict[str, str], probe: tuple[str, dict]) 
 
 def log_models(root: Path, data: Path) -> tuple[list[dict], str]:
     """Fit the default configuration once; register ours (twice, for the reload) and the seed-style model."""
-    config = default_config(data)
-    prepared = prepare(config)
-    result = fit_and_evaluate(config, prepared)
-    tagger = result.tagger
-    settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
-    client = settings.activate()
-    settings.use_experiment("bench-serve")
-    example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
+    fitted = fit_default_in_store(data, root, "bench-serve")
+    config, result, tagger, example = fitted.config, fitted.result, fitted.tagger, fitted.example
     with mlflow.start_run(run_name="bench-serve"):
-        ours = write_artifacts(root / "ours", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config)
+        ours = fitted.write(root / "ours")
         info = log_pyfunc(ours, config.vectorizer, config.top_k, config.threshold, example, MODEL_NAME)
         mlflow.register_model(info.model_uri, MODEL_NAME)  # v2: the same model, for the reload under load
         import joblib
@@ -178,10 +172,10 @@ def log_models(root: Path, data: Path) -> tuple[list[dict], str]:
             input_example=example,
             registered_model_name="seed-tagger",
         )
-    client.set_registered_model_alias(MODEL_NAME, "champion", "1")
-    evaluation = prepared.split.evaluation.head(400)
+    fitted.client.set_registered_model_alias(MODEL_NAME, "champion", "1")
+    evaluation = fitted.prepared.split.evaluation.head(400)
     questions = [{"title": t, "body": b} for t, b in zip(evaluation["title"], evaluation["body"], strict=True)]
-    return questions, settings.tracking_uri
+    return questions, fitted.settings.tracking_uri
 
 
 def log_ensemble(data: Path) -> None:
