@@ -63,32 +63,33 @@ def parquet_parts(path: Path) -> list[Path]:
     return parts
 
 
-def check_parquet(path: Path, required: tuple[str, ...] = TRAINING_COLUMNS) -> list[Path]:
-    """The parquet parts of `path`, each readable and holding the required columns (schemas only, no rows)."""
+def _open_part(part: Path, required: tuple[str, ...]):
+    """A parquet part opened (its footer read, no rows), with the required columns; else DataError naming it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        handle = pq.ParquetFile(part)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{part}: not a readable parquet file ({exc})") from None
+    _require(handle.schema_arrow.names, required, part)
+    return handle
+
+
+def check_parquet(path: Path, required: tuple[str, ...] = TRAINING_COLUMNS) -> list[Path]:
+    """The parquet parts of `path`, each readable and holding the required columns (schemas only, no rows)."""
     parts = parquet_parts(path)
     for part in parts:
-        try:
-            names = pq.read_schema(part).names
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{part}: not a readable parquet file ({exc})") from None
-        _require(names, required, part)
+        _open_part(part, required).close()
     return parts
 
 
 def _iter_parquet(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     for part in parquet_parts(path):
-        try:
-            handle = pq.ParquetFile(part)
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{part}: not a readable parquet file ({exc})") from None
+        handle = _open_part(part, required)
         names = handle.schema_arrow.names
-        _require(names, required, part)
         columns = [c for c in (*QUESTION_COLUMNS,) if c in names]
         row = 0
         try:
