@@ -229,31 +229,45 @@ def _one_clear_line(stderr: str, marker: str) -> bool:
     return len(lines) == 1 and "Traceback" not in stderr
 
 
-def load(url: str, payloads: list[dict], clients: int, stop: threading.Event) -> dict[str, int]:
-    """`clients` threads posting until `stop`; counts of 200s, other statuses and connection errors."""
-    counts = {"ok": 0, "bad_status": 0, "refused": 0}
-    lock = threading.Lock()
+class BackgroundLoad:
+    """`clients` threads posting PAYLOADS to `url` from construction until `stop()`, which returns the counts:
+    200s (`ok`), other statuses (`bad_status`) and connection errors (`refused`)."""
 
-    def client(i: int) -> None:
+    def __init__(self, url: str, clients: int = 16):
+        self.counts = {"ok": 0, "bad_status": 0, "refused": 0}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._client, args=(url, i, clients), daemon=True) for i in range(clients)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _client(self, url: str, first: int, step: int) -> None:
         session = requests.Session()
-        n = i
-        while not stop.is_set():
+        n = first
+        while not self._stop.is_set():
             try:
-                response = session.post(url, json=payloads[n % len(payloads)], timeout=30)
+                response = session.post(url, json=PAYLOADS[n % len(PAYLOADS)], timeout=30)
                 key = "ok" if response.status_code == 200 else "bad_status"
             except requests.RequestException:
                 key = "refused"
                 time.sleep(0.05)
-            with lock:
-                counts[key] += 1
-            n += clients
+            with self._lock:
+                self.counts[key] += 1
+            n += step
 
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return counts
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        return self.counts
+
+
+def held_outcome(name: str, held: dict[str, bool], lost: int, detail: str) -> Outcome:
+    """Survived when every condition in `held` is true; the detail names the ones that are not."""
+    failed = [condition for condition, ok in held.items() if not ok]
+    return Outcome(name, not failed, lost, detail + (f"; not held: {', '.join(failed)}" if failed else ""))
 
 
 PAYLOADS = [
@@ -340,14 +354,13 @@ def tracking_killed_during_retrain(lab: Lab) -> Outcome:
         "no version without artifacts": not missing,
         "rerun succeeds": rerun.returncode in (0, 3),
     }
-    failed = [k for k, ok in held.items() if not ok]
     line = next((x for x in stderr.splitlines() if x.startswith("sotag retrain: ")), "no message")
-    return Outcome(
+    return held_outcome(
         "tracking server killed during retrain",
-        not failed,
+        held,
         len(missing),
         f"exit {code}, '{line[:120]}'; champion v{state['aliases'].get('champion')} kept; rerun exit "
-        f"{rerun.returncode}" + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"{rerun.returncode}",
     )
 
 
@@ -372,15 +385,13 @@ def s3_down_while_logging(lab: Lab) -> Outcome:
         "run FAILED": bool(new_runs) and all(s == "FAILED" for _, s in new_runs),
         "nothing registered": versions_after == versions_before,
     }
-    failed = [k for k, ok in held.items() if not ok]
     line = next((x for x in stderr.splitlines() if x.startswith("sotag train: ")), "no message")
-    return Outcome(
+    return held_outcome(
         "S3 down while the model is logged",
-        not failed,
+        held,
         0,
         f"exit {proc.returncode}, '{line[:140]}'; run {new_runs[0][1] if new_runs else '?'}; "
-        f"{len(versions_after - versions_before)} new versions"
-        + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"{len(versions_after - versions_before)} new versions",
     )
 
 
@@ -390,15 +401,11 @@ def log_database_restarted_under_load(lab: Lab) -> Outcome:
     try:
         url = pg.create_database("predictions")
         proc, base = _gateway(lab, url)
-        stop = threading.Event()
-        result: dict[str, int] = {}
-        loader = threading.Thread(target=lambda: result.update(load(f"{base}/predict", PAYLOADS, 16, stop)))
-        loader.start()
+        load = BackgroundLoad(f"{base}/predict")
         time.sleep(3)
         pg.restart()
         time.sleep(4)
-        stop.set()
-        loader.join()
+        result = load.stop()
         status = _wait_drained(base)
         rows = _rows(url)
         metrics = requests.get(f"{base}/metrics", timeout=5).text
@@ -414,14 +421,12 @@ def log_database_restarted_under_load(lab: Lab) -> Outcome:
         "dropped counter exported": dropped is not None,
         "clean exit": code == 0,
     }
-    failed = [k for k, ok in held.items() if not ok]
-    return Outcome(
+    return held_outcome(
         "prediction-log PostgreSQL restarted under 16 clients",
-        not failed,
+        held,
         lost,
         f"{answered} answered 200, {result.get('bad_status', 0)} other, {rows} rows logged, "
-        f"buffer peak drained (pending {status.get('pending')})"
-        + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"buffer peak drained (pending {status.get('pending')})",
     )
 
 
@@ -429,10 +434,7 @@ def sigterm_under_load(lab: Lab) -> Outcome:
     lab.seed_champion()
     url = f"sqlite:///{lab.root / 'sigterm-predictions.db'}"
     proc, base = _gateway(lab, url)
-    stop = threading.Event()
-    result: dict[str, int] = {}
-    loader = threading.Thread(target=lambda: result.update(load(f"{base}/predict", PAYLOADS, 16, stop)))
-    loader.start()
+    load = BackgroundLoad(f"{base}/predict")
     time.sleep(3)
     start = time.monotonic()
     os.killpg(proc.pid, signal.SIGTERM)
@@ -441,8 +443,7 @@ def sigterm_under_load(lab: Lab) -> Outcome:
     except subprocess.TimeoutExpired:
         code = None
     seconds = time.monotonic() - start
-    stop.set()
-    loader.join()
+    result = load.stop()
     if code is None:
         os.killpg(proc.pid, signal.SIGKILL)
     rows = _rows(url)
@@ -453,13 +454,12 @@ def sigterm_under_load(lab: Lab) -> Outcome:
         "no error status": result.get("bad_status", 0) == 0,
         "rows logged = requests answered": rows == answered,
     }
-    failed = [k for k, ok in held.items() if not ok]
-    return Outcome(
+    return held_outcome(
         "gateway SIGTERM under 16 clients",
-        not failed,
+        held,
         max(0, answered - rows),
         f"exit {code} in {seconds:.1f} s; {answered} answered 200, {result.get('refused', 0)} refused after the "
-        f"signal, {rows} rows logged" + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"signal, {rows} rows logged",
     )
 
 
@@ -474,15 +474,11 @@ def reload_with_s3_down(lab: Lab) -> Outcome:
         client = MlflowClient(lab.server.url)
         client.set_registered_model_alias(MODEL, "champion", version.group(1))
         lab.switch.stop()
-        stop = threading.Event()
-        result: dict[str, int] = {}
-        loader = threading.Thread(target=lambda: result.update(load(f"{base}/predict", PAYLOADS, 16, stop)))
-        loader.start()
+        load = BackgroundLoad(f"{base}/predict")
         time.sleep(1)
         reload = requests.post(f"{base}/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
         time.sleep(1)
-        stop.set()
-        loader.join()
+        result = load.stop()
         health = requests.get(f"{base}/health", timeout=5).json()
     finally:
         lab.switch.start()
@@ -494,13 +490,12 @@ def reload_with_s3_down(lab: Lab) -> Outcome:
         "health reports the failed reload": health["last_reload"] is not None and not health["last_reload"]["ok"],
         "no request failed": result.get("bad_status", 0) == 0 and result.get("refused", 0) == 0,
     }
-    failed = [k for k, ok in held.items() if not ok]
-    return Outcome(
+    return held_outcome(
         "reload while the artifact store is down",
-        not failed,
+        held,
         0,
         f"/reload {reload.status_code}: '{reload.json().get('message', '')[:100]}'; v{health['model']['version']} "
-        f"kept serving {result.get('ok', 0)} requests" + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"kept serving {result.get('ok', 0)} requests",
     )
 
 
@@ -545,14 +540,12 @@ def drift_with_a_full_disk(lab: Lab) -> Outcome:
         "unwritable folder named": second.returncode != 0 and str(unwritable) in second.stderr,
         "no traceback": "Traceback" not in result.stderr + second.stderr,
     }
-    failed = [k for k, ok in held.items() if not ok]
     line = next((x for x in result.stderr.splitlines() if x.startswith("sotag drift: ")), "no message")
-    return Outcome(
+    return held_outcome(
         f"drift job with a full disk ({'64 KB tmpfs' if mounted else 'file-size limit'}) and an unwritable folder",
-        not failed,
+        held,
         0,
-        f"exit {result.returncode}, '{line[:140]}'; left behind: {left or 'nothing'}"
-        + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"exit {result.returncode}, '{line[:140]}'; left behind: {left or 'nothing'}",
     )
 
 
@@ -574,13 +567,11 @@ def corrupted_embedding_cache(lab: Lab) -> Outcome:
         "corrupt file kept aside": len(aside) == 1,
         "cache rebuilt": cached >= 40,
     }
-    failed = [k for k, ok in held.items() if not ok]
-    return Outcome(
+    return held_outcome(
         "corrupted embedding cache",
-        not failed,
+        held,
         0,
-        f"exit {result.returncode}; moved aside as {aside[0].name if aside else '?'}; {cached} embeddings cached again"
-        + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"exit {result.returncode}; moved aside as {aside[0].name if aside else '?'}; {cached} embeddings cached again",
     )
 
 
@@ -608,13 +599,11 @@ def two_retrains_at_once(lab: Lab) -> Outcome:
         "loser exits 3 or says conflict": conflict_clear,
     }
     lab.champion = after["aliases"].get("champion")
-    failed = [k for k, ok in held.items() if not ok]
-    return Outcome(
+    return held_outcome(
         "two retrains at once on the server profile",
-        not failed,
+        held,
         abs(len(new_events) - len(promoted)),
-        f"exit codes {codes}; champion v{lab.champion}; {len(new_events)} new history events"
-        + (f"; not held: {', '.join(failed)}" if failed else ""),
+        f"exit codes {codes}; champion v{lab.champion}; {len(new_events)} new history events",
     )
 
 
