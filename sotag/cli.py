@@ -3,7 +3,8 @@
 Each stage package (and the registry, for promote / rollback / status) contributes its
 sub-commands through `register(subparsers)`. This module sits above every layer, so the
 stages need not know each other; errors
-meant for the user (SotagError) print one line and exit with code 2, never a traceback.
+meant for the user (SotagError) print one line and exit with code 2, never a traceback. SIGTERM and Ctrl-C
+end the command's open MLflow runs KILLED and exit 143 / 130 (`sotag.interrupts`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import monitoring.cli
 import registry.cli
 import serving.cli
 import training.cli
+from sotag import interrupts
 from tagger.errors import ComponentFault, SotagError
 
 # In the order `sotag --help` lists them: the lifecycle from training to monitoring.
@@ -73,8 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    interrupts.install()
     try:
         return handler(args)
+    except (interrupts.Interrupted, KeyboardInterrupt) as exc:
+        return _interrupted(args.command, exc)
     except ComponentFault as exc:
         print(f"sotag {args.command}: failed: {exc}", file=sys.stderr)
         return 1
@@ -87,9 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sotag {args.command}: failed: {fault}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"sotag {args.command}: interrupted", file=sys.stderr)
-        return 130
+
+
+def _interrupted(command: str, exc: BaseException) -> int:
+    """End the runs the signal left open (KILLED), say so in one line, return 143 (SIGTERM) or 130 (Ctrl-C)."""
+    code = exc.code if isinstance(exc, interrupts.Interrupted) else 130
+    name = str(exc) if isinstance(exc, interrupts.Interrupted) else "SIGINT"
+    try:
+        killed = interrupts.end_interrupted_runs()
+        runs = f"; runs ended KILLED: {', '.join(killed)}" if killed else ""
+    except Exception as err:  # the store may be the reason the job was stopped
+        runs = f"; open runs not ended ({component_fault(err) or type(err).__name__})"
+    print(f"sotag {command}: interrupted ({name}){runs}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""SIGTERM and Ctrl-C for every `sotag` command: the open MLflow runs end KILLED, the exit code is conventional.
+
+A signal is turned into an exception (`Interrupted`, a BaseException, so no `except Exception` swallows it)
+that unwinds through the `with mlflow.start_run()` blocks. Those end their runs FAILED on the way out; once the
+command has unwound, `end_interrupted_runs` marks every run that was open when the signal came (the innermost
+one and its parents, nested ones included) KILLED, ends any run still active, and deletes a model version
+registered from one of them, so an interrupted run leaves no registered version behind. Exit code: 128 + the
+signal number (143 for SIGTERM, 130 for Ctrl-C), as a shell reports a process the signal ended.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+KILLED = RunStatus.to_string(RunStatus.KILLED)
+_PARENT_TAG = "mlflow.parentRunId"
+# Ids of the runs open when a signal came (the active run and its parent chain as far as it is known in memory).
+_open_at_signal: list[str] = []
+
+
+class Interrupted(BaseException):
+    """The command was stopped by a signal; `code` is the conventional exit status (128 + signal number)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.code = 128 + signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    # No I/O here (the main thread may be inside a store transaction): note the open runs, then unwind.
+    run = mlflow.active_run()
+    if run is not None and not _open_at_signal:
+        _open_at_signal.append(run.info.run_id)
+        parent = run.data.tags.get(_PARENT_TAG)
+        if parent:
+            _open_at_signal.append(parent)
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Turn SIGTERM and SIGINT into `Interrupted` (a command that serves may install its own SIGTERM handler)."""
+    _open_at_signal.clear()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+
+def end_interrupted_runs() -> list[str]:
+    """Mark the runs that were open at the signal KILLED (parents included) and drop versions registered from them.
+
+    Returns the ids of the runs it marked. Further SIGTERM/SIGINT are ignored meanwhile (a few store calls).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ids = list(_open_at_signal)
+    while (run := mlflow.active_run()) is not None:  # a run started without `with` is still active
+        ids.append(run.info.run_id)
+        mlflow.end_run(KILLED)
+    if not ids:
+        return []
+    client = MlflowClient()
+    killed: list[str] = []
+    pending = list(dict.fromkeys(ids))
+    while pending:
+        run_id = pending.pop(0)
+        if run_id in killed:
+            continue
+        run = client.get_run(run_id)
+        if run.info.status != KILLED:
+            client.set_terminated(run_id, KILLED)
+        killed.append(run_id)
+        parent = run.data.tags.get(_PARENT_TAG)
+        if parent and parent not in killed:
+            pending.append(parent)
+    for run_id in killed:
+        for version in client.search_model_versions(f"run_id = '{run_id}'"):
+            client.delete_model_version(version.name, version.version)
+    return killed

@@ -1,0 +1,88 @@
+"""SIGTERM and Ctrl-C to a running `sotag` job: its runs end KILLED (nested ones too), exit 143 / 130,
+and no model version is registered from the interrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"
+
+
+def _start(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, MlflowClient]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        MLFLOW_TRACKING_URI=uri,
+        SOTAG_ARTIFACT_ROOT=(tmp_path / "artifacts").as_uri(),
+        SOTAG_CACHE=str(tmp_path / "cache"),
+        SOTAG_LOCK_DIR=str(tmp_path / "locks"),
+    )
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "sotag"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return proc, MlflowClient(uri, uri)
+
+
+def _wait_running(proc: subprocess.Popen, client: MlflowClient, run_name: str, timeout_s: float = 240) -> None:
+    """Readiness: the run named `run_name` is RUNNING in the store (polled), while the job is still alive."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the job ended before its run started: {proc.stderr.read()[-2000:]}")
+        try:
+            runs = client.search_runs(
+                [e.experiment_id for e in client.search_experiments()],
+                filter_string=f"attributes.status = 'RUNNING' and attributes.run_name = '{run_name}'",
+            )
+        except Exception:  # the store is being created by the job
+            runs = []
+        if runs:
+            return
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"run {run_name} never RUNNING")
+
+
+def _all_runs(client: MlflowClient) -> list:
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def test_sigterm_to_train_kills_its_run_and_registers_nothing(tmp_path):
+    proc, client = _start(["train", "--data", str(SAMPLE)], tmp_path)
+    _wait_running(proc, client, "tfidf-top100")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "sotag train: interrupted (SIGTERM); runs ended KILLED: " in stderr
+    assert "Traceback" not in stderr
+    runs = _all_runs(client)
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("tfidf-top100", "KILLED")]
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def test_ctrl_c_to_compare_kills_the_parent_and_the_nested_run(tmp_path):
+    args = ["compare", "--data", str(SAMPLE), "--vectorizers", "bow,tfidf", "--top-n-tags", "20"]
+    proc, client = _start(args, tmp_path)
+    _wait_running(proc, client, "bow-top20")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "sotag compare: interrupted (SIGINT)" in stderr
+    statuses = {r.info.run_name: r.info.status for r in _all_runs(client)}
+    assert statuses == {"compare-top20": "KILLED", "bow-top20": "KILLED"}
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
