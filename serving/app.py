@@ -2,7 +2,7 @@
 
 POST /predict (sotag's {title, body, top_k} or the original Tagger API's {text, topk}), POST /explain,
 POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
-POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs.
+POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs (served offline).
 
 Bad input never reaches the model: pydantic checks every field and the answer is a 400
 naming it; a body over the limit is a 413; a batch over the time limit is a 504.
@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -186,7 +187,9 @@ def create_app(
         yield
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package (served under
+    # /static-offline-docs), not from a CDN: sotag runs where nothing beyond the package registries is reachable.
+    app = FastAPIOffline(
         title="sotag gateway",
         description="StackOverflow tag suggestion: the registered champion behind a small, fast API.",
         version="1",

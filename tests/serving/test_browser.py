@@ -94,17 +94,31 @@ def apps(store, drift_reports) -> Iterator[dict[str, str]]:
             stop_server(proc)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def _chromium(*extra_flags: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000", *extra_flags):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    driver = _chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def offline_browser() -> Iterator[object]:
+    """Chromium with the network off: every host name but 127.0.0.1 fails to resolve (a CDN included)."""
+    driver = _chromium("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     try:
         yield driver
     finally:
@@ -185,3 +199,22 @@ def test_mlflow_ui_shows_the_champion_alias(apps, browser):
     # The alias chip reads "@ champion" (the history tag's JSON also says "champion", so match the chip).
     assert re.search(r"@\s?champion", browser.find_element("tag name", "body").text)
     browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model.png"))
+
+
+def test_gateway_docs_render_offline(apps, offline_browser):
+    """/docs draws the operations from assets the gateway serves itself: no request leaves 127.0.0.1."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    offline_browser.get(f"{apps['gateway']}/docs")
+    predict = WebDriverWait(offline_browser, 60).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path[data-path='/predict']")
+    )
+    assert predict[0].text.replace("\u200b", "") == "/predict"
+    assert "sotag gateway" in offline_browser.find_element(By.TAG_NAME, "body").text
+    resources = offline_browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert resources, "the page loaded no resource"
+    outside = [url for url in resources if not url.startswith(apps["gateway"] + "/")]
+    assert outside == [], f"/docs requested resources beyond the gateway: {outside}"
+    assert any(url.endswith("/swagger-ui-bundle.js") for url in resources)
+    offline_browser.save_screenshot(str(SCREENSHOTS / "gateway-docs-offline.png"))
