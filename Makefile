@@ -14,6 +14,10 @@ DATA_ARG := $(if $(DATA),--data $(DATA),)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# $(call sotag_coded,ARGS): `.venv/bin/sotag ARGS`, shown as make shows a command. GNU make exits 2 whenever a
+# recipe fails, whatever the command's own code (promote 3 = kept, drift 4 = alert): say the code and what carries it.
+sotag_coded = @echo '$(BIN)/sotag $(1)'; $(BIN)/sotag $(1) || { code=$$?; echo "make $@: sotag $@ exited $$code; \
+	make itself exits 2, so cron and CI run .venv/bin/sotag $@ (README: exit codes)" >&2; exit $$code; }
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
 	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
@@ -39,7 +43,7 @@ compare: setup
 	$(BIN)/sotag compare $(DATA_ARG) $(ARGS)
 
 promote: setup  ## judge @challenger against @champion on the same window; exit 0 promoted, 3 kept
-	$(BIN)/sotag promote $(DATA_ARG) $(ARGS)
+	$(call sotag_coded,promote $(DATA_ARG) $(ARGS))
 
 rollback: setup  ## put @champion back on the previous champion
 	$(BIN)/sotag rollback $(ARGS)
@@ -48,7 +52,7 @@ status: setup  ## versions, aliases, metrics and promotion history
 	$(BIN)/sotag status $(ARGS)
 
 retrain: setup  ## the weekly job: newest window → train → register → promote if better (exit 0/3)
-	$(BIN)/sotag retrain $(DATA_ARG) $(ARGS)
+	$(call sotag_coded,retrain $(DATA_ARG) $(ARGS))
 
 serve: setup  ## mlflow models serve on models:/stackoverflow-tagger@champion (/invocations) on 127.0.0.1:SERVE_PORT
 	$(BIN)/sotag serve --port $(SERVE_PORT) $(ARGS)
@@ -57,7 +61,7 @@ gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (docs at /docs)
 	$(BIN)/sotag gateway --port $(GATEWAY_PORT) $(ARGS)
 
 drift: setup  ## monthly drift job (default: the newest complete month vs the champion's training window); exit 4 on alert
-	$(BIN)/sotag drift $(DATA_ARG) $(ARGS)
+	$(call sotag_coded,drift $(DATA_ARG) $(ARGS))
 
 schedule: setup  ## run the drift job on CRON (default: 06:00 UTC on the 1st of each month); stays up
 	$(BIN)/sotag schedule --cron "$(CRON)" $(DATA_ARG) $(ARGS)
@@ -92,7 +96,7 @@ ui: setup  ## the MLflow UI on the embedded store; prints direct links to the tr
 
 score: setup  ## tag a backlog: make score IN=questions.parquet|folder|export.csv|Posts.xml OUT=scored/ (Spark when Java is here)
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=path OUT=folder [ARGS='--engine local']" >&2; exit 2; }
-	$(BIN)/sotag score "$(IN)" --out "$(OUT)" $(ARGS)
+	$(call sotag_coded,score "$(IN)" --out "$(OUT)" $(ARGS))
 
 bench-quality: setup
 	$(BIN)/python -m bench.quality $(DATA_ARG)

@@ -233,3 +233,37 @@ def test_a_failed_required_behavioural_case_refuses_promotion(make_version, regi
     # The shipped cases: the synthetic model passes every case whose tags it knows.
     assert promote(registry, gate).promoted
     assert ", 0 failed," in registry.version(v1).tags["behaviour_summary"]
+
+
+@pytest.mark.integration
+def test_exit_codes_through_the_documented_command(make_version, questions_parquet, tracking, tmp_path):
+    """What cron and CI run (README): `.venv/bin/sotag promote` from any folder; its exit code is the contract
+    (`make promote` cannot carry it: GNU make exits 2 whenever a recipe fails)."""
+    sotag = os.path.join(os.path.dirname(sys.executable), "sotag")
+    cron_dir = tmp_path / "cron"
+    cron_dir.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sotag, "promote", "--data", str(questions_parquet), *args],
+            cwd=cron_dir,
+            env=dict(os.environ),  # MLFLOW_TRACKING_URI of the test's store, as a crontab would set it
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    v1 = make_version()
+    first = run("--floor", "0.5")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "PROMOTED" in first.stdout
+    make_version(**WEAK)
+    kept = run("--floor", "0.0")
+    assert kept.returncode == 3, kept.stderr[-2000:]
+    assert "KEPT" in kept.stdout
+    assert str(MlflowClient().get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == v1
+    bad = run("--version", "99")
+    assert bad.returncode == 2
+    assert "version 99: not found" in bad.stderr
+    assert not (cron_dir / "mlflow.db").exists()
