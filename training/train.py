@@ -72,8 +72,11 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     if outcome.version:
         print(f"model: models:/{config.model_name}/{outcome.version}  alias @challenger")
     experiment_id = mlflow.get_run(outcome.run_id).info.experiment_id
+    experiment = mlflow.get_experiment(experiment_id).name  # under `mlflow run`, the launcher's choice
     start = "" if settings.tracking_uri.startswith("http") else "make ui, then "
-    print(f"see:   {start}{runs_view_url(settings.ui_url, experiment_id)}  (experiment '{config.experiment}')")
+    print(f"see:   {start}{runs_view_url(settings.ui_url, experiment_id)}  (experiment '{experiment}')")
+    if experiment != config.experiment:
+        print(f"note:  `mlflow run` put this run in '{experiment}': pass --experiment-name {config.experiment}")
     print(
         json.dumps(
             {
