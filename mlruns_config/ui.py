@@ -2,29 +2,40 @@
 
 MLflow 3.17's UI opens an experiment on its GenAI overview (traces, tokens), which sotag's runs
 never fill; the links printed here go straight to the training runs (table and chart views), the
-registered model, and the drift-monitoring runs.
+registered model, and the drift-monitoring runs. They are printed once the UI answers (it takes
+tens of seconds to start on a loaded machine), with the `MLFLOW_TRACKING_URI` export line that points
+MLflow's own tools at this store from any folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+from types import FrameType
 
 from mlflow.tracking import MlflowClient
 
+from mlruns_config.servers import ServerError, _http_ok, _stop, _wait
 from tagger.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, runs_view_url
 
-EXPERIMENTS = (("stackoverflow-tagger", "training runs"), ("drift-monitoring", "drift-monitoring runs"))
+# (experiment, label, the command that fills it)
+EXPERIMENTS = (
+    ("stackoverflow-tagger", "training runs", "make demo / make train"),
+    ("drift-monitoring", "drift-monitoring runs", "make drift"),
+)
+START_TIMEOUT_S = 300
 
 
 def links(settings: TrackingSettings, ui_url: str) -> list[str]:
     client = MlflowClient(settings.tracking_uri)
     out = []
-    for name, label in EXPERIMENTS:
+    for name, label, fill in EXPERIMENTS:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
-            out.append(f"  {label:<22} (none yet: make demo / make drift)")
+            out.append(f"  {label:<22} (none yet: {fill})")
             continue
         out.append(f"  {label:<22} {runs_view_url(ui_url, experiment.experiment_id)}")
         if name == "stackoverflow-tagger":
@@ -45,12 +56,33 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(links(settings, settings.ui_url)))
         return
     ui_url = f"http://{args.host}:{args.port}"
-    print(f"mlflow ui on {settings.tracking_uri}:")
-    print("\n".join(links(settings, ui_url)), flush=True)
     root = settings.artifact_root or (PROJECT_ROOT / "mlartifacts").as_uri()
     mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
     command = ["--backend-store-uri", settings.tracking_uri, "--default-artifact-root", root]
-    os.execv(mlflow, [mlflow, "ui", *command, "--host", args.host, "--port", str(args.port)])
+    print(f"mlflow ui on {settings.tracking_uri}: starting on {ui_url} (links once it answers) …", flush=True)
+    proc = subprocess.Popen(
+        [mlflow, "ui", *command, "--host", args.host, "--port", str(args.port)], start_new_session=True
+    )
+
+    def _terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        # Ours answering, not another server already on the port.
+        _wait(lambda: proc.poll() is None and _http_ok(f"{ui_url}/health"), "mlflow ui", START_TIMEOUT_S, proc=proc)
+        print(f"mlflow ui answers on {ui_url}:")
+        print("\n".join(links(settings, ui_url)))
+        print("MLflow's own tools on this store, from any folder (README: Use it with MLflow's own tools):")
+        print(f"  export MLFLOW_TRACKING_URI={settings.tracking_uri}", flush=True)
+        sys.exit(proc.wait())
+    except ServerError as exc:
+        print(f"make ui: {str(exc).splitlines()[0]}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(proc)
 
 
 if __name__ == "__main__":
