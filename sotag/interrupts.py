@@ -1,6 +1,6 @@
 """SIGTERM and Ctrl-C for every `sotag` command: the open MLflow runs end KILLED, the exit code is conventional.
 
-A signal is turned into an exception (`Interrupted`, a BaseException, so no `except Exception` swallows it)
+A signal is turned into an exception (`Interrupted`, a KeyboardInterrupt, so no `except Exception` swallows it)
 that unwinds through the `with mlflow.start_run()` blocks. Those end their runs FAILED on the way out; once the
 command has unwound, `end_interrupted_runs` marks every run that was open when the signal came (the innermost
 one and its parents, nested ones included) KILLED, ends any run still active, and deletes a model version
@@ -23,8 +23,11 @@ _PARENT_TAG = "mlflow.parentRunId"
 _open_at_signal: list[str] = []
 
 
-class Interrupted(BaseException):
-    """The command was stopped by a signal; `code` is the conventional exit status (128 + signal number)."""
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by a signal; `code` is the conventional exit status (128 + signal number).
+
+    A KeyboardInterrupt, so libraries that clean up on Ctrl-C (worker pools, progress bars) do so on SIGTERM too.
+    """
 
     def __init__(self, signum: int) -> None:
         self.signum = signum

@@ -86,3 +86,34 @@ def test_ctrl_c_to_compare_kills_the_parent_and_the_nested_run(tmp_path):
     statuses = {r.info.run_name: r.info.status for r in _all_runs(client)}
     assert statuses == {"compare-top20": "KILLED", "bow-top20": "KILLED"}
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def test_a_version_registered_from_the_interrupted_run_is_deleted(tracking, tmp_path):
+    """The signal came after registration but before the run ended: the version goes with the run."""
+    import mlflow
+
+    from sotag import interrupts
+
+    client = MlflowClient()
+    client.create_registered_model(MODEL_NAME)
+    tracking.use_experiment("stackoverflow-tagger")
+    interrupts.install()
+    try:
+        with (
+            pytest.raises(interrupts.Interrupted) as caught,
+            mlflow.start_run(run_name="outer") as outer,
+            mlflow.start_run(run_name="inner", nested=True) as inner,
+        ):
+            kept = mlflow.start_run(run_name="unended", nested=True)  # started without `with`
+            client.create_model_version(MODEL_NAME, (tmp_path / "m").as_uri(), run_id=inner.info.run_id)
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert caught.value.code == 143
+        killed = interrupts.end_interrupted_runs()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert set(killed) == {outer.info.run_id, inner.info.run_id, kept.info.run_id}
+    assert mlflow.active_run() is None
+    for run_id in killed:
+        assert client.get_run(run_id).info.status == "KILLED"
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
