@@ -75,10 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    interrupts.install()
     try:
-        return handler(args)
-    except (interrupts.Interrupted, KeyboardInterrupt) as exc:
+        with interrupts.interruptible():
+            return handler(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or an `interrupts.Interrupted` for SIGTERM / SIGINT
         return _interrupted(args.command, exc)
     except ComponentFault as exc:
         print(f"sotag {args.command}: failed: {exc}", file=sys.stderr)

@@ -11,6 +11,9 @@ signal number (143 for SIGTERM, 130 for Ctrl-C), as a shell reports a process th
 from __future__ import annotations
 
 import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import mlflow
@@ -46,11 +49,21 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Turn SIGTERM and SIGINT into `Interrupted` (a command that serves may install its own SIGTERM handler)."""
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGINT raise `Interrupted` (a command that serves may install its own
+    SIGTERM handler inside); the previous handlers come back after. Outside the main thread (where Python
+    delivers no signal) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _open_at_signal.clear()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    previous = {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def end_interrupted_runs() -> list[str]:
@@ -58,9 +71,18 @@ def end_interrupted_runs() -> list[str]:
 
     Returns the ids of the runs it marked. Further SIGTERM/SIGINT are ignored meanwhile (a few store calls).
     """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)} if in_main else {}
+    try:
+        return _kill_open_runs()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _kill_open_runs() -> list[str]:
     ids = list(_open_at_signal)
+    _open_at_signal.clear()
     while (run := mlflow.active_run()) is not None:  # a run started without `with` is still active
         ids.append(run.info.run_id)
         mlflow.end_run(KILLED)

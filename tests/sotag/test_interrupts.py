@@ -97,8 +97,8 @@ def test_a_version_registered_from_the_interrupted_run_is_deleted(tracking, tmp_
     client = MlflowClient()
     client.create_registered_model(MODEL_NAME)
     tracking.use_experiment("stackoverflow-tagger")
-    interrupts.install()
-    try:
+    before = signal.getsignal(signal.SIGTERM)
+    with interrupts.interruptible():
         with (
             pytest.raises(interrupts.Interrupted) as caught,
             mlflow.start_run(run_name="outer") as outer,
@@ -108,10 +108,8 @@ def test_a_version_registered_from_the_interrupted_run_is_deleted(tracking, tmp_
             client.create_model_version(MODEL_NAME, (tmp_path / "m").as_uri(), run_id=inner.info.run_id)
             os.kill(os.getpid(), signal.SIGTERM)
         assert caught.value.code == 143
-        killed = interrupts.end_interrupted_runs()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    killed = interrupts.end_interrupted_runs()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handlers are back as they were
     assert set(killed) == {outer.info.run_id, inner.info.run_id, kept.info.run_id}
     assert mlflow.active_run() is None
     for run_id in killed:
