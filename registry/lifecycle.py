@@ -77,9 +77,11 @@ def promote(
             return PromotionResult(candidate, False, champion, verdict, time.perf_counter() - start)
         try:
             deploy(registry, verdict, config.mirror_stages)
-        except RegistryConflict:
+        except RegistryConflict as exc:
             if last:
-                raise
+                raise RegistryConflict(
+                    f"conflict: @{CHAMPION} moved while v{candidate} was judged, {attempt} times in a row ({exc})"
+                ) from exc
             continue
         record_verdict(registry, verdict)
         return PromotionResult(candidate, True, candidate, verdict, time.perf_counter() - start)

@@ -315,3 +315,42 @@ def test_validation_runs_unlocked_and_the_lock_covers_only_the_compare_and_set_a
     move = [*read, "set_registered_model_alias", "set_registered_model_tag"]
     assert under_lock == move + read + move
     assert any(name == "set_model_version_tag" for name, locked in calls if not locked)  # annotations: after it
+
+
+def test_a_champion_that_keeps_moving_ends_in_a_conflict_with_nothing_recorded(monkeypatch):
+    import registry.lifecycle as lifecycle
+
+    class Moving:
+        """A registry whose champion another writer moves after every judgement."""
+
+        name = MODEL_NAME
+
+        def __init__(self):
+            self.champion, self.tagged = 0, []
+
+        def alias(self, alias):
+            return str(self.champion) if alias == CHAMPION else "9"
+
+        def version(self, version):
+            return version
+
+        def tag_version(self, version, tags):
+            self.tagged.append(version)
+
+    judged: list[str | None] = []
+
+    def judge_promote(registry, config, version, champion, questions=None):
+        judged.append(champion)
+        return type("V", (), {"promote": True, "version": version, "champion": champion})()
+
+    def refused(registry, verdict, mirror_stages=False):
+        registry.champion += 1
+        raise RegistryConflict(f"champion moved to v{registry.champion}")
+
+    monkeypatch.setattr(lifecycle, "validate", judge_promote)
+    monkeypatch.setattr(lifecycle, "deploy", refused)
+    registry = Moving()
+    with pytest.raises(RegistryConflict, match=r"conflict: @champion moved while v9 was judged, 3 times in a row"):
+        promote(registry, GateConfig(data=None))
+    assert judged == ["0", "1", "2"]  # judged again against each new champion
+    assert registry.tagged == []  # no verdict recorded for a move that never happened
