@@ -30,6 +30,7 @@ from monitoring.config import DriftConfig
 from monitoring.job import question_texts
 from monitoring.runner import execute
 from monitoring.verification import CHAMPION_SPLIT, ORDINARY_MONTHS, PLANTED_MONTH, REFERENCE, scenario_frame
+from registry.cli import promotion_lines
 from registry.gate import GateConfig
 from registry.lifecycle import promote
 from registry.store import open_registry
@@ -62,7 +63,7 @@ def default_path(data: Path, frame: pd.DataFrame, root: Path, cache_dir: Path) -
         data=data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, cache_dir=root / "cache"
     )
     train(champion, settings)
-    promote(open_registry(settings, MODEL_NAME), GateConfig(data=data))
+    print("\n".join(promotion_lines(promote(open_registry(settings, MODEL_NAME), GateConfig(data=data)), MODEL_NAME)))
     severity: dict[str, str] = {}
     for month in (*DEFAULT_PATH_MONTHS, PLANTED_MONTH):
         config = DriftConfig(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.common import default_config, parse_args
 from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster
+from registry.cli import promotion_lines
 from registry.gate import GateConfig
 from registry.lifecycle import promote, status_text
 from registry.store import open_registry
@@ -40,6 +41,7 @@ def decisions_on_embedded_store(data: Path, root: Path) -> list[str]:
         config = default_config(data, register=True, cache_dir=root / "cache", run_name=label, **overrides)
         outcome = train(config, settings)
         result = promote(open_registry(settings, MODEL_NAME), gate, outcome.version)
+        print("\n".join(promotion_lines(result, MODEL_NAME)))
         decision = "promoted" if result.promoted else "kept"
         out.append(f"{label}(v{outcome.version})={decision}")
         print(f"decision: {label} v{outcome.version}: {decision.upper()}: {result.verdict.reason}")
@@ -61,6 +63,7 @@ def server_profile_round_trip(data: Path, root: Path) -> float:
         config = default_config(data, register=True, cache_dir=root / "cache", run_name="server-profile")
         outcome = train(config, settings)
         result = promote(open_registry(settings, MODEL_NAME), GateConfig(data=data), outcome.version)
+        print("\n".join(promotion_lines(result, MODEL_NAME)))
         seconds = time.perf_counter() - start
         print(f"server profile: train → register → promote in {seconds:.1f} s (promoted={result.promoted})")
         return seconds

@@ -18,7 +18,6 @@ against its held-out ones. Per month:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +26,14 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.drift_summary import DriftSummary, MonthSummary
 from monitoring import stats
 from monitoring.baselines import PREDICTIONS as PREDICTIONS_FAMILY
 from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
-from monitoring.baselines import Baselines
 from monitoring.config import DriftConfig
 from monitoring.evidently_report import month_report
-from monitoring.severity import LEVELS, assess, load_rules
+from monitoring.resolved import ResolvedRun
+from monitoring.severity import LEVELS, assess
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import decide, evaluate
@@ -51,43 +51,45 @@ class MonthResult:
     values: dict[str, float]
     severity: str
     reasons: list[str]
-    report: str
+    report: str  # the Evidently report's file name in the reports folder
+    html: str = field(repr=False)  # that report
+    predictions_html: str | None = field(repr=False)  # the predicted-tags report, when there is one
+    pca: np.ndarray = field(repr=False)  # (n, 2) float32: the month's embeddings on the reference's PCA
+
+    @property
+    def predictions_report(self) -> str:
+        return f"{self.month}-predictions.html"
 
 
 @dataclass
 class DriftResult:
+    """Everything the job computed, in memory: the reports folder, the plots and MLflow are written from it."""
+
     reference: dict[str, float]  # the baseline value of each statistic a "drop" rule reads
     months: list[MonthResult]
-    reports_dir: Path
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     baselines: dict[str, str] = field(default_factory=dict)  # family -> what it was compared with
     notes: list[str] = field(default_factory=list)
+    reference_pca: np.ndarray | None = field(default=None, repr=False)  # (n, 2) float32: the reference's sample
+    reports_dir: Path | None = None  # where the runner put the finished reports folder
 
     @property
     def worst(self) -> str:
         return max((m.severity for m in self.months), key=LEVELS.index, default="ok")
 
-    def summary(self) -> dict:
-        return {
-            "reference": self.reference,
-            "baselines": self.baselines,
-            "notes": self.notes,
-            "months": [
-                {
-                    "month": m.month,
-                    "n": m.n,
-                    "severity": m.severity,
-                    "reasons": m.reasons,
-                    "report": m.report,
-                    **m.values,
-                }
-                for m in self.months
-            ],
-            "worst": self.worst,
-            "seconds": round(self.seconds, 1),
-            "timings": {k: round(v, 2) for k, v in self.timings.items()},
-        }
+    def summary(self) -> DriftSummary:
+        return DriftSummary(
+            reference=self.reference,
+            baselines=self.baselines,
+            notes=tuple(self.notes),
+            months=tuple(
+                MonthSummary(m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values) for m in self.months
+            ),
+            worst=self.worst,
+            seconds=round(self.seconds, 1),
+            timings={k: round(v, 2) for k, v in self.timings.items()},
+        )
 
 
 def sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -213,26 +215,23 @@ def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, 
     return {str(m): rows for m, rows in frame.groupby(PARTITION)}
 
 
-def run_drift(
-    config: DriftConfig,
-    tagger: Tagger,
-    frame: pd.DataFrame,
-    reports_dir: Path,
-    baselines: Baselines,
-    progress: bool = True,
-) -> DriftResult:
-    """Compute every month's statistics and Evidently report; write them under `reports_dir`."""
+def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progress: bool = True) -> DriftResult:
+    """Compute every month's statistics and Evidently report, in memory; write nothing (but the embedding cache).
+
+    `config` gives the sample sizes, the seed, the cache and the engine; `run` the months, the model, the
+    baselines and the rules. Raises DataError (no reference question, no scored question).
+    """
     from tqdm import tqdm
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    rules = load_rules(config.thresholds)
+    tagger, baselines = run.tagger, run.baselines
     months = frame["creation_date"].dt.strftime("%Y-%m")
     first, last = baselines.embedding_months
     reference = sample(frame[(months >= first) & (months <= last)], config.max_reference, config.seed)
     if reference.empty:
         raise DataError(f"reference {first}..{last}: no questions in the data")
-    checked = {m: sample(frame[months == m], config.max_per_month, config.seed) for m in config.months}
+    checked = {m: sample(frame[months == m], config.max_per_month, config.seed) for m in run.months}
     checked = {m: f for m, f in checked.items() if len(f) > 0}
     supervised = "tags" in frame.columns and frame["tags"].map(len).gt(0).any()
     words = dict(baselines.words)
@@ -275,7 +274,6 @@ def run_drift(
             words.pop(SUPERVISED_FAMILY, None)
     if PREDICTIONS_FAMILY in words:
         words[PREDICTIONS_FAMILY] += f", {len(prediction_reference)} questions"
-    reports_dir.mkdir(parents=True, exist_ok=True)
     results = []
     t = time.perf_counter()
     for i, (month, current) in enumerate(tqdm(checked.items(), desc="months", disable=not progress)):
@@ -305,22 +303,22 @@ def run_drift(
         )
         values |= evidently_values
         labels = {family: baselines.labels[family] for family in month_words}
-        severity, reasons = assess(rules, values, scorer.reference_values, labels)
+        severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels)
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
                 f"champion's training (at least {MIN_MODEL_QUESTIONS} needed)"
             )
-        path = reports_dir / f"{month}.html"
-        path.write_text(html)
-        if tags_html is not None:
-            (reports_dir / f"{month}-predictions.html").write_text(tags_html)
-        results.append(MonthResult(month, len(current), values, severity, reasons, path.name))
-        np.save(reports_dir / f".pca-{month}.npy", scorer.pca.transform(emb)[:, :2].astype(np.float32))
+        pca = scorer.pca.transform(emb)[:, :2].astype(np.float32)
+        report = f"{month}.html"
+        results.append(MonthResult(month, len(current), values, severity, reasons, report, html, tags_html, pca))
     timings["months_s"] = time.perf_counter() - t
-    np.save(reports_dir / ".pca-reference.npy", scorer.pca.transform(ref_emb)[:, :2].astype(np.float32))
-    result = DriftResult(
-        scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings, words, notes
+    return DriftResult(
+        reference=scorer.reference_values,
+        months=results,
+        seconds=time.perf_counter() - start,
+        timings=timings,
+        baselines=words,
+        notes=notes,
+        reference_pca=scorer.pca.transform(ref_emb)[:, :2].astype(np.float32),
     )
-    (reports_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2))
-    return result

@@ -1,7 +1,11 @@
-"""Drift plots: every statistic over the months, and each month's PCA scatter over the reference."""
+"""Drift plots: every statistic over the months, and each month's PCA scatter over the reference.
+
+`render` draws both from the job's result, once, as PNG bytes: the reports folder and MLflow take the same bytes.
+"""
 
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib
@@ -10,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from infra.drift_summary import DriftSummary
+from monitoring.job import DriftResult
 from monitoring.severity import Rule
 
 SEVERITY_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
@@ -31,19 +37,41 @@ SERIES = (
 )
 
 
-def time_series(summary: dict, rules: list[Rule]) -> plt.Figure:
-    months = [m["month"] for m in summary["months"]]
-    present = [s for s in SERIES if any(s in m for m in summary["months"])]
+TIME_SERIES = "drift_over_time.png"
+PCA_GRID = "pca_by_month.png"
+
+
+def render(result: DriftResult, rules: tuple[Rule, ...]) -> dict[str, bytes]:
+    """The two figures of a job, file name -> PNG bytes."""
+    panels = [(m.month, m.pca, m.severity) for m in result.months]
+    return {
+        TIME_SERIES: png(time_series(result.summary(), list(rules)), dpi=100),
+        PCA_GRID: png(pca_grid(result.reference_pca, panels), dpi=90),
+    }
+
+
+def png(fig: plt.Figure, dpi: int) -> bytes:
+    """The figure drawn once as PNG; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    close(fig)
+    return buffer.getvalue()
+
+
+def time_series(summary: DriftSummary, rules: list[Rule]) -> plt.Figure:
+    points = summary.month_rows()
+    months = [m["month"] for m in points]
+    present = [s for s in SERIES if any(s in m for m in points)]
     cols = 3
     rows = math.ceil(len(present) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 2.8 * rows), squeeze=False)
     by_metric = {r.metric: r for r in rules}
     x = np.arange(len(months))
     for ax, name in zip(axes.flat, present, strict=False):
-        y = [m.get(name, np.nan) for m in summary["months"]]
+        y = [m.get(name, np.nan) for m in points]
         ax.plot(x, y, color="#555", linewidth=1)
-        ax.scatter(x, y, c=[SEVERITY_COLOURS[m["severity"]] for m in summary["months"]], zorder=3, s=22)
-        rule, ref = by_metric.get(name), summary["reference"].get(name)
+        ax.scatter(x, y, c=[SEVERITY_COLOURS[m["severity"]] for m in points], zorder=3, s=22)
+        rule, ref = by_metric.get(name), summary.reference.get(name)
         if ref is not None:
             ax.axhline(ref, color="#1565c0", linestyle=":", linewidth=1, label="baseline")
         if rule is not None:

@@ -1,31 +1,51 @@
-"""The drift job's MLflow run: per-month metrics (step = month index), reports, plots, summary."""
+"""The drift job's MLflow run, logged from the job's result: per-month metrics (step = month index), the
+Evidently reports, the plots (the PNG bytes the reports folder gets too) and the summary. Reads no file the
+job wrote."""
 
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import numpy as np
 
-from monitoring import plots
+from infra.drift_summary import SUMMARY_FILE, DriftSummary
 from monitoring.config import DriftConfig
 from monitoring.job import DriftResult
-from monitoring.severity import LEVELS, load_rules
+from monitoring.resolved import ResolvedRun
+from monitoring.severity import LEVELS
 from tagger.tracking import TrackingSettings
 
 
-def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings, model_version: str | None) -> str:
+@dataclass(frozen=True)
+class PublishedRun:
+    run_id: str
+    experiment_id: str
+    summary: DriftSummary  # the job's summary, naming this run
+
+
+def log_run(
+    result: DriftResult,
+    config: DriftConfig,
+    run: ResolvedRun,
+    figures: dict[str, bytes],
+    settings: TrackingSettings,
+) -> PublishedRun:
+    """One MLflow run in `config.experiment`; `figures`: file name -> PNG (monitoring/plots.py `render`)."""
     settings.activate()
     settings.use_experiment(config.experiment)
-    summary = result.summary()
-    rules = load_rules(config.thresholds)
-    with mlflow.start_run(run_name=f"drift {config.months[0]}..{config.months[-1]}") as run:
+    with mlflow.start_run(run_name=f"drift {run.months[0]}..{run.months[-1]}") as active:
+        # The summary names its run, so the demo app can link each report to the MLflow UI.
+        summary = result.summary().with_run(active.info.run_id, active.info.experiment_id)
         mlflow.log_params(
             {
-                "reference": f"{config.reference[0]}..{config.reference[1]}",
-                "months": f"{config.months[0]}..{config.months[-1]}",
-                "model_uri": config.model_uri,
-                "model_version": model_version or "",
+                "reference": f"{run.reference[0]}..{run.reference[1]}",
+                "months": f"{run.months[0]}..{run.months[-1]}",
+                "model_uri": run.model_uri,
+                "model_version": run.model_version or "",
                 "source": str(config.data or config.predictions_url),
                 "max_per_month": config.max_per_month,
                 "max_reference": config.max_reference,
@@ -34,6 +54,7 @@ def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings
         )
         mlflow.set_tags({"sotag.stage": "drift", "worst_severity": result.worst})
         mlflow.set_tags({f"baseline.{family}": words[:5000] for family, words in result.baselines.items()})
+        # The user's thresholds file as given (an input of the job, with its comments).
         mlflow.log_dict(json.loads(config.thresholds.read_text()), "thresholds.json")
         for step, month in enumerate(result.months):
             metrics = {k: v for k, v in month.values.items() if isinstance(v, float) and np.isfinite(v)}
@@ -41,22 +62,22 @@ def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings
             metrics["n_questions"] = float(month.n)
             mlflow.log_metrics(metrics, step=step)
         mlflow.log_metrics({f"reference_{k}": v for k, v in result.reference.items()})
-        mlflow.log_dict(summary, "summary.json")
+        mlflow.log_dict(summary.to_dict(), SUMMARY_FILE)
         mlflow.log_dict({str(i): m.month for i, m in enumerate(result.months)}, "month_index.json")
-        # Rendered once, to the reports folder (read by the demo app), and logged from there.
-        fig = plots.time_series(summary, rules)
-        fig.savefig(result.reports_dir / "drift_over_time.png", dpi=100)
-        plots.close(fig)
-        mlflow.log_artifact(str(result.reports_dir / "drift_over_time.png"), "plots")
-        reference = np.load(result.reports_dir / ".pca-reference.npy")
-        panels = [(m.month, np.load(result.reports_dir / f".pca-{m.month}.npy"), m.severity) for m in result.months]
-        fig = plots.pca_grid(reference, panels)
-        fig.savefig(result.reports_dir / "pca_by_month.png", dpi=90)
-        plots.close(fig)
-        mlflow.log_artifact(str(result.reports_dir / "pca_by_month.png"), "plots")
-        # The on-disk summary names its run, so the demo app can link each report to the MLflow UI.
-        summary |= {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
-        (result.reports_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        for path in [*sorted(result.reports_dir.glob("*.html")), result.reports_dir / "summary.json"]:
-            mlflow.log_artifact(str(path), "reports")
-    return run.info.run_id
+        for name, png in figures.items():
+            _log_bytes(png, f"plots/{name}")
+        for month in result.months:
+            mlflow.log_text(month.html, f"reports/{month.report}")
+            if month.predictions_html is not None:
+                mlflow.log_text(month.predictions_html, f"reports/{month.predictions_report}")
+        mlflow.log_text(summary.to_json(), f"reports/{SUMMARY_FILE}")
+    return PublishedRun(active.info.run_id, active.info.experiment_id, summary)
+
+
+def _log_bytes(data: bytes, artifact_file: str) -> None:
+    """`data` as the artifact `artifact_file` (MLflow uploads files: a private temporary one, like `log_text`)."""
+    target = Path(artifact_file)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / target.name
+        path.write_bytes(data)
+        mlflow.log_artifact(str(path), str(target.parent))

@@ -1,21 +1,27 @@
-"""One drift job end to end: data → champion → statistics and reports → MLflow → severity → actions."""
+"""One drift job end to end, one way: config → resolved run → result → reports folder, plots, MLflow → actions.
+
+The config is read, never rewritten: what the job derives from it (the months, the served model, the
+baselines, the rules) is a `ResolvedRun`. `run_drift` returns the whole result in memory; the reports
+folder, the plots and the MLflow run are written from it, and the summary last, once (with its run id).
+"""
 
 from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
 from tabulate import tabulate
 
+from infra.drift_summary import write_summary
+from monitoring import plots
 from monitoring.actions import post_webhook, run_retrain
-from monitoring.baselines import plan
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.job import DriftResult, run_drift
-from monitoring.months import newest_complete_month
 from monitoring.publish import log_run
+from monitoring.reports import write_reports
+from monitoring.resolved import resolve_run
 from monitoring.severity import FAMILIES
 from tagger.data import filter_sources, load_questions
 from tagger.errors import DataError, SotagError
@@ -55,21 +61,21 @@ def execute(
     settings.activate()
     start = time.perf_counter()
     frame = load_frame(config) if frame is None else frame
-    if not config.months:
-        config = replace(config, months=(newest_complete_month(frame["creation_date"]),))
-    served = resolve(config.model_uri)
-    baselines = plan(config.reference, served.tags)
-    config = replace(config, reference=baselines.embedding_months)
+    run = resolve_run(config, frame, resolve(config.model_uri))
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    reports_dir = config.reports_root / f"{stamp}_{config.months[0]}_{config.months[-1]}"
+    reports_dir = config.reports_root / f"{stamp}_{run.months[0]}_{run.months[-1]}"
     # Written under a hidden name and renamed when complete: a reader (the demo app, a person) never takes a
     # half-written folder (a full disk, an unwritable folder, a crash) for a finished report.
     partial = config.reports_root / f".partial-{reports_dir.name}"
     try:
-        result = run_drift(config, served.tagger, frame, partial, baselines)
+        result = run_drift(config, run, frame)
         start = time.perf_counter()
-        run_id = log_run(result, config, settings, served.version) if log_to_mlflow else None
+        # The plots are drawn only for a job that publishes (as before: --no-mlflow writes the reports only).
+        figures = plots.render(result, run.rules) if log_to_mlflow else {}
+        write_reports(partial, result, figures)
+        published = log_run(result, config, run, figures, settings) if log_to_mlflow else None
+        write_summary(partial, published.summary if published else result.summary())
         result.timings |= {"load_s": load_s, "publish_s": time.perf_counter() - start}
         partial.rename(reports_dir)
     except OSError as exc:
@@ -89,8 +95,9 @@ def execute(
          cell(m.values, "tag_psi"), cell(m.values, "no_tag_share"), cell(m.values, "precision_at_1")]
         for m in result.months
     ]  # fmt: skip
-    trained = f", trained on questions before {baselines.trained_before:%Y-%m-%d}" if baselines.trained_before else ""
-    print(f"drift: model {served.name} v{served.version}{trained}; each family of statistics against:")
+    trained_before = run.baselines.trained_before
+    trained = f", trained on questions before {trained_before:%Y-%m-%d}" if trained_before else ""
+    print(f"drift: model {run.model_name} v{run.model_version}{trained}; each family of statistics against:")
     for family in FAMILIES:
         print(f"  {family + ':':<13}{result.baselines.get(family, 'skipped (see below)')}")
     for note in result.notes:
@@ -100,15 +107,15 @@ def execute(
         for reason in m.reasons:
             print(f"  {m.month}: {reason}")
     print(f"reports: {reports_dir}")
-    if run_id:
-        print(f"mlflow:  experiment '{config.experiment}', run {run_id}")
+    if published:
+        print(f"mlflow:  experiment '{config.experiment}', run {published.run_id}")
     code = 0
     if result.worst == "alert":
         code = EXIT_ALERT
         alerts = [m.month for m in result.months if m.severity == "alert"]
         print(f"drift: ALERT in {', '.join(alerts)} (exit {EXIT_ALERT})")
         if config.webhook:
-            print(post_webhook(config.webhook, result.summary()))
+            print(post_webhook(config.webhook, result.summary().to_dict()))
         if config.on_alert == "retrain":
             print(f"drift: running retrain (exit {run_retrain()})")
     return result, code

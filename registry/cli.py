@@ -1,4 +1,5 @@
-"""`sotag promote`, `sotag rollback` and `sotag status`; the gate's flags, shared with `sotag retrain`."""
+"""`sotag promote`, `sotag rollback` and `sotag status`; the gate's flags and the promotion report, shared with
+`sotag retrain`. The lifecycle functions return results; this module prints them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import argparse
 import os
 from pathlib import Path
 
-from registry.gate import GATE_METRICS, GateConfig
-from registry.lifecycle import promote, rollback, status_text
-from registry.store import open_registry
+from tabulate import tabulate
+
+from registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
+from registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
+from registry.store import CHAMPION, open_registry
 from tagger.argtypes import positive_float, unit_float
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
@@ -61,13 +64,55 @@ def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
     )
 
 
+def promotion_lines(result: PromotionResult, model_name: str) -> list[str]:
+    """What `promote` (and `retrain`, and `promote --dry-run`) prints about a result."""
+    verdict = result.verdict
+    if verdict is None:
+        return [f"promote: v{result.version} is already @{CHAMPION}; nothing to do"]
+    behaviour = f"; behavioural cases: {verdict.behaviour.summary()}" if verdict.behaviour else ""
+    rows = []
+    for role, metrics in verdict.metrics.items():
+        version = verdict.version if role == "challenger" else verdict.champion
+        rows.append([f"{role} v{version}", *(f"{metrics[k]:.4f}" for k in METRIC_LABELS)])
+    kept = f"v{verdict.champion} stays @{CHAMPION}" if verdict.champion else f"no @{CHAMPION} yet"
+    lines = [
+        f"promote: challenger v{verdict.version}: single-question p50 {verdict.latency.p50_ms:.2f} ms (budget "
+        f"{verdict.latency_budget_ms:g} ms){behaviour}",
+        f"promote: evaluation window {verdict.window.describe()} ({verdict.n_questions} questions)",
+        tabulate(rows, headers=["", *METRIC_LABELS.values()], tablefmt="simple"),
+    ]
+    if result.dry_run:
+        checks = ", ".join(f"{c.name} {'passed' if c.passed else 'FAILED'}" for c in verdict.checks)
+        would = f"would promote v{verdict.version} to @{CHAMPION}" if verdict.promote else f"would keep ({kept})"
+        lines += [
+            f"promote: DRY RUN: {would} in {result.seconds:.1f} s: {verdict.reason}",
+            f"promote: checks: {checks}; nothing recorded (no tag, no alias move)",
+        ]
+    elif result.promoted:
+        lines += [
+            f"promote: PROMOTED v{verdict.version} to @{CHAMPION} in {result.seconds:.1f} s: {verdict.reason}",
+            f"serve:   models:/{model_name}@{CHAMPION}",
+        ]
+    else:
+        lines.append(f"promote: KEPT ({kept}) in {result.seconds:.1f} s: {verdict.reason}")
+    return lines
+
+
+def rollback_line(result: RollbackResult) -> str:
+    return f"rollback: @{CHAMPION} moved from v{result.previous} back to v{result.version} ({result.reason})"
+
+
 def _promote(args: argparse.Namespace) -> int:
     registry = open_registry(TrackingSettings.from_env(), args.model_name)
-    return promote(registry, gate_from_args(args, resolve_data_path(args.data)), args.version).exit_code
+    gate = gate_from_args(args, resolve_data_path(args.data))
+    result = promote(registry, gate, args.version, dry_run=args.dry_run)
+    print("\n".join(promotion_lines(result, registry.name)))
+    return result.exit_code
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    rollback(open_registry(TrackingSettings.from_env(), args.model_name), args.reason, args.mirror_stages)
+    result = rollback(open_registry(TrackingSettings.from_env(), args.model_name), args.reason, args.mirror_stages)
+    print(rollback_line(result))
     return 0
 
 
@@ -80,9 +125,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "promote",
         help="re-score @challenger and @champion on one window; move @champion if the challenger is as good",
-        description="Exit codes: 0 promoted (or already champion), 3 champion kept, 2 bad input or registry state.",
+        description="Exit codes: 0 promoted (or already champion), 3 champion kept, 2 bad input or registry state. "
+        "With --dry-run: 0 the gate would promote, 3 it would keep the champion; nothing is recorded.",
     )
     p.add_argument("--version", default=None, help="the version to judge (default: @challenger)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="judge and print the verdict; record no tag and move no alias"
+    )
     p.add_argument("--data", default="", help="questions file for the evaluation window (default: see README, Data)")
     p.add_argument("--eval-start", default=None, help="window start (default: the challenger's split date)")
     p.add_argument("--eval-end", dest="eval_end_gate", default=None, help="window end (default: the challenger's)")

@@ -63,7 +63,9 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
+    """What the metrics (and then the extra checks) say: promote or not, and why in one line."""
+
     promote: bool
     reason: str
     metrics: dict[str, dict[str, float]]  # "challenger"/"champion" -> metric -> value
@@ -122,7 +124,7 @@ def judge(
     champion: dict[str, float] | None,
     champion_version: str | None,
     note: str = "",
-) -> Verdict:
+) -> Decision:
     """Promote when the challenger passes the floor and is at least as good as the champion."""
     primary, floor_metric = config.primary_metric, config.floor_metric
     p_label = METRIC_LABELS.get(primary, primary)
@@ -132,12 +134,12 @@ def judge(
         metrics["champion"] = {k: round(champion[k], 4) for k in {*REPORTED, primary, floor_metric}}
     suffix = f" {note}" if note else ""
     if challenger[floor_metric] < config.floor:
-        return Verdict(
+        return Decision(
             False, f"{f_label} {challenger[floor_metric]:.4f} is below the floor {config.floor:.4f}{suffix}", metrics
         )
     if champion is None:
         first = "first champion: " if champion_version is None else ""
-        return Verdict(
+        return Decision(
             True,
             f"{first}{f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}{suffix}",
             metrics,
@@ -145,9 +147,9 @@ def judge(
     needed = champion[primary] + config.min_delta
     comparison = f"{p_label} {challenger[primary]:.4f} vs champion v{champion_version}'s {champion[primary]:.4f}"
     if challenger[primary] >= needed:
-        return Verdict(True, f"{comparison} (passes the floor {config.floor:.4f}){suffix}", metrics)
+        return Decision(True, f"{comparison} (passes the floor {config.floor:.4f}){suffix}", metrics)
     margin = f" + min delta {config.min_delta:.4f}" if config.min_delta else ""
-    return Verdict(False, f"{comparison}{margin}: not better, champion kept{suffix}", metrics)
+    return Decision(False, f"{comparison}{margin}: not better, champion kept{suffix}", metrics)
 
 
 @dataclass(frozen=True)
@@ -171,20 +173,22 @@ def measure_latency(tagger: Tagger, frame: pd.DataFrame, n: int, seed: int = 0) 
     return Latency(float(np.percentile(times, 50)), float(np.percentile(times, 99)), len(times))
 
 
-def extra_checks(config: GateConfig, verdict: Verdict, latency: Latency, behaviour: BehaviourReport | None) -> Verdict:
+def extra_checks(
+    config: GateConfig, verdict: Decision, latency: Latency, behaviour: BehaviourReport | None
+) -> Decision:
     """A challenger the metrics would promote must also pass its behavioural cases and fit the latency budget."""
     if not verdict.promote:
         return verdict
     if behaviour is not None and behaviour.failed_required:
         failed = "; ".join(f"{o.case.id} ({o.detail})" for o in behaviour.failed_required[:5])
         reason = f"{len(behaviour.failed_required)} required behavioural case(s) failed: {failed}"
-        return Verdict(False, reason, verdict.metrics)
+        return Decision(False, reason, verdict.metrics)
     if latency.p50_ms > config.max_latency_ms:
         reason = (
             f"single-question p50 {latency.p50_ms:.2f} ms is over the latency budget of {config.max_latency_ms:g} ms "
             f"(--max-latency-ms); quality would have passed: {verdict.reason}"
         )
-        return Verdict(False, reason, verdict.metrics)
+        return Decision(False, reason, verdict.metrics)
     return verdict
 
 

@@ -6,8 +6,9 @@
   each other's history (a single JSON list would be a read-modify-write race).
 * Each move also writes tags on the versions involved (promoted_at, reason, metrics, the
   previous champion), which the MLflow UI shows on the version page.
-* Moves are serialised by a lock file and guarded by a compare-and-set on the champion
-  alias: the move is refused when the champion changed since the decision was made.
+* Moves are guarded by a compare-and-set on the champion alias, made atomic on this machine by a
+  lock file held only for the check, the alias write and the history event: the move is refused
+  when the champion changed since the decision was made (the decision itself runs unlocked).
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class Registry:
     # -- writing --------------------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Serialise champion moves from this machine (the alias check covers the rest)."""
+        """Serialise the compare-and-set of champion moves from this machine (the alias check covers the rest)."""
         try:
             with self._lock:
                 yield
@@ -155,42 +156,51 @@ class Registry:
         metrics: dict[str, dict[str, float]] | None = None,
         mirror_stages: bool = False,
     ) -> Event:
-        """Point `champion` at `version` if it still points at `expected_current`; record the move."""
-        current = self.alias(CHAMPION)
-        if current != expected_current:
-            raise RegistryConflict(
-                f"champion moved to v{current} while this {action} was deciding against "
-                f"v{expected_current}; nothing changed, run it again"
+        """Point `champion` at `version` if it still points at `expected_current`; record the move.
+
+        The lock covers only the compare-and-set and the history event (a few registry calls), never a
+        decision: raises RegistryConflict when the champion moved since `expected_current` was read, and
+        the caller judges again. The version tags and the legacy stage are annotations written after it.
+        """
+        with self.locked():
+            current = self.alias(CHAMPION)
+            if current != expected_current:
+                raise RegistryConflict(
+                    f"champion moved to v{current} while this {action} was deciding against "
+                    f"v{expected_current}; nothing changed, run it again"
+                )
+            moved_at = datetime.now(UTC)
+            event = Event(
+                action=action,
+                version=str(version),
+                previous=current,
+                at=moved_at.isoformat(timespec="milliseconds"),
+                by=_user(),
+                reason=reason,
+                metrics=metrics or {},
+                # Tag keys allow no '+': a compact UTC stamp keeps the keys sortable by time.
+                key=f"{HISTORY_PREFIX}{moved_at.strftime('%Y%m%dT%H%M%S%f')}.{uuid.uuid4().hex[:8]}",
             )
-        moved_at = datetime.now(UTC)
-        event = Event(
-            action=action,
-            version=str(version),
-            previous=current,
-            at=moved_at.isoformat(timespec="milliseconds"),
-            by=_user(),
-            reason=reason,
-            metrics=metrics or {},
-            # Tag keys allow no '+': a compact UTC stamp keeps the keys sortable by time.
-            key=f"{HISTORY_PREFIX}{moved_at.strftime('%Y%m%dT%H%M%S%f')}.{uuid.uuid4().hex[:8]}",
-        )
-        self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
-        self.client.set_registered_model_tag(self.name, event.key, event.to_json())
-        tags = {
-            "promoted_at" if action == "promote" else "restored_at": event.at,
-            f"{action}_reason": reason,
-            "previous_champion": current or "",
-        }
-        if metrics:
-            tags["promotion_metrics"] = json.dumps(metrics, sort_keys=True)
-        for key, value in tags.items():
-            self.client.set_model_version_tag(self.name, str(version), key, value)
-        if current and current != str(version):
-            for key, value in {"demoted_at": event.at, "demoted_for": str(version), "demoted_by": action}.items():
-                self.client.set_model_version_tag(self.name, current, key, value)
+            self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
+            self.client.set_registered_model_tag(self.name, event.key, event.to_json())
+        self._annotate(event)
         if mirror_stages:
             self.mirror_stages(str(version))
         return event
+
+    def _annotate(self, event: Event) -> None:
+        """The move on the versions' pages: when, why, with which metrics, and who was demoted."""
+        tags = {
+            "promoted_at" if event.action == "promote" else "restored_at": event.at,
+            f"{event.action}_reason": event.reason,
+            "previous_champion": event.previous or "",
+        }
+        if event.metrics:
+            tags["promotion_metrics"] = json.dumps(event.metrics, sort_keys=True)
+        self.tag_version(event.version, tags)
+        if event.previous and event.previous != event.version:
+            demoted = {"demoted_at": event.at, "demoted_for": event.version, "demoted_by": event.action}
+            self.tag_version(event.previous, demoted)
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():

@@ -371,7 +371,7 @@ def create_app(
                 raise ApiError(409, f"rollback refused: {exc}") from None
             response = _reload()
             payload = json.loads(response.body)
-            payload["rolled_back_to"] = target
+            payload["rolled_back_to"] = target.version
             return JSONResponse(payload, status_code=response.status_code)
 
         return await run_in_threadpool(work)

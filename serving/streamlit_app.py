@@ -9,7 +9,6 @@ default reports/drift) and MLFLOW_UI_URL (links to runs, default http://127.0.0.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import requests
 import streamlit as st
+
+from infra.drift_summary import SummaryError, latest_summary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,30 +138,22 @@ def registry_page() -> None:
         st.table(history.set_index("at"))
 
 
-def latest_summary(reports_dir: Path) -> tuple[Path, dict] | None:
-    # Finished reports only: a job in progress writes under a hidden `.partial-…` name.
-    runs = sorted(
-        (p for p in reports_dir.glob("*/summary.json") if not p.parent.name.startswith(".")),
-        key=lambda p: p.stat().st_mtime,
-    )
-    if not runs:
-        return None
-    return runs[-1].parent, json.loads(runs[-1].read_text())
-
-
 def monitoring_page() -> None:
     st.header("Drift monitoring")
-    found = latest_summary(SETTINGS.reports_dir)
+    try:
+        found = latest_summary(SETTINGS.reports_dir)
+    except SummaryError as exc:
+        st.error(f"The newest drift report cannot be read: {exc}")
+        return
     if found is None:
         st.info(f"No drift report under {SETTINGS.reports_dir} yet: run `make drift`.")
         return
     folder, summary = found
-    months = pd.DataFrame(summary["months"])
-    st.caption(f"Latest job: {folder.name} · worst severity: **{summary['worst']}**")
-    baselines = summary.get("baselines", {})
-    if baselines:
-        lines = [f"- **{family}**: {words}" for family, words in baselines.items()]
-        lines += [f"- note: {note}" for note in summary.get("notes", [])]
+    months = pd.DataFrame(summary.month_rows())
+    st.caption(f"Latest job: {folder.name} · worst severity: **{summary.worst}**")
+    if summary.baselines:
+        lines = [f"- **{family}**: {words}" for family, words in summary.baselines.items()]
+        lines += [f"- note: {note}" for note in summary.notes]
         st.markdown("Each family of statistics is compared with:\n" + "\n".join(lines))
     st.subheader("Severity per month")
     table = months[["month", "n", "severity", "reasons"]].assign(reasons=months["reasons"].map("; ".join))
@@ -175,11 +168,11 @@ def monitoring_page() -> None:
         if present:
             st.line_chart(months.set_index("month")[present])
     st.subheader("Evidently reports")
-    run_id = summary.get("mlflow_run_id")
+    run_id = summary.mlflow_run_id
     for month in months["month"]:
         line = f"- {month}: `{folder / (month + '.html')}`"
         if run_id:
-            line += f" · [in MLflow]({SETTINGS.mlflow_ui_url}/#/experiments/{summary.get('mlflow_experiment_id', '')}"
+            line += f" · [in MLflow]({SETTINGS.mlflow_ui_url}/#/experiments/{summary.mlflow_experiment_id or ''}"
             line += f"/runs/{run_id}/artifacts/reports/{month}.html)"
         st.markdown(line)
     chosen = st.selectbox("Open a report here", list(months["month"]), index=len(months) - 1)

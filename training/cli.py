@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from registry.cli import add_gate_args, gate_from_args
+from registry.cli import add_gate_args, gate_from_args, promotion_lines
 from tagger.argtypes import positive_int, unit_float
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
@@ -93,7 +93,9 @@ def _retrain(args: argparse.Namespace) -> int:
     from training.retrain import retrain
 
     config = config_from_args(args).for_vectorizer(args.vectorizer)
-    return retrain(TrackingSettings.from_env(), config, gate_from_args(args, config.data), args.eval_days).exit_code
+    result = retrain(TrackingSettings.from_env(), config, gate_from_args(args, config.data), args.eval_days)
+    print("\n".join(promotion_lines(result, config.model_name)))
+    return result.exit_code
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

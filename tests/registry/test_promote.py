@@ -88,7 +88,7 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     assert "not better, champion kept" in kept.verdict.reason
     assert registry.version(v3).tags["gate_decision"] == "rejected"
 
-    assert rollback(registry, "bad tags in prod") == v1
+    assert rollback(registry, "bad tags in prod").version == v1
     assert registry.alias(CHAMPION) == v1
     assert registry.version(v2).tags["rollback_reason"] == "bad tags in prod"
     assert [e.action for e in registry.history()] == ["promote", "promote", "rollback"]
@@ -267,3 +267,124 @@ def test_exit_codes_through_the_documented_command(make_version, questions_parqu
     assert bad.returncode == 2
     assert "version 99: not found" in bad.stderr
     assert not (cron_dir / "mlflow.db").exists()
+
+
+def test_dry_run_prints_the_verdict_and_records_nothing(make_version, registry, questions_parquet, capsys):
+    v1 = make_version()
+    promote(registry, GateConfig(data=questions_parquet, floor=0.5), v1)
+    v2 = make_version()
+    before = {v: dict(registry.version(v).tags) for v in (v1, v2)}
+    history = registry.history()
+
+    assert main(["promote", "--dry-run", "--version", v2, "--data", str(questions_parquet), "--floor", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert f"promote: DRY RUN: would promote v{v2} to @champion" in out
+    assert f"challenger v{v2}" in out and f"champion v{v1}" in out  # both models' metrics, in the table
+    assert "checks: floor passed, comparison passed, behaviour passed, latency passed; nothing recorded" in out
+    assert "PROMOTED" not in out
+    assert registry.alias(CHAMPION) == v1 and registry.history() == history
+    assert {v: dict(registry.version(v).tags) for v in (v1, v2)} == before
+    assert "gate_decision" not in registry.version(v2).tags
+
+    # A verdict that would keep the champion exits 3, as the real promote would, and still records nothing.
+    assert main(["promote", "--dry-run", "--version", v2, "--data", str(questions_parquet), "--floor", "0.999"]) == 3
+    out = capsys.readouterr().out
+    assert f"promote: DRY RUN: would keep (v{v1} stays @champion)" in out and "floor FAILED" in out
+    assert registry.alias(CHAMPION) == v1 and dict(registry.version(v2).tags) == before[v2]
+
+
+def test_validation_runs_unlocked_and_the_lock_covers_only_the_compare_and_set_and_history(
+    make_version, tracking, questions_parquet, tmp_path, monkeypatch
+):
+    import threading
+
+    import registry.validate as validate_module
+    from registry.store import Registry
+
+    v1, v2 = make_version(), make_version()
+    registry = Registry(MlflowClient(), MODEL_NAME, tracking.tracking_uri, tmp_path / "locks", lock_timeout_s=5)
+    calls: list[tuple[str, bool]] = []
+
+    class Recording:
+        """The registry client, noting each call and whether this registry's lock was held during it."""
+
+        def __init__(self, client: MlflowClient):
+            self._client = client
+
+        def __getattr__(self, name: str):
+            method = getattr(self._client, name)
+
+            def call(*args, **kwargs):
+                calls.append((name, registry._lock.is_locked))
+                return method(*args, **kwargs)
+
+            return call
+
+    registry.client = Recording(registry.client)
+    measured = validate_module.measure_latency
+    moved_meanwhile: list[str] = []
+
+    def latency_while_another_writer_moves_the_champion(*args, **kwargs):
+        assert not registry._lock.is_locked  # scoring and timing run unlocked
+        if not moved_meanwhile:
+            # Another writer's deploy, in another thread, while this promote judges: it must not wait.
+            other = threading.Thread(
+                target=lambda: moved_meanwhile.append(registry.move_champion(v1, None, "promote", "meanwhile").version)
+            )
+            other.start()
+            other.join(timeout=30)
+        return measured(*args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "measure_latency", latency_while_another_writer_moves_the_champion)
+    result = promote(registry, GateConfig(data=questions_parquet, floor=0.5), v2)
+
+    assert moved_meanwhile == [v1]
+    # The compare-and-set refused the first verdict (judged against no champion); v2 was judged again against v1.
+    assert result.promoted and result.verdict.champion == v1 and "champion" in result.verdict.metrics
+    assert [(e.version, e.previous) for e in registry.history()] == [(v1, None), (v2, v1)]
+    under_lock = [name for name, locked in calls if locked]
+    # Under the lock only: the other writer's move (read the alias, set it, append the history event), this
+    # promote's refused compare-and-set (one alias read), then its move after judging again.
+    read = ["get_model_version_by_alias"]
+    move = [*read, "set_registered_model_alias", "set_registered_model_tag"]
+    assert under_lock == move + read + move
+    assert any(name == "set_model_version_tag" for name, locked in calls if not locked)  # annotations: after it
+
+
+def test_a_champion_that_keeps_moving_ends_in_a_conflict_with_nothing_recorded(monkeypatch):
+    import registry.lifecycle as lifecycle
+
+    class Moving:
+        """A registry whose champion another writer moves after every judgement."""
+
+        name = MODEL_NAME
+
+        def __init__(self):
+            self.champion, self.tagged = 0, []
+
+        def alias(self, alias):
+            return str(self.champion) if alias == CHAMPION else "9"
+
+        def version(self, version):
+            return version
+
+        def tag_version(self, version, tags):
+            self.tagged.append(version)
+
+    judged: list[str | None] = []
+
+    def judge_promote(registry, config, version, champion, questions=None):
+        judged.append(champion)
+        return type("V", (), {"promote": True, "version": version, "champion": champion})()
+
+    def refused(registry, verdict, mirror_stages=False):
+        registry.champion += 1
+        raise RegistryConflict(f"champion moved to v{registry.champion}")
+
+    monkeypatch.setattr(lifecycle, "validate", judge_promote)
+    monkeypatch.setattr(lifecycle, "deploy", refused)
+    registry = Moving()
+    with pytest.raises(RegistryConflict, match=r"conflict: @champion moved while v9 was judged, 3 times in a row"):
+        promote(registry, GateConfig(data=None))
+    assert judged == ["0", "1", "2"]  # judged again against each new champion
+    assert registry.tagged == []  # no verdict recorded for a move that never happened

@@ -262,3 +262,13 @@ def test_prediction_log_on_postgresql():
         assert len(rows) == 300 and rows["title"].isna().all() and rows["model_version"].eq("3").all()
     finally:
         pg.stop()
+
+
+def test_admin_rollback_moves_the_champion_back_and_says_where(gateway, store):
+    client, _ = gateway
+    before = str(MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version)
+    store.train_and_promote()
+    response = client.post("/admin/rollback", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.json()
+    assert response.json()["rolled_back_to"] == before
+    assert str(MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version) == before

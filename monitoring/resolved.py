@@ -1,0 +1,49 @@
+"""What one drift job derives from its config before computing: the months, the served model, the baselines,
+the rules. Derived once, at the start, into this object; the config is never rewritten."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from monitoring.baselines import Baselines, plan
+from monitoring.config import DriftConfig
+from monitoring.months import newest_complete_month
+from monitoring.severity import Rule, load_rules
+from tagger.model import Tagger
+
+if TYPE_CHECKING:
+    from registry.resolve import ResolvedModel
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    months: tuple[str, ...]  # the months checked: the config's, or the newest complete month of the data
+    model_uri: str
+    model_name: str
+    model_version: str | None
+    tagger: Tagger
+    baselines: Baselines  # what each family is compared with; `embedding_months` is the job's reference
+    rules: tuple[Rule, ...]  # the severity rules, loaded once from `config.thresholds`
+
+    @property
+    def reference(self) -> tuple[str, str]:
+        """The reference months (YYYY-MM, inclusive) the embeddings and text are compared with."""
+        return self.baselines.embedding_months
+
+
+def resolve_run(config: DriftConfig, frame: pd.DataFrame, served: ResolvedModel) -> ResolvedRun:
+    """The job's months (from `frame` when the config names none), baselines (from the served version's tags)
+    and rules. Raises InputError (no reference and no training window), ValueError (a bad thresholds file)."""
+    months = config.months or (newest_complete_month(frame["creation_date"]),)
+    return ResolvedRun(
+        months=tuple(months),
+        model_uri=config.model_uri,
+        model_name=served.name,
+        model_version=served.version,
+        tagger=served.tagger,
+        baselines=plan(config.reference, served.tags),
+        rules=tuple(load_rules(config.thresholds)),
+    )
