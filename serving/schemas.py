@@ -13,8 +13,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 
 from tagger.errors import InputError
 from tagger.model import split_text
-from tagger.text import normalize_newlines
 from tagger.pyfunc import MAX_ABS_THRESHOLD, MAX_FIELD_CHARS, MAX_TOP_K
+from tagger.text import normalize_newlines
 
 OURS, ORIGINAL = ("title", "body", "top_k"), ("text", "topk")
 
