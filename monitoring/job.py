@@ -33,7 +33,7 @@ from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
 from monitoring.baselines import Baselines
 from monitoring.config import DriftConfig
 from monitoring.evidently_report import month_report
-from monitoring.severity import LEVELS, assess, load_rules
+from monitoring.severity import FAMILIES, LEVELS, assess, load_floors, load_rules, not_enough
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import decide, evaluate
@@ -63,6 +63,7 @@ class DriftResult:
     timings: dict[str, float] = field(default_factory=dict)
     baselines: dict[str, str] = field(default_factory=dict)  # family -> what it was compared with
     notes: list[str] = field(default_factory=list)
+    min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
 
     @property
     def worst(self) -> str:
@@ -73,6 +74,7 @@ class DriftResult:
             "reference": self.reference,
             "baselines": self.baselines,
             "notes": self.notes,
+            "min_questions": self.min_questions,
             "months": [
                 {
                     "month": m.month,
@@ -227,6 +229,7 @@ def run_drift(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     rules = load_rules(config.thresholds)
+    floors = load_floors(config.thresholds)
     months = frame["creation_date"].dt.strftime("%Y-%m")
     first, last = baselines.embedding_months
     reference = sample(frame[(months >= first) & (months <= last)], config.max_reference, config.seed)
@@ -305,7 +308,11 @@ def run_drift(
         )
         values |= evidently_values
         labels = {family: baselines.labels[family] for family in month_words}
-        severity, reasons = assess(rules, values, scorer.reference_values, labels)
+        embeddings_n, model_n = len(current), len(own)
+        sizes = dict(
+            zip(FAMILIES, (embeddings_n, embeddings_n, model_n, int(values.get("n_evaluated", model_n))), strict=True)
+        )
+        severity, reasons = assess(rules, values, scorer.reference_values, labels, not_enough(sizes, floors))
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
@@ -320,7 +327,7 @@ def run_drift(
     timings["months_s"] = time.perf_counter() - t
     np.save(reports_dir / ".pca-reference.npy", scorer.pca.transform(ref_emb)[:, :2].astype(np.float32))
     result = DriftResult(
-        scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings, words, notes
+        scorer.reference_values, results, reports_dir, time.perf_counter() - start, timings, words, notes, floors
     )
     (reports_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2))
     return result
