@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 from tqdm import tqdm
@@ -154,17 +155,20 @@ def _iter_parquet(
             raise DataError(f"{part}: unreadable after row {row} ({exc})") from None
 
 
-def _legacy_bytes(error: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: the bytes UTF-8 refused, read as cp1252 (latin-1 where cp1252 has no character)."""
-    assert isinstance(error, UnicodeDecodeError)
-    bad = error.object[error.start : error.end]
-    return "".join(
-        bytes([b]).decode("cp1252", errors="strict") if b not in _CP1252_UNDEFINED else chr(b) for b in bad
-    ), (error.end)
-
-
+# The five bytes cp1252 leaves undefined; read as latin-1 (the C1 control of the same number).
 _CP1252_UNDEFINED = frozenset((0x81, 0x8D, 0x8F, 0x90, 0x9D))
 _REPAIR = "sotag-cp1252"
+
+
+def _legacy_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the bytes UTF-8 refused, read as cp1252 (latin-1 where cp1252 has no character)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    text = "".join(chr(b) if b in _CP1252_UNDEFINED else bytes([b]).decode("cp1252") for b in bad)
+    return text, error.end
+
+
 codecs.register_error(_REPAIR, _legacy_bytes)
 
 
@@ -175,13 +179,12 @@ class RepairingReader:
     case) cost one decode; only a failing block is decoded line by line.
     """
 
-    def __init__(self, handle, block: int = 1 << 20) -> None:
+    def __init__(self, handle: BinaryIO, block: int = 1 << 20) -> None:
         self._handle = handle
         self._block = block
         self._pending = ""
         self._line = 0
         self.repaired: list[int] = []
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
 
     def _next_text(self) -> str:
         data = self._handle.read(self._block)
@@ -192,13 +195,13 @@ class RepairingReader:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             parts = []
-            for offset, line in enumerate(data.splitlines(keepends=True)):
+            for offset, line in enumerate(data.split(b"\n")):
                 try:
                     parts.append(line.decode("utf-8"))
                 except UnicodeDecodeError:
                     parts.append(line.decode("utf-8", errors=_REPAIR))
                     self.repaired.append(self._line + offset + 1)
-            text = "".join(parts)
+            text = "\n".join(parts)
         self._line += data.count(b"\n")
         return text
 
