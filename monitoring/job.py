@@ -33,7 +33,7 @@ from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
 from monitoring.config import DriftConfig
 from monitoring.evidently_report import month_report
 from monitoring.resolved import ResolvedRun
-from monitoring.severity import LEVELS, assess
+from monitoring.severity import FAMILIES, LEVELS, assess, not_enough
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import decide, evaluate
@@ -73,6 +73,7 @@ class DriftResult:
     notes: list[str] = field(default_factory=list)
     reference_pca: np.ndarray | None = field(default=None, repr=False)  # (n, 2) float32: the reference's sample
     reports_dir: Path | None = None  # where the runner put the finished reports folder
+    min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
 
     @property
     def worst(self) -> str:
@@ -83,6 +84,7 @@ class DriftResult:
             reference=self.reference,
             baselines=self.baselines,
             notes=tuple(self.notes),
+            min_questions=dict(self.min_questions),
             months=tuple(
                 MonthSummary(m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values) for m in self.months
             ),
@@ -303,7 +305,13 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         )
         values |= evidently_values
         labels = {family: baselines.labels[family] for family in month_words}
-        severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels)
+        embeddings_n, model_n = len(current), len(own)
+        sizes = dict(
+            zip(FAMILIES, (embeddings_n, embeddings_n, model_n, int(values.get("n_evaluated", model_n))), strict=True)
+        )
+        severity, reasons = assess(
+            list(run.rules), values, scorer.reference_values, labels, not_enough(sizes, run.floors)
+        )
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
@@ -321,4 +329,5 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         baselines=words,
         notes=notes,
         reference_pca=scorer.pca.transform(ref_emb)[:, :2].astype(np.float32),
+        min_questions=dict(run.floors),
     )

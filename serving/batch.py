@@ -77,11 +77,25 @@ class ScoreResult:
 
     def summary(self) -> str:
         return (
-            f"score: rows={self.rows_read} scored={self.rows_scored} rows_per_s={self.rows_per_s:.0f} "
+            f"score: rows={self.rows_read} scored={self.rows_scored} rows_per_s={rate(self.rows_per_s)} "
             f"partitions={len(self.months)} model={self.model_name} version={self.model_version} engine={self.engine} "
             f"dropped: bad_id={self.unusable.bad_id} empty_title={self.unusable.empty_title} "
             f"bad_date={self.unusable.bad_date} too_long={self.too_long}"
         )
+
+
+def rate(per_second: float) -> str:
+    """A rate for a closing line: whole numbers from 100 up, else three significant digits (0.5, 12.3), so a
+    small, slow run (10 rows on Spark) never reads 0."""
+    return f"{per_second:.0f}" if per_second >= 100 or per_second == 0 else f"{per_second:.3g}"
+
+
+def written_partitions(output: Path, months: list[str]) -> str:
+    """The month folders a run wrote, as paths: `OUT/creation_month=2018-04`, or the first … last of many."""
+    names = [f"{output}/{scored.PARTITION}={m}" for m in months]
+    if not names:
+        return f"no partition under {output} (no usable row)"
+    return f"{names[0]} … {names[-1]} ({len(names)} months)" if len(names) > 2 else ", ".join(names)
 
 
 def scorable(raw: pd.DataFrame) -> tuple[pd.DataFrame, UnusableRows, int]:

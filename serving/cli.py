@@ -113,7 +113,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from serving.batch import ScoreConfig, default_engine, run_score
+    from serving.batch import ScoreConfig, default_engine, run_score, written_partitions
     from tagger.spark import parse_conf
 
     settings = TrackingSettings.from_env()
@@ -130,9 +130,7 @@ def _score(args: argparse.Namespace) -> int:
     )
     result = run_score(config)
     print(result.summary())
-    months = result.months
-    span = f"{months[0]} … {months[-1]} ({len(months)} months)" if len(months) > 2 else ", ".join(months) or "no month"
-    print(f"score: wrote {config.output}/creation_month=YYYY-MM for {span}")
+    print(f"score: wrote {written_partitions(config.output, result.months)}")
     return 0
 
 

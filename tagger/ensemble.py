@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from tagger.compiled import compile_vectorizer
 from tagger.fused import FusedLinearModel
-from tagger.text import clean_question
+from tagger.text import PREPROCESSING_VERSION, clean_question
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,24 @@ class EnsembleFeatures:
 
 
 def head_texts(
-    titles: Sequence[str], bodies: Sequence[str], keep_code: bool, title_repeat: int
+    titles: Sequence[str],
+    bodies: Sequence[str],
+    keep_code: bool,
+    title_repeat: int,
+    version: str = PREPROCESSING_VERSION,
 ) -> tuple[list[str], list[str]]:
     """(TF-IDF texts, SBERT texts): the title repeated for the bag of words, once for the sentence encoder.
 
     Both come from one cleaning of each question: `clean_question` with a repeated title is the
     title's prefix in front of the natural text.
     """
-    natural = [clean_question(t, b, keep_code=keep_code, title_repeat=1) for t, b in zip(titles, bodies, strict=True)]
+    natural = [
+        clean_question(t, b, keep_code=keep_code, title_repeat=1, version=version)
+        for t, b in zip(titles, bodies, strict=True)
+    ]
     if title_repeat <= 1:
         return natural, natural
-    prefixes = [clean_question(t, "", title_repeat=title_repeat - 1) for t in titles]
+    prefixes = [clean_question(t, "", title_repeat=title_repeat - 1, version=version) for t in titles]
     return [p + n for p, n in zip(prefixes, natural, strict=True)], natural
 
 
@@ -50,8 +57,11 @@ class EnsembleVectorizer:
         self.keep_code = keep_code
         self.title_repeat = title_repeat
 
-    def transform_questions(self, titles: Sequence[str], bodies: Sequence[str]) -> EnsembleFeatures:
-        words, natural = head_texts(titles, bodies, self.keep_code, self.title_repeat)
+    def transform_questions(
+        self, titles: Sequence[str], bodies: Sequence[str], version: str = PREPROCESSING_VERSION
+    ) -> EnsembleFeatures:
+        """Both heads' features, the questions cleaned under preprocessing `version` (the model's)."""
+        words, natural = head_texts(titles, bodies, self.keep_code, self.title_repeat, version)
         return EnsembleFeatures(self.tfidf.transform(words), self.sbert.transform(natural))
 
     def compiled(self) -> EnsembleVectorizer:

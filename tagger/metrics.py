@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, hamming_loss, jaccard_score, precision_recall_fscore_support
 
+from tagger.errors import DataError
+
 KS = (1, 3, 5)
 
 
@@ -74,8 +76,14 @@ def decide(scores: np.ndarray, top_k: int, threshold: float) -> np.ndarray:
 
 
 def evaluate(scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_k: int, threshold: float) -> Evaluation:
-    """All metrics for one model on one evaluation set."""
+    """All metrics for one model on one evaluation set (the questions with at least one vocabulary tag);
+    DataError when none has one (a tiny or mismatched evaluation window is bad input, not a crash)."""
     keep = y_true.sum(axis=1) > 0
+    if not keep.any():
+        raise DataError(
+            f"evaluation: none of its {len(keep)} questions carries one of the {len(vocabulary)} vocabulary tags; "
+            "move --split-date (or --eval-end) or raise --top-n-tags"
+        )
     scores, y_true = scores[keep], y_true[keep]
     predicted = decide(scores, top_k, threshold)
     metrics = ranking_metrics(scores, y_true)

@@ -18,7 +18,7 @@ from tagger.ensemble import EnsembleModel, EnsembleVectorizer
 from tagger.errors import ArtifactError
 from tagger.fused import FusedLinearModel
 from tagger.metrics import top_k_indices
-from tagger.text import PREPROCESSING_VERSION, clean_question
+from tagger.text import PREPROCESSING_VERSIONS, clean_question, normalize_newlines
 
 PREPROCESSING_MODES = ("sotag", "raw")
 SELECTIONS = ("top_k_above_threshold", "top_k_or_threshold")
@@ -30,7 +30,9 @@ def raw_text(title: str, body: str) -> str:
 
 
 def split_text(text: str) -> tuple[str, str]:
-    """`text` as (title, body): before and after its first blank line, else all title; `raw_text` inverts it."""
+    """`text` as (title, body): before and after its first blank line, else all title; `raw_text` inverts it.
+    Line endings are normalised first (tagger.text.normalize_newlines): a CRLF blank line splits the same."""
+    text = normalize_newlines(text)
     title, blank, body = text.partition("\n\n")
     return (title, body) if blank and title.strip() else (text, "")
 
@@ -63,10 +65,12 @@ class Tagger:
             raise ArtifactError(f"config.json: preprocessing {config.preprocessing!r} is not one of sotag, raw")
         if config.selection not in SELECTIONS:
             raise ArtifactError(f"config.json: selection {config.selection!r} is not one of {SELECTIONS}")
-        if config.preprocessing == "sotag" and config.preprocessing_version != PREPROCESSING_VERSION:
+        # A model is served with the cleaning rules of the version it was trained under (clean_question keeps
+        # every version in PREPROCESSING_VERSIONS); only a version this code does not know is refused.
+        if config.preprocessing == "sotag" and config.preprocessing_version not in PREPROCESSING_VERSIONS:
             raise ArtifactError(
-                f"config.json: preprocessing_version {config.preprocessing_version} does not match this code's "
-                f"{PREPROCESSING_VERSION}; retrain or install the matching sotag version"
+                f"config.json: preprocessing_version {config.preprocessing_version} is not one this code applies "
+                f"({', '.join(PREPROCESSING_VERSIONS)}); retrain or install the matching sotag version"
             )
         self.vectorizer = vectorizer
         # Same features as `vectorizer.transform`, without sklearn's per-call overhead.
@@ -92,14 +96,20 @@ class Tagger:
             return [raw_text(t, b) for t, b in zip(titles, bodies, strict=True)]
         extra = self.config.extra
         return [
-            clean_question(t, b, keep_code=self.config.keep_code, title_repeat=int(extra.get("title_repeat", 1)))
+            clean_question(
+                t,
+                b,
+                keep_code=self.config.keep_code,
+                title_repeat=int(extra.get("title_repeat", 1)),
+                version=self.config.preprocessing_version,
+            )
             for t, b in zip(titles, bodies, strict=True)
         ]
 
     def featurize(self, titles: Sequence[str], bodies: Sequence[str]) -> object:
         """What the estimator scores: one feature matrix, or both heads' features for an ensemble."""
         if isinstance(self.features, EnsembleVectorizer):
-            return self.features.transform_questions(titles, bodies)
+            return self.features.transform_questions(titles, bodies, self.config.preprocessing_version)
         return self.features.transform(self.texts(titles, bodies))
 
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from mlruns_config.faults import SCENARIOS, Lab
+from tests.processes import needs_postgres
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def lab():
+    needs_postgres()  # the lab's tracking server runs on PostgreSQL
     started = Lab().start()
     try:
         yield started

@@ -15,6 +15,7 @@ from serving.app import create_app
 from serving.config import GatewayConfig
 from tagger.prediction_log import read_predictions
 from tagger.tracking import MODEL_NAME
+from tests.processes import needs_postgres
 
 TOKEN = "test-admin-token"
 QUESTION = {"title": "pandas dataframe merge fails", "body": "<p>pip install pandas, list comprehension</p>"}
@@ -251,6 +252,7 @@ def test_prediction_log_on_postgresql():
     from mlruns_config.servers import PostgresCluster
     from tagger.prediction_log import PredictionLog, PredictionRecord, now
 
+    needs_postgres()
     pg = PostgresCluster().start()
     try:
         url = pg.create_database("predictions")

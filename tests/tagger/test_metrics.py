@@ -56,3 +56,12 @@ def test_quality_line_format():
     }
     assert quality_line(m).startswith("quality: P@1=0.5000 P@3=0.5000 R@3=0.5000 P@5=")
     assert quality_line(m).endswith("coverage=0.5000")
+
+
+def test_an_evaluation_set_without_a_vocabulary_tag_is_bad_input_not_a_crash():
+    """Found with the StackSample field case: 8 questions, a split leaving one untagged evaluation question."""
+    from tagger.errors import DataError
+    from tagger.metrics import evaluate
+
+    with pytest.raises(DataError, match="none of its 2 questions carries one of the 3 vocabulary tags"):
+        evaluate(np.full((2, 3), 0.5), np.zeros((2, 3), dtype=int), ["a", "b", "c"], 2, 0.3)
