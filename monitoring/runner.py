@@ -58,7 +58,7 @@ def execute(
     if not config.months:
         config = replace(config, months=(newest_complete_month(frame["creation_date"]),))
     served = resolve(config.model_uri)
-    baselines = plan(config.reference, served.tags)
+    baselines = plan(config.reference, served.card)
     config = replace(config, reference=baselines.embedding_months)
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

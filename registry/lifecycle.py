@@ -10,6 +10,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from registry.behaviour import run_cases
+from registry.card import read_card
 from registry.gate import (
     METRIC_LABELS,
     GateConfig,
@@ -61,14 +62,14 @@ def promote(
         if champion == candidate:
             print(f"promote: v{candidate} is already @{CHAMPION}; nothing to do")
             return PromotionResult(candidate, False, champion, None, time.perf_counter() - start)
-        window = window_for(config, challenger_mv.tags)
+        window = window_for(config, read_card(challenger_mv))
         frame = evaluation_frame(config.data, window, questions)
         models = {"challenger": load_tagger(f"models:/{registry.name}/{candidate}")}
         note = ""
         if champion is not None:
             try:
                 models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
-                note = overlap_note(registry.version(champion).tags, window)
+                note = overlap_note(read_card(registry.version(champion)), window)
             except ArtifactError as exc:
                 # A champion that no longer loads cannot be served either: judge the challenger on the floor.
                 note = f"(champion v{champion} cannot be loaded, so it was not compared: {exc})"
@@ -147,19 +148,19 @@ def status_text(registry: Registry) -> str:
     aliases = registry.aliases()
     rows = []
     for mv in registry.versions():
-        tags = mv.tags
+        tags, card = mv.tags, read_card(mv)
         rows.append(
             [
                 f"v{mv.version}",
                 ",".join(sorted(aliases.get(str(mv.version), []))),
-                tags.get("vectorizer", ""),
-                tags.get("top_n_tags", ""),
-                tags.get("precision_at_1", ""),
-                tags.get("f1_at_3", ""),
-                tags.get("recall_at_5", ""),
+                card.vectorizer,
+                "" if card.top_n_tags is None else str(card.top_n_tags),
+                card.headline("precision_at_1"),
+                card.headline("f1_at_3"),
+                card.headline("recall_at_5"),
                 tags.get("gate_decision", ""),
                 pd.Timestamp(mv.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
-                (tags.get("run_id") or mv.run_id or "")[:12],
+                (card.run_id or mv.run_id or "")[:12],
             ]
         )
     headers = ["version", "aliases", "vectorizer", "tags", "P@1", "F1@3", "R@5", "gate", "created (UTC)", "run"]

@@ -64,7 +64,7 @@ def test_preprocessing_version_mismatch_is_refused(tmp_path):
     loaded = load_artifacts(directory)
     loaded.config.preprocessing_version = "0"
     with pytest.raises(ArtifactError, match="preprocessing_version"):
-        Tagger(loaded.vectorizer, loaded.estimator, loaded.config.vocabulary, loaded.config)
+        Tagger.from_artifacts(loaded)
 
 
 def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, monkeypatch, caplog, recwarn):
