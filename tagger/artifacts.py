@@ -57,12 +57,12 @@ class ModelConfig:
 
     @property
     def preprocessing(self) -> str:
-        """ "sotag": tagger.text cleans the question first; "raw": the text as sent (the original Tagger API)."""
+        """How the question reaches the model: `sotag` (tagger.text cleans it) or `raw` (as sent: the original API)."""
         return kind_class(self.kind).preprocessing
 
     @property
     def selection(self) -> str:
-        """ "top_k_above_threshold" (sotag's models) or "top_k_or_threshold" (the original Tagger API's rule)."""
+        """The selection rule: `top_k_above_threshold` (sotag) or `top_k_or_threshold` (the original Tagger API)."""
         return kind_class(self.kind).selection
 
     def to_dict(self) -> dict[str, Any]:

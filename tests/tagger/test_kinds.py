@@ -113,6 +113,20 @@ def test_a_kind_added_to_the_table_trains_saves_loads_and_serves_through_the_pyf
     with pytest.raises(NotExplainable, match="keyword: this model kind cannot"):
         explain(pyfunc.tagger, "docker compose volume mount", "", answers[0]["tags"])
 
+    # The gateway serves it too, and says (422, not a 500) that it cannot explain it.
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.config import GatewayConfig
+
+    gateway = GatewayConfig.from_env(model_uri=str(directory), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    with TestClient(create_app(gateway)) as client:
+        assert client.get("/model_info").json()["selection"] == "top_k_above_threshold"
+        question = {"title": "docker compose volume mount", "top_k": 2, "threshold": 0.0}
+        assert client.post("/predict", json=question).json()["tags"] == answers[0]["tags"]
+        refused = client.post("/explain", json=question)
+        assert refused.status_code == 422 and "cannot break its scores down" in refused.json()["error"]
+
 
 def _tfidf_model(tmp_path, **config):
     vec = TfidfVectorizer().fit(["python code", "java code"])
