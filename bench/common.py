@@ -44,10 +44,7 @@ class DefaultInStore:
         return self.result.tagger
 
     def write(self, directory: Path) -> Path:
-        from tagger.artifacts import write_artifacts
-
-        tagger = self.result.tagger
-        return write_artifacts(directory, tagger.vectorizer, tagger.estimator, self.result.mlb, tagger.config)
+        return self.result.tagger.save(directory, self.result.mlb)
 
 
 def fit_default_in_store(data: Path, root: Path, experiment: str) -> DefaultInStore:

@@ -38,8 +38,9 @@ from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import decide, evaluate
 from tagger.model import Tagger
+from tagger.questions import question_texts as natural_texts
 from tagger.sbert import EmbeddingCache, encode
-from tagger.text import clean_question, code_share
+from tagger.text import code_share
 
 SUPERVISED = ("precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_at_3", "f1_at_5", "tag_coverage")
 
@@ -101,7 +102,7 @@ def sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def question_texts(frame: pd.DataFrame) -> list[str]:
     """Natural title + body text for the sentence encoder (code kept as identifiers, title once)."""
-    return [clean_question(t, b, title_repeat=1) for t, b in zip(frame["title"], frame["body"], strict=True)]
+    return natural_texts(frame["title"], frame["body"])
 
 
 def descriptors(frame: pd.DataFrame) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def resolve_run(config: DriftConfig, frame: pd.DataFrame, served: ResolvedModel)
         model_name=served.name,
         model_version=served.version,
         tagger=served.tagger,
-        baselines=plan(config.reference, served.tags),
+        baselines=plan(config.reference, served.card),
         rules=tuple(load_rules(config.thresholds)),
         floors=load_floors(config.thresholds),
     )

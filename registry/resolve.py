@@ -7,7 +7,6 @@ and the gate all load through here (and so through `tagger.loading`, the one loa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from registry.card import ModelCard, read_card
 from tagger.errors import SotagError
 from tagger.loading import LoadedModel, load_model
 from tagger.model import Tagger
@@ -33,7 +33,7 @@ class ResolvedModel:
     trained_at: str | None = None
     data_digest: str | None = None
     source: str = ""
-    tags: dict[str, str] = field(default_factory=dict)  # the version's tags: split_date, eval_end, eval_metrics, ...
+    card: ModelCard = field(default_factory=ModelCard)  # the version's model card (registry.card); empty for a folder
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -111,20 +111,16 @@ def resolve(uri: str) -> ResolvedModel:
     except MlflowException as exc:
         raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
     loaded = load_model(f"models:/{name}/{mv.version}")
-    tags = mv.tags or {}
-    try:
-        metrics = {k: float(v) for k, v in json.loads(tags.get("eval_metrics", "{}")).items()}
-    except (ValueError, TypeError):
-        metrics = {}
+    card = read_card(mv)
     return ResolvedModel(
         loaded=loaded,
         name=name,
         version=str(mv.version),
         alias=alias,
         run_id=mv.run_id,
-        metrics=metrics,
+        metrics=card.eval_metrics,
         trained_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
-        data_digest=tags.get("data_digest"),
+        data_digest=card.data_digest,
         source=uri,
-        tags=dict(tags),
+        card=card,
     )

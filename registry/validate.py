@@ -16,6 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from registry.behaviour import BehaviourReport, run_cases
+from registry.card import read_card
 from registry.gate import (
     GateConfig,
     Latency,
@@ -106,14 +107,14 @@ def validate(
     the floor alone, and the reason says so. Raises RegistryError (unknown version), DataError (no window).
     """
     start = time.perf_counter()
-    window = window_for(config, registry.version(version).tags)
+    window = window_for(config, read_card(registry.version(version)))
     frame = evaluation_frame(config.data, window, questions)
     models = {"challenger": load_tagger(f"models:/{registry.name}/{version}")}
     note = ""
     if champion is not None:
         try:
             models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
-            note = overlap_note(registry.version(champion).tags, window)
+            note = overlap_note(read_card(registry.version(champion)), window)
         except ArtifactError as exc:
             # A champion that no longer loads cannot be served either: judge the challenger on the floor.
             note = f"(champion v{champion} cannot be loaded, so it was not compared: {exc})"

@@ -48,6 +48,7 @@ from serving.schemas import (
 )
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
+from tagger.kinds.base import NotExplainable
 from tagger.prediction_log import PredictionLog, PredictionRecord, now
 from tagger.pyfunc import check_threshold
 from tagger.tracking import TrackingSettings
@@ -283,7 +284,10 @@ def create_app(
         model = holder.current
         check_threshold_for(model, threshold)
         (suggestion,) = model.tagger.suggest([title], [body], top_k, threshold)
-        explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        try:
+            explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        except NotExplainable as exc:
+            raise ApiError(422, f"explain: {exc}; /predict answers for this model") from None
         return JSONResponse(
             {
                 "tags": suggestion.tags,

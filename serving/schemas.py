@@ -11,12 +11,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from serving.original_api import ORIGINAL_FIELDS, split_text
 from tagger.errors import InputError
-from tagger.model import split_text
 from tagger.pyfunc import MAX_ABS_THRESHOLD, MAX_FIELD_CHARS, MAX_TOP_K
 from tagger.text import normalize_newlines
 
-OURS, ORIGINAL = ("title", "body", "top_k"), ("text", "topk")
+OURS, ORIGINAL = ("title", "body", "top_k"), ORIGINAL_FIELDS
 
 
 def _integral(value: object) -> object:

@@ -9,8 +9,8 @@ from tagger.argtypes import positive_int, unit_float
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
 from tagger.errors import DataError
+from tagger.kinds import trainable_kinds
 from tagger.tracking import TrackingSettings
-from tagger.vectorizers import VECTORIZER_KINDS
 from training.config import TrainConfig
 
 
@@ -80,10 +80,10 @@ def _compare(args: argparse.Namespace) -> int:
     from training.compare import compare
 
     kinds = tuple(k for k in args.vectorizers.split(",") if k)
-    unknown = [k for k in kinds if k not in VECTORIZER_KINDS]
+    unknown = [k for k in kinds if k not in trainable_kinds()]
     if unknown:
         raise DataError(
-            f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(VECTORIZER_KINDS)})"
+            f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(trainable_kinds())})"
         )
     compare(config_from_args(args, register=False), TrackingSettings.from_env(), kinds)
     return 0
@@ -101,14 +101,14 @@ def _retrain(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train one configuration, log it and register it as @challenger")
     _add_common(p)
-    p.add_argument("--vectorizer", choices=VECTORIZER_KINDS, default="tfidf")
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
     p.add_argument("--no-register", action="store_true", help="log the model without registering a version")
     p.add_argument("--run-name", default=None)
     p.set_defaults(handler=_train)
 
     p = subparsers.add_parser("compare", help="compare vectorizers on one split (nested runs)")
     _add_common(p)
-    p.add_argument("--vectorizers", default=",".join(VECTORIZER_KINDS))
+    p.add_argument("--vectorizers", default=",".join(trainable_kinds()))
     p.set_defaults(handler=_compare)
 
     p = subparsers.add_parser(
@@ -117,7 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Exit codes: 0 promoted, 3 champion kept, other non-zero on failure (the champion is untouched).",
     )
     _add_common(p)
-    p.add_argument("--vectorizer", choices=VECTORIZER_KINDS, default="tfidf")
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
     p.add_argument("--eval-days", type=positive_int, default=30, help="evaluate on the last N days of the data")
     add_gate_args(p)
     p.set_defaults(handler=_retrain)

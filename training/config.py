@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tagger.data import default_data_path
+from tagger.kinds import kind_class
 from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 
 DEFAULT_SPLIT_DATE = "2018-04-20"
@@ -48,11 +49,8 @@ class TrainConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
 
     def for_vectorizer(self, kind: str) -> TrainConfig:
-        """The same configuration with another vectorizer and that vectorizer's sensible text and C."""
-        if kind == "sbert":
-            # Natural sentences for a sentence encoder; dense, low-dimensional features want more regularisation.
-            return replace(self, vectorizer=kind, title_repeat=1, C=min(self.C, 10.0))
-        return replace(self, vectorizer=kind)
+        """The same configuration with another model kind (tagger.kinds) and that kind's sensible text and C."""
+        return replace(self, vectorizer=kind, **kind_class(kind).training_overrides(self))
 
     def params(self) -> dict[str, str]:
         """Flat string params for MLflow (the data path is logged as a dataset input instead)."""

@@ -66,7 +66,7 @@ def test_explain_breaks_each_logit_into_terms_and_the_intercept(gateway):
     body = response.json()
     assert body["tags"] == client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0}).json()["tags"]
     tagger = client.app.state.holder.current.tagger
-    features = tagger.features.transform(tagger.texts([QUESTION["title"]], [QUESTION["body"]]))
+    features = tagger.model.features.transform(tagger.model.texts([QUESTION["title"]], [QUESTION["body"]]))
     logits = tagger.estimator.decision_function(features)[0]
     for tag, explanation in zip(body["tags"], body["explanations"], strict=True):
         assert explanation["tag"] == tag and explanation["note"] is None

@@ -64,7 +64,7 @@ def test_preprocessing_version_mismatch_is_refused(tmp_path):
     loaded = load_artifacts(directory)
     loaded.config.preprocessing_version = "0"
     with pytest.raises(ArtifactError, match="preprocessing_version"):
-        Tagger(loaded.vectorizer, loaded.estimator, loaded.config.vocabulary, loaded.config)
+        Tagger.from_artifacts(loaded)
 
 
 def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, monkeypatch, caplog, recwarn):
@@ -118,7 +118,7 @@ def test_a_model_trained_under_preprocessing_version_1_loads_and_answers_as_befo
     assert "pythonでjsonを読む" in terms  # version 1: the whole title is one token
     tagger = Tagger.from_directory(directory)
     assert tagger.config.preprocessing_version == "1"
-    assert tagger.texts(["PythonでJSONを読む"], [""]) == ["pythonでjsonを読む . "]
+    assert tagger.model.texts(["PythonでJSONを読む"], [""]) == ["pythonでjsonを読む . "]
     [joined, spaced] = tagger.suggest(["PythonでJSONを読む", "Python で JSON を読む"], ["", ""])
     assert joined.tags == ["python"] and joined.scores == [pytest.approx(0.9975, abs=1e-4)]
     assert spaced.tags == []  # as under version 1: the spaced title shares no token with the one it learnt

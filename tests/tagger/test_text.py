@@ -49,7 +49,7 @@ def test_squash_whitespace_equals_the_regex_it_replaced():
 # Issue 20 kind 1: every line ending is "\n" once text comes in.
 @pytest.mark.parametrize("blank", ["\r\n\r\n", "\r\r", "\u2028\u2028", "\u2029\u2029", "\x85\x85", "\r\n\n", "\n\r\n"])
 def test_split_text_splits_a_blank_line_in_any_line_ending(blank):
-    from tagger.model import split_text
+    from serving.original_api import split_text
 
     assert split_text(f"Azure CLI query{blank}<p>line one\r\nline two</p>") == (
         "Azure CLI query",
