@@ -18,7 +18,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -49,8 +50,8 @@ from serving.schemas import (
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
 from tagger.kinds.base import NotExplainable
+from tagger.params import check_threshold
 from tagger.prediction_log import PredictionLog, PredictionRecord, now
-from tagger.pyfunc import check_threshold
 from tagger.tracking import TrackingSettings
 
 log = logging.getLogger("sotag.gateway")
@@ -66,6 +67,11 @@ KNOWN_ROUTES = {
     "/admin/rollback",
 }
 ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
+BODIES: dict[str, type[BaseModel]] = {
+    "/predict": PredictRequest,
+    "/explain": PredictRequest,
+    "/predict/batch": BatchRequest,
+}
 
 
 class ApiError(Exception):
@@ -151,12 +157,24 @@ def _field(loc: tuple | list) -> str:
     return ".".join(parts) or "body"
 
 
-def _problem(error: dict[str, Any]) -> str:
+def _known_fields(body: type[BaseModel], loc: tuple | list) -> list[str]:
+    """The fields of the object holding the field at `loc` (the request body's, or a batch question's)."""
+    model = body
+    for part in loc[1:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is not None:
+            nested = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)]
+            model = next(a for a in nested if issubclass(a, BaseModel))
+    return sorted(model.model_fields)
+
+
+def _problem(error: dict[str, Any], body: type[BaseModel] | None = None) -> str:
     kind, message = error.get("type", ""), error.get("msg", "invalid")
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "is not a known field"
+        known = f"; the known fields are {', '.join(_known_fields(body, error['loc']))}" if body else ""
+        return f"is not a known field{known}"
     if kind == "json_invalid":
         return f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
     return message[0].lower() + message[1:] if message else "invalid"
@@ -200,8 +218,9 @@ def create_app(
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": _field(e.get("loc", ())), "problem": _problem(e)} for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = BODIES.get(request.url.path)
+        details = [{"field": _field(e.get("loc", ())), "problem": _problem(e, body)} for e in exc.errors()]
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
         return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=400)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -274,3 +275,80 @@ def test_admin_rollback_moves_the_champion_back_and_says_where(gateway, store):
     assert response.status_code == 200, response.json()
     assert response.json()["rolled_back_to"] == before
     assert str(MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version) == before
+
+
+ORIGINAL_TEXT = f"{QUESTION['title']}\n\n{QUESTION['body']}"
+
+
+@pytest.mark.parametrize(
+    ("lax", "strict"),
+    [
+        # the field cases (original-api-lax-fields/*.json): each was a 400
+        ({"topk": 5, "threshold": None}, {"topk": 5}),
+        ({"topk": 5, "threshold": "0.2"}, {"topk": 5, "threshold": 0.2}),
+        ({"topk": "5"}, {"topk": 5}),
+        # the rest of the kind: what the original API's optional, coercing fields took
+        ({"topk": None}, {}),
+        ({"topk": None, "threshold": None}, {}),
+        ({"topk": "03", "threshold": "0.10"}, {"topk": 3, "threshold": 0.1}),
+        ({"topk": "+3", "threshold": "0"}, {"topk": 3, "threshold": 0}),
+        ({"topk": "50", "threshold": "0.0"}, {"topk": 50, "threshold": 0.0}),
+        ({"topk": "1", "threshold": "1"}, {"topk": 1, "threshold": 1.0}),
+        ({"topk": 3.0}, {"topk": 3}),
+    ],
+)
+def test_the_original_apis_lax_fields_are_accepted_as_it_accepted_them(gateway, lax, strict):
+    client, _ = gateway
+    expected = client.post("/predict", json={"text": ORIGINAL_TEXT, **strict})
+    response = client.post("/predict", json={"text": ORIGINAL_TEXT, **lax})
+    assert response.status_code == 200 == expected.status_code, response.text
+    assert response.json()["tags"] == expected.json()["tags"]
+    assert response.json()["tags"] or strict.get("threshold") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        # the original vocabulary: anything that is not a number (or a number's string) is still refused
+        ({"text": ORIGINAL_TEXT, "topk": "five"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "5.5"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": 5.5}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": ""}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": " 5"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "0"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "51"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": True}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": [5]}, "topk"),
+        ({"text": ORIGINAL_TEXT, "threshold": "high"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "nan"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "inf"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "1e-1"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "-0.1"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "1.5"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": True}, "threshold"),
+        ({"text": None}, "text"),
+        # sotag's own vocabulary stays strict
+        ({**QUESTION, "threshold": None}, "threshold"),
+        ({**QUESTION, "threshold": "0.2"}, "threshold"),
+        ({**QUESTION, "top_k": "5"}, "top_k"),
+        ({**QUESTION, "top_k": None}, "top_k"),
+    ],
+)
+def test_what_neither_vocabulary_accepts_is_a_400_naming_the_field(gateway, request_body, field):
+    client, _ = gateway
+    response = client.post("/predict", json=request_body)
+    assert response.status_code == 400, response.text
+    assert field in [d["field"] for d in response.json()["details"]], response.json()
+
+
+def test_the_openapi_document_describes_the_original_apis_lax_fields(gateway):
+    """topk and threshold: null or a numeric string besides the number; with title, threshold is a number only."""
+    client, _ = gateway
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    for name, taken, refused in (("topk", "5", "51"), ("threshold", "0.2", "1.5")):
+        kinds = {alternative["type"]: alternative for alternative in schema["properties"][name]["anyOf"]}
+        assert set(kinds) >= {"null", "string"}, kinds
+        pattern = re.compile(kinds["string"]["pattern"])
+        assert pattern.search(taken) and not pattern.search(refused) and not pattern.search("five")
+    ours = next(branch for branch in schema["oneOf"] if "title" in branch["required"])
+    assert ours["properties"]["threshold"] == {"type": "number"}
