@@ -1,7 +1,11 @@
 """Resolve a model URI to a loaded model pinned to one registry version.
 
-For `models:/name@alias` the alias is read once and the version pinned before loading, so
-the alias may move meanwhile without the caller serving a mix. The gateway, the drift job
+Every model URI MLflow accepts: `models:/name@alias`, `models:/name/<version>`, `models:/name/latest`,
+`models:/name/<stage>` (Production, Staging, ...), `runs:/<id>/<path>`, a logged model's `models:/<id>`, a local
+model folder; registry URIs are parsed and resolved by MLflow's own functions, so sotag takes what MLflow takes.
+For a registry URI the version it names is read once and pinned before loading, so an alias or `latest` may move
+meanwhile without the caller serving a mix, and that version is what is recorded: batch output, the gateway's
+/health and drift say `v7`, not `latest`. The gateway, the drift job
 and the gate all load through here (and so through `tagger.loading`, the one loading path).
 """
 
@@ -12,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.utils.models import ParsedModelUri, _parse_model_uri, get_model_name_and_version
 from mlflow.tracking import MlflowClient
 
 from registry.card import ModelCard, read_card
@@ -61,16 +67,26 @@ class ResolvedModel:
         }
 
 
-def _parse_registry_uri(uri: str) -> tuple[str, str | None, str | None] | None:
-    """`models:/name@alias` or `models:/name/version` -> (name, alias, version)."""
+def _parse_registry_uri(uri: str) -> ParsedModelUri | None:
+    """A `models:/` URI naming a registered model, parsed as MLflow parses it (`name@alias`, `name/<version>`,
+    `name/latest`, `name/<stage>`); None for any other URI (runs:/, a folder, a logged model's `models:/<id>`)."""
     if not uri.startswith("models:/"):
         return None
-    rest = uri[len("models:/") :]
-    if "@" in rest:
-        name, alias = rest.split("@", 1)
-        return name, alias, None
-    name, _, version = rest.partition("/")
-    return name, None, version or None
+    try:
+        parsed = _parse_model_uri(uri)
+    except MlflowException as exc:
+        raise SotagError(f"{uri}: {exc.message}") from exc
+    return parsed if parsed.name is not None else None
+
+
+def _model_version(client: MlflowClient, uri: str) -> ModelVersion:
+    """The registry version a registry `uri` names now: by alias, by number, the newest (`latest`) or the newest
+    in a stage (MLflow's own resolution, `get_model_name_and_version`)."""
+    try:
+        name, version = get_model_name_and_version(client, uri)
+        return client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
 
 
 @dataclass(frozen=True)
@@ -87,15 +103,10 @@ class PinnedVersion:
 def pin(uri: str) -> PinnedVersion:
     """The registry version `uri` names now, without loading it (Spark's workers load it themselves)."""
     parsed = _parse_registry_uri(uri)
-    if parsed is None or not (parsed[1] or parsed[2]):
-        raise SotagError(f"{uri}: not a registry URI (models:/name@alias or models:/name/version)")
-    name, alias, version = parsed
-    try:
-        client = MlflowClient()
-        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
-    return PinnedVersion(name, str(mv.version), alias)
+    if parsed is None:
+        raise SotagError(f"{uri}: not a registry URI (models:/name@alias, models:/name/<version|latest|stage>)")
+    mv = _model_version(MlflowClient(), uri)
+    return PinnedVersion(parsed.name, str(mv.version), parsed.alias)
 
 
 def resolve(uri: str) -> ResolvedModel:
@@ -104,12 +115,8 @@ def resolve(uri: str) -> ResolvedModel:
     if parsed is None:
         loaded = load_model(uri)
         return ResolvedModel(loaded=loaded, name=Path(uri).name or MODEL_NAME, version=None, alias=None, source=uri)
-    name, alias, version = parsed
-    client = MlflowClient()
-    try:
-        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
+    name, alias = parsed.name, parsed.alias
+    mv = _model_version(MlflowClient(), uri)
     loaded = load_model(f"models:/{name}/{mv.version}")
     card = read_card(mv)
     return ResolvedModel(
