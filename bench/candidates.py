@@ -29,11 +29,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from bench.common import default_config
 from tagger.compiled import CompiledVectorizer
-from tagger.data import default_data_path
+from tagger.data import default_data_path, load_questions, tag_vocabulary
 from tagger.fused import FusedLinearModel
 from tagger.label_tree import LabelTree, TreeSettings
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
@@ -41,7 +42,7 @@ from tagger.text import clean_question
 from tagger.vectorizers import build_vectorizer
 from training.fit import fit_one_vs_rest, prepare, question_texts
 
-RANK_DEPTH = 30  # suggestions kept per question: enough to re-rank within the top-100 tags for in-vocabulary P@1
+RANK_DEPTH = 10  # suggestions kept per question: enough to re-rank within the top-100 tags for in-vocabulary P@1
 TOP_K = 5
 
 
@@ -70,6 +71,8 @@ class Fitted:
     single: Callable[[sp.csr_matrix], list[int]]  # one row -> its top-5 ids (the latency path)
     fused: FusedLinearModel | None = None
     tree: LabelTree | None = None
+    fit_s: float = 0.0
+    reused_fit_s: float = 0.0  # fit time of reused parts (a combination's), added to its measured fit time
 
 
 def fit_ovr(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, C: float) -> Fitted:
@@ -138,14 +141,11 @@ def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: obj
     return Fitted(rank, lambda row: tree.top_k(row, TOP_K)[0][0].tolist(), tree=tree)
 
 
-def fit_ovr_plus_plt(
-    x: sp.csr_matrix, ids: list[list[int]], head: list[int], n_tags: int, C: float, **settings: object
-) -> Fitted:
-    """One-vs-rest for the `head` tag ids (the top-100) and a PLT over the whole vocabulary; per question, the
-    head tags score with the OvR probability, every other tag with the tree's, merged by score."""
+def ovr_plus_plt(ovr: FusedLinearModel, tree: LabelTree, head: list[int], n_tags: int) -> Fitted:
+    """The baseline's one-vs-rest for the `head` tag ids (the top-100) and a fitted PLT over the whole vocabulary;
+    per question, head tags score with the OvR probability, every other tag with the tree's, merged by score.
+    Its fit time is the sum of the two fits (both are reused, not refitted)."""
     head_ids = np.asarray(head)
-    ovr = fit_ovr(x, [[head.index(t) for t in row if t in set(head)] for row in ids], len(head), C).fused
-    tree = LabelTree(TreeSettings(**{"threads": 2, **settings})).fit(x, ids, n_tags)
     is_head = np.zeros(n_tags, dtype=bool)
     is_head[head_ids] = True
 
@@ -217,12 +217,27 @@ def measure(
     truth: list[list[str]],
     top100: list[str],
     args: argparse.Namespace,
+    extra: tuple[sp.csr_matrix, list[list[str]]] | None = None,
 ) -> dict[str, float]:
     start = time.perf_counter()
     fitted = fit()
-    fit_s = time.perf_counter() - start
+    fit_s = time.perf_counter() - start + fitted.reused_fit_s
     names = np.asarray(vocabulary, dtype=object)
+    figures_extra = {}
+    if extra is not None:  # the extra file's own later questions: quality only
+        x_extra, truth_extra = extra
+        ranked_extra = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_extra, RANK_DEPTH)]
+        m = all_tags_metrics(ranked_extra, truth_extra)
+        figures_extra = {
+            "x_P@1": m["precision_at_1_all"],
+            "x_R@3": m["recall_at_3_all"],
+            "x_R@5": m["recall_at_5_all"],
+            "x_F1@3": m["f1_at_3_all"],
+            "x_coverage": vocabulary_coverage(vocabulary, truth_extra),
+            "x_n": m["n_all"],
+        }
     ranked = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_eval, RANK_DEPTH)]
+    fitted.fit_s = fit_s
     figures = {"fit_s": fit_s, "n_tags": float(len(vocabulary))}
     figures.update(in_vocabulary(ranked, truth, top100))
     all_tags = all_tags_metrics(ranked, truth)
@@ -254,6 +269,8 @@ def measure(
     texts = [clean_question(t, b, keep_code=True, title_repeat=2) for t, b in zip(titles, bodies, strict=True)]
     _ = [names[r[:TOP_K]].tolist() for r in fitted.rank(compiled.transform(texts), TOP_K)]
     figures["batch_qps"] = len(titles) / (time.perf_counter() - t0)
+    figures.update(figures_extra)
+    figures["fitted"] = fitted
     return figures
 
 
@@ -264,6 +281,11 @@ def line(label: str, name: str, f: dict[str, float], baseline_fit_s: float) -> s
         f"inv_P@1={f['P@1_top100']:.3f} inv_R@5={f['R@5_top100']:.3f} P@1={f['P@1']:.3f} R@3={f['R@3']:.3f} "
         f"R@5={f['R@5']:.3f} F1@3={f['F1@3']:.3f} coverage={f['coverage']:.3f} p50_ms={f['p50_ms']:.2f} "
         f"batch_qps={f['batch_qps']:.0f}"
+    ) + (
+        f" | extra-later: n={int(f['x_n'])} P@1={f['x_P@1']:.3f} R@3={f['x_R@3']:.3f} R@5={f['x_R@5']:.3f} "
+        f"F1@3={f['x_F1@3']:.3f} coverage={f['x_coverage']:.3f}"
+        if "x_n" in f
+        else ""
     )
 
 
@@ -276,19 +298,39 @@ def main() -> None:
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated, of {CANDIDATES}")
     parser.add_argument("--min-tag-questions", default="5", help="comma-separated vocabulary thresholds")
     parser.add_argument("--ovr-large", action="store_true", help="also fit one-vs-rest on the large vocabulary")
-    parser.add_argument("--plt", default="", help="LabelTree settings, e.g. 'liblinear_c=30,max_leaves=50'")
+    parser.add_argument(
+        "--plt", default="", help="LabelTree settings, ';' between configurations: 'ensemble=3;liblinear_c=30'"
+    )
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        default=None,
+        help="more questions: its rows after the cutoff are a second evaluation set (quality only)",
+    )
+    parser.add_argument("--train-extra", action="store_true", help="also train on --extra's rows before the cutoff")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-questions", type=int, default=200)
     args = parser.parse_args()
     config = default_config(args.data or default_data_path())
     prepared = prepare(config)
     split = prepared.split
-    train_tags = split.train["tags"].tolist()
+    train = split.train
+    extra_later = None
+    if args.extra is not None:
+        extra, _ = load_questions(args.extra)
+        extra_later = extra[extra["creation_date"] >= split.cutoff].reset_index(drop=True)
+        if args.train_extra:
+            train = pd.concat([train, extra[extra["creation_date"] < split.cutoff]], ignore_index=True)
+    train_tags = train["tags"].tolist()
     truth = split.evaluation["tags"].tolist()
-    top100 = prepared.vocabulary
-    print(f"data: n_train={len(split.train)} n_eval={len(split.evaluation)} cutoff={split.cutoff.date()}", flush=True)
+    top100 = tag_vocabulary(train["tags"], config.top_n_tags)
+    print(
+        f"data: n_train={len(train)} n_eval={len(split.evaluation)} cutoff={split.cutoff.date()} "
+        f"extra_later={0 if extra_later is None else len(extra_later)} train_extra={args.train_extra}",
+        flush=True,
+    )
 
-    texts = question_texts(split.train, config)
+    texts = question_texts(train, config)
     start = time.perf_counter()
     vectorizer = build_vectorizer(
         "tfidf", max_features=config.max_features, ngram_max=config.ngram_max, min_df=config.min_df, sbert_cache=None
@@ -298,6 +340,8 @@ def main() -> None:
     compiled = CompiledVectorizer(vectorizer)
     x_eval = compiled.transform(question_texts(split.evaluation, config))
     common = dict(compiled=compiled, x_eval=x_eval, eval_frame=split.evaluation, truth=truth, top100=top100, args=args)
+    if extra_later is not None:
+        common["extra"] = (compiled.transform(question_texts(extra_later, config)), extra_later["tags"].tolist())
 
     baseline = measure(
         "ovr-top100",
@@ -308,34 +352,38 @@ def main() -> None:
     print(line("baseline", f"ovr-top{len(top100)}", baseline, baseline["fit_s"]), flush=True)
     base_s = baseline["fit_s"]
     wanted = args.candidates.split(",")
-    settings = parse_settings(args.plt)
-    suffix = f"-{args.plt.replace(' ', '')}" if args.plt else ""
+    base_fused = baseline["fitted"].fused
+
+    def run(name: str, fit: Callable[[], Fitted], vocabulary: list[str]) -> Fitted | None:
+        try:
+            figures = measure(name, fit, vocabulary, **common)
+        except Exception as exc:  # a library that fails to fit is reported, the others still run
+            print(f"candidate: name={name} failed: {type(exc).__name__}: {exc}", flush=True)
+            return None
+        print(line("candidate", name, figures, base_s), flush=True)
+        return figures["fitted"]
+
     for m in (int(v) for v in args.min_tag_questions.split(",")):
         vocabulary = tags_with_at_least(train_tags, m)
         ids = label_ids(train_tags, vocabulary)
         n = len(vocabulary)
         head = [vocabulary.index(t) for t in top100 if t in vocabulary]
-        runs: list[tuple[str, Callable[[], Fitted]]] = []
         if "ovr" in wanted and args.ovr_large:
-            runs.append((f"ovr-min{m}", partial(fit_ovr, x_train, ids, n, config.C)))
-        if "plt" in wanted:
-            runs.append((f"plt-min{m}{suffix}", partial(fit_plt, x_train, ids, n, **settings)))
-        if "ovr+plt" in wanted:
-            combo = partial(fit_ovr_plus_plt, x_train, ids, head, n, config.C, **settings)
-            runs.append((f"ovr100+plt-min{m}{suffix}", combo))
+            run(f"ovr-min{m}", partial(fit_ovr, x_train, ids, n, config.C), vocabulary)
+        for text in args.plt.split(";"):
+            suffix = f"-{text.replace(' ', '')}" if text else ""
+            if "plt" in wanted or "ovr+plt" in wanted:
+                plt = run(f"plt-min{m}{suffix}", partial(fit_plt, x_train, ids, n, **parse_settings(text)), vocabulary)
+                if plt is not None and "ovr+plt" in wanted:
+                    combo = ovr_plus_plt(base_fused, plt.tree, head, n)
+                    combo.reused_fit_s = base_s + plt.fit_s
+                    run(f"ovr100+plt-min{m}{suffix}", lambda combo=combo: combo, vocabulary)
         if "pecos" in wanted:
-            runs.append((f"pecos-xlinear-min{m}", partial(fit_pecos, x_train, ids, n)))
+            run(f"pecos-xlinear-min{m}", partial(fit_pecos, x_train, ids, n), vocabulary)
         if "parabel" in wanted:
-            runs.append((f"omikuji-parabel-min{m}", partial(fit_omikuji, x_train, ids, n, "parabel")))
+            run(f"omikuji-parabel-min{m}", partial(fit_omikuji, x_train, ids, n, "parabel"), vocabulary)
         if "bonsai" in wanted:
-            runs.append((f"omikuji-bonsai-min{m}", partial(fit_omikuji, x_train, ids, n, "bonsai")))
-        for name, fit in runs:
-            try:
-                figures = measure(name, fit, vocabulary, **common)
-            except Exception as exc:  # a library that fails to fit is reported, the others still run
-                print(f"candidate: name={name} failed: {type(exc).__name__}: {exc}", flush=True)
-                continue
-            print(line("candidate", name, figures, base_s), flush=True)
+            run(f"omikuji-bonsai-min{m}", partial(fit_omikuji, x_train, ids, n, "bonsai"), vocabulary)
 
 
 if __name__ == "__main__":

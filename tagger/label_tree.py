@@ -35,7 +35,8 @@ import scipy.sparse as sp
 @dataclass(frozen=True)
 class TreeSettings:
     """napkinxc PLT hyper-parameters sotag sets (napkinxc's names). Defaults: napkinxc's, 2-way k-means with at
-    most `max_leaves` tags under a node, logistic loss, C = `liblinear_c`, weights below `weights_threshold` pruned."""
+    most `max_leaves` tags under a node, logistic loss, C = `liblinear_c`, weights below `weights_threshold` pruned,
+    `ensemble` trees, exact best-first search (or a beam of `beam_search_width`), weights held as hash maps."""
 
     arity: int = 2
     max_leaves: int = 100
@@ -43,6 +44,9 @@ class TreeSettings:
     loss: str = "log"
     weights_threshold: float = 0.1
     ensemble: int = 1
+    tree_search_type: str = "exact"
+    beam_search_width: int = 10
+    load_as: str = "map"
     seed: int = 7
     threads: int = 1
 
@@ -112,6 +116,7 @@ class LabelTree:
         ids = np.full((features.shape[0], k), -1, dtype=np.int64)
         scores = np.zeros((features.shape[0], k), dtype=np.float64)
         for i, row in enumerate(found):
+            row = sorted(row, key=lambda pair: -pair[1])[:k]  # a beam search returns every label it reached
             if row:
                 labels, values = zip(*row, strict=True)
                 ids[i, : len(row)] = labels
