@@ -84,3 +84,13 @@ def test_bad_input_is_named(fitted):
         tree.top_k(sp.csr_matrix((1, 7)), 3)
     with pytest.raises(ValueError, match="not fitted"):
         LabelTree().top_k(x, 3)
+
+
+def test_beam_search_keeps_the_best_k():
+    # napkinxc's beam search returns every label it reached, unordered: top_k must still give k, best first.
+    x, tags = synthetic(300, seed=1)
+    tree = LabelTree(TreeSettings(max_leaves=8, tree_search_type="beam", beam_search_width=3)).fit(x, tags, N_TAGS)
+    ids, scores = tree.top_k(x, 4)
+    assert ids.shape == (300, 4)
+    assert np.all(np.diff(scores, axis=1) <= 1e-12)
+    assert np.all(ids[:, 0] >= 0)
