@@ -50,6 +50,12 @@ class TreeSettings:
     seed: int = 7
     threads: int = 1
 
+    def __post_init__(self) -> None:
+        # A napkinxc ensemble looks for its members under the directory it was fitted in (seen: after the move
+        # into memory, prediction fails with "Invalid filename: …/member_0/tree.bin"), so it cannot be pickled.
+        if self.ensemble != 1:
+            raise ValueError(f"ensemble: {self.ensemble} trees; only 1 is supported (napkinxc cannot move ensembles)")
+
 
 def _reseed_c_rand(seed: int) -> None:
     """liblinear shuffles with libc's rand(): seed it so a single-threaded fit is reproducible."""

@@ -94,3 +94,8 @@ def test_beam_search_keeps_the_best_k():
     assert ids.shape == (300, 4)
     assert np.all(np.diff(scores, axis=1) <= 1e-12)
     assert np.all(ids[:, 0] >= 0)
+
+
+def test_an_ensemble_is_refused_with_its_reason():
+    with pytest.raises(ValueError, match="ensemble: 3 trees; only 1 is supported"):
+        TreeSettings(ensemble=3)
