@@ -197,6 +197,27 @@ def parse_settings(text: str) -> dict[str, object]:
     return out
 
 
+def fit_knn(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, k: int = 25, power: float = 2.0) -> Fitted:
+    """Nearest training questions (cosine over the l2-normalised TF-IDF rows) vote for their tags with weight
+    similarity**power; nothing to fit but the matrix and the tag indicator."""
+    train_t = sp.csr_matrix(x.T, dtype=np.float32)
+    y = indicator(ids, n_tags)
+
+    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        for lo in range(0, features.shape[0], 512):
+            sims = (features[lo : lo + 512].astype(np.float32) @ train_t).toarray()
+            kk = min(k, sims.shape[1])
+            nbrs = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            weights = np.take_along_axis(sims, nbrs, axis=1) ** power
+            rows = np.repeat(np.arange(sims.shape[0]), kk)
+            votes = sp.csr_matrix((weights.ravel(), (rows, nbrs.ravel())), shape=(sims.shape[0], sims.shape[1])) @ y
+            out.extend(top_k_indices(np.asarray(votes.todense()), depth).tolist())
+        return out
+
+    return Fitted(rank, lambda row: rank(row, TOP_K)[0])
+
+
 def in_vocabulary(ranked: list[list[str]], truth: Sequence[Sequence[str]], top100: list[str]) -> dict[str, float]:
     """P@1 / R@5 of the ranking restricted to the top-100 tags, on the questions carrying one of them."""
     known = set(top100)
@@ -289,7 +310,7 @@ def line(label: str, name: str, f: dict[str, float], baseline_fit_s: float) -> s
     )
 
 
-CANDIDATES = ("ovr", "parabel", "bonsai", "plt", "pecos", "ovr+plt")
+CANDIDATES = ("ovr", "parabel", "bonsai", "plt", "pecos", "ovr+plt", "knn")
 
 
 def main() -> None:
@@ -378,6 +399,8 @@ def main() -> None:
                     combo = ovr_plus_plt(base_fused, plt.tree, head, n)
                     combo.reused_fit_s = base_s + plt.fit_s
                     run(f"ovr100+plt-min{m}{suffix}", lambda combo=combo: combo, vocabulary)
+        if "knn" in wanted:
+            run(f"knn-min{m}", partial(fit_knn, x_train, ids, n), vocabulary)
         if "pecos" in wanted:
             run(f"pecos-xlinear-min{m}", partial(fit_pecos, x_train, ids, n), vocabulary)
         if "parabel" in wanted:
