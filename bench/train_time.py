@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
-from tagger.tracking import TrackingSettings
+from infra.tracking import TrackingSettings
 from tagger.vectorizers import VECTORIZER_KINDS
 from training.compare import compare
 from training.train import train

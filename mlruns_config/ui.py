@@ -13,7 +13,7 @@ import sys
 
 from mlflow.tracking import MlflowClient
 
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, runs_view_url
+from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, runs_view_url
 
 EXPERIMENTS = (("stackoverflow-tagger", "training runs"), ("drift-monitoring", "drift-monitoring runs"))
 

@@ -7,16 +7,15 @@ import json
 import mlflow
 import numpy as np
 
+from infra.tracking import TrackingSettings, use_fluent
 from monitoring import plots
 from monitoring.config import DriftConfig
 from monitoring.job import DriftResult
 from monitoring.severity import LEVELS, load_rules
-from tagger.tracking import TrackingSettings
 
 
 def log_run(result: DriftResult, config: DriftConfig, settings: TrackingSettings, model_version: str | None) -> str:
-    settings.activate()
-    settings.use_experiment(config.experiment)
+    use_fluent(settings, config.experiment)  # the drift run is a fluent MLflow run
     summary = result.summary()
     rules = load_rules(config.thresholds)
     with mlflow.start_run(run_name=f"drift {config.months[0]}..{config.months[-1]}") as run:

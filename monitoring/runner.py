@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from tabulate import tabulate
 
+from infra.tracking import TrackingSettings
 from monitoring.actions import post_webhook, run_retrain
 from monitoring.baselines import plan
 from monitoring.config import EXIT_ALERT, DriftConfig
@@ -19,7 +20,6 @@ from monitoring.publish import log_run
 from monitoring.severity import FAMILIES
 from tagger.data import filter_sources, load_questions
 from tagger.errors import DataError, SotagError
-from tagger.tracking import TrackingSettings
 
 
 def load_frame(config: DriftConfig) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     if config.data is not None:
         frame, _ = load_questions(config.data)
         return filter_sources(frame, config.exclude_sources)
-    from tagger.prediction_log import read_predictions
+    from infra.prediction_log import read_predictions
 
     logged = read_predictions(config.predictions_url)
     if logged.empty:
@@ -50,14 +50,15 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 def execute(
     config: DriftConfig, settings: TrackingSettings, frame: pd.DataFrame | None = None, log_to_mlflow: bool = True
 ) -> tuple[DriftResult, int]:
+    from monitoring.evidently_report import use_pca_projection
     from registry.resolve import resolve
 
-    settings.activate()
+    use_pca_projection()  # the drift job's reports draw embeddings with PCA, not t-SNE
     start = time.perf_counter()
     frame = load_frame(config) if frame is None else frame
     if not config.months:
         config = replace(config, months=(newest_complete_month(frame["creation_date"]),))
-    served = resolve(config.model_uri)
+    served = resolve(config.model_uri, settings)
     baselines = plan(config.reference, served.tags)
     config = replace(config, reference=baselines.embedding_months)
     load_s = time.perf_counter() - start

@@ -21,7 +21,6 @@ from registry.behaviour import DEFAULT_CASES, BehaviourReport
 from tagger.data import filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
-from tagger.loading import load_model
 from tagger.metrics import evaluate
 from tagger.model import Tagger
 
@@ -197,7 +196,3 @@ def overlap_note(champion_tags: dict[str, str], window: Window) -> str:
             f"from {window.start}, so its figures are optimistic)"
         )
     return ""
-
-
-def load_tagger(uri: str) -> Tagger:
-    return load_model(uri).tagger

@@ -17,7 +17,6 @@ from registry.gate import (
     evaluation_frame,
     extra_checks,
     judge,
-    load_tagger,
     measure_latency,
     overlap_note,
     score_models,
@@ -63,11 +62,11 @@ def promote(
             return PromotionResult(candidate, False, champion, None, time.perf_counter() - start)
         window = window_for(config, challenger_mv.tags)
         frame = evaluation_frame(config.data, window, questions)
-        models = {"challenger": load_tagger(f"models:/{registry.name}/{candidate}")}
+        models = {"challenger": registry.load_tagger(candidate)}
         note = ""
         if champion is not None:
             try:
-                models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
+                models["champion"] = registry.load_tagger(champion)
                 note = overlap_note(registry.version(champion).tags, window)
             except ArtifactError as exc:
                 # A champion that no longer loads cannot be served either: judge the challenger on the floor.

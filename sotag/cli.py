@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sotag", description="StackOverflow tag suggestion, run with MLflow.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for section in SECTIONS:
-        section.register(subparsers)
+        if section is serving.cli:
+            # The gateway's /admin/retrain runs the function `sotag retrain` runs: this layer may import every
+            # stage, serving may not import training, so the job is handed to it here.
+            section.register(subparsers, retrain_job=training.cli.retrain_job)
+        else:
+            section.register(subparsers)
     return parser
 
 

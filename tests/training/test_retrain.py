@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from infra.tracking import MODEL_NAME
 from registry.gate import GateConfig
 from registry.store import CHAMPION, open_registry
-from tagger.tracking import MODEL_NAME
 from training import retrain as retrain_module
 from training.config import TrainConfig
 
