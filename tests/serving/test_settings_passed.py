@@ -45,15 +45,15 @@ def elsewhere(store, tmp_path, monkeypatch):
 
 def test_registry_resolve_scoring_and_gateway_read_the_given_store_only(store, elsewhere, questions_parquet, tmp_path):
     settings = store.settings
-    champion = settings.client().get_model_version_by_alias(MODEL_NAME, CHAMPION).version
+    champion = str(settings.client().get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
     uri = f"models:/{MODEL_NAME}@{CHAMPION}"
 
     assert pin(uri, settings).version == champion
     resolved = resolve(uri, settings)
-    assert resolved.version == champion and resolved.tagger.vocabulary
+    assert resolved.version == champion and len(resolved.tagger.vocabulary) > 0
     registry = open_registry(settings, MODEL_NAME)
     assert CHAMPION in registry.aliases()[champion]
-    assert registry.load_tagger(champion).vocabulary == resolved.tagger.vocabulary
+    assert list(registry.load_tagger(champion).vocabulary) == list(resolved.tagger.vocabulary)
     assert ModelHolder(uri, settings).reload().ok
 
     config = GatewayConfig.from_env(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
