@@ -5,27 +5,29 @@ Every model URI MLflow accepts: `models:/name@alias`, `models:/name/<version>`, 
 model folder; registry URIs are parsed and resolved by MLflow's own functions, so sotag takes what MLflow takes.
 For a registry URI the version it names is read once and pinned before loading, so an alias or `latest` may move
 meanwhile without the caller serving a mix, and that version is what is recorded: batch output, the gateway's
-/health and drift say `v7`, not `latest`. The gateway, the drift job
-and the gate all load through here (and so through `tagger.loading`, the one loading path).
+/health and drift say `v7`, not `latest`. The gateway, the drift job and the gate all load through here (and so
+through `tagger.loading`, the one loading path). Registry reads and downloads go through a client of the store the
+caller's `TrackingSettings` name, never through MLflow's process-wide tracking or registry URI.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.utils.models import ParsedModelUri, _parse_model_uri, get_model_name_and_version
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME, TrackingSettings, download_version
 from registry.card import ModelCard, read_card
-from tagger.errors import SotagError
+from tagger.errors import ArtifactError, SotagError
 from tagger.loading import LoadedModel, load_model
 from tagger.model import Tagger
-from tagger.tracking import MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -100,24 +102,64 @@ class PinnedVersion:
         return f"models:/{self.name}/{self.version}"
 
 
-def pin(uri: str) -> PinnedVersion:
-    """The registry version `uri` names now, without loading it (Spark's workers load it themselves)."""
+def pin(uri: str, settings: TrackingSettings) -> PinnedVersion:
+    """The registry version `uri` names now in `settings`' store, without loading it (Spark's workers load it
+    themselves)."""
     parsed = _parse_registry_uri(uri)
     if parsed is None:
         raise SotagError(f"{uri}: not a registry URI (models:/name@alias, models:/name/<version|latest|stage>)")
-    mv = _model_version(MlflowClient(), uri)
+    mv = _model_version(settings.client(), uri)
     return PinnedVersion(parsed.name, str(mv.version), parsed.alias)
 
 
-def resolve(uri: str) -> ResolvedModel:
-    """Load `uri`; for a registry alias, pin the version first so the alias may move meanwhile."""
+def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
+    """Version `version` of registered model `name`, downloaded through `client` and loaded (sha256 verified)."""
+    uri = f"models:/{name}/{version}"
+    try:
+        local = download_version(client, name, version)
+    except MlflowException as exc:
+        raise ArtifactError(f"cannot load model {uri}: {exc.message}") from exc
+    except OSError as exc:
+        raise ArtifactError(f"cannot load model {uri}: {exc}") from exc
+    return replace(load_model(str(local)), uri=uri)
+
+
+def _remote(uri: str) -> bool:
+    """A URI MLflow resolves against a store (runs:/, mlflow-artifacts:/, s3://, ...), not a local folder."""
+    return urlparse(uri).scheme not in ("", "file") and not Path(uri).exists()
+
+
+def model_files(uri: str, settings: TrackingSettings) -> Path:
+    """A local MLmodel folder for `uri`: a registry URI pinned and downloaded, a run or artifact URI downloaded,
+    both from `settings`' store; a local folder as it is."""
+    if _parse_registry_uri(uri) is not None:
+        pinned = pin(uri, settings)
+        return download_version(settings.client(), pinned.name, pinned.version)
+    if not _remote(uri):
+        return Path(uri)
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=settings.tracking_uri))
+
+
+def resolve(uri: str, settings: TrackingSettings) -> ResolvedModel:
+    """Load `uri` (registry URIs from `settings`' store); for a registry URI, pin the version first so an alias or
+    `latest` may move meanwhile."""
     parsed = _parse_registry_uri(uri)
     if parsed is None:
-        loaded = load_model(uri)
+        if _remote(uri):
+            try:
+                local = model_files(uri, settings)
+            except (MlflowException, OSError) as exc:
+                raise ArtifactError(f"cannot load model {uri}: {exc}") from exc
+            loaded = replace(load_model(str(local)), uri=uri)
+        else:
+            loaded = load_model(uri)
         return ResolvedModel(loaded=loaded, name=Path(uri).name or MODEL_NAME, version=None, alias=None, source=uri)
     name, alias = parsed.name, parsed.alias
-    mv = _model_version(MlflowClient(), uri)
-    loaded = load_model(f"models:/{name}/{mv.version}")
+    client = settings.client()
+    mv = _model_version(client, uri)
+    loaded = load_version(client, name, str(mv.version))
     card = read_card(mv)
     return ResolvedModel(
         loaded=loaded,

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME
 from serving.app import create_app
 from serving.config import GatewayConfig
 from sotag.cli import main as sotag_main
-from tagger.tracking import MODEL_NAME
 from tests.serving.conftest import throwaway_store
 
 
