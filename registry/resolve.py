@@ -112,6 +112,11 @@ def pin(uri: str, settings: TrackingSettings) -> PinnedVersion:
     return PinnedVersion(parsed.name, str(mv.version), parsed.alias)
 
 
+def pinned_uri(uri: str, settings: TrackingSettings) -> str:
+    """`uri` with a registry URI replaced by `models:/name/<version>`, the version it names now; any other as is."""
+    return pin(uri, settings).uri if _parse_registry_uri(uri) is not None else uri
+
+
 def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
     """Version `version` of registered model `name`, downloaded through `client` and loaded (sha256 verified)."""
     uri = f"models:/{name}/{version}"
