@@ -2,7 +2,9 @@
 
 POST /predict (sotag's {title, body, top_k} or the original Tagger API's {text, topk}), POST /explain,
 POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
-POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs (served offline).
+POST /reload and POST /admin/{retrain,rollback} (bearer token), POST /webhooks/mlflow (an MLflow registry
+webhook, HMAC-signed), OpenAPI docs at /docs (served offline). The gateway follows the alias it serves
+(serving/alias_watch.py): it looks every `reload_poll_s` seconds, and at once on a webhook.
 
 Bad input never reaches the model: pydantic checks every field and the answer is a 400
 naming it; a body over the limit is a 413; a batch over the time limit is a 504.
@@ -30,12 +32,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.lifecycle import rollback
-from registry.resolve import ResolvedModel
+from registry.resolve import ResolvedModel, parse_alias_uri, pin
 from registry.store import open_registry
 from serving import contract
 from serving.admin_guard import FailedAttempts, token_matches
+from serving.alias_watch import AliasCheck, AliasWatch
 from serving.config import GatewayConfig
 from serving.metrics import GatewayMetrics
+from serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from serving.model_holder import ModelHolder
 from serving.schemas import (
     BatchRequest,
@@ -63,6 +67,7 @@ KNOWN_ROUTES = {
     "/reload",
     "/admin/retrain",
     "/admin/rollback",
+    "/webhooks/mlflow",
 }
 ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
 
@@ -181,10 +186,15 @@ def create_app(
     metrics.watch_prediction_log(plog)
     metrics.set_model(holder.current.name, holder.current.version)
     jobs: dict[str, dict[str, Any]] = {}
+    watch = _alias_watch(config, holder, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        if watch is not None:
+            watch.start()
         yield
+        if watch is not None:
+            watch.stop()
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package (served under
@@ -196,6 +206,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
+    app.state.alias_watch = watch
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
@@ -331,6 +342,7 @@ def create_app(
             "predictions_logged": plog.written,
             "prediction_log": plog.status(),
             "last_reload": holder.last_reload,
+            "alias_watch": watch.status() if watch is not None else {"poll_s": 0, "polling": False, "last_check": None},
         }
 
     @app.get("/model_info", summary="Version, alias, run, metrics, training time and data digest of the model")
@@ -359,6 +371,29 @@ def create_app(
     @app.post("/reload", dependencies=[Depends(admin)], summary="Swap to the current champion atomically")
     async def reload() -> JSONResponse:
         return await run_in_threadpool(_reload)
+
+    @app.post(
+        "/webhooks/mlflow",
+        summary="An MLflow registry webhook (model_version_alias.created, HMAC-signed): follow the alias now",
+    )
+    async def mlflow_webhook(request: Request) -> JSONResponse:
+        if not config.webhook_secret:
+            raise ApiError(403, "the webhook route is disabled: set SOTAG_WEBHOOK_SECRET on the gateway")
+        try:
+            payload = verify(config.webhook_secret, dict(request.headers), await request.body())
+        except WebhookRefused as exc:
+            metrics.admin_failures.inc()
+            raise ApiError(401, f"webhook refused: {exc}") from None
+        event = alias_event(payload)
+        served = parse_alias_uri(holder.uri)
+        if event is None or watch is None or served is None or (event.name, event.alias) != served:
+            what = f"{payload.get('entity')}.{payload.get('action')}"
+            if event is not None:
+                what = f"models:/{event.name}@{event.alias} -> v{event.version}"
+            return JSONResponse({"ignored": f"{what}: not the alias this gateway serves ({holder.uri})"})
+        # The registry, not the payload, says which version the alias names now (deliveries may arrive late).
+        check: AliasCheck = await run_in_threadpool(watch.check, "webhook", True)
+        return JSONResponse(check.as_dict(), status_code=409 if check.outcome in ("refused", "error") else 200)
 
     @app.post("/admin/rollback", dependencies=[Depends(admin)], summary="Roll the registry back, then reload")
     async def admin_rollback() -> JSONResponse:
@@ -408,6 +443,22 @@ def create_app(
     app.openapi = openapi
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
     return app
+
+
+def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> AliasWatch | None:
+    """The watch on the served alias; None when the gateway serves no alias (a version, a folder)."""
+    if parse_alias_uri(holder.uri) is None or holder.current.version is None:
+        return None
+
+    def checked(check: AliasCheck) -> None:
+        metrics.alias_checked(check.outcome, check.registry_version)
+        if check.outcome == "swapped":
+            metrics.reloads.labels("ok").inc()
+            metrics.set_model(holder.current.name, holder.current.version)
+        elif check.outcome == "refused":
+            metrics.reloads.labels("failed").inc()
+
+    return AliasWatch(holder, lambda: pin(holder.uri).version, config.reload_poll_s, checked)
 
 
 def _run_retrain(job: dict[str, Any]) -> None:

@@ -1,0 +1,203 @@
+"""The gateway follows the alias it serves: a promotion is served without a restart or a /reload."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from fastapi.testclient import TestClient
+from mlflow.tracking import MlflowClient
+from mlflow.webhooks.delivery import _generate_hmac_signature
+
+from mlruns_config.servers import free_port
+from serving.app import create_app
+from serving.config import GatewayConfig
+from tagger.errors import InputError
+from tagger.tracking import MODEL_NAME
+from tests.processes import start_server, stop_server, venv_env
+from tests.serving.test_gateway import QUESTION, _tamper
+
+POLL_S = 1.0
+CLIENTS = 16
+SECRET = "webhook-secret"
+
+
+def _health(base: str) -> dict:
+    return requests.get(f"{base}/health", timeout=10).json()
+
+
+@pytest.mark.integration
+def test_a_promotion_is_served_within_the_poll_interval_with_16_clients_and_no_failed_request(store):
+    stop = threading.Event()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = venv_env(dict(os.environ), **store.env, SOTAG_RELOAD_POLL_S=str(POLL_S))
+    proc = start_server([sys.executable, "-m", "sotag", "gateway", "--port", str(port)], env, f"{base}/health")
+    try:
+        health = _health(base)
+        old = health["model"]["version"]
+        assert health["alias_watch"]["poll_s"] == POLL_S and health["alias_watch"]["polling"]
+
+        failures: list[str] = []
+        served: list[tuple[float, str]] = []  # (monotonic time of the answer, version)
+        deadline = time.monotonic() + 240
+
+        def client() -> None:
+            with requests.Session() as session:
+                for _ in range(20_000):  # bounded in count and in time
+                    if stop.is_set() or time.monotonic() > deadline:
+                        return
+                    try:
+                        response = session.post(f"{base}/predict", json=QUESTION, timeout=30)
+                    except requests.RequestException as exc:
+                        failures.append(type(exc).__name__)
+                        continue
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+                    else:
+                        served.append((time.monotonic(), response.json()["model"]["version"]))
+
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        new = store.train_and_promote(C=5.0)
+        promoted_at = time.monotonic()
+        assert new != old
+        while (health := _health(base))["model"]["version"] != new and time.monotonic() < promoted_at + 120:
+            time.sleep(0.1)  # polling /health for the swap, not waiting a fixed time
+        noticed_after = time.monotonic() - promoted_at
+        check = health["alias_watch"]["last_check"]
+        # Within one poll interval, plus the swap itself (load + verify), plus scheduling slack on a busy machine.
+        assert check["outcome"] == "swapped" and check["registry_version"] == new, check
+        assert noticed_after <= POLL_S + check["seconds"] + 2.0, (noticed_after, check)
+        swapped_at = time.monotonic()
+        while time.monotonic() < swapped_at + 30 and not any(t > swapped_at and v == new for t, v in served):
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+        assert failures == []
+        assert len(served) > CLIENTS and {v for _, v in served} == {old, new}
+        assert all(v == new for t, v in served if t > swapped_at)  # no request after the swap got the old model
+        metrics = requests.get(f"{base}/metrics", timeout=10).text
+        assert f'sotag_model_version{{name="stackoverflow-tagger",version="{new}"}} 1.0' in metrics
+        assert f'sotag_alias_last_check{{outcome="unchanged",registry_version="{new}"}} 1.0' in metrics or (
+            f'sotag_alias_last_check{{outcome="swapped",registry_version="{new}"}} 1.0' in metrics
+        )
+        assert "sotag_alias_last_check_timestamp_seconds" in metrics
+    finally:
+        stop.set()
+        stop_server(proc)
+
+
+def _gateway(tmp_path: Path, **overrides: object) -> TestClient:
+    config = GatewayConfig.from_env(prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", **overrides)
+    return TestClient(create_app(config))
+
+
+def _train(store, **overrides: object) -> str:
+    """A registered version (@challenger), not promoted."""
+    from tests.serving.conftest import SMALL
+    from training.config import TrainConfig
+    from training.train import train
+
+    config = TrainConfig(data=store.data, cache_dir=store.root / "cache", **{**SMALL, **overrides})
+    return train(config, store.settings).version
+
+
+def _wait_for_check(client: TestClient, outcome: str, version: str, timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        check = client.get("/health").json()["alias_watch"]["last_check"]
+        if check and check["outcome"] == outcome and check["registry_version"] == version:
+            return check
+        time.sleep(0.1)
+    raise AssertionError(f"no {outcome} check of v{version} in {timeout_s} s; last: {check}")
+
+
+def test_a_version_that_fails_verification_is_refused_and_the_old_one_keeps_serving(store, tmp_path):
+    with _gateway(tmp_path, reload_poll_s=0.2) as client:
+        good = client.post("/predict", json=QUESTION).json()["model"]["version"]
+        bad = _train(store, C=2.0)
+        _tamper(store, bad)
+        # The gate would refuse a version that does not load, so the alias is moved by hand (as in the MLflow UI).
+        MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", bad)
+        check = _wait_for_check(client, "refused", bad)
+        assert "sha256 mismatch" in check["message"] and check["served_version"] == good
+        assert client.post("/predict", json=QUESTION).json()["model"]["version"] == good
+        health = client.get("/health").json()
+        assert health["model"]["version"] == good and not health["last_reload"]["ok"]
+        metrics = client.get("/metrics").text
+        assert 'sotag_reloads_total{outcome="failed"} 1.0' in metrics
+        # Not loaded again at every poll: the refused version is skipped until the alias moves.
+        _wait_for_check(client, "skipped", bad)
+        assert 'sotag_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
+        fixed = store.train_and_promote(C=3.0)
+        _wait_for_check(client, "swapped", fixed)
+        assert client.post("/predict", json=QUESTION).json()["model"]["version"] == fixed
+
+
+def _signed(body: str, secret: str = SECRET, age_s: int = 0) -> dict[str, str]:
+    delivery, stamp = "d-1", str(int(time.time()) - age_s)
+    return {
+        "Content-Type": "application/json",
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        # MLflow's own signing function: the route checks what MLflow's server sends.
+        "X-MLflow-Signature": _generate_hmac_signature(secret, delivery, stamp, body),
+    }
+
+
+def _alias_event(version: str, alias: str = "champion") -> str:
+    import json
+
+    data = {"name": "stackoverflow-tagger", "alias": alias, "version": version}
+    return json.dumps({"entity": "model_version_alias", "action": "created", "timestamp": "t", "data": data})
+
+
+def test_a_signed_mlflow_webhook_swaps_at_once_and_unsigned_ones_are_refused(store, tmp_path):
+    with _gateway(tmp_path, reload_poll_s=0, webhook_secret=SECRET) as client:
+        health = client.get("/health").json()
+        assert health["alias_watch"] == {"poll_s": 0, "polling": False, "last_check": None}
+        new = store.train_and_promote(C=4.0)
+        body = _alias_event(new)
+        assert client.post("/webhooks/mlflow", content=body, headers=_signed(body, "wrong")).status_code == 401
+        stale = client.post("/webhooks/mlflow", content=body, headers=_signed(body, age_s=3600))
+        assert stale.status_code == 401 and "X-MLflow-Timestamp" in stale.json()["error"]
+        unsigned = client.post("/webhooks/mlflow", content=body, headers={"Content-Type": "application/json"})
+        assert unsigned.status_code == 401 and "X-MLflow-Signature" in unsigned.json()["error"]
+        other = _alias_event(new, alias="challenger")
+        ignored = client.post("/webhooks/mlflow", content=other, headers=_signed(other))
+        assert ignored.status_code == 200 and "not the alias this gateway serves" in ignored.json()["ignored"]
+        assert client.post("/predict", json=QUESTION).json()["model"]["version"] != new
+
+        swapped = client.post("/webhooks/mlflow", content=body, headers=_signed(body))
+        assert swapped.status_code == 200, swapped.json()
+        assert swapped.json()["outcome"] == "swapped" and swapped.json()["trigger"] == "webhook"
+        assert client.post("/predict", json=QUESTION).json()["model"]["version"] == new
+        assert client.get("/health").json()["alias_watch"]["last_check"]["served_version"] == new
+
+
+def test_the_webhook_route_is_off_without_a_secret(store, tmp_path):
+    with _gateway(tmp_path, reload_poll_s=0) as client:
+        body = _alias_event("1")
+        response = client.post("/webhooks/mlflow", content=body, headers=_signed(body))
+    assert response.status_code == 403 and "SOTAG_WEBHOOK_SECRET" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 30.0), ("0", 0.0), ("2.5", 2.5)])
+def test_the_poll_interval_is_read_at_the_edge(value, expected):
+    env = {} if value is None else {"SOTAG_RELOAD_POLL_S": value}
+    assert GatewayConfig.from_env(env).reload_poll_s == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_a_bad_poll_interval_names_the_variable(value):
+    with pytest.raises(InputError, match="SOTAG_RELOAD_POLL_S"):
+        GatewayConfig.from_env({"SOTAG_RELOAD_POLL_S": value})
