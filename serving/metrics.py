@@ -62,7 +62,8 @@ class GatewayMetrics:
                 registry=registry,
             ),
             alias_last_check_time=Gauge(
-                "sotag_alias_last_check_timestamp_seconds", "When the served alias was last looked at (unix time)",
+                "sotag_alias_last_check_timestamp_seconds",
+                "When the served alias was last looked at (unix time)",
                 registry=registry,
             ),
         )
