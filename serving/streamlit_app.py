@@ -93,6 +93,7 @@ def ask_page() -> None:
 
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from registry.lifecycle import gate_label
     from registry.store import open_registry
     from tagger.tracking import MODEL_NAME, TrackingSettings
 
@@ -107,7 +108,7 @@ def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                 "P@1": mv.tags.get("precision_at_1", ""),
                 "F1@3": mv.tags.get("f1_at_3", ""),
                 "R@5": mv.tags.get("recall_at_5", ""),
-                "gate": mv.tags.get("gate_decision", ""),
+                "gate": gate_label(mv.tags),
                 "run": mv.run_id,
             }
             for mv in registry.versions()
