@@ -329,8 +329,10 @@ def test_dry_run_prints_the_verdict_and_records_nothing(make_version, registry, 
     out = capsys.readouterr().out
     assert f"promote: DRY RUN: would promote v{v2} to @champion" in out
     assert f"challenger v{v2}" in out and f"champion v{v1}" in out  # both models' metrics, in the table
-    assert "checks (cheapest first, stopping at the first refusal): latency passed, behaviour passed, floor passed, "
-    "comparison passed; nothing recorded" in out
+    assert (
+        "checks (cheapest first, stopping at the first refusal): latency passed, behaviour passed, floor passed, "
+        "comparison passed; nothing recorded" in out
+    )
     assert "over the union of both vocabularies (8 tags: challenger 8, champion 8)" in out
     assert "PROMOTED" not in out
     assert registry.alias(CHAMPION) == v1 and registry.history() == history
