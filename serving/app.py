@@ -161,9 +161,24 @@ def _problem(error: dict[str, Any]) -> str:
         return "is required"
     if kind == "extra_forbidden":
         return "is not a known field"
-    if kind == "json_invalid":
-        return f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
     return message[0].lower() + message[1:] if message else "invalid"
+
+
+def _body_detail(error: dict[str, Any], content_type: str) -> dict[str, str] | None:
+    """The body as a whole is not a JSON object: say so, naming `body` (not the parser's character position)."""
+    loc, kind = tuple(error.get("loc", ())), error.get("type", "")
+    if kind == "json_invalid":
+        position = f" at character {loc[-1]}" if len(loc) > 1 else ""
+        reason = error.get("ctx", {}).get("error", "parse error")
+        return {"field": "body", "problem": f"is not valid JSON ({reason}{position})"}
+    if loc == ("body",) and kind in {"model_attributes_type", "dict_type"}:
+        if "json" not in content_type.lower():
+            return {
+                "field": "body",
+                "problem": f"is not JSON (content-type {content_type or 'missing'}); send a JSON object",
+            }
+        return {"field": "body", "problem": "must be a JSON object"}
+    return None
 
 
 def create_app(
@@ -210,8 +225,12 @@ def create_app(
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": _field(e.get("loc", ())), "problem": _problem(e)} for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        details = [
+            _body_detail(e, content_type) or {"field": _field(e.get("loc", ())), "problem": _problem(e)}
+            for e in exc.errors()
+        ]
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
         return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=400)
 
