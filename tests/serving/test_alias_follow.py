@@ -201,3 +201,52 @@ def test_the_poll_interval_is_read_at_the_edge(value, expected):
 def test_a_bad_poll_interval_names_the_variable(value):
     with pytest.raises(InputError, match="SOTAG_RELOAD_POLL_S"):
         GatewayConfig.from_env({"SOTAG_RELOAD_POLL_S": value})
+
+
+@pytest.mark.integration
+def test_mlflow_servers_own_webhook_swaps_the_gateway_with_polling_off(store):
+    """End to end: the alias moved through `mlflow server`, which signs and delivers the webhook to the gateway."""
+    from cryptography.fernet import Fernet
+
+    from mlruns_config.servers import MlflowServer
+
+    server = MlflowServer(
+        backend_store_uri=store.env["MLFLOW_TRACKING_URI"],
+        artifacts_destination=store.env["SOTAG_ARTIFACT_ROOT"],
+        env={
+            # A gateway on 127.0.0.1 over http: MLflow delivers only to public https URLs unless told otherwise.
+            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+            "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+            "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        },
+    ).start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = venv_env(
+        dict(os.environ),
+        **{**store.env, "MLFLOW_TRACKING_URI": server.url},
+        SOTAG_RELOAD_POLL_S="0",  # only the webhook can make it follow
+        SOTAG_WEBHOOK_SECRET=SECRET,
+    )
+    proc = start_server([sys.executable, "-m", "sotag", "gateway", "--port", str(port)], env, f"{base}/health")
+    try:
+        old = _health(base)["model"]["version"]
+        new = _train(store, C=6.0)
+        client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+        client.create_webhook(
+            name="sotag-gateway",
+            url=f"{base}/webhooks/mlflow",
+            events=["model_version_alias.created"],
+            secret=SECRET,
+        )
+        client.set_registered_model_alias(MODEL_NAME, "champion", new)
+        deadline = time.monotonic() + 60
+        while (health := _health(base))["model"]["version"] != new and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert health["model"]["version"] == new != old, (health, server.log_text()[-3000:])
+        check = health["alias_watch"]["last_check"]
+        assert check["trigger"] == "webhook" and check["outcome"] == "swapped", check
+        assert requests.post(f"{base}/predict", json=QUESTION, timeout=10).json()["model"]["version"] == new
+    finally:
+        stop_server(proc)
+        server.stop()
