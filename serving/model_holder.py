@@ -44,6 +44,7 @@ class ModelHolder:
             "ok": result.ok,
             "message": result.message,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(result.seconds, 3),
         }
         return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -67,14 +68,16 @@ def test_a_promotion_is_served_within_the_poll_interval_with_16_clients_and_no_f
             t.start()
         new = store.train_and_promote(C=5.0)
         promoted_at = time.monotonic()
-        assert new != old
+        assert str(MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version) == new != old
         while (health := _health(base))["model"]["version"] != new and time.monotonic() < promoted_at + 120:
             time.sleep(0.1)  # polling /health for the swap, not waiting a fixed time
         noticed_after = time.monotonic() - promoted_at
-        check = health["alias_watch"]["last_check"]
+        check, reload = health["alias_watch"]["last_check"], health["last_reload"]
+        # Swapped by the watch (the next poll may already say unchanged), not by anyone calling /reload.
+        assert check["outcome"] in ("swapped", "unchanged") and check["registry_version"] == new, check
+        assert reload["ok"] and f"now serving stackoverflow-tagger v{new}" in reload["message"], reload
         # Within one poll interval, plus the swap itself (load + verify), plus scheduling slack on a busy machine.
-        assert check["outcome"] == "swapped" and check["registry_version"] == new, check
-        assert noticed_after <= POLL_S + check["seconds"] + 2.0, (noticed_after, check)
+        assert noticed_after <= POLL_S + reload["seconds"] + 2.0, (noticed_after, reload)
         swapped_at = time.monotonic()
         while time.monotonic() < swapped_at + 30 and not any(t > swapped_at and v == new for t, v in served):
             time.sleep(0.05)
@@ -87,8 +90,9 @@ def test_a_promotion_is_served_within_the_poll_interval_with_16_clients_and_no_f
         assert all(v == new for t, v in served if t > swapped_at)  # no request after the swap got the old model
         metrics = requests.get(f"{base}/metrics", timeout=10).text
         assert f'sotag_model_version{{name="stackoverflow-tagger",version="{new}"}} 1.0' in metrics
-        assert f'sotag_alias_last_check{{outcome="unchanged",registry_version="{new}"}} 1.0' in metrics or (
-            f'sotag_alias_last_check{{outcome="swapped",registry_version="{new}"}} 1.0' in metrics
+        assert 'sotag_alias_checks_total{outcome="swapped"} 1.0' in metrics
+        assert re.search(
+            rf'sotag_alias_last_check{{outcome="(swapped|unchanged)",registry_version="{new}"}} 1.0', metrics
         )
         assert "sotag_alias_last_check_timestamp_seconds" in metrics
     finally:
@@ -111,14 +115,16 @@ def _train(store, **overrides: object) -> str:
     return train(config, store.settings).version
 
 
-def _wait_for_check(client: TestClient, outcome: str, version: str, timeout_s: float = 120) -> dict:
+def _wait_for_check(client: TestClient, outcomes: set[str], version: str, timeout_s: float = 120) -> dict:
+    """The last check once it is one of `outcomes` for `version` (polling /health; a later poll may replace it)."""
     deadline = time.monotonic() + timeout_s
+    check = None
     while time.monotonic() < deadline:
         check = client.get("/health").json()["alias_watch"]["last_check"]
-        if check and check["outcome"] == outcome and check["registry_version"] == version:
+        if check and check["outcome"] in outcomes and check["registry_version"] == version:
             return check
-        time.sleep(0.1)
-    raise AssertionError(f"no {outcome} check of v{version} in {timeout_s} s; last: {check}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {outcomes} check of v{version} in {timeout_s} s; last: {check}")
 
 
 def test_a_version_that_fails_verification_is_refused_and_the_old_one_keeps_serving(store, tmp_path):
@@ -128,18 +134,23 @@ def test_a_version_that_fails_verification_is_refused_and_the_old_one_keeps_serv
         _tamper(store, bad)
         # The gate would refuse a version that does not load, so the alias is moved by hand (as in the MLflow UI).
         MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", bad)
-        check = _wait_for_check(client, "refused", bad)
-        assert "sha256 mismatch" in check["message"] and check["served_version"] == good
-        assert client.post("/predict", json=QUESTION).json()["model"]["version"] == good
+        # Refused once, then skipped at every later poll (the next poll may already have replaced the refusal).
+        check = _wait_for_check(client, {"refused", "skipped"}, bad)
+        assert check["served_version"] == good
         health = client.get("/health").json()
         assert health["model"]["version"] == good and not health["last_reload"]["ok"]
+        assert "sha256 mismatch" in health["last_reload"]["message"]
+        assert client.post("/predict", json=QUESTION).json()["model"]["version"] == good
+        skipped = _wait_for_check(client, {"skipped"}, bad)
+        assert f"v{bad} was refused before; still serving v{good}" in skipped["message"]
+        # Loaded and refused once, not again at every poll.
         metrics = client.get("/metrics").text
         assert 'sotag_reloads_total{outcome="failed"} 1.0' in metrics
-        # Not loaded again at every poll: the refused version is skipped until the alias moves.
-        _wait_for_check(client, "skipped", bad)
-        assert 'sotag_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
+        assert 'sotag_alias_checks_total{outcome="refused"} 1.0' in metrics
+        assert f'sotag_alias_last_check{{outcome="skipped",registry_version="{bad}"}} 1.0' in metrics
         fixed = store.train_and_promote(C=3.0)
-        _wait_for_check(client, "swapped", fixed)
+        _wait_for_check(client, {"swapped", "unchanged"}, fixed)
+        assert client.get("/health").json()["model"]["version"] == fixed
         assert client.post("/predict", json=QUESTION).json()["model"]["version"] == fixed
 
 
@@ -165,7 +176,8 @@ def test_a_signed_mlflow_webhook_swaps_at_once_and_unsigned_ones_are_refused(sto
     with _gateway(tmp_path, reload_poll_s=0, webhook_secret=SECRET) as client:
         health = client.get("/health").json()
         assert health["alias_watch"] == {"poll_s": 0, "polling": False, "last_check": None}
-        new = store.train_and_promote(C=4.0)
+        new = _train(store, C=4.0)
+        MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", new)
         body = _alias_event(new)
         assert client.post("/webhooks/mlflow", content=body, headers=_signed(body, "wrong")).status_code == 401
         stale = client.post("/webhooks/mlflow", content=body, headers=_signed(body, age_s=3600))
