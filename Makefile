@@ -20,7 +20,7 @@ sotag_coded = @echo '$(BIN)/sotag $(1)'; $(BIN)/sotag $(1) || { code=$$?; echo "
 	make itself exits 2, so cron and CI run .venv/bin/sotag $@ (README: exit codes)" >&2; exit $$code; }
 
 .PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
+	test test-unit system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
 
 setup: $(STAMP)
 
@@ -76,7 +76,10 @@ tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_S
 tracking-server-sandbox: setup  ## the same on a throwaway PostgreSQL + moto S3 (deleted on exit)
 	$(BIN)/python -m mlruns_config.server --sandbox --port $(PORT) $(ARGS)
 
-test: setup lint  ## the whole suite, integration tests included
+system-deps:  ## Debian's postgresql, chromium, chromium-driver, openjdk-17-jre-headless when missing and installable
+	scripts/system-deps.sh
+
+test: setup system-deps lint  ## the whole suite, integration tests included (tests whose system package is missing skip)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: setup

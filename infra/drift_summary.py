@@ -70,6 +70,7 @@ class DriftSummary:
     worst: str
     seconds: float
     timings: dict[str, float]
+    min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
     mlflow_run_id: str | None = None
     mlflow_experiment_id: str | None = None
     schema_version: int = SCHEMA_VERSION
@@ -92,6 +93,7 @@ class DriftSummary:
             "worst": self.worst,
             "seconds": self.seconds,
             "timings": self.timings,
+            "min_questions": self.min_questions,
         }
         if self.mlflow_run_id is not None:
             body |= {"mlflow_run_id": self.mlflow_run_id, "mlflow_experiment_id": self.mlflow_experiment_id}
@@ -114,6 +116,7 @@ class DriftSummary:
             worst=str(raw["worst"]),
             seconds=float(raw["seconds"]),
             timings=dict(raw.get("timings", {})),
+            min_questions={k: int(v) for k, v in raw.get("min_questions", {}).items()},
             mlflow_run_id=raw.get("mlflow_run_id"),
             mlflow_experiment_id=raw.get("mlflow_experiment_id"),
             schema_version=version,

@@ -14,14 +14,13 @@ Within a checked month, only the questions the champion did not train on feed th
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from monitoring.months import champion_window
 from monitoring.severity import FAMILIES
+from registry.card import ModelCard
 from tagger.errors import InputError
 
 EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED = FAMILIES
@@ -62,17 +61,9 @@ def _describe(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
     return f"{start:%Y-%m-%d}..{f'{end:%Y-%m-%d}' if end is not None else 'end of data'}"
 
 
-def held_out_metrics(tags: Mapping[str, str]) -> dict[str, float]:
-    """The evaluation metrics the training run logged on the version (`eval_metrics`), or {}."""
-    try:
-        return {k: float(v) for k, v in json.loads(tags.get("eval_metrics") or "{}").items()}
-    except (ValueError, TypeError, AttributeError):
-        return {}
-
-
-def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str]) -> Baselines:
-    """Decide each family's baseline from the named reference (if any) and the champion's version tags."""
-    split = model_tags.get("split_date") or None
+def plan(named_reference: tuple[str, str] | None, card: ModelCard) -> Baselines:
+    """Decide each family's baseline from the named reference (if any) and the champion's model card."""
+    split = card.split_date
     trained_before = pd.Timestamp(split) if split else None
     if named_reference is None:
         if split is None:
@@ -117,10 +108,10 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
     if trained_before is None:
         notes.append("the model records no training window: prediction and supervised statistics skipped")
         return Baselines(embedding_months, None, None, None, words, tuple(notes), labels)
-    eval_end = model_tags.get("eval_end") or None
+    eval_end = card.eval_end
     window = (trained_before, pd.Timestamp(eval_end) if eval_end else None)
     words[PREDICTIONS] = f"the champion's evaluation window {_describe(*window)} (held out from its training)"
-    held_out = held_out_metrics(model_tags)
+    held_out = card.eval_metrics
     if held_out:
         words[SUPERVISED] = "the champion's held-out figures (logged when it was trained)"
         return Baselines(embedding_months, trained_before, window, held_out, words, tuple(notes), labels)

@@ -33,13 +33,14 @@ from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
 from monitoring.config import DriftConfig
 from monitoring.evidently_report import month_report
 from monitoring.resolved import ResolvedRun
-from monitoring.severity import LEVELS, assess
+from monitoring.severity import FAMILIES, LEVELS, assess, not_enough
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import decide, evaluate
 from tagger.model import Tagger
+from tagger.questions import question_texts as natural_texts
 from tagger.sbert import EmbeddingCache, encode
-from tagger.text import clean_question, code_share
+from tagger.text import code_share
 
 SUPERVISED = ("precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_at_3", "f1_at_5", "tag_coverage")
 
@@ -73,6 +74,7 @@ class DriftResult:
     notes: list[str] = field(default_factory=list)
     reference_pca: np.ndarray | None = field(default=None, repr=False)  # (n, 2) float32: the reference's sample
     reports_dir: Path | None = None  # where the runner put the finished reports folder
+    min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
 
     @property
     def worst(self) -> str:
@@ -83,6 +85,7 @@ class DriftResult:
             reference=self.reference,
             baselines=self.baselines,
             notes=tuple(self.notes),
+            min_questions=dict(self.min_questions),
             months=tuple(
                 MonthSummary(m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values) for m in self.months
             ),
@@ -99,7 +102,7 @@ def sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def question_texts(frame: pd.DataFrame) -> list[str]:
     """Natural title + body text for the sentence encoder (code kept as identifiers, title once)."""
-    return [clean_question(t, b, title_repeat=1) for t, b in zip(frame["title"], frame["body"], strict=True)]
+    return natural_texts(frame["title"], frame["body"])
 
 
 def descriptors(frame: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +210,7 @@ class MonthScorer:
 
 def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """`sotag score` output of the checked months, per month."""
-    from tagger.scored import PARTITION, read_scored
+    from infra.scored import PARTITION, read_scored
 
     frame = read_scored(config.scored, months)
     if frame.empty:
@@ -303,7 +306,13 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         )
         values |= evidently_values
         labels = {family: baselines.labels[family] for family in month_words}
-        severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels)
+        embeddings_n, model_n = len(current), len(own)
+        sizes = dict(
+            zip(FAMILIES, (embeddings_n, embeddings_n, model_n, int(values.get("n_evaluated", model_n))), strict=True)
+        )
+        severity, reasons = assess(
+            list(run.rules), values, scorer.reference_values, labels, not_enough(sizes, run.floors)
+        )
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
@@ -321,4 +330,5 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         baselines=words,
         notes=notes,
         reference_pca=scorer.pca.transform(ref_emb)[:, :2].astype(np.float32),
+        min_questions=dict(run.floors),
     )

@@ -18,10 +18,10 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm import tqdm
 
 from registry.behaviour import DEFAULT_CASES, BehaviourReport
+from registry.card import ModelCard
 from tagger.data import filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
-from tagger.loading import load_model
 from tagger.metrics import evaluate
 from tagger.model import Tagger
 
@@ -71,15 +71,12 @@ class Decision:
     metrics: dict[str, dict[str, float]]  # "challenger"/"champion" -> metric -> value
 
 
-def window_for(config: GateConfig, challenger_tags: dict[str, str]) -> Window:
-    start = config.eval_start or challenger_tags.get("split_date")
+def window_for(config: GateConfig, challenger: ModelCard) -> Window:
+    start = config.eval_start or challenger.split_date
     if not start:
         raise DataError("--eval-start: the challenger has no split_date tag; name the evaluation window")
-    end = config.eval_end or challenger_tags.get("eval_end") or None
-    if config.exclude_sources is not None:
-        exclude = config.exclude_sources
-    else:
-        exclude = tuple(s for s in challenger_tags.get("exclude_sources", "").split(",") if s)
+    end = config.eval_end or challenger.eval_end or None
+    exclude = config.exclude_sources if config.exclude_sources is not None else challenger.exclude_sources
     return Window(start=start, end=end, exclude_sources=exclude)
 
 
@@ -201,16 +198,12 @@ def extra_checks(
     return Decision(False, refusal, verdict.metrics) if refusal else verdict
 
 
-def overlap_note(champion_tags: dict[str, str], window: Window) -> str:
+def overlap_note(champion: ModelCard, window: Window) -> str:
     """A champion trained on questions inside the window is scored on data it has seen."""
-    trained_until = champion_tags.get("split_date")
+    trained_until = champion.split_date
     if trained_until and pd.Timestamp(trained_until) > pd.Timestamp(window.start):
         return (
             f"(note: the champion was trained on questions up to {trained_until}, inside the evaluation window "
             f"from {window.start}, so its figures are optimistic)"
         )
     return ""
-
-
-def load_tagger(uri: str) -> Tagger:
-    return load_model(uri).tagger

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from tabulate import tabulate
 
+from registry.card import read_card
 from registry.gate import GateConfig
 from registry.store import CHALLENGER, CHAMPION, Event, Registry, RegistryConflict, RegistryError
 from registry.validate import Verdict, validate
@@ -147,19 +148,19 @@ def status_text(registry: Registry) -> str:
     aliases = registry.aliases()
     rows = []
     for mv in registry.versions():
-        tags = mv.tags
+        tags, card = mv.tags, read_card(mv)
         rows.append(
             [
                 f"v{mv.version}",
                 ",".join(sorted(aliases.get(str(mv.version), []))),
-                tags.get("vectorizer", ""),
-                tags.get("top_n_tags", ""),
-                tags.get("precision_at_1", ""),
-                tags.get("f1_at_3", ""),
-                tags.get("recall_at_5", ""),
+                card.vectorizer,
+                "" if card.top_n_tags is None else str(card.top_n_tags),
+                card.headline("precision_at_1"),
+                card.headline("f1_at_3"),
+                card.headline("recall_at_5"),
                 gate_label(tags),
                 pd.Timestamp(mv.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
-                (tags.get("run_id") or mv.run_id or "")[:12],
+                (card.run_id or mv.run_id or "")[:12],
             ]
         )
     headers = ["version", "aliases", "vectorizer", "tags", "P@1", "F1@3", "R@5", "gate", "created (UTC)", "run"]

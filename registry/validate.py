@@ -17,6 +17,7 @@ from typing import Literal
 import pandas as pd
 
 from registry.behaviour import BehaviourReport, run_cases
+from registry.card import read_card
 from registry.gate import (
     GateConfig,
     Latency,
@@ -25,7 +26,6 @@ from registry.gate import (
     evaluation_frame,
     judge,
     latency_refusal,
-    load_tagger,
     measure_latency,
     overlap_note,
     score_models,
@@ -129,9 +129,9 @@ def validate(
     says so. Raises RegistryError (unknown version), DataError (no window).
     """
     start = time.perf_counter()
-    window = window_for(config, registry.version(version).tags)
+    window = window_for(config, read_card(registry.version(version)))
     frame = evaluation_frame(config.data, window, questions)
-    challenger = load_tagger(f"models:/{registry.name}/{version}")
+    challenger = registry.load_tagger(version)
     done: list[Check] = []
 
     def refused(reason: str, metrics: dict[str, dict[str, float]] | None = None, **extra: object) -> Verdict:
@@ -174,8 +174,8 @@ def validate(
     note = ""
     if champion is not None:
         try:
-            models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
-            note = overlap_note(registry.version(champion).tags, window)
+            models["champion"] = registry.load_tagger(champion)
+            note = overlap_note(read_card(registry.version(champion)), window)
         except ArtifactError as exc:
             # A champion that no longer loads cannot be served either: judge the challenger on the floor.
             note = f"(champion v{champion} cannot be loaded, so it was not compared: {exc})"

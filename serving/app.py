@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
@@ -31,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.prediction_log import PredictionLog, PredictionRecord, now
 from registry.lifecycle import rollback
 from registry.resolve import ResolvedModel, parse_alias_uri, pin
 from registry.store import open_registry
@@ -38,6 +37,7 @@ from serving import contract
 from serving.admin_guard import FailedAttempts, token_matches
 from serving.alias_watch import AliasCheck, AliasWatch
 from serving.config import GatewayConfig
+from serving.jobs import JobRefused, Jobs, RetrainJob
 from serving.metrics import GatewayMetrics
 from serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from serving.model_holder import ModelHolder
@@ -52,9 +52,8 @@ from serving.schemas import (
 )
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
-from tagger.prediction_log import PredictionLog, PredictionRecord, now
+from tagger.kinds.base import NotExplainable
 from tagger.pyfunc import check_threshold
-from tagger.tracking import TrackingSettings
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {
@@ -182,11 +181,17 @@ def _body_detail(error: dict[str, Any], content_type: str) -> dict[str, str] | N
 
 
 def create_app(
-    config: GatewayConfig, holder: ModelHolder | None = None, prediction_log: PredictionLog | None = None
+    config: GatewayConfig,
+    holder: ModelHolder | None = None,
+    prediction_log: PredictionLog | None = None,
+    retrain: RetrainJob | None = None,
 ) -> FastAPI:
-    """Build the gateway; the model loads here (before the first request), not lazily."""
+    """Build the gateway; the model loads here (before the first request), not lazily.
+
+    `retrain` is what /admin/retrain runs: `sotag retrain` in this process (given by the `sotag` command
+    layer, since serving does not import training); without it the route answers 503."""
     metrics = GatewayMetrics.create()
-    holder = holder or ModelHolder(config.model_uri)
+    holder = holder or ModelHolder(config.model_uri, config.tracking)
     plog = (
         prediction_log
         if prediction_log is not None
@@ -200,7 +205,7 @@ def create_app(
     )
     metrics.watch_prediction_log(plog)
     metrics.set_model(holder.current.name, holder.current.version)
-    jobs: dict[str, dict[str, Any]] = {}
+    jobs = Jobs()
     watch = _alias_watch(config, holder, metrics)
 
     @asynccontextmanager
@@ -221,6 +226,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
+    app.state.jobs = jobs
     app.state.alias_watch = watch
     bearer = HTTPBearer(auto_error=False)
 
@@ -313,7 +319,10 @@ def create_app(
         model = holder.current
         check_threshold_for(model, threshold)
         (suggestion,) = model.tagger.suggest([title], [body], top_k, threshold)
-        explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        try:
+            explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        except NotExplainable as exc:
+            raise ApiError(422, f"explain: {exc}; /predict answers for this model") from None
         return JSONResponse(
             {
                 "tags": suggestion.tags,
@@ -418,9 +427,7 @@ def create_app(
     async def admin_rollback() -> JSONResponse:
         def work() -> JSONResponse:
             try:
-                target = rollback(
-                    open_registry(TrackingSettings.from_env(), holder.current.name), "rollback through the gateway"
-                )
+                target = rollback(open_registry(config.tracking, holder.current.name), "rollback through the gateway")
             except SotagError as exc:
                 raise ApiError(409, f"rollback refused: {exc}") from None
             response = _reload()
@@ -432,19 +439,19 @@ def create_app(
 
     @app.post("/admin/retrain", dependencies=[Depends(admin)], status_code=202, summary="Start `sotag retrain`")
     async def admin_retrain() -> dict[str, Any]:
-        running = [j for j in jobs.values() if j["status"] == "running"]
-        if running:
-            raise ApiError(409, f"a retrain is already running (job {running[0]['id']})")
-        job = {"id": uuid.uuid4().hex[:12], "status": "running", "started": now().isoformat(), "exit_code": None}
-        jobs[job["id"]] = job
-        threading.Thread(target=_run_retrain, args=(job,), daemon=True).start()
-        return job
+        if retrain is None:
+            raise ApiError(503, "retrain is not available in this gateway (start it with `sotag gateway`)")
+        try:
+            return jobs.start(retrain)
+        except JobRefused as running:
+            raise ApiError(409, f"a retrain is already running (job {running})") from None
 
     @app.get("/admin/jobs/{job_id}", dependencies=[Depends(admin)], summary="State of a retrain job")
     async def admin_job(job_id: str) -> dict[str, Any]:
-        if job_id not in jobs:
-            raise ApiError(404, f"job_id: no job {job_id}")
-        return jobs[job_id]
+        job = jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"job_id: no job {job_id} (the gateway remembers the last {jobs.keep} jobs)")
+        return job
 
     def openapi() -> dict[str, Any]:
         # Rebuilt when the served model's score kind changes (a reload): the threshold bounds follow it.
@@ -477,18 +484,4 @@ def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMet
         elif check.outcome == "refused":
             metrics.reloads.labels("failed").inc()
 
-    return AliasWatch(holder, lambda: pin(holder.uri).version, config.reload_poll_s, checked)
-
-
-def _run_retrain(job: dict[str, Any]) -> None:
-    """The registry issue's command in a subprocess: its exit code is the job's outcome."""
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "sotag", "retrain"], capture_output=True, text=True, check=False)
-    job.update(
-        status={0: "promoted", 3: "kept"}.get(result.returncode, "failed"),
-        exit_code=result.returncode,
-        output=(result.stdout + result.stderr)[-4000:],
-        finished=now().isoformat(),
-    )
+    return AliasWatch(holder, lambda: pin(holder.uri, config.tracking).version, config.reload_poll_s, checked)

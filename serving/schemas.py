@@ -11,11 +11,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from serving.original_api import ORIGINAL_FIELDS, split_text
 from tagger.errors import InputError
-from tagger.model import split_text
 from tagger.pyfunc import MAX_ABS_THRESHOLD, MAX_FIELD_CHARS, MAX_TOP_K
+from tagger.text import normalize_newlines
 
-OURS, ORIGINAL = ("title", "body", "top_k"), ("text", "topk")
+OURS, ORIGINAL = ("title", "body", "top_k"), ORIGINAL_FIELDS
 
 
 def _integral(value: object) -> object:
@@ -50,7 +51,8 @@ class QuestionFields(BaseModel):
     )
 
     def question(self, prefix: str = "") -> tuple[str, str]:
-        """(title, body), or InputError naming the field when the two vocabularies are mixed or both absent."""
+        """(title, body) with line endings normalised (tagger.text.normalize_newlines), or InputError naming the
+        field when the two vocabularies are mixed or both absent."""
         sent = self.model_fields_set
         for name in ("title", "body", "text"):
             if name in sent and getattr(self, name) is None:
@@ -64,7 +66,7 @@ class QuestionFields(BaseModel):
             return split_text(self.text)
         if self.title is None:
             raise InputError(f"{prefix}title", "is required (or text, as the original Tagger API sent it)")
-        return self.title, self.body or ""
+        return normalize_newlines(self.title), normalize_newlines(self.body or "")
 
 
 class Options(BaseModel):

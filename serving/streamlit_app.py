@@ -18,8 +18,7 @@ import requests
 import streamlit as st
 
 from infra.drift_summary import SummaryError, latest_summary
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tagger.data.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
@@ -116,9 +115,10 @@ def ask_page() -> None:
 
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from infra.tracking import MODEL_NAME, TrackingSettings
+    from registry.card import read_card
     from registry.lifecycle import gate_label
     from registry.store import open_registry
-    from tagger.tracking import MODEL_NAME, TrackingSettings
 
     registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
     aliases = registry.aliases()
@@ -127,14 +127,14 @@ def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
             {
                 "version": int(mv.version),
                 "aliases": ", ".join(sorted(aliases.get(str(mv.version), []))),
-                "vectorizer": mv.tags.get("vectorizer", ""),
-                "P@1": mv.tags.get("precision_at_1", ""),
-                "F1@3": mv.tags.get("f1_at_3", ""),
-                "R@5": mv.tags.get("recall_at_5", ""),
+                "vectorizer": card.vectorizer,
+                "P@1": card.headline("precision_at_1"),
+                "F1@3": card.headline("f1_at_3"),
+                "R@5": card.headline("recall_at_5"),
                 "gate": gate_label(mv.tags),
                 "run": mv.run_id,
             }
-            for mv in registry.versions()
+            for mv, card in ((mv, read_card(mv)) for mv in registry.versions())
         ]
     )
     history = pd.DataFrame(

@@ -22,6 +22,7 @@ from mlflow.types.schema import Array
 
 from tagger.errors import InputError
 from tagger.model import Tagger
+from tagger.text import normalize_newlines
 
 MODEL_DIR_KEY = "model_dir"
 MAX_TOP_K = 50
@@ -62,14 +63,15 @@ def _check_text(values: pd.Series, field: str, required: bool) -> list[str]:
             raise InputError(f"{field}[{i}]", "is empty; a non-empty string is required")
         if len(value) > MAX_FIELD_CHARS:
             raise InputError(f"{field}[{i}]", f"has {len(value)} characters; the limit is {MAX_FIELD_CHARS}")
-        out.append(value)
+        out.append(normalize_newlines(value))
     return out
 
 
 def validate_request(
     frame: Any, params: dict[str, Any] | None, defaults: tuple[int, float], score_kind: str = "probability"
 ) -> tuple[list[str], list[str], int, float]:
-    """Check a request and return (titles, bodies, top_k, threshold); raise InputError naming the field."""
+    """Check a request and return (titles, bodies, top_k, threshold), line endings normalised; raise InputError
+    naming the field."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError("input", f"expected a table with columns title, body; got {type(frame).__name__}")
     if frame.empty:

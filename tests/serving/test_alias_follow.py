@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
+from infra.tracking import MODEL_NAME
 from mlruns_config.servers import free_port
 from serving.app import create_app
 from serving.config import GatewayConfig
 from tagger.errors import InputError
-from tagger.tracking import MODEL_NAME
 from tests.processes import start_server, stop_server, venv_env
 from tests.serving.test_gateway import QUESTION, _tamper
 

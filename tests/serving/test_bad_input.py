@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from mlruns_config.servers import free_port
-from tests.processes import start_server, stop_server, venv_env
+from tests.processes import REQUEST_TIMEOUT_S, start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration
 LONG = "x" * 100_001
@@ -118,8 +118,8 @@ GATEWAY_BATCH_CASES = [
 
 def _post(url: str, payload: object) -> requests.Response:
     if isinstance(payload, bytes):
-        return requests.post(url, data=payload, headers={"content-type": "application/json"}, timeout=30)
-    return requests.post(url, json=payload, timeout=30)
+        return requests.post(url, data=payload, headers={"content-type": "application/json"}, timeout=REQUEST_TIMEOUT_S)
+    return requests.post(url, json=payload, timeout=REQUEST_TIMEOUT_S)
 
 
 def _check(response: requests.Response, status: int, word: str) -> None:
@@ -155,7 +155,7 @@ def test_gateway_body_over_the_request_limit_is_413(servers):
         f"{servers['gateway']}/predict/batch",
         data=b"{" + b" " * (16 * 1024 * 1024 + 10) + b"}",
         headers={"content-type": "application/json"},
-        timeout=60,
+        timeout=REQUEST_TIMEOUT_S,
     )
     assert response.status_code == 413 and "limit" in response.json()["error"]
 
@@ -169,15 +169,15 @@ def test_all_formats_work_and_servers_are_still_healthy(servers):
         {"instances": [OK]},
     ]
     for payload in formats:
-        response = requests.post(f"{base}/invocations", json=payload, timeout=30)
+        response = requests.post(f"{base}/invocations", json=payload, timeout=REQUEST_TIMEOUT_S)
         assert response.status_code == 200, response.text
         assert response.json()["predictions"][0]["tags"][0] == "python"
-    top2 = requests.post(f"{base}/invocations", json=formats[1], timeout=30).json()["predictions"][0]
+    top2 = requests.post(f"{base}/invocations", json=formats[1], timeout=REQUEST_TIMEOUT_S).json()["predictions"][0]
     assert len(top2["tags"]) == 2
     for path in ("/ping", "/health", "/version"):
-        assert requests.get(f"{base}{path}", timeout=10).status_code == 200
-    assert requests.get(f"{servers['gateway']}/health", timeout=10).json()["status"] == "ok"
-    assert requests.post(f"{servers['gateway']}/predict", json=OK, timeout=10).status_code == 200
+        assert requests.get(f"{base}{path}", timeout=REQUEST_TIMEOUT_S).status_code == 200
+    assert requests.get(f"{servers['gateway']}/health", timeout=REQUEST_TIMEOUT_S).json()["status"] == "ok"
+    assert requests.post(f"{servers['gateway']}/predict", json=OK, timeout=REQUEST_TIMEOUT_S).status_code == 200
 
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -225,7 +225,7 @@ def test_invocations_rejects_malformed_bodies_without_leaking_the_server(servers
     url = f"{servers['invocations']}/invocations"
     if isinstance(payload, tuple):
         data, content_type = payload
-        response = requests.post(url, data=data, headers={"content-type": content_type}, timeout=60)
+        response = requests.post(url, data=data, headers={"content-type": content_type}, timeout=REQUEST_TIMEOUT_S)
     else:
         response = _post(url, payload)
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
@@ -235,4 +235,4 @@ def test_invocations_rejects_malformed_bodies_without_leaking_the_server(servers
         assert response.json().get("message"), response.text[:300]
     else:  # MLflow answers a content-type it does not take (415) in plain text, naming what it supports
         assert response.status_code == 415 and ("UTF-8" in response.text or "content type" in response.text)
-    assert requests.get(f"{servers['invocations']}/ping", timeout=10).status_code == 200
+    assert requests.get(f"{servers['invocations']}/ping", timeout=REQUEST_TIMEOUT_S).status_code == 200

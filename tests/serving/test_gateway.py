@@ -11,10 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
+from infra.prediction_log import read_predictions
+from infra.tracking import MODEL_NAME
 from serving.app import create_app
 from serving.config import GatewayConfig
-from tagger.prediction_log import read_predictions
-from tagger.tracking import MODEL_NAME
+from tests.processes import needs_postgres
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -70,7 +71,7 @@ def test_explain_breaks_each_logit_into_terms_and_the_intercept(gateway):
     body = response.json()
     assert body["tags"] == client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0}).json()["tags"]
     tagger = client.app.state.holder.current.tagger
-    features = tagger.features.transform(tagger.texts([QUESTION["title"]], [QUESTION["body"]]))
+    features = tagger.model.features.transform(tagger.model.texts([QUESTION["title"]], [QUESTION["body"]]))
     logits = tagger.estimator.decision_function(features)[0]
     for tag, explanation in zip(body["tags"], body["explanations"], strict=True):
         assert explanation["tag"] == tag and explanation["note"] is None
@@ -273,9 +274,10 @@ def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
 
 @pytest.mark.integration
 def test_prediction_log_on_postgresql():
+    from infra.prediction_log import PredictionLog, PredictionRecord, now
     from mlruns_config.servers import PostgresCluster
-    from tagger.prediction_log import PredictionLog, PredictionRecord, now
 
+    needs_postgres()
     pg = PostgresCluster().start()
     try:
         url = pg.create_database("predictions")

@@ -49,8 +49,11 @@ def behavioural_cases_on(tagger) -> None:
     assert sum(o.result == "pass" for o in report.outcomes) >= 15, report.summary()
 
     broken = copy.copy(tagger)
-    broken.estimator = copy.copy(tagger.estimator)
-    broken.estimator.weights = tagger.estimator.weights[:, np.random.default_rng(0).permutation(len(tagger.vocabulary))]
+    broken.model = copy.copy(tagger.model)
+    broken.model.estimator = copy.copy(tagger.estimator)
+    broken.model.estimator.weights = tagger.estimator.weights[
+        :, np.random.default_rng(0).permutation(len(tagger.vocabulary))
+    ]
     report = run_cases(broken)
     assert len(report.failed_required) >= 5, report.summary()
     verdict = extra_checks(GateConfig(data=Path(".")), Decision(True, "F1@3 passes", {}), Latency(0.4, 0.9, 50), report)

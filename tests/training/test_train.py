@@ -114,3 +114,37 @@ def test_every_line_train_prints_is_labelled(tracking, questions_parquet, tmp_pa
     m = outcome.result.evaluation.metrics
     assert f"f1_micro={m['f1_micro']:.4f}" in served and "at most 5 with score >= 0.2" in served
     assert not any(line.lstrip().startswith("{") for line in lines)
+
+
+def _as_stacksample(questions: pd.DataFrame, folder) -> None:
+    """The synthetic questions in Kaggle's StackSample layout, one row's bytes cp1252 in an otherwise UTF-8 file."""
+    folder.mkdir()
+    frame = questions.assign(
+        OwnerUserId=4000000.0,
+        ClosedDate="NA",
+        Score=0,
+        CreationDate=questions["creation_date"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ).rename(columns={"id": "Id", "title": "Title", "body": "Body"})
+    frame.loc[0, "Title"] = "r\u00e9ponse \u201cAPI\u201d " + frame.loc[0, "Title"]
+    frame = frame[["Id", "OwnerUserId", "CreationDate", "ClosedDate", "Score", "Title", "Body"]]
+    text = frame.to_csv(index=True)
+    first = text.splitlines(keepends=True)[1]
+    data = text.encode("utf-8").replace(first.encode("utf-8"), first.encode("cp1252"))
+    (folder / "Questions.csv").write_bytes(data)
+    tags = questions[["id", "tags"]].explode("tags").rename(columns={"id": "Id", "tags": "Tag"})
+    tags.to_csv(folder / "Tags.csv", index=False)
+
+
+def test_cli_trains_on_kaggle_stacksample_with_a_cp1252_line(tracking, questions, tmp_path, capsys, caplog):
+    """Issue 20 kind 2: StackSample (a folder or its Questions.csv) trains; the bad bytes are repaired and counted."""
+    _as_stacksample(questions, tmp_path / "stacksample")
+    flags = ["--split-date", "2018-03-01", "--top-n-tags", "8", "--max-features", "2000", "--min-df", "1"]
+    for data in (tmp_path / "stacksample", tmp_path / "stacksample" / "Questions.csv"):
+        code = main(["train", "--data", str(data), *flags])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert "Traceback" not in err and "1 line(s) not UTF-8, read as cp1252 (lines 2)" in caplog.text
+        caplog.clear()
+    run = mlflow.search_runs(experiment_names=["stackoverflow-tagger"], max_results=1, output_format="list")[0]
+    report = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/data/validation_report.json"))
+    assert report["repaired_encoding_lines"] == 1 and report["rows_kept"] == len(questions)
