@@ -170,23 +170,32 @@ def measure_latency(tagger: Tagger, frame: pd.DataFrame, n: int, seed: int = 0) 
     return Latency(float(np.percentile(times, 50)), float(np.percentile(times, 99)), len(times))
 
 
+def latency_refusal(config: GateConfig, latency: Latency) -> str | None:
+    """Why the challenger's single-question p50 refuses it, or None when it fits the budget."""
+    if latency.p50_ms <= config.max_latency_ms:
+        return None
+    return (
+        f"single-question p50 {latency.p50_ms:.2f} ms is over the latency budget of {config.max_latency_ms:g} ms "
+        "(--max-latency-ms)"
+    )
+
+
+def behaviour_refusal(behaviour: BehaviourReport) -> str | None:
+    """Why the challenger's behavioural cases refuse it, or None when no required case failed."""
+    if not behaviour.failed_required:
+        return None
+    failed = "; ".join(f"{o.case.id} ({o.detail})" for o in behaviour.failed_required[:5])
+    return f"{len(behaviour.failed_required)} required behavioural case(s) failed: {failed}"
+
+
 def extra_checks(
     config: GateConfig, verdict: Decision, latency: Latency, behaviour: BehaviourReport | None
 ) -> Decision:
-    """A challenger the metrics would promote must also pass its behavioural cases and fit the latency budget."""
+    """A decision the metrics would promote must also pass the behavioural cases and fit the latency budget."""
     if not verdict.promote:
         return verdict
-    if behaviour is not None and behaviour.failed_required:
-        failed = "; ".join(f"{o.case.id} ({o.detail})" for o in behaviour.failed_required[:5])
-        reason = f"{len(behaviour.failed_required)} required behavioural case(s) failed: {failed}"
-        return Decision(False, reason, verdict.metrics)
-    if latency.p50_ms > config.max_latency_ms:
-        reason = (
-            f"single-question p50 {latency.p50_ms:.2f} ms is over the latency budget of {config.max_latency_ms:g} ms "
-            f"(--max-latency-ms); quality would have passed: {verdict.reason}"
-        )
-        return Decision(False, reason, verdict.metrics)
-    return verdict
+    refusal = (behaviour_refusal(behaviour) if behaviour is not None else None) or latency_refusal(config, latency)
+    return Decision(False, refusal, verdict.metrics) if refusal else verdict
 
 
 def overlap_note(champion: ModelCard, window: Window) -> str:

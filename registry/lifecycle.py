@@ -134,6 +134,16 @@ def rollback(registry: Registry, reason: str = "manual rollback", mirror_stages:
     return RollbackResult(target, current, reason, event)
 
 
+def gate_label(tags: dict[str, str]) -> str:
+    """A version's gate decision as `status` and the app show it: "promoted", "rejected", or
+    "promoted, then rolled back (at <time>)" for a champion a rollback replaced."""
+    decision = tags.get("gate_decision", "")
+    rolled_back_at = tags.get("rolled_back_at")
+    if rolled_back_at:
+        return f"{decision or 'champion'}, then rolled back (at {rolled_back_at})"
+    return decision
+
+
 def status_text(registry: Registry) -> str:
     aliases = registry.aliases()
     rows = []
@@ -148,7 +158,7 @@ def status_text(registry: Registry) -> str:
                 card.headline("precision_at_1"),
                 card.headline("f1_at_3"),
                 card.headline("recall_at_5"),
-                tags.get("gate_decision", ""),
+                gate_label(tags),
                 pd.Timestamp(mv.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
                 (card.run_id or mv.run_id or "")[:12],
             ]

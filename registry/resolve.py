@@ -91,6 +91,14 @@ def _model_version(client: MlflowClient, uri: str) -> ModelVersion:
         raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
 
 
+def parse_alias_uri(uri: str) -> tuple[str, str] | None:
+    """`models:/name@alias` -> (name, alias); None for any other URI (a version, a run, a folder)."""
+    parsed = _parse_registry_uri(uri)
+    if parsed is None or parsed[1] is None:
+        return None
+    return parsed[0], parsed[1]
+
+
 @dataclass(frozen=True)
 class PinnedVersion:
     name: str

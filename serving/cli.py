@@ -69,6 +69,13 @@ def _gateway(args: argparse.Namespace) -> int:
     app = create_app(config, retrain=retrain)
     model = app.state.holder.current
     print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
+    watch = app.state.alias_watch
+    if watch is not None:
+        follows = "polling off ($SOTAG_RELOAD_POLL_S=0)"
+        if watch.poll_s:
+            follows = f"checked every {watch.poll_s:g} s ($SOTAG_RELOAD_POLL_S)"
+        hook = ", and on POST /webhooks/mlflow" if config.webhook_secret else ""
+        print(f"gateway: following {model.source}: {follows}{hook}", flush=True)
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
     # shutdown drains the prediction log (spooling to disk what the database does not take).
     # uvicorn re-raises the signal it stopped on once shut down (so the default action would kill us with

@@ -19,13 +19,18 @@ from serving.config import GatewayConfig
 from tests.processes import needs_postgres
 
 TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 QUESTION = {"title": "pandas dataframe merge fails", "body": "<p>pip install pandas, list comprehension</p>"}
 
 
 @pytest.fixture()
 def gateway(store, tmp_path):
     config = GatewayConfig.from_env(
-        admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", log_text=True, max_batch=50
+        admin_token=TOKEN,
+        prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}",
+        log_text=True,
+        max_batch=50,
+        reload_poll_s=0,  # these tests swap with /reload; following the alias is tests/serving/test_alias_follow.py
     )
     app = create_app(config)
     with TestClient(app) as client:
@@ -101,6 +106,26 @@ def test_mixed_or_empty_inputs_are_a_400_naming_the_field(gateway, request_body,
     response = client.post("/predict", json=request_body)
     assert response.status_code == 400
     assert field in [d["field"] for d in response.json()["details"]], response.json()
+
+
+@pytest.mark.parametrize("route", ["/predict", "/explain", "/predict/batch"])
+@pytest.mark.parametrize(
+    ("content", "content_type", "problem"),
+    [
+        (b"{not json", "application/json", "is not valid JSON (Expecting property name enclosed in double quotes at"),
+        (b"title=pandas", "text/plain", "is not JSON (content-type text/plain); send a JSON object"),
+        (b"[1, 2]", "application/json", "must be a JSON object"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_naming_the_body(gateway, route, content, content_type, problem):
+    client, _ = gateway
+    response = client.post(route, content=content, headers={"content-type": content_type})
+    assert response.status_code == 400
+    (detail,) = response.json()["details"]
+    assert detail["field"] == "body" and detail["problem"].startswith(problem), detail
+    # /reload takes no body: whatever is sent is ignored, never reported as a field "0" or "1".
+    reload = client.post("/reload", content=content, headers={"content-type": content_type, **AUTH})
+    assert reload.status_code == 200 and reload.json()["ok"]
 
 
 def test_batch_health_model_info_docs(gateway):

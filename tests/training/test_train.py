@@ -105,6 +105,17 @@ def test_cli_bad_split_date_exits_2(tracking, questions_parquet, capsys):
     assert "split_date 2031-01-01" in capsys.readouterr().err
 
 
+def test_every_line_train_prints_is_labelled(tracking, questions_parquet, tmp_path, capsys):
+    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
+    outcome = train(config, tracking)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.split(":", 1)[0].strip().isidentifier() for line in lines), lines
+    (served,) = [line for line in lines if line.startswith("served:")]
+    m = outcome.result.evaluation.metrics
+    assert f"f1_micro={m['f1_micro']:.4f}" in served and "at most 5 with score >= 0.2" in served
+    assert not any(line.lstrip().startswith("{") for line in lines)
+
+
 def _as_stacksample(questions: pd.DataFrame, folder) -> None:
     """The synthetic questions in Kaggle's StackSample layout, one row's bytes cp1252 in an otherwise UTF-8 file."""
     folder.mkdir()
