@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
+from registry.gate import GATE_METRICS, METRIC_LABELS, SCORED_NOTE, GateConfig
 from registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
 from registry.store import CHAMPION, open_registry
 from tagger.argtypes import positive_float, unit_float
@@ -74,12 +74,14 @@ def promotion_lines(result: PromotionResult, model_name: str) -> list[str]:
     for role, metrics in verdict.metrics.items():
         version = verdict.version if role == "challenger" else verdict.champion
         rows.append([f"{role} v{version}", *(f"{metrics[k]:.4f}" for k in METRIC_LABELS)])
+    primary = verdict.primary_metric
     kept = f"v{verdict.champion} stays @{CHAMPION}" if verdict.champion else f"no @{CHAMPION} yet"
     lines = [
         f"promote: challenger v{verdict.version}: single-question p50 {verdict.latency.p50_ms:.2f} ms (budget "
         f"{verdict.latency_budget_ms:g} ms){behaviour}",
         f"promote: evaluation window {verdict.window.describe()} ({verdict.n_questions} questions)",
         tabulate(rows, headers=["", *METRIC_LABELS.values()], tablefmt="simple"),
+        f"promote: scored: {SCORED_NOTE}; deciding metric {METRIC_LABELS.get(primary, primary)}",
     ]
     if result.dry_run:
         checks = ", ".join(f"{c.name} {'passed' if c.passed else 'FAILED'}" for c in verdict.checks)

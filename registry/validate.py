@@ -65,6 +65,7 @@ class Verdict:
     latency_budget_ms: float
     behaviour: BehaviourReport | None
     seconds: float
+    primary_metric: str = "f1_at_3_all"  # the metric the comparison decided on
 
     @property
     def decision(self) -> Literal["promote", "keep"]:
@@ -137,6 +138,7 @@ def validate(
         latency_budget_ms=config.max_latency_ms,
         behaviour=behaviour,
         seconds=time.perf_counter() - start,
+        primary_metric=config.primary_metric,
     )
 
 
