@@ -206,8 +206,8 @@ def test_judge_rules():
     assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote  # the floor reads in-vocabulary F1@3
     # The comparison reads all-tags F1@3 by default: a better in-vocabulary figure does not win alone.
     assert not judge(gate, {**base, "f1_at_3": 0.9}, {**base, "f1_at_3_all": 0.395}, "1").promote  # needs +0.01
-    decision = judge(gate, {**base, "f1_at_3": 0.45, "f1_at_3_all": 0.41}, base, "1")
-    assert decision.promote and "F1@3 all 0.4100 vs champion v1's 0.4000" in decision.reason
+    decision = judge(gate, {**base, "f1_at_3": 0.45, "f1_at_3_all": 0.42}, base, "1")
+    assert decision.promote and "F1@3 all 0.4200 vs champion v1's 0.4000" in decision.reason
     assert decision.metrics["challenger"]["f1_at_3"] == 0.45  # the in-vocabulary figures are kept beside it
     in_vocabulary = GateConfig(data=None, floor=0.4, min_delta=0.01, primary_metric="f1_at_3")
     assert judge(in_vocabulary, {**base, "f1_at_3": 0.51}, base, "1").promote
