@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import TrackingSettings
+
 GRID = (3, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300)
 DRAWS = 100
 OK_SHARE = 0.99
@@ -89,7 +91,9 @@ def embedding_floor(frame: pd.DataFrame, split_date: str, cache_dir: Path, rng: 
     return ok
 
 
-def model_floors(frame: pd.DataFrame, split_date: str, model_uri: str, rng: np.random.Generator) -> dict[str, dict]:
+def model_floors(
+    frame: pd.DataFrame, split_date: str, model_uri: str, settings: TrackingSettings, rng: np.random.Generator
+) -> dict[str, dict]:
     """Predictions (tag PSI, no-tag share) and supervised (P@1) on draws from the questions after training."""
     from monitoring import stats
     from monitoring.config import DriftConfig
@@ -100,7 +104,7 @@ def model_floors(frame: pd.DataFrame, split_date: str, model_uri: str, rng: np.r
     from tagger.metrics import decide, evaluate
 
     rules = load_rules()
-    tagger = resolve(model_uri).tagger
+    tagger = resolve(model_uri, settings).tagger
     vocabulary = list(tagger.vocabulary)
     window = frame[frame["creation_date"] >= pd.Timestamp(split_date)].reset_index(drop=True)
     config = DriftConfig(reference=None, months=())
@@ -173,8 +177,9 @@ def vocabulary_floor(
 
 
 def main() -> None:
+    from infra.cache import cache_dir as sotag_cache_dir
+    from infra.tracking import MODEL_NAME
     from tagger.data import load_questions, resolve_data_path
-    from tagger.tracking import MODEL_NAME
     from training.config import DEFAULT_SPLIT_DATE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -187,7 +192,8 @@ def main() -> None:
         "--top-n-tags", type=int, default=None, help="with --only vocabulary: the top-N training tags, no model"
     )
     args = parser.parse_args()
-    cache_dir = Path(os.environ.get("SOTAG_CACHE", Path(__file__).resolve().parents[1] / ".cache"))
+    cache_dir = sotag_cache_dir(os.environ)
+    settings = TrackingSettings.from_env()
     start = time.perf_counter()
     frame, _ = load_questions(resolve_data_path(args.data))
     rng = np.random.default_rng(args.seed)
@@ -199,12 +205,12 @@ def main() -> None:
     else:
         from registry.resolve import resolve
 
-        vocabulary = list(resolve(args.model_uri).tagger.vocabulary)
+        vocabulary = list(resolve(args.model_uri, settings).tagger.vocabulary)
     floors: dict[str, int | None] = {}
     if args.only is None:
         floors["embeddings"] = floor_of(embedding_floor(frame, args.split_date, cache_dir, rng))
         floors["text"] = floors["embeddings"]  # the same month sample; no text rule judges it (thresholds.json)
-        model = model_floors(frame, args.split_date, args.model_uri, rng)
+        model = model_floors(frame, args.split_date, args.model_uri, settings, rng)
         floors |= {family: floor_of(ok) for family, ok in model.items()}
     floors["vocabulary"] = floor_of(vocabulary_floor(frame, args.split_date, vocabulary, rng))
     print(f"floors: seconds={time.perf_counter() - start:.0f}")

@@ -25,7 +25,6 @@ from registry.card import ModelCard
 from tagger.data import filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
-from tagger.loading import load_model
 from tagger.metrics import all_tags_from_scores, evaluate
 from tagger.model import Tagger
 
@@ -246,7 +245,3 @@ def overlap_note(champion: ModelCard, window: Window) -> str:
             f"from {window.start}, so its figures are optimistic)"
         )
     return ""
-
-
-def load_tagger(uri: str) -> Tagger:
-    return load_model(uri).tagger

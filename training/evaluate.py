@@ -25,13 +25,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from registry.gate import model_scores
 from registry.resolve import ResolvedModel, resolve
 from tagger.data import filter_sources, load_questions
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import all_tags_from_scores, evaluate
-from tagger.tracking import MODEL_NAME, TrackingSettings
 from training.mlflow_log import dataset_source, light_frame
 
 EVALUATION_EXPERIMENT = "evaluation"
@@ -144,11 +144,10 @@ def evaluate_model(config: EvaluateConfig, settings: TrackingSettings) -> Evalua
     """
     frame, _ = load_questions(config.data)
     questions = window(frame, config)
-    client = settings.activate()
-    model = resolve(config.model_uri)
+    model = resolve(config.model_uri, settings)
     report = score(model, questions, config.top_missing, config.batch_size)
-    model_id = _model_id(client, model)
-    settings.use_experiment(config.experiment)
+    model_id = _model_id(settings.client(), model)
+    use_fluent(settings, config.experiment)  # the evaluation run is a fluent MLflow run
     version = f"v{model.version}" if model.version else "folder"
     with mlflow.start_run(run_name=f"evaluate-{model.name}-{version}") as run:
         mlflow.set_tags(

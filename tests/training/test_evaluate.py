@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME
 from sotag.cli import main
 from tagger.data import load_questions
 from tagger.loading import load_model
 from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
-from tagger.tracking import MODEL_NAME
 from training.config import TrainConfig
 from training.train import train
 
