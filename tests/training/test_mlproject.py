@@ -66,5 +66,5 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
                         r"coverage=\d\.\d{4} n=\d+", last), last  # fmt: skip
     [evaluated] = client.search_runs([run.info.experiment_id], "tags.`sotag.stage` = 'evaluate'")
     assert evaluated.data.tags["mlflow.project.entryPoint"] == "evaluate"
-    assert evaluated.data.tags["model_version"] == version.version
+    assert evaluated.data.tags["model_version"] == str(version.version)
     assert f"n={int(evaluated.data.metrics['n_all'])}" in last
