@@ -110,10 +110,14 @@ def scored_note(verdict: Verdict) -> str:
         if len(sizes) > 1
         else f"the challenger's {verdict.scored_tags} tags"
     )
+    primary = METRIC_LABELS.get(verdict.primary_metric, verdict.primary_metric)
     return (
-        f"scored: both models now, on these {verdict.n_questions} questions, over {union}; a model is marked down "
-        "for the union's tags it cannot suggest, so the rows compare like with like. `sotag status` shows each "
-        "version's figures from its own training run (its own window and vocabulary): other numbers"
+        f"scored: both models now, on these {verdict.n_questions} questions; deciding metric {primary}. The 'all' "
+        "columns: every question of the window, the 5 best suggestions against every tag its asker chose (vocab "
+        "cov: the share of those tag occurrences the model's vocabulary holds). P@1 F1@3 R@5 coverage: the "
+        f"questions carrying a tag of either vocabulary, over {union}; a model is marked down for the union's tags "
+        "it cannot suggest, so the rows compare like with like. `sotag status` shows each version's figures from "
+        "its own training run (its own window and vocabulary): other numbers"
     )
 
 

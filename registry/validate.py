@@ -79,6 +79,7 @@ class Verdict:
     seconds: float
     scored_tags: int = 0
     vocabulary_sizes: dict[str, int] = field(default_factory=dict)  # "challenger"/"champion" -> its tag count
+    primary_metric: str = "f1_at_3_all"  # the metric the comparison decided on
 
     @property
     def decision(self) -> Literal["promote", "keep"]:
@@ -201,6 +202,7 @@ def validate(
         seconds=time.perf_counter() - start,
         scored_tags=union,
         vocabulary_sizes=vocabularies,
+        primary_metric=config.primary_metric,
     )
 
 

@@ -19,7 +19,7 @@ from tagger.data.validate import ValidationReport
 from tagger.errors import DataError
 from tagger.kinds import KINDS
 from tagger.kinds.base import RunRecord, TrainingQuestions
-from tagger.metrics import Evaluation, evaluate
+from tagger.metrics import Evaluation, all_tags_from_scores, evaluate
 from tagger.model import Tagger
 from tagger.text import PREPROCESSING_VERSION
 from training.config import TrainConfig
@@ -84,6 +84,8 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     )
     tagger = Tagger(fitted.model, vocabulary, model_config)
     evaluation = evaluate(fitted.eval_scores, y_eval, vocabulary, config.top_k, config.threshold)
+    # What a user gets: every question of the window, scored against every tag its asker chose (tagger.metrics).
+    evaluation.metrics.update(all_tags_from_scores(fitted.eval_scores, vocabulary, split.evaluation["tags"].tolist()))
     return FitResult(
         tagger,
         fitted.reference,

@@ -16,6 +16,7 @@ from registry.gate import GateConfig, judge, score_models
 from registry.lifecycle import gate_label, promote, rollback, status_text
 from registry.store import CHAMPION, RegistryConflict, RegistryError, open_registry
 from sotag.cli import main
+from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
@@ -105,6 +106,10 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     row = next(line for line in text.splitlines() if line.startswith(f"v{v2} "))
     assert f"promoted, then rolled back (at {rolled_back_at})" in row
     assert gate_label(registry.version(v1).tags) == "promoted"
+    # The all-tags columns, read from each version's model card.
+    assert "P@1 all" in text and "F1@3 all" in text and "vocab cov" in text
+    card = registry.version(v1).tags
+    assert card["f1_at_3_all"] in text and card["vocabulary_coverage"] in text
 
 
 def test_rollback_without_champion_says_so(make_version, registry):
@@ -185,15 +190,32 @@ def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_v
     assert scored["full"]["recall_at_5"] > scored["small"]["recall_at_5"]
     assert scored["small"]["n_evaluated"] == scored["full"]["n_evaluated"]
     assert 0 < scored["small"]["tag_coverage"] <= 1
+    # All tags (the primary metric): each model on every question of the window against its asker's full tag list,
+    # with no restriction to either vocabulary; equal to tagger.metrics' all-tags figures of its own suggestions.
+    asked = frame["tags"].tolist()
+    for label, tagger in (("small", small), ("full", full)):
+        own = tagger.scores(frame["title"].tolist(), frame["body"].tolist())
+        expected = all_tags_metrics(ranked_tags(own, tagger.vocabulary, 5), asked)
+        assert scored[label]["f1_at_3_all"] == pytest.approx(expected["f1_at_3_all"], abs=1e-6)
+        assert scored[label]["n_all"] == len(frame)
+        assert scored[label]["vocabulary_coverage"] == pytest.approx(vocabulary_coverage(tagger.vocabulary, asked))
+    assert scored["small"]["vocabulary_coverage"] < scored["full"]["vocabulary_coverage"] < 1
+    assert scored["full"]["f1_at_3_all"] > scored["small"]["f1_at_3_all"]
 
 
 def test_judge_rules():
     gate = GateConfig(data=None, floor=0.4, min_delta=0.01)
     base = {"f1_at_3": 0.5, "precision_at_1": 0.7, "recall_at_5": 0.8, "tag_coverage": 0.9, "f1_micro": 0.5}
+    base |= {"f1_at_3_all": 0.4, "precision_at_1_all": 0.6, "recall_at_5_all": 0.5, "vocabulary_coverage": 0.6}
     assert judge(gate, base, None, None).promote
-    assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote
-    assert not judge(gate, base, {**base, "f1_at_3": 0.495}, "1").promote  # needs +0.01
-    assert judge(gate, {**base, "f1_at_3": 0.51}, base, "1").promote
+    assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote  # the floor reads in-vocabulary F1@3
+    # The comparison reads all-tags F1@3 by default: a better in-vocabulary figure does not win alone.
+    assert not judge(gate, {**base, "f1_at_3": 0.9}, {**base, "f1_at_3_all": 0.395}, "1").promote  # needs +0.01
+    decision = judge(gate, {**base, "f1_at_3": 0.45, "f1_at_3_all": 0.42}, base, "1")
+    assert decision.promote and "F1@3 all 0.4200 vs champion v1's 0.4000" in decision.reason
+    assert decision.metrics["challenger"]["f1_at_3"] == 0.45  # the in-vocabulary figures are kept beside it
+    in_vocabulary = GateConfig(data=None, floor=0.4, min_delta=0.01, primary_metric="f1_at_3")
+    assert judge(in_vocabulary, {**base, "f1_at_3": 0.51}, base, "1").promote
 
 
 def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(make_version, registry, gate):
