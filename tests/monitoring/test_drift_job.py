@@ -33,7 +33,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
         reference=REFERENCE,
         months=("2017-07", "2017-08", PLANTED_MONTH),
         data=shared_data,
-        max_per_month=200,  # at least every family's minimum sample (monitoring/thresholds.json _min_questions)
+        max_per_month=400,  # the planted month: 400 questions, enough tagged ones for the supervised floor (150)
         max_reference=300,
         reports_root=tmp_path / "reports",
         cache_dir=tmp_path / "drift-cache",
