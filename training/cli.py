@@ -22,6 +22,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-date", default=d["split_date"].default, help="train before, evaluate from (YYYY-MM-DD)")
     p.add_argument("--eval-end", default=None, help="evaluate before this date (default: to the end of the data)")
     p.add_argument("--top-n-tags", type=positive_int, default=d["top_n_tags"].default)
+    p.add_argument(
+        "--min-tag-questions",
+        type=positive_int,
+        default=d["min_tag_questions"].default,
+        help="the plt kind's vocabulary: every tag on at least N training questions (the top-N-tags are its head)",
+    )
     p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes to drop, or 'topic-specific'")
     p.add_argument("--drop-code", action="store_true", help="drop <pre> code blocks instead of keeping identifiers")
     p.add_argument("--max-features", type=positive_int, default=d["max_features"].default)
@@ -50,6 +56,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         split_date=args.split_date,
         eval_end=args.eval_end,
         top_n_tags=args.top_n_tags,
+        min_tag_questions=args.min_tag_questions,
         exclude_sources=exclude,
         keep_code=not args.drop_code,
         max_features=args.max_features,

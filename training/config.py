@@ -25,6 +25,7 @@ class TrainConfig:
     split_date: str = DEFAULT_SPLIT_DATE
     eval_end: str | None = None
     top_n_tags: int = 100
+    min_tag_questions: int = 5  # the label-tree kind's vocabulary: every tag on at least this many questions
     exclude_sources: tuple[str, ...] = ()
     vectorizer: str = "tfidf"
     keep_code: bool = True

@@ -13,11 +13,11 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from tagger.artifacts import ModelConfig
-from tagger.data import Split, filter_sources, load_questions, tag_vocabulary, time_split
+from tagger.data import Split, filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.data.validate import ValidationReport
 from tagger.errors import DataError
-from tagger.kinds import KINDS
+from tagger.kinds import KINDS, kind_class
 from tagger.kinds.base import RunRecord, TrainingQuestions
 from tagger.metrics import Evaluation, evaluate
 from tagger.model import Tagger
@@ -55,7 +55,7 @@ def prepare(config: TrainConfig, frame: pd.DataFrame | None = None, report: Vali
         frame, report = load_questions(config.data)
     frame = filter_sources(frame, config.exclude_sources)
     split = time_split(frame, config.split_date, config.eval_end)
-    vocabulary = tag_vocabulary(split.train["tags"], config.top_n_tags)
+    vocabulary = kind_class(config.vectorizer).vocabulary(split.train["tags"], config)
     return Prepared(frame=frame, report=report, split=split, vocabulary=vocabulary)
 
 
