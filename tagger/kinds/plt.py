@@ -120,7 +120,7 @@ class TreeKind(ModelKind):
         scores = estimator.scores(vectorizer.transform(eval_texts))
         timings["evaluate_s"] = time.perf_counter() - start
         record = RunRecord(
-            params={"tree_nodes": tree.n_nodes, "head_tags": n_head, "min_tag_questions": config.min_tag_questions},
+            params={"tree_nodes": tree.n_nodes, "head_tags": n_head, "vocabulary_size": len(train.vocabulary)},
             metrics={"tree_weights_nnz": float(tree.weights.nnz)},
         )
         return Fitted(cls(slim(vectorizer), estimator, options), scores, timings, record=record)
