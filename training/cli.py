@@ -43,6 +43,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--top-k", type=positive_int, default=d["top_k"].default)
     p.add_argument("--threshold", type=unit_float, default=d["threshold"].default)
+    p.add_argument(
+        "--choose-threshold",
+        action="store_true",
+        help="serve the threshold with the best served F1 on the newest 15%% of the training window (one more fit)",
+    )
     p.add_argument("--n-jobs", type=positive_int, default=d["n_jobs"].default)
     p.add_argument("--experiment", default=d["experiment"].default)
 
@@ -67,6 +72,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         ensemble_weight=args.ensemble_weight,
         top_k=args.top_k,
         threshold=args.threshold,
+        choose_threshold=args.choose_threshold,
         n_jobs=args.n_jobs,
         experiment=args.experiment,
     )

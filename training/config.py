@@ -42,6 +42,8 @@ class TrainConfig:
     ensemble_weight: float | None = None
     top_k: int = 5
     threshold: float = 0.3
+    # Choose the served threshold on the newest `validation_share` of the training window (one more fit) instead.
+    choose_threshold: bool = False
     n_jobs: int = 2
     experiment: str = "stackoverflow-tagger"
     model_name: str = MODEL_NAME

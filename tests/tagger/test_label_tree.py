@@ -106,8 +106,17 @@ def test_bad_inputs_are_refused():
     x, tags = synthetic(100)
     with pytest.raises(ValueError, match="rows for"):
         LabelTree().fit(x[:50], tag_indicator(tags, N_TAGS))
-    with pytest.raises(ValueError, match="needs a question"):
-        LabelTree().fit(x, tag_indicator(tags, N_TAGS + 3))
+    with pytest.raises(ValueError, match="a tree needs 2 tags and a question"):
+        LabelTree().fit(x, tag_indicator([[] for _ in tags], N_TAGS))
+
+
+def test_a_tag_without_questions_scores_low_and_the_others_still_rank():
+    x, tags = synthetic(300)
+    tree = LabelTree(TreeSettings(max_leaves=4)).fit(x, tag_indicator(tags, N_TAGS + 2))  # tags 40, 41: no question
+    scores = tree.scores(x)
+    assert scores[:, N_TAGS:].max() < 0.05
+    tagged = [i for i, t in enumerate(tags) if t]
+    assert np.mean([int(np.argmax(scores[i])) in tags[i] for i in tagged]) > 0.9
     with pytest.raises(ValueError, match="not fitted"):
         LabelTree().scores(x)
     with pytest.raises(ValueError, match="max_leaves"):

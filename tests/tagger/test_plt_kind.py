@@ -62,7 +62,7 @@ def test_scores_are_the_head_for_head_tags_and_the_tree_for_the_rest(trained):
 
 
 def test_saved_loaded_served_and_pickled_identically(trained, tmp_path):
-    config, _, result = trained
+    _, _, result = trained
     directory = result.tagger.save(tmp_path / "model", result.mlb)
     saved = json.loads((directory / "config.json").read_text())
     assert saved["kind"] == "plt" and saved["options"]["head_tags"] == 3

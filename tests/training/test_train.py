@@ -140,10 +140,9 @@ def test_cli_trains_on_kaggle_stacksample_with_a_cp1252_line(tracking, questions
 
 
 def test_cli_trains_the_label_tree_kind_over_every_tag_with_enough_questions(tracking, questions_parquet, capsys):
-    code = main(
-        ["train", "--data", str(questions_parquet), "--split-date", "2018-03-01", "--vectorizer", "plt"]
-        + ["--top-n-tags", "3", "--min-tag-questions", "30", "--max-features", "2000", "--min-df", "1", "--no-register"]
-    )
+    flags = ["--top-n-tags", "3", "--min-tag-questions", "30", "--max-features", "2000", "--min-df", "1"]
+    flags += ["--no-register", "--choose-threshold"]
+    code = main(["train", "--data", str(questions_parquet), "--split-date", "2018-03-01", "--vectorizer=plt", *flags])
     assert code == 0
     [run] = MlflowClient().search_runs(
         [mlflow.get_experiment_by_name(TrainConfig().experiment).experiment_id], max_results=1
@@ -155,6 +154,12 @@ def test_cli_trains_the_label_tree_kind_over_every_tag_with_enough_questions(tra
     assert run.data.params["vocabulary_size"] == str(int((counts >= 30).sum()))
     assert int(run.data.params["tree_nodes"]) > int((counts >= 30).sum())  # a leaf per tag, a root, groups
     assert run.data.metrics["precision_at_1"] > 0.8
+    # The served threshold was chosen on the newest training questions; the run says what it leaves untagged.
+    table = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/threshold/validation.json")
+    best = max(row[table["columns"].index("served_f1")] for row in table["data"])
+    assert run.data.metrics["validation_served_f1"] == pytest.approx(best)
+    assert run.data.metrics["served_threshold"] != 0.3 or best > 0
+    assert 0.0 <= run.data.metrics["no_tag_share"] < 0.2
 
 
 def test_cli_min_tag_questions_must_be_positive(tracking, questions_parquet, capsys):
