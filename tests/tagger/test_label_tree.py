@@ -114,7 +114,7 @@ def test_a_tag_without_questions_scores_low_and_the_others_still_rank():
     x, tags = synthetic(300)
     tree = LabelTree(TreeSettings(max_leaves=4)).fit(x, tag_indicator(tags, N_TAGS + 2))  # tags 40, 41: no question
     scores = tree.scores(x)
-    assert scores[:, N_TAGS:].max() < 0.05
+    assert scores[:, N_TAGS:].max() < 0.1 and scores[:, N_TAGS:].mean() < 0.01
     tagged = [i for i, t in enumerate(tags) if t]
     assert np.mean([int(np.argmax(scores[i])) in tags[i] for i in tagged]) > 0.9
     with pytest.raises(ValueError, match="not fitted"):
