@@ -48,7 +48,7 @@ class TreeSettings:
 
     max_leaves: int = 8
     C: float = 10.0
-    prune: float = 0.01
+    prune: float = 0.2
     kmeans_iterations: int = 10
     seed: int = 7
     threads: int = 2
@@ -169,7 +169,7 @@ class LabelTree:
         self.bias = np.array([b for _, _, b in results], dtype=DTYPE)
         columns = []
         for _, w, _ in results:
-            kept = np.flatnonzero(np.abs(w) >= self.settings.prune)
+            kept = np.flatnonzero((np.abs(w) >= self.settings.prune) & (w != 0))
             columns.append(sp.csc_matrix((w[kept], (kept, np.zeros(len(kept), dtype=np.int64))), shape=(len(w), 1)))
         self.weights = sp.csr_matrix(sp.hstack(columns, format="csc"), dtype=DTYPE)
         return self
@@ -216,11 +216,13 @@ class LabelTree:
 
     def scores(self, features: sp.spmatrix) -> np.ndarray:
         """(n, n_tags) P(tag | question): exp(logsigmoid(node logits) @ paths), exact over the whole tree."""
-        x = sp.csr_matrix(features)
+        x = sp.csr_matrix(features, dtype=DTYPE)
+        paths_t = self.paths.T.tocsr()  # (n_tags, n_nodes); cheap next to the products
+        if x.shape[0] <= CHUNK:
+            return np.exp(paths_t @ _log_sigmoid(self.node_logits(x)).T).T.astype(np.float64)
         out = np.empty((x.shape[0], self.n_tags), dtype=np.float64)
         for lo in range(0, x.shape[0], CHUNK):
-            log_node = _log_sigmoid(self.node_logits(x[lo : lo + CHUNK]))
-            out[lo : lo + CHUNK] = np.exp(np.asarray(self.paths.T @ log_node.T).T)
+            out[lo : lo + CHUNK] = np.exp(paths_t @ _log_sigmoid(self.node_logits(x[lo : lo + CHUNK])).T).T
         return out
 
     def path(self, tag: int) -> list[int]:
