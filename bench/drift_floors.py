@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import TrackingSettings
+
 GRID = (3, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300)
 DRAWS = 100
 OK_SHARE = 0.99
@@ -86,7 +88,9 @@ def embedding_floor(frame: pd.DataFrame, split_date: str, cache_dir: Path, rng: 
     return ok
 
 
-def model_floors(frame: pd.DataFrame, split_date: str, model_uri: str, rng: np.random.Generator) -> dict[str, dict]:
+def model_floors(
+    frame: pd.DataFrame, split_date: str, model_uri: str, settings: TrackingSettings, rng: np.random.Generator
+) -> dict[str, dict]:
     """Predictions (tag PSI, no-tag share) and supervised (P@1) on draws from the questions after training."""
     from monitoring import stats
     from monitoring.config import DriftConfig
@@ -97,7 +101,7 @@ def model_floors(frame: pd.DataFrame, split_date: str, model_uri: str, rng: np.r
     from tagger.metrics import decide, evaluate
 
     rules = load_rules()
-    tagger = resolve(model_uri).tagger
+    tagger = resolve(model_uri, settings).tagger
     vocabulary = list(tagger.vocabulary)
     window = frame[frame["creation_date"] >= pd.Timestamp(split_date)].reset_index(drop=True)
     config = DriftConfig(reference=None, months=())
@@ -142,8 +146,9 @@ def model_floors(frame: pd.DataFrame, split_date: str, model_uri: str, rng: np.r
 
 
 def main() -> None:
+    from infra.cache import cache_dir as sotag_cache_dir
+    from infra.tracking import MODEL_NAME
     from tagger.data import load_questions, resolve_data_path
-    from tagger.tracking import MODEL_NAME
     from training.config import DEFAULT_SPLIT_DATE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,13 +157,15 @@ def main() -> None:
     parser.add_argument("--split-date", default=DEFAULT_SPLIT_DATE, help="the champion's split date")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    cache_dir = Path(os.environ.get("SOTAG_CACHE", Path(__file__).resolve().parents[1] / ".cache"))
+    cache_dir = sotag_cache_dir(os.environ)
+    settings = TrackingSettings.from_env()
     start = time.perf_counter()
     frame, _ = load_questions(resolve_data_path(args.data))
     rng = np.random.default_rng(args.seed)
     floors = {"embeddings": floor_of(embedding_floor(frame, args.split_date, cache_dir, rng))}
     floors["text"] = floors["embeddings"]  # the same month sample; no text rule judges it (thresholds.json)
-    floors |= {family: floor_of(ok) for family, ok in model_floors(frame, args.split_date, args.model_uri, rng).items()}
+    model = model_floors(frame, args.split_date, args.model_uri, settings, rng)
+    floors |= {family: floor_of(ok) for family, ok in model.items()}
     print(f"floors: seconds={time.perf_counter() - start:.0f}")
     print("floors: " + " ".join(f"{family}={n}" for family, n in floors.items()))
 

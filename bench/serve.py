@@ -32,9 +32,9 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from bench.common import default_config, fit_default_in_store, parse_args
+from infra.tracking import MODEL_NAME, PROJECT_ROOT
 from mlruns_config.servers import free_port
 from registry.publish import log_pyfunc
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 from training.fit import fit_and_evaluate, prepare
 
 TOKEN = "bench-token"

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
+from infra.tracking import TrackingSettings
 from tagger.kinds import trainable_kinds
-from tagger.tracking import TrackingSettings
 from training.compare import compare
 from training.train import train
 

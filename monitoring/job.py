@@ -210,7 +210,7 @@ class MonthScorer:
 
 def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """`sotag score` output of the checked months, per month."""
-    from tagger.scored import PARTITION, read_scored
+    from infra.scored import PARTITION, read_scored
 
     frame = read_scored(config.scored, months)
     if frame.empty:

@@ -13,11 +13,11 @@ import mlflow
 import numpy as np
 
 from infra.drift_summary import SUMMARY_FILE, DriftSummary
+from infra.tracking import TrackingSettings, use_fluent
 from monitoring.config import DriftConfig
 from monitoring.job import DriftResult
 from monitoring.resolved import ResolvedRun
 from monitoring.severity import LEVELS
-from tagger.tracking import TrackingSettings
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,7 @@ def log_run(
     settings: TrackingSettings,
 ) -> PublishedRun:
     """One MLflow run in `config.experiment`; `figures`: file name -> PNG (monitoring/plots.py `render`)."""
-    settings.activate()
-    settings.use_experiment(config.experiment)
+    use_fluent(settings, config.experiment)  # the drift run is a fluent MLflow run
     with mlflow.start_run(run_name=f"drift {run.months[0]}..{run.months[-1]}") as active:
         # The summary names its run, so the demo app can link each report to the MLflow UI.
         summary = result.summary().with_run(active.info.run_id, active.info.experiment_id)

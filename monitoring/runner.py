@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from infra.drift_summary import write_summary
+from infra.tracking import TrackingSettings
 from monitoring import plots
 from monitoring.actions import post_webhook, run_retrain
 from monitoring.config import EXIT_ALERT, DriftConfig
@@ -25,7 +26,6 @@ from monitoring.resolved import resolve_run
 from monitoring.severity import FAMILIES
 from tagger.data import filter_sources, load_questions
 from tagger.errors import DataError, SotagError
-from tagger.tracking import TrackingSettings
 
 
 def load_frame(config: DriftConfig) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     if config.data is not None:
         frame, _ = load_questions(config.data)
         return filter_sources(frame, config.exclude_sources)
-    from tagger.prediction_log import read_predictions
+    from infra.prediction_log import read_predictions
 
     logged = read_predictions(config.predictions_url)
     if logged.empty:
@@ -56,12 +56,13 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 def execute(
     config: DriftConfig, settings: TrackingSettings, frame: pd.DataFrame | None = None, log_to_mlflow: bool = True
 ) -> tuple[DriftResult, int]:
+    from monitoring.evidently_report import use_pca_projection
     from registry.resolve import resolve
 
-    settings.activate()
+    use_pca_projection()  # the drift job's reports draw embeddings with PCA, not t-SNE
     start = time.perf_counter()
     frame = load_frame(config) if frame is None else frame
-    run = resolve_run(config, frame, resolve(config.model_uri))
+    run = resolve_run(config, frame, resolve(config.model_uri, settings))
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     reports_dir = config.reports_root / f"{stamp}_{run.months[0]}_{run.months[-1]}"

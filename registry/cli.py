@@ -9,13 +9,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from infra.argtypes import positive_float, unit_float
+from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
 from registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
 from registry.store import CHAMPION, open_registry
-from tagger.argtypes import positive_float, unit_float
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
-from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
 def add_gate_args(p: argparse.ArgumentParser) -> None:

@@ -22,7 +22,6 @@ from registry.card import ModelCard
 from tagger.data import filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
-from tagger.loading import load_model
 from tagger.metrics import evaluate
 from tagger.model import Tagger
 
@@ -199,7 +198,3 @@ def overlap_note(champion: ModelCard, window: Window) -> str:
             f"from {window.start}, so its figures are optimistic)"
         )
     return ""
-
-
-def load_tagger(uri: str) -> Tagger:
-    return load_model(uri).tagger

@@ -16,12 +16,12 @@ import pandas as pd
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import PROJECT_ROOT
 from registry.card import ModelCard
 from registry.store import CHALLENGER
 from tagger.errors import ComponentFault, SotagError
 from tagger.kinds import kind_class
 from tagger.pyfunc import MODEL_DIR_KEY, signature
-from tagger.tracking import PROJECT_ROOT
 
 _BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
 

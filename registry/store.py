@@ -29,8 +29,10 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import TrackingSettings
+from registry.resolve import load_version
 from tagger.errors import SotagError
-from tagger.tracking import TrackingSettings
+from tagger.model import Tagger
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -101,6 +103,10 @@ class Registry:
     def versions(self) -> list[ModelVersion]:
         found = self.client.search_model_versions(f"name = '{self.name}'", max_results=10_000)
         return sorted(found, key=lambda v: int(v.version))
+
+    def load_tagger(self, version: str) -> Tagger:
+        """Version `version` of this model, loaded from this registry's store through its client."""
+        return load_version(self.client, self.name, str(version)).tagger
 
     def aliases(self) -> dict[str, list[str]]:
         """version -> aliases pointing at it."""
@@ -219,6 +225,5 @@ class Registry:
 
 
 def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
-    """The registry of `model_name` in the store the settings name (and make that store current)."""
-    client = settings.activate()
-    return Registry(client, model_name, settings.tracking_uri, settings.lock_dir)
+    """The registry of `model_name` in the store the settings name (a client of its own; no process-wide state)."""
+    return Registry(settings.client(), model_name, settings.tracking_uri, settings.lock_dir)

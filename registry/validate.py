@@ -24,7 +24,6 @@ from registry.gate import (
     evaluation_frame,
     extra_checks,
     judge,
-    load_tagger,
     measure_latency,
     overlap_note,
     score_models,
@@ -109,11 +108,11 @@ def validate(
     start = time.perf_counter()
     window = window_for(config, read_card(registry.version(version)))
     frame = evaluation_frame(config.data, window, questions)
-    models = {"challenger": load_tagger(f"models:/{registry.name}/{version}")}
+    models = {"challenger": registry.load_tagger(version)}
     note = ""
     if champion is not None:
         try:
-            models["champion"] = load_tagger(f"models:/{registry.name}/{champion}")
+            models["champion"] = registry.load_tagger(champion)
             note = overlap_note(read_card(registry.version(champion)), window)
         except ArtifactError as exc:
             # A champion that no longer loads cannot be served either: judge the challenger on the floor.

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
@@ -29,12 +27,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.prediction_log import PredictionLog, PredictionRecord, now
 from registry.lifecycle import rollback
 from registry.resolve import ResolvedModel
 from registry.store import open_registry
 from serving import contract
 from serving.admin_guard import FailedAttempts, token_matches
 from serving.config import GatewayConfig
+from serving.jobs import JobRefused, Jobs, RetrainJob
 from serving.metrics import GatewayMetrics
 from serving.model_holder import ModelHolder
 from serving.schemas import (
@@ -49,9 +49,7 @@ from serving.schemas import (
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
 from tagger.kinds.base import NotExplainable
-from tagger.prediction_log import PredictionLog, PredictionRecord, now
 from tagger.pyfunc import check_threshold
-from tagger.tracking import TrackingSettings
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {
@@ -163,11 +161,17 @@ def _problem(error: dict[str, Any]) -> str:
 
 
 def create_app(
-    config: GatewayConfig, holder: ModelHolder | None = None, prediction_log: PredictionLog | None = None
+    config: GatewayConfig,
+    holder: ModelHolder | None = None,
+    prediction_log: PredictionLog | None = None,
+    retrain: RetrainJob | None = None,
 ) -> FastAPI:
-    """Build the gateway; the model loads here (before the first request), not lazily."""
+    """Build the gateway; the model loads here (before the first request), not lazily.
+
+    `retrain` is what /admin/retrain runs: `sotag retrain` in this process (given by the `sotag` command
+    layer, since serving does not import training); without it the route answers 503."""
     metrics = GatewayMetrics.create()
-    holder = holder or ModelHolder(config.model_uri)
+    holder = holder or ModelHolder(config.model_uri, config.tracking)
     plog = (
         prediction_log
         if prediction_log is not None
@@ -181,7 +185,7 @@ def create_app(
     )
     metrics.watch_prediction_log(plog)
     metrics.set_model(holder.current.name, holder.current.version)
-    jobs: dict[str, dict[str, Any]] = {}
+    jobs = Jobs()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -197,6 +201,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
+    app.state.jobs = jobs
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
@@ -368,9 +373,7 @@ def create_app(
     async def admin_rollback() -> JSONResponse:
         def work() -> JSONResponse:
             try:
-                target = rollback(
-                    open_registry(TrackingSettings.from_env(), holder.current.name), "rollback through the gateway"
-                )
+                target = rollback(open_registry(config.tracking, holder.current.name), "rollback through the gateway")
             except SotagError as exc:
                 raise ApiError(409, f"rollback refused: {exc}") from None
             response = _reload()
@@ -382,19 +385,19 @@ def create_app(
 
     @app.post("/admin/retrain", dependencies=[Depends(admin)], status_code=202, summary="Start `sotag retrain`")
     async def admin_retrain() -> dict[str, Any]:
-        running = [j for j in jobs.values() if j["status"] == "running"]
-        if running:
-            raise ApiError(409, f"a retrain is already running (job {running[0]['id']})")
-        job = {"id": uuid.uuid4().hex[:12], "status": "running", "started": now().isoformat(), "exit_code": None}
-        jobs[job["id"]] = job
-        threading.Thread(target=_run_retrain, args=(job,), daemon=True).start()
-        return job
+        if retrain is None:
+            raise ApiError(503, "retrain is not available in this gateway (start it with `sotag gateway`)")
+        try:
+            return jobs.start(retrain)
+        except JobRefused as running:
+            raise ApiError(409, f"a retrain is already running (job {running})") from None
 
     @app.get("/admin/jobs/{job_id}", dependencies=[Depends(admin)], summary="State of a retrain job")
     async def admin_job(job_id: str) -> dict[str, Any]:
-        if job_id not in jobs:
-            raise ApiError(404, f"job_id: no job {job_id}")
-        return jobs[job_id]
+        job = jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"job_id: no job {job_id} (the gateway remembers the last {jobs.keep} jobs)")
+        return job
 
     def openapi() -> dict[str, Any]:
         # Rebuilt when the served model's score kind changes (a reload): the threshold bounds follow it.
@@ -412,17 +415,3 @@ def create_app(
     app.openapi = openapi
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
     return app
-
-
-def _run_retrain(job: dict[str, Any]) -> None:
-    """The registry issue's command in a subprocess: its exit code is the job's outcome."""
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "sotag", "retrain"], capture_output=True, text=True, check=False)
-    job.update(
-        status={0: "promoted", 3: "kept"}.get(result.returncode, "failed"),
-        exit_code=result.returncode,
-        output=(result.stdout + result.stderr)[-4000:],
-        finished=now().isoformat(),
-    )

@@ -6,13 +6,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings
 
 CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
+    tracking: TrackingSettings  # the store the registry URIs, /reload and /admin/rollback use
     model_uri: str = CHAMPION_URI  # a registry URI, a run URI or a local model directory (MODEL_DIR)
     admin_token: str | None = None  # bearer token for /reload and /admin/*; admin routes refuse all without it
     prediction_log_url: str = f"sqlite:///{PROJECT_ROOT / 'predictions.db'}"
@@ -37,6 +38,7 @@ class GatewayConfig:
         env = os.environ if environ is None else environ
         home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
         values: dict[str, object] = {
+            "tracking": TrackingSettings.from_env(env),
             "model_uri": env.get("MODEL_DIR") or env.get("SOTAG_MODEL_URI") or CHAMPION_URI,
             "admin_token": env.get("SOTAG_ADMIN_TOKEN") or None,
             "prediction_log_url": env.get("SOTAG_PREDICTION_LOG", f"sqlite:///{home / 'predictions.db'}"),

@@ -25,6 +25,7 @@ DESCRIPTIONS = {
     413: "The request body is over the configured limit",
     429: "Too many failed admin attempts from this client; retry after the Retry-After seconds",
     500: "Unexpected error; the gateway log has the details",
+    503: "This gateway was built without the retrain job (an app not started by `sotag gateway`)",
     504: "The batch took longer than the configured time limit",
 }
 
@@ -40,7 +41,7 @@ STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("/metrics", "get"): (500,),
     ("/reload", "post"): (*_ADMIN, 409, 413),
     ("/admin/rollback", "post"): (*_ADMIN, 409, 413),
-    ("/admin/retrain", "post"): (*_ADMIN, 409, 413),
+    ("/admin/retrain", "post"): (*_ADMIN, 409, 413, 503),
     ("/admin/jobs/{job_id}", "get"): (*_ADMIN, 404),
 }
 

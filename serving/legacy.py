@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 import sklearn
 from joblib.numpy_pickle import NumpyUnpickler, _validate_fileobject_and_memmap
-from mlflow.tracking import MlflowClient
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import TrackingSettings, use_fluent
 from registry.card import ModelCard
 from registry.publish import git_commit, log_pyfunc, register_challenger
 from tagger.artifacts import (
@@ -292,8 +292,10 @@ def convert_legacy(src: Path, dest: Path) -> Converted:
     return Converted(directory=directory, config=config, max_score_difference=difference)
 
 
-def register_converted(converted: Converted, model_name: str) -> Converted:
-    """Log the converted directory as a pyfunc run (in the current experiment) and register it as @challenger."""
+def register_converted(converted: Converted, model_name: str, settings: TrackingSettings, experiment: str) -> Converted:
+    """Log the converted directory as a pyfunc run in `experiment` of `settings`' store (a fluent MLflow run) and
+    register it as @challenger."""
+    use_fluent(settings, experiment)  # artifacts under the profile's artifact root
     config = converted.config
     example = pd.DataFrame({"title": ["How do I parse JSON in Python?"], "body": ["<p>json.loads fails</p>"]})
     with mlflow.start_run(run_name=f"convert-{config.options.converted_from}") as run:
@@ -321,5 +323,5 @@ def register_converted(converted: Converted, model_name: str) -> Converted:
         f"Converted from the original Tagger API's {config.options.converted_from} ({config.score_kind} scores, "
         "raw text, top-k or threshold selection)."
     )
-    register_challenger(MlflowClient(), model_name, version, description, card)
+    register_challenger(settings.client(), model_name, version, description, card)
     return Converted(converted.directory, config, converted.max_score_difference, version)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from infra.tracking import TrackingSettings
 from registry.resolve import ResolvedModel, resolve
 
 
@@ -26,9 +27,9 @@ class ReloadResult:
 
 
 class ModelHolder:
-    def __init__(self, uri: str, model: ResolvedModel | None = None):
-        self.uri = uri
-        self._model = model if model is not None else resolve(uri)
+    def __init__(self, uri: str, tracking: TrackingSettings, model: ResolvedModel | None = None):
+        self.uri, self.tracking = uri, tracking
+        self._model = model if model is not None else resolve(uri, tracking)
         self._reload_lock = threading.Lock()
         self.last_reload: dict | None = None  # what /health reports: the outcome of the last reload
 
@@ -50,7 +51,7 @@ class ModelHolder:
         with self._reload_lock:
             old = self._model
             try:
-                new = resolve(uri or self.uri)
+                new = resolve(uri or self.uri, self.tracking)
             except Exception as exc:  # any failure to fetch or load: the current model keeps serving
                 return ReloadResult(
                     False, f"kept v{old.version}: {exc}", old.version, old.version, time.perf_counter() - start

@@ -18,8 +18,7 @@ import requests
 import streamlit as st
 
 from infra.drift_summary import SummaryError, latest_summary
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tagger.data.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,9 @@ def ask_page() -> None:
 
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from infra.tracking import MODEL_NAME, TrackingSettings
     from registry.card import read_card
     from registry.store import open_registry
-    from tagger.tracking import MODEL_NAME, TrackingSettings
 
     registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
     aliases = registry.aliases()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Sequence
 
+from infra.argtypes import positive_int, unit_float
+from infra.cache import cache_dir
+from infra.tracking import TrackingSettings
 from registry.cli import add_gate_args, gate_from_args, promotion_lines
-from tagger.argtypes import positive_int, unit_float
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
 from tagger.errors import DataError
 from tagger.kinds import trainable_kinds
-from tagger.tracking import TrackingSettings
 from training.config import TrainConfig
 
 
@@ -75,6 +78,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         choose_threshold=args.choose_threshold,
         n_jobs=args.n_jobs,
         experiment=args.experiment,
+        cache_dir=cache_dir(os.environ),
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -103,12 +107,30 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
+    return retrain_job(TrackingSettings.from_env(), args)
+
+
+def retrain_job(settings: TrackingSettings, args: argparse.Namespace | Sequence[str] = ()) -> int:
+    """`sotag retrain` in this process, on `settings`' store: the one function behind the command and the
+    gateway's /admin/retrain (which the `sotag` command layer hands it). `args`: parsed flags, or the command's
+    arguments (none: every default). Returns the exit code: 0 promoted, 3 champion kept."""
     from training.retrain import retrain
 
+    if not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser(prog="sotag retrain")
+        _add_retrain_args(parser)
+        args = parser.parse_args(list(args))
     config = config_from_args(args).for_vectorizer(args.vectorizer)
-    result = retrain(TrackingSettings.from_env(), config, gate_from_args(args, config.data), args.eval_days)
+    result = retrain(settings, config, gate_from_args(args, config.data), args.eval_days)
     print("\n".join(promotion_lines(result, config.model_name)))
     return result.exit_code
+
+
+def _add_retrain_args(p: argparse.ArgumentParser) -> None:
+    _add_common(p)
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
+    p.add_argument("--eval-days", type=positive_int, default=30, help="evaluate on the last N days of the data")
+    add_gate_args(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -129,8 +151,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train on the newest data window, register, promote if better",
         description="Exit codes: 0 promoted, 3 champion kept, other non-zero on failure (the champion is untouched).",
     )
-    _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
-    p.add_argument("--eval-days", type=positive_int, default=30, help="evaluate on the last N days of the data")
-    add_gate_args(p)
+    _add_retrain_args(p)
     p.set_defaults(handler=_retrain)

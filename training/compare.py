@@ -10,8 +10,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from infra.tracking import TrackingSettings, use_fluent
 from tagger.kinds import kind_class
-from tagger.tracking import TrackingSettings
 from training import plots
 from training.config import TrainConfig
 from training.fit import prepare
@@ -46,8 +46,7 @@ def comparison_table(outcomes: dict[str, TrainOutcome]) -> pd.DataFrame:
 
 
 def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, ...]) -> pd.DataFrame:
-    settings.activate()
-    settings.use_experiment(config.experiment)
+    use_fluent(settings, config.experiment)  # the comparison's runs are fluent MLflow runs
     prepared = prepare(config)
     start = time.perf_counter()
     outcomes: dict[str, TrainOutcome] = {}
@@ -65,7 +64,7 @@ def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, .
         for kind in kinds:
             child = replace(config.for_vectorizer(kind), run_name=f"{kind}-top{config.top_n_tags}")
             vocabulary = kind_class(kind).vocabulary(prepared.split.train["tags"], child)
-            outcomes[kind] = log_training_run(child, replace(prepared, vocabulary=vocabulary), nested=True)
+            outcomes[kind] = log_training_run(child, replace(prepared, vocabulary=vocabulary), settings, nested=True)
         table = comparison_table(outcomes)
         with tempfile.TemporaryDirectory() as tmp:
             csv, md = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.md"

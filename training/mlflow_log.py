@@ -83,8 +83,11 @@ class LoggedModel:
     version: str | None
 
 
-def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest: str) -> LoggedModel:
-    """Log the pyfunc with its four artifacts; register it as `challenger` when asked."""
+def log_model(
+    result: FitResult, prepared: Prepared, config: TrainConfig, digest: str, client: MlflowClient
+) -> LoggedModel:
+    """Log the pyfunc with its four artifacts in the active run; register it as `challenger` (through `client`,
+    a client of the run's store) when asked."""
     tagger = result.tagger
     example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +102,7 @@ def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest
         )
     version = str(info.registered_model_version) if config.register else None
     if version is not None:
-        describe_version(MlflowClient(), config, version, result, digest)
+        describe_version(client, config, version, result, digest)
     return LoggedModel(model_uri=info.model_uri, version=version)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tagger.errors import DataError
 
-# The checkout (tagger/data/paths.py is two folders down); tagger.tracking says the same without mlflow.
+# The checkout (tagger/data/paths.py is two folders down): the one definition, used by infra and the stages too.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "stackoverflow" / "questions.parquet"
 BUNDLED_SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"

@@ -1,12 +1,12 @@
-"""Faults operators meet, with the real components on 127.0.0.1 (mlruns_config/faults.py has the scenarios;
+"""Faults operators meet, with the real components on 127.0.0.1 (tests/support/faults.py has the scenarios;
 `make bench-faults` prints the same outcomes). Each must be survived with nothing lost."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlruns_config.faults import SCENARIOS, Lab
 from tests.processes import needs_postgres
+from tests.support.faults import SCENARIOS, Lab
 
 pytestmark = pytest.mark.integration
 

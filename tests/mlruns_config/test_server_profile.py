@@ -16,11 +16,11 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME, TrackingSettings
 from mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
 from registry.gate import GateConfig
 from registry.lifecycle import promote
 from registry.store import CHAMPION, open_registry
-from tagger.tracking import MODEL_NAME, TrackingSettings
 from tests.processes import REQUEST_TIMEOUT_S, needs_postgres
 from training.config import TrainConfig
 from training.train import train

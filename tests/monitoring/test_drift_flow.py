@@ -14,6 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from infra.drift_summary import SCHEMA_VERSION, DriftSummary, SummaryError, read_summary, write_summary
+from infra.tracking import MODEL_NAME
 from monitoring import plots
 from monitoring.config import DriftConfig
 from monitoring.publish import log_run
@@ -21,7 +22,6 @@ from monitoring.resolved import resolve_run
 from monitoring.runner import execute
 from registry.resolve import resolve
 from tagger.data import load_questions
-from tagger.tracking import MODEL_NAME
 from training.config import TrainConfig
 from training.train import train
 
@@ -86,7 +86,7 @@ def test_publishing_works_from_the_result_alone_after_the_reports_folder_is_gone
     shutil.rmtree(result.reports_dir)
 
     frame, _ = load_questions(drift_config.data)
-    run = resolve_run(drift_config, frame, resolve(drift_config.model_uri))
+    run = resolve_run(drift_config, frame, resolve(drift_config.model_uri, tracking))
     published = log_run(result, drift_config, run, plots.render(result, run.rules), tracking)
 
     client = MlflowClient()

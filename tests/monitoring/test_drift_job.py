@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.prediction_log import PredictionLog, PredictionRecord, now
+from infra.tracking import MODEL_NAME
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.runner import execute, load_frame
-from monitoring.verification import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
-from tagger.prediction_log import PredictionLog, PredictionRecord, now
-from tagger.tracking import MODEL_NAME
+from tests.support.drift_scenario import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
 from training.config import TrainConfig
 from training.train import train
 

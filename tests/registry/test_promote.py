@@ -11,11 +11,11 @@ from dataclasses import replace
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME
 from registry.gate import GateConfig, judge, score_models
 from registry.lifecycle import promote, rollback, status_text
 from registry.store import CHAMPION, RegistryConflict, RegistryError, open_registry
 from sotag.cli import main
-from tagger.tracking import MODEL_NAME
 from training.config import TrainConfig
 from training.train import train
 
@@ -168,12 +168,11 @@ def test_two_concurrent_promotes_leave_a_consistent_registry(make_version, regis
     assert registry.lineage() == [history[0].version, history[1].version]
 
 
-def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, questions_parquet):
-    from registry.gate import load_tagger
+def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, registry, questions_parquet):
     from tagger.data import load_questions, time_split
 
-    small = load_tagger(f"models:/{MODEL_NAME}/{make_version(top_n_tags=3)}")
-    full = load_tagger(f"models:/{MODEL_NAME}/{make_version()}")
+    small = registry.load_tagger(make_version(top_n_tags=3))
+    full = registry.load_tagger(make_version())
     frame = time_split(load_questions(questions_parquet)[0], "2018-03-01").evaluation
     scored = score_models({"small": small, "full": full}, frame)
     # Same truth for both: the model that knows only 3 tags cannot recall the others.

@@ -16,13 +16,15 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from serving.batch import ScoreConfig, equal_outputs, run_score
+from infra.scored import COLUMNS, read_scored
+from infra.spark import spark_available
+from infra.tracking import MODEL_NAME, TrackingSettings
+from serving.batch import run_score
+from serving.score_job import ScoreConfig
 from sotag.cli import main as sotag_main
 from tagger.data import default_data_path
-from tagger.scored import COLUMNS, read_scored
-from tagger.spark import spark_available
-from tagger.tracking import MODEL_NAME
 from tests.serving.conftest import throwaway_store
+from tests.support.scored_outputs import equal_outputs
 
 ROWS = 2500
 
@@ -51,7 +53,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory):
 
 def score(real: Path, out: Path, engine: str, **overrides) -> object:
     config = ScoreConfig(input=real, output=out, engine=engine, progress=False, **overrides)
-    return run_score(config)
+    return run_score(config, TrackingSettings.from_env())  # the throwaway store's environment
 
 
 def months_of(path: Path) -> pd.Series:
@@ -106,7 +108,7 @@ def test_a_rerun_replaces_the_months_it_writes_and_keeps_the_others(champion, re
 
 
 def test_an_interrupted_run_leaves_the_previous_output_whole(champion, real, tmp_path, monkeypatch):
-    import tagger.scored as scored_module
+    import infra.scored as scored_module
 
     out = tmp_path / "out"
     score(real, out, "local")
@@ -206,7 +208,7 @@ def test_spark_engine_equals_the_local_engine_and_reruns_replace(champion, real,
 
 # Issue 20: the closing lines, and the StackSample and BigQuery layouts through `sotag score`.
 def test_rates_of_small_runs_are_not_rounded_to_zero():
-    from serving.batch import ScoreResult, UnusableRows, rate
+    from serving.score_job import ScoreResult, UnusableRows, rate
 
     assert [rate(x) for x in (0.0, 0.5, 0.04, 12.345, 99.94, 150.4, 6687.2)] == [
         "0", "0.5", "0.04", "12.3", "99.9", "150", "6687"

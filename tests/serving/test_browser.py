@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.tracking import PROJECT_ROOT
 from mlruns_config.servers import free_port
-from tagger.tracking import PROJECT_ROOT
 from tests.processes import start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration

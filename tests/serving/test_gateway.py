@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
+from infra.prediction_log import read_predictions
+from infra.tracking import MODEL_NAME
 from serving.app import create_app
 from serving.config import GatewayConfig
-from tagger.prediction_log import read_predictions
-from tagger.tracking import MODEL_NAME
 from tests.processes import needs_postgres
 
 TOKEN = "test-admin-token"
@@ -249,8 +249,8 @@ def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
 
 @pytest.mark.integration
 def test_prediction_log_on_postgresql():
+    from infra.prediction_log import PredictionLog, PredictionRecord, now
     from mlruns_config.servers import PostgresCluster
-    from tagger.prediction_log import PredictionLog, PredictionRecord, now
 
     needs_postgres()
     pg = PostgresCluster().start()

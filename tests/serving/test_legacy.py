@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import MODEL_NAME
 from serving import legacy
 from serving.app import create_app
 from serving.config import GatewayConfig
@@ -21,7 +22,6 @@ from serving.original_api import split_text
 from sotag.cli import main
 from tagger.artifacts import verify_artifacts
 from tagger.model import Tagger
-from tagger.tracking import MODEL_NAME
 
 
 @pytest.fixture()

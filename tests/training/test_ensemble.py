@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME
 from tagger.kinds.ensemble import EnsembleKind, combine
-from tagger.tracking import MODEL_NAME
 from training.config import TrainConfig
 from training.fit import fit_and_evaluate, prepare
 from training.train import train

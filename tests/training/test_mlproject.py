@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tagger.tracking import PROJECT_ROOT
+from infra.tracking import PROJECT_ROOT, use_fluent
 
 
 def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -41,7 +41,7 @@ def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subproces
 def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     # Created here, with its artifacts in the test's folder: an experiment that `mlflow run` creates itself
     # on a SQLite store puts its artifacts in ./mlruns of the working directory (the project).
-    tracking.use_experiment("stackoverflow-tagger")
+    use_fluent(tracking, "stackoverflow-tagger")
     common = {"data": str(questions_parquet), "split_date": "2018-03-01", "top_n_tags": "8"}
     done = _mlflow_run("train", common, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
