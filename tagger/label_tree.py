@@ -216,6 +216,8 @@ class LabelTree:
 
     def scores(self, features: sp.spmatrix) -> np.ndarray:
         """(n, n_tags) P(tag | question): exp(logsigmoid(node logits) @ paths), exact over the whole tree."""
+        if self.paths is None:
+            raise ValueError("LabelTree: not fitted")
         x = sp.csr_matrix(features, dtype=DTYPE)
         paths_t = self.paths.T.tocsr()  # (n_tags, n_nodes); cheap next to the products
         if x.shape[0] <= CHUNK:
