@@ -107,7 +107,14 @@ def _fit_nodes(
 
 
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -z)
+    """log(sigmoid(z)) = -log1p(exp(-z)), in place (float32). Where exp(-z) overflows (z < -88) the result is
+    -inf, a probability of 0 where the true one is below 1e-38. About 3x faster than -logaddexp(0, -z)."""
+    with np.errstate(over="ignore"):
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        np.log1p(z, out=z)
+        np.negative(z, out=z)
+    return z
 
 
 class LabelTree:
@@ -196,6 +203,7 @@ class LabelTree:
                 parent.append(node)
                 under.append(half)
         self.parent, self.leaf = np.asarray(parent, dtype=np.int64), leaf
+        self._levels_cache = None
         rows = [node for node, tags in enumerate(under) for _ in range(len(tags))]
         cols = np.concatenate(under)
         self.paths = sp.csr_matrix(
@@ -215,17 +223,36 @@ class LabelTree:
         return z
 
     def scores(self, features: sp.spmatrix) -> np.ndarray:
-        """(n, n_tags) P(tag | question): exp(logsigmoid(node logits) @ paths), exact over the whole tree."""
+        """(n, n_tags) P(tag | question) = exp(logsigmoid(node logits) @ paths), exact over the whole tree.
+
+        The sum over each path is taken level by level (nodes are numbered breadth first, so a node's parent is
+        already summed when the node is reached): the same numbers as the sparse product with `paths`, with one
+        contiguous gather per level instead of a sparse-times-dense product (faster, measured in README)."""
         if self.paths is None:
             raise ValueError("LabelTree: not fitted")
         x = sp.csr_matrix(features, dtype=DTYPE)
-        paths_t = self.paths.T.tocsr()  # (n_tags, n_nodes); cheap next to the products
-        if x.shape[0] <= CHUNK:
-            return np.exp(paths_t @ _log_sigmoid(self.node_logits(x)).T).T.astype(np.float64)
         out = np.empty((x.shape[0], self.n_tags), dtype=np.float64)
         for lo in range(0, x.shape[0], CHUNK):
-            out[lo : lo + CHUNK] = np.exp(paths_t @ _log_sigmoid(self.node_logits(x[lo : lo + CHUNK])).T).T
+            chunk = x if x.shape[0] <= CHUNK else x[lo : lo + CHUNK]
+            out[lo : lo + CHUNK] = np.exp(self._path_sums(_log_sigmoid(self.node_logits(chunk).T.copy()))).T
         return out
+
+    def _path_sums(self, log_node: np.ndarray) -> np.ndarray:
+        """(n_nodes, n) log-probabilities of the nodes -> (n_tags, n) of the tags' paths, in place by level."""
+        for level in self._levels():
+            log_node[level] += log_node[self.parent[level]]
+        return log_node[self.leaf]
+
+    def _levels(self) -> list[np.ndarray]:
+        """The non-root nodes by depth (cached; derived from `parent`)."""
+        levels = getattr(self, "_levels_cache", None)
+        if levels is None:
+            depth = np.zeros(self.n_nodes, dtype=np.int64)
+            for node in range(1, self.n_nodes):  # breadth-first numbering: a parent's depth is known
+                depth[node] = depth[self.parent[node]] + 1
+            levels = [np.flatnonzero(depth == d) for d in range(1, int(depth.max()) + 1)]
+            self._levels_cache = levels
+        return levels
 
     def path(self, tag: int) -> list[int]:
         """The nodes from the root to `tag`'s leaf."""
