@@ -128,7 +128,7 @@ def retrain_job(settings: TrackingSettings, args: argparse.Namespace | Sequence[
 
 def _add_retrain_args(p: argparse.ArgumentParser) -> None:
     _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
     p.add_argument("--eval-days", type=positive_int, default=30, help="evaluate on the last N days of the data")
     add_gate_args(p)
 
@@ -136,7 +136,7 @@ def _add_retrain_args(p: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train one configuration, log it and register it as @challenger")
     _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
     p.add_argument("--no-register", action="store_true", help="log the model without registering a version")
     p.add_argument("--run-name", default=None)
     p.set_defaults(handler=_train)

@@ -26,7 +26,7 @@ def trained(tracking, questions_parquet, tmp_path):
 def test_run_logs_params_metrics_dataset_and_artifacts(trained):
     _, outcome = trained
     run = MlflowClient().get_run(outcome.run_id)
-    assert run.data.params["vectorizer"] == "tfidf"
+    assert run.data.params["vectorizer"] == "plt"  # the default
     assert run.data.params["top_n_tags"] == "8"
     for key in (
         "precision_at_1",
