@@ -8,12 +8,15 @@ every larger n keeps at least 99 of 100 draws `ok` (monitoring/severity.py MIN_Q
 
 Costs: SBERT embeds the reference months once (the embedding cache in $SOTAG_CACHE, default .cache/, makes
 a rerun fast); each embedding draw trains Evidently's domain classifier (an SGD logistic regression) on
-the reference sample plus the draw. The model family needs a trained model (--model-uri).
+the reference sample plus the draw. The model family needs a trained model (--model-uri). The vocabulary family
+draws from the champion's evaluation window too (the out-of-vocabulary share of its tags against the whole
+window's); `--only vocabulary` runs just that one (seconds: it needs the model's vocabulary, no scoring).
 
     python -m bench.drift_floors [--data questions.parquet] [--model-uri models:/stackoverflow-tagger@challenger]
+    python -m bench.drift_floors --only vocabulary [--top-n-tags 100]   # the default model's vocabulary, no model
 
 Prints one line per family and n (`floors: family=… n=… ok=…/100`) and ends with
-`floors: embeddings=… text=… predictions=… supervised=…`.
+`floors: embeddings=… text=… predictions=… supervised=… vocabulary=…`.
 """
 
 from __future__ import annotations
@@ -145,6 +148,34 @@ def model_floors(
     return out
 
 
+def vocabulary_floor(
+    frame: pd.DataFrame, split_date: str, vocabulary: list[str], rng: np.random.Generator
+) -> dict[int, int]:
+    """The out-of-vocabulary share of draws of n questions from the evaluation window, against the window's own."""
+    from monitoring.severity import load_rules
+    from tagger.metrics import vocabulary_coverage
+
+    rules = load_rules()
+    window = frame[frame["creation_date"] >= pd.Timestamp(split_date)]
+    tags = [list(row) for row in window["tags"] if len(row)]
+    baseline = {"oov_share": 1.0 - vocabulary_coverage(vocabulary, tags)}
+    print(
+        f"floors: vocabulary of {len(vocabulary)} tags: {len(tags)} tagged questions from {split_date}, "
+        f"out-of-vocabulary share {baseline['oov_share']:.3f}",
+        flush=True,
+    )
+    ok: dict[int, int] = {}
+    for n in GRID:
+        good = 0
+        for _ in range(DRAWS):
+            drawn = [tags[i] for i in rng.choice(len(tags), size=n, replace=False)]
+            values = {"oov_share": 1.0 - vocabulary_coverage(vocabulary, drawn), "n_tagged_questions": float(n)}
+            good += _levels(rules, "vocabulary", values, baseline, n) == "ok"
+        ok[n] = good
+        print(f"floors: family=vocabulary n={n} ok={good}/{DRAWS}", flush=True)
+    return ok
+
+
 def main() -> None:
     from infra.cache import cache_dir as sotag_cache_dir
     from infra.tracking import MODEL_NAME
@@ -156,16 +187,32 @@ def main() -> None:
     parser.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion")
     parser.add_argument("--split-date", default=DEFAULT_SPLIT_DATE, help="the champion's split date")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=("vocabulary",), default=None, help="measure one family")
+    parser.add_argument(
+        "--top-n-tags", type=int, default=None, help="with --only vocabulary: the top-N training tags, no model"
+    )
     args = parser.parse_args()
     cache_dir = sotag_cache_dir(os.environ)
     settings = TrackingSettings.from_env()
     start = time.perf_counter()
     frame, _ = load_questions(resolve_data_path(args.data))
     rng = np.random.default_rng(args.seed)
-    floors = {"embeddings": floor_of(embedding_floor(frame, args.split_date, cache_dir, rng))}
-    floors["text"] = floors["embeddings"]  # the same month sample; no text rule judges it (thresholds.json)
-    model = model_floors(frame, args.split_date, args.model_uri, settings, rng)
-    floors |= {family: floor_of(ok) for family, ok in model.items()}
+    if args.top_n_tags:
+        from tagger.data.split import tag_vocabulary
+
+        training = frame[frame["creation_date"] < pd.Timestamp(args.split_date)]
+        vocabulary = tag_vocabulary(training["tags"], args.top_n_tags)  # as `sotag train --top-n-tags` picks it
+    else:
+        from registry.resolve import resolve
+
+        vocabulary = list(resolve(args.model_uri, settings).tagger.vocabulary)
+    floors: dict[str, int | None] = {}
+    if args.only is None:
+        floors["embeddings"] = floor_of(embedding_floor(frame, args.split_date, cache_dir, rng))
+        floors["text"] = floors["embeddings"]  # the same month sample; no text rule judges it (thresholds.json)
+        model = model_floors(frame, args.split_date, args.model_uri, settings, rng)
+        floors |= {family: floor_of(ok) for family, ok in model.items()}
+    floors["vocabulary"] = floor_of(vocabulary_floor(frame, args.split_date, vocabulary, rng))
     print(f"floors: seconds={time.perf_counter() - start:.0f}")
     print("floors: " + " ".join(f"{family}={n}" for family, n in floors.items()))
 

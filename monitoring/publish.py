@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 
 from infra.drift_summary import SUMMARY_FILE, DriftSummary
 from infra.tracking import TrackingSettings, use_fluent
@@ -63,6 +64,9 @@ def log_run(
         mlflow.log_metrics({f"reference_{k}": v for k, v in result.reference.items()})
         mlflow.log_dict(summary.to_dict(), SUMMARY_FILE)
         mlflow.log_dict({str(i): m.month for i, m in enumerate(result.months)}, "month_index.json")
+        new_tags = [[m.month, tag, count] for m in result.months for tag, count in m.new_tags]
+        if new_tags:  # the vocabulary family: each month's most used tags the champion cannot suggest
+            mlflow.log_table(pd.DataFrame(new_tags, columns=["month", "tag", "count"]), "vocabulary/new_tags.json")
         for name, png in figures.items():
             _log_bytes(png, f"plots/{name}")
         for month in result.months:

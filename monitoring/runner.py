@@ -93,7 +93,8 @@ def execute(
 
     rows = [
         [m.month, m.n, m.severity, cell(m.values, "embedding_drift_auc"), cell(m.values, "centroid_cosine_distance", 4),
-         cell(m.values, "tag_psi"), cell(m.values, "no_tag_share"), cell(m.values, "precision_at_1")]
+         cell(m.values, "tag_psi"), cell(m.values, "no_tag_share"), cell(m.values, "precision_at_1"),
+         cell(m.values, "oov_share")]
         for m in result.months
     ]  # fmt: skip
     trained_before = run.baselines.trained_before
@@ -103,10 +104,20 @@ def execute(
         print(f"  {family + ':':<13}{result.baselines.get(family, 'skipped (see below)')}")
     for note in result.notes:
         print(f"  note: {note}")
-    print(tabulate(rows, headers=["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag", "P@1"]))
+    headers = ["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag", "P@1", "OOV"]
+    print(tabulate(rows, headers=headers))
     for m in result.months:
         for reason in m.reasons:
             print(f"  {m.month}: {reason}")
+    reference_oov = result.reference.get("oov_share")
+    for m in result.months:
+        if "oov_share" in m.values:
+            new = ", ".join(f"{tag} ({count})" for tag, count in m.new_tags) or "none"
+            baseline = f" (champion's evaluation window {reference_oov:.3f})" if reference_oov is not None else ""
+            print(
+                f"vocabulary: {m.month}: {m.values['oov_share']:.3f} of tag occurrences outside the champion's "
+                f"vocabulary{baseline}; most used new tags: {new}"
+            )
     print(f"reports: {reports_dir}")
     if published:
         print(f"mlflow:  experiment '{config.experiment}', run {published.run_id}")

@@ -1,6 +1,6 @@
 """Per-month severity (ok / warn / alert) from the rules in a thresholds file.
 
-A rule reads one statistic of one family (embeddings, text, predictions, supervised) and says, in
+A rule reads one statistic of one family (embeddings, text, predictions, supervised, vocabulary) and says, in
 its reason, what that family was compared with. A supervised rule may be `relative` (a drop as a
 share of the baseline level) with a `noise_z` floor: a drop within `noise_z` standard errors of
 the baseline at the month's size (sqrt(p(1-p)/n)) is sampling noise, not a warning.
@@ -20,7 +20,9 @@ from pathlib import Path
 
 LEVELS = ("ok", "warn", "alert")
 DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.json")
-FAMILIES = ("embeddings", "text", "predictions", "supervised")
+FAMILIES = ("embeddings", "text", "predictions", "supervised", "vocabulary")
+# The statistic holding a family's month sample, for a rule's `noise_z` (the standard error of a share at that size).
+SAMPLE_SIZE = {"supervised": "n_evaluated", "vocabulary": "n_tagged_questions"}
 LABELS = {
     "embedding_drift_auc": "embedding AUC",
     "centroid_cosine_distance": "centroid distance",
@@ -30,6 +32,7 @@ LABELS = {
     "precision_at_1": "P@1",
     "recall_at_5": "R@5",
     "f1_at_3": "F1@3",
+    "oov_share": "out-of-vocabulary share",
 }
 
 
@@ -150,10 +153,10 @@ def assess(
     words = words or {}
     too_few = too_few or {}
     worst, reasons = "ok", [f"{family}: {why}; not judged" for family, why in too_few.items()]
-    n = values.get("n_evaluated")
     for rule in rules:
         if (words and rule.family not in words) or rule.family in too_few:
             continue
+        n = values.get(SAMPLE_SIZE.get(rule.family, "n_evaluated"))
         level = rule.level(values.get(rule.metric), reference.get(rule.metric), n)
         if level != "ok":
             baseline = words.get(rule.family, "the reference")

@@ -1,10 +1,13 @@
 """Resolve a model URI to a loaded model pinned to one registry version.
 
-For `models:/name@alias` the alias is read once and the version pinned before loading, so
-the alias may move meanwhile without the caller serving a mix. The gateway, the drift job
-and the gate all load through here (and so through `tagger.loading`, the one loading path).
-Registry reads and downloads go through a client of the store the caller's `TrackingSettings`
-name, never through MLflow's process-wide tracking or registry URI.
+Every model URI MLflow accepts: `models:/name@alias`, `models:/name/<version>`, `models:/name/latest`,
+`models:/name/<stage>` (Production, Staging, ...), `runs:/<id>/<path>`, a logged model's `models:/<id>`, a local
+model folder; registry URIs are parsed and resolved by MLflow's own functions, so sotag takes what MLflow takes.
+For a registry URI the version it names is read once and pinned before loading, so an alias or `latest` may move
+meanwhile without the caller serving a mix, and that version is what is recorded: batch output, the gateway's
+/health and drift say `v7`, not `latest`. The gateway, the drift job and the gate all load through here (and so
+through `tagger.loading`, the one loading path). Registry reads and downloads go through a client of the store the
+caller's `TrackingSettings` name, never through MLflow's process-wide tracking or registry URI.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from urllib.parse import urlparse
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.utils.models import ParsedModelUri, _parse_model_uri, get_model_name_and_version
 from mlflow.tracking import MlflowClient
 
 from infra.tracking import MODEL_NAME, TrackingSettings, download_version
@@ -65,16 +69,34 @@ class ResolvedModel:
         }
 
 
-def _parse_registry_uri(uri: str) -> tuple[str, str | None, str | None] | None:
-    """`models:/name@alias` or `models:/name/version` -> (name, alias, version)."""
+def _parse_registry_uri(uri: str) -> ParsedModelUri | None:
+    """A `models:/` URI naming a registered model, parsed as MLflow parses it (`name@alias`, `name/<version>`,
+    `name/latest`, `name/<stage>`); None for any other URI (runs:/, a folder, a logged model's `models:/<id>`)."""
     if not uri.startswith("models:/"):
         return None
-    rest = uri[len("models:/") :]
-    if "@" in rest:
-        name, alias = rest.split("@", 1)
-        return name, alias, None
-    name, _, version = rest.partition("/")
-    return name, None, version or None
+    try:
+        parsed = _parse_model_uri(uri)
+    except MlflowException as exc:
+        raise SotagError(f"{uri}: {exc.message}") from exc
+    return parsed if parsed.name is not None else None
+
+
+def _model_version(client: MlflowClient, uri: str) -> ModelVersion:
+    """The registry version a registry `uri` names now: by alias, by number, the newest (`latest`) or the newest
+    in a stage (MLflow's own resolution, `get_model_name_and_version`)."""
+    try:
+        name, version = get_model_name_and_version(client, uri)
+        return client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
+
+
+def parse_alias_uri(uri: str) -> tuple[str, str] | None:
+    """`models:/name@alias` -> (name, alias); None for any other URI (a version, a run, a folder)."""
+    parsed = _parse_registry_uri(uri)
+    if parsed is None or parsed[1] is None:
+        return None
+    return parsed[0], parsed[1]
 
 
 @dataclass(frozen=True)
@@ -88,22 +110,19 @@ class PinnedVersion:
         return f"models:/{self.name}/{self.version}"
 
 
-def _model_version(client: MlflowClient, uri: str, name: str, alias: str | None, version: str | None) -> ModelVersion:
-    try:
-        return client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
-
-
 def pin(uri: str, settings: TrackingSettings) -> PinnedVersion:
     """The registry version `uri` names now in `settings`' store, without loading it (Spark's workers load it
     themselves)."""
     parsed = _parse_registry_uri(uri)
-    if parsed is None or not (parsed[1] or parsed[2]):
-        raise SotagError(f"{uri}: not a registry URI (models:/name@alias or models:/name/version)")
-    name, alias, version = parsed
-    mv = _model_version(settings.client(), uri, name, alias, version)
-    return PinnedVersion(name, str(mv.version), alias)
+    if parsed is None:
+        raise SotagError(f"{uri}: not a registry URI (models:/name@alias, models:/name/<version|latest|stage>)")
+    mv = _model_version(settings.client(), uri)
+    return PinnedVersion(parsed.name, str(mv.version), parsed.alias)
+
+
+def pinned_uri(uri: str, settings: TrackingSettings) -> str:
+    """`uri` with a registry URI replaced by `models:/name/<version>`, the version it names now; any other as is."""
+    return pin(uri, settings).uri if _parse_registry_uri(uri) is not None else uri
 
 
 def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
@@ -137,8 +156,8 @@ def model_files(uri: str, settings: TrackingSettings) -> Path:
 
 
 def resolve(uri: str, settings: TrackingSettings) -> ResolvedModel:
-    """Load `uri` (registry URIs from `settings`' store); for a registry alias, pin the version first so the
-    alias may move meanwhile."""
+    """Load `uri` (registry URIs from `settings`' store); for a registry URI, pin the version first so an alias or
+    `latest` may move meanwhile."""
     parsed = _parse_registry_uri(uri)
     if parsed is None:
         if _remote(uri):
@@ -150,9 +169,9 @@ def resolve(uri: str, settings: TrackingSettings) -> ResolvedModel:
         else:
             loaded = load_model(uri)
         return ResolvedModel(loaded=loaded, name=Path(uri).name or MODEL_NAME, version=None, alias=None, source=uri)
-    name, alias, version = parsed
+    name, alias = parsed.name, parsed.alias
     client = settings.client()
-    mv = _model_version(client, uri, name, alias, version)
+    mv = _model_version(client, uri)
     loaded = load_version(client, name, str(mv.version))
     card = read_card(mv)
     return ResolvedModel(

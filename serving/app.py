@@ -2,7 +2,9 @@
 
 POST /predict (sotag's {title, body, top_k} or the original Tagger API's {text, topk}), POST /explain,
 POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
-POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs (served offline).
+POST /reload and POST /admin/{retrain,rollback} (bearer token), POST /webhooks/mlflow (an MLflow registry
+webhook, HMAC-signed), OpenAPI docs at /docs (served offline). The gateway follows the alias it serves
+(serving/alias_watch.py): it looks every `reload_poll_s` seconds, and at once on a webhook.
 
 Bad input never reaches the model: pydantic checks every field and the answer is a 400
 naming it; a body over the limit is a 413; a batch over the time limit is a 504.
@@ -16,7 +18,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,18 +26,21 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.prediction_log import PredictionLog, PredictionRecord, now
 from registry.lifecycle import rollback
-from registry.resolve import ResolvedModel
+from registry.resolve import ResolvedModel, parse_alias_uri, pin
 from registry.store import open_registry
 from serving import contract
 from serving.admin_guard import FailedAttempts, token_matches
+from serving.alias_watch import AliasCheck, AliasWatch
 from serving.config import GatewayConfig
 from serving.jobs import JobRefused, Jobs, RetrainJob
 from serving.metrics import GatewayMetrics
+from serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from serving.model_holder import ModelHolder
 from serving.schemas import (
     BatchRequest,
@@ -49,7 +54,7 @@ from serving.schemas import (
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
 from tagger.kinds.base import NotExplainable
-from tagger.pyfunc import check_threshold
+from tagger.params import check_threshold
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {
@@ -62,8 +67,14 @@ KNOWN_ROUTES = {
     "/reload",
     "/admin/retrain",
     "/admin/rollback",
+    "/webhooks/mlflow",
 }
 ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
+BODIES: dict[str, type[BaseModel]] = {
+    "/predict": PredictRequest,
+    "/explain": PredictRequest,
+    "/predict/batch": BatchRequest,
+}
 
 
 class ApiError(Exception):
@@ -149,15 +160,42 @@ def _field(loc: tuple | list) -> str:
     return ".".join(parts) or "body"
 
 
-def _problem(error: dict[str, Any]) -> str:
+def _known_fields(body: type[BaseModel], loc: tuple | list) -> list[str]:
+    """The fields of the object holding the field at `loc` (the request body's, or a batch question's)."""
+    model = body
+    for part in loc[1:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is not None:
+            nested = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)]
+            model = next(a for a in nested if issubclass(a, BaseModel))
+    return sorted(model.model_fields)
+
+
+def _problem(error: dict[str, Any], body: type[BaseModel] | None = None) -> str:
     kind, message = error.get("type", ""), error.get("msg", "invalid")
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "is not a known field"
-    if kind == "json_invalid":
-        return f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
+        known = f"; the known fields are {', '.join(_known_fields(body, error['loc']))}" if body else ""
+        return f"is not a known field{known}"
     return message[0].lower() + message[1:] if message else "invalid"
+
+
+def _body_detail(error: dict[str, Any], content_type: str) -> dict[str, str] | None:
+    """The body as a whole is not a JSON object: say so, naming `body` (not the parser's character position)."""
+    loc, kind = tuple(error.get("loc", ())), error.get("type", "")
+    if kind == "json_invalid":
+        position = f" at character {loc[-1]}" if len(loc) > 1 else ""
+        reason = error.get("ctx", {}).get("error", "parse error")
+        return {"field": "body", "problem": f"is not valid JSON ({reason}{position})"}
+    if loc == ("body",) and kind in {"model_attributes_type", "dict_type"}:
+        if "json" not in content_type.lower():
+            return {
+                "field": "body",
+                "problem": f"is not JSON (content-type {content_type or 'missing'}); send a JSON object",
+            }
+        return {"field": "body", "problem": "must be a JSON object"}
+    return None
 
 
 def create_app(
@@ -186,10 +224,15 @@ def create_app(
     metrics.watch_prediction_log(plog)
     metrics.set_model(holder.current.name, holder.current.version)
     jobs = Jobs()
+    watch = _alias_watch(config, holder, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        if watch is not None:
+            watch.start()
         yield
+        if watch is not None:
+            watch.stop()
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package (served under
@@ -202,11 +245,17 @@ def create_app(
     )
     app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
     app.state.jobs = jobs
+    app.state.alias_watch = watch
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": _field(e.get("loc", ())), "problem": _problem(e)} for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = BODIES.get(request.url.path)
+        content_type = request.headers.get("content-type", "")
+        details = [
+            _body_detail(e, content_type) or {"field": _field(e.get("loc", ())), "problem": _problem(e, body)}
+            for e in exc.errors()
+        ]
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
         return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=400)
 
@@ -340,6 +389,7 @@ def create_app(
             "predictions_logged": plog.written,
             "prediction_log": plog.status(),
             "last_reload": holder.last_reload,
+            "alias_watch": watch.status() if watch is not None else {"poll_s": 0, "polling": False, "last_check": None},
         }
 
     @app.get("/model_info", summary="Version, alias, run, metrics, training time and data digest of the model")
@@ -368,6 +418,29 @@ def create_app(
     @app.post("/reload", dependencies=[Depends(admin)], summary="Swap to the current champion atomically")
     async def reload() -> JSONResponse:
         return await run_in_threadpool(_reload)
+
+    @app.post(
+        "/webhooks/mlflow",
+        summary="An MLflow registry webhook (model_version_alias.created, HMAC-signed): follow the alias now",
+    )
+    async def mlflow_webhook(request: Request) -> JSONResponse:
+        if not config.webhook_secret:
+            raise ApiError(403, "the webhook route is disabled: set SOTAG_WEBHOOK_SECRET on the gateway")
+        try:
+            payload = verify(config.webhook_secret, dict(request.headers), await request.body())
+        except WebhookRefused as exc:
+            metrics.admin_failures.inc()
+            raise ApiError(401, f"webhook refused: {exc}") from None
+        event = alias_event(payload)
+        served = parse_alias_uri(holder.uri)
+        if event is None or watch is None or served is None or (event.name, event.alias) != served:
+            what = f"{payload.get('entity')}.{payload.get('action')}"
+            if event is not None:
+                what = f"models:/{event.name}@{event.alias} -> v{event.version}"
+            return JSONResponse({"ignored": f"{what}: not the alias this gateway serves ({holder.uri})"})
+        # The registry, not the payload, says which version the alias names now (deliveries may arrive late).
+        check: AliasCheck = await run_in_threadpool(watch.check, "webhook", True)
+        return JSONResponse(check.as_dict(), status_code=409 if check.outcome in ("refused", "error") else 200)
 
     @app.post("/admin/rollback", dependencies=[Depends(admin)], summary="Roll the registry back, then reload")
     async def admin_rollback() -> JSONResponse:
@@ -415,3 +488,19 @@ def create_app(
     app.openapi = openapi
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
     return app
+
+
+def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> AliasWatch | None:
+    """The watch on the served alias; None when the gateway serves no alias (a version, a folder)."""
+    if parse_alias_uri(holder.uri) is None or holder.current.version is None:
+        return None
+
+    def checked(check: AliasCheck) -> None:
+        metrics.alias_checked(check.outcome, check.registry_version)
+        if check.outcome == "swapped":
+            metrics.reloads.labels("ok").inc()
+            metrics.set_model(holder.current.name, holder.current.version)
+        elif check.outcome == "refused":
+            metrics.reloads.labels("failed").inc()
+
+    return AliasWatch(holder, lambda: pin(holder.uri, config.tracking).version, config.reload_poll_s, checked)

@@ -28,19 +28,21 @@ def _serve(args: argparse.Namespace) -> int:
     from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
     from mlflow.pyfunc import scoring_server
 
-    from registry.resolve import model_files
+    from registry.resolve import model_files, pinned_uri
 
     settings = TrackingSettings.from_env()
-    # As `mlflow models serve` does: the model (pinned by the registry to the version the alias names now)
+    # As `mlflow models serve` does: the model (pinned to the version an alias, `latest` or a stage names now)
     # downloaded once, then the scoring server on the local copy.
-    local_path = str(model_files(args.model_uri, settings))
+    pinned = pinned_uri(args.model_uri, settings)
+    local_path = str(model_files(pinned, settings))
     env = dict(os.environ)
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env[scoring_server._SERVER_MODEL_PATH] = local_path
     env[MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.name] = str(MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
     command = serve_command(args.host, args.port, args.workers)
-    print(f"serve: {args.model_uri} ({local_path}) on http://{args.host}:{args.port}/invocations", flush=True)
+    served = args.model_uri if pinned == args.model_uri else f"{args.model_uri} = {pinned}"
+    print(f"serve: {served} ({local_path}) on http://{args.host}:{args.port}/invocations", flush=True)
     os.execve(command[0], command, env)
     return 0  # not reached
 
@@ -67,6 +69,13 @@ def _gateway(args: argparse.Namespace) -> int:
     app = create_app(config, retrain=retrain)
     model = app.state.holder.current
     print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
+    watch = app.state.alias_watch
+    if watch is not None:
+        follows = "polling off ($SOTAG_RELOAD_POLL_S=0)"
+        if watch.poll_s:
+            follows = f"checked every {watch.poll_s:g} s ($SOTAG_RELOAD_POLL_S)"
+        hook = ", and on POST /webhooks/mlflow" if config.webhook_secret else ""
+        print(f"gateway: following {model.source}: {follows}{hook}", flush=True)
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
     # shutdown drains the prediction log (spooling to disk what the database does not take).
     # uvicorn re-raises the signal it stopped on once shut down (so the default action would kill us with

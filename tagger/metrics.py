@@ -217,3 +217,14 @@ def quality_all_line(metrics: dict[str, float], label: str = "quality-all") -> s
         f"{label}: P@1={m['precision_at_1_all']:.4f} R@3={m['recall_at_3_all']:.4f} R@5={m['recall_at_5_all']:.4f} "
         f"F1@3={m['f1_at_3_all']:.4f} coverage={m['vocabulary_coverage']:.4f}"
     )
+
+
+ALL_TAGS_HEADLINE = ("precision_at_1_all", "recall_at_3_all", "recall_at_5_all", "f1_at_3_all", "vocabulary_coverage")
+
+
+def all_tags_from_scores(
+    scores: np.ndarray, vocabulary: Sequence[str], true_tags: Sequence[Sequence[str]]
+) -> dict[str, float]:
+    """`all_tags_evaluation` of a score matrix: each row's max(KS) best tags, unthresholded, against every tag its
+    asker chose (`true_tags[i]`, the full list, not restricted to the vocabulary). `scores`: (n, len(vocabulary))."""
+    return all_tags_evaluation(ranked_tags(scores, vocabulary, max(KS)), true_tags, vocabulary)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 from collections.abc import Sequence
 
 from infra.argtypes import positive_int, unit_float
 from infra.cache import cache_dir
-from infra.tracking import TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.cli import add_gate_args, gate_from_args, promotion_lines
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
@@ -126,6 +127,34 @@ def retrain_job(settings: TrackingSettings, args: argparse.Namespace | Sequence[
     return result.exit_code
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import EvaluateConfig, evaluate_model, report_lines
+
+    settings = TrackingSettings.from_env()
+    config = EvaluateConfig(
+        data=resolve_data_path(args.data),
+        model_uri=args.model_uri,
+        start=args.start,
+        end=args.end,
+        exclude_sources=parse_sources(args.exclude_sources),
+        experiment=args.experiment,
+        top_missing=args.top_missing,
+    )
+    outcome = evaluate_model(config, settings)
+    print("\n".join(report_lines(outcome, config, settings)))
+    return 0
+
+
+def _date(text: str) -> str | None:
+    """A YYYY-MM-DD date as given on the command line; empty (MLproject's default) is none."""
+    if not text:
+        return None
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _add_retrain_args(p: argparse.ArgumentParser) -> None:
     _add_common(p)
     p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
@@ -153,3 +182,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_retrain_args(p)
     p.set_defaults(handler=_retrain)
+
+    from training.evaluate import EVALUATION_EXPERIMENT
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score any model (models:/name@alias, models:/name/3, a model folder) on any questions file or window",
+        description="In-vocabulary and all-tags metrics, vocabulary coverage, a per-tag table and the most used tags "
+        "the model cannot suggest, logged as an MLflow run linked to the model version. Ends with the line "
+        "`evaluate: P@1=… R@5=… P@1_all=… R@5_all=… coverage=… n=…`. Exit codes: 0 done, 2 bad input (unknown "
+        "file or model, no question in the window), 1 a component fault (tracking server, store).",
+    )
+    p.add_argument("--data", default="", help="questions file: SEDE CSV, Posts.xml, parquet, StackSample, BigQuery")
+    p.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion", help="registry URI or model folder")
+    p.add_argument("--start", type=_date, default=None, help="questions created on or after this date (YYYY-MM-DD)")
+    p.add_argument("--end", type=_date, default=None, help="questions created before this date (YYYY-MM-DD)")
+    p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes to drop, or 'topic-specific'")
+    p.add_argument("--top-missing", type=positive_int, default=20, help="how many unsuggestable tags to list")
+    p.add_argument("--experiment", default=EVALUATION_EXPERIMENT, help="the MLflow experiment of the run")
+    p.set_defaults(handler=_evaluate)

@@ -20,7 +20,7 @@ from tagger.data.validate import ValidationReport
 from tagger.errors import DataError
 from tagger.kinds import KINDS, kind_class
 from tagger.kinds.base import ModelKind, RunRecord, TrainingQuestions
-from tagger.metrics import Evaluation, evaluate
+from tagger.metrics import Evaluation, all_tags_from_scores, evaluate
 from tagger.model import Tagger
 from tagger.text import PREPROCESSING_VERSION
 from tagger.threshold import ThresholdChoice, choose_threshold
@@ -109,6 +109,8 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     )
     tagger = Tagger(fitted.model, vocabulary, model_config)
     evaluation = evaluate(fitted.eval_scores, y_eval, vocabulary, config.top_k, threshold)
+    # What a user gets: every question of the window, scored against every tag its asker chose (tagger.metrics).
+    evaluation.metrics.update(all_tags_from_scores(fitted.eval_scores, vocabulary, split.evaluation["tags"].tolist()))
     # What a user sees at the served threshold: the share of evaluation questions given no tag at all.
     fitted.record.metrics["no_tag_share"] = float((fitted.eval_scores.max(axis=1) < threshold).mean())
     fitted.record.metrics["served_threshold"] = threshold

@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.tracking import MlflowClient
 
@@ -21,19 +22,23 @@ from training.config import TrainConfig
 from training.fit import FitResult, Prepared
 
 
+def light_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Questions as an MLflow dataset holds them: MLflow hashes the frame for its digest and list cells are
+    unhashable, so tags go in as `<a><b>`; ids are identifiers, not quantities, so they go in as strings."""
+    return frame.assign(id=frame["id"].astype(str), tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)))
+
+
+def dataset_source(data: Path) -> DatasetSource:
+    """The local file as an MLflow dataset source (named explicitly: a bare path matches two registered local
+    sources and warns)."""
+    return get_dataset_source_from_json(json.dumps({"uri": str(Path(data).resolve())}), source_type="local")
+
+
 def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
     """Log train and evaluation windows as run inputs; return the digest of the whole data set."""
-
-    def light(frame: pd.DataFrame) -> pd.DataFrame:
-        # MLflow hashes the frame for its digest; list cells are unhashable, so tags go in as `<a><b>`.
-        # Ids are identifiers, not quantities: as strings, the inferred schema has no integer column.
-        return frame.assign(
-            id=frame["id"].astype(str), tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts))
-        )
-
+    light = light_frame
     path = Path(config.data).resolve()
-    # Named explicitly: resolving a bare path matches two registered local sources and warns.
-    source = get_dataset_source_from_json(json.dumps({"uri": str(path)}), source_type="local")
+    source = dataset_source(path)
     for context, frame in (("training", prepared.split.train), ("evaluation", prepared.split.evaluation)):
         dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{path.name}:{context}")
         mlflow.log_input(dataset, context=context)

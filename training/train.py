@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -81,12 +80,7 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     if experiment != config.experiment:
         print(f"note:  `mlflow run` put this run in '{experiment}': pass --experiment-name {config.experiment}")
     print(
-        json.dumps(
-            {
-                "f1_micro": round(m["f1_micro"], 4),
-                "f1_macro": round(m["f1_macro"], 4),
-                "jaccard": round(m["jaccard"], 4),
-                "hamming_loss": round(m["hamming_loss"], 5),
-            }
-        )
+        f"served:  f1_micro={m['f1_micro']:.4f} f1_macro={m['f1_macro']:.4f} jaccard={m['jaccard']:.4f} "
+        f"hamming_loss={m['hamming_loss']:.5f} (the tags the model serves: at most {config.top_k} with score >= "
+        f"{config.threshold:g}, against the true tags)"
     )

@@ -163,6 +163,19 @@ def test_ask_page_suggests_tags(apps, browser):
     browser.save_screenshot(str(SCREENSHOTS / "ask.png"))
 
 
+def test_ask_page_defaults_are_the_served_models(apps, browser):
+    """One default: the app's minimum score and tag count are the served model's, as the API applies them."""
+    import requests
+    from selenium.webdriver.common.by import By
+
+    info = requests.get(f"{apps['gateway']}/model_info", timeout=10).json()
+    browser.get(apps["app"])
+    _wait_text(browser, f"minimum score {info['threshold']:.2f}, as the API applies them")
+    thumbs = [el.text for el in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stSliderThumbValue']")]
+    assert sorted(float(t) for t in thumbs) == sorted([float(info["threshold"]), float(info["top_k"])]), thumbs
+    assert info["threshold"] == 0.2  # the serving tests' model (tests/serving/conftest.py SMALL), not the old 0.1
+
+
 def test_ask_page_explains_a_rejected_question(apps, browser):
     from selenium.webdriver.common.by import By
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -18,13 +19,18 @@ from serving.config import GatewayConfig
 from tests.processes import needs_postgres
 
 TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 QUESTION = {"title": "pandas dataframe merge fails", "body": "<p>pip install pandas, list comprehension</p>"}
 
 
 @pytest.fixture()
 def gateway(store, tmp_path):
     config = GatewayConfig.from_env(
-        admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", log_text=True, max_batch=50
+        admin_token=TOKEN,
+        prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}",
+        log_text=True,
+        max_batch=50,
+        reload_poll_s=0,  # these tests swap with /reload; following the alias is tests/serving/test_alias_follow.py
     )
     app = create_app(config)
     with TestClient(app) as client:
@@ -100,6 +106,26 @@ def test_mixed_or_empty_inputs_are_a_400_naming_the_field(gateway, request_body,
     response = client.post("/predict", json=request_body)
     assert response.status_code == 400
     assert field in [d["field"] for d in response.json()["details"]], response.json()
+
+
+@pytest.mark.parametrize("route", ["/predict", "/explain", "/predict/batch"])
+@pytest.mark.parametrize(
+    ("content", "content_type", "problem"),
+    [
+        (b"{not json", "application/json", "is not valid JSON (Expecting property name enclosed in double quotes at"),
+        (b"title=pandas", "text/plain", "is not JSON (content-type text/plain); send a JSON object"),
+        (b"[1, 2]", "application/json", "must be a JSON object"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_naming_the_body(gateway, route, content, content_type, problem):
+    client, _ = gateway
+    response = client.post(route, content=content, headers={"content-type": content_type})
+    assert response.status_code == 400
+    (detail,) = response.json()["details"]
+    assert detail["field"] == "body" and detail["problem"].startswith(problem), detail
+    # /reload takes no body: whatever is sent is ignored, never reported as a field "0" or "1".
+    reload = client.post("/reload", content=content, headers={"content-type": content_type, **AUTH})
+    assert reload.status_code == 200 and reload.json()["ok"]
 
 
 def test_batch_health_model_info_docs(gateway):
@@ -274,3 +300,80 @@ def test_admin_rollback_moves_the_champion_back_and_says_where(gateway, store):
     assert response.status_code == 200, response.json()
     assert response.json()["rolled_back_to"] == before
     assert str(MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version) == before
+
+
+ORIGINAL_TEXT = f"{QUESTION['title']}\n\n{QUESTION['body']}"
+
+
+@pytest.mark.parametrize(
+    ("lax", "strict"),
+    [
+        # the field cases (original-api-lax-fields/*.json): each was a 400
+        ({"topk": 5, "threshold": None}, {"topk": 5}),
+        ({"topk": 5, "threshold": "0.2"}, {"topk": 5, "threshold": 0.2}),
+        ({"topk": "5"}, {"topk": 5}),
+        # the rest of the kind: what the original API's optional, coercing fields took
+        ({"topk": None}, {}),
+        ({"topk": None, "threshold": None}, {}),
+        ({"topk": "03", "threshold": "0.10"}, {"topk": 3, "threshold": 0.1}),
+        ({"topk": "+3", "threshold": "0"}, {"topk": 3, "threshold": 0}),
+        ({"topk": "50", "threshold": "0.0"}, {"topk": 50, "threshold": 0.0}),
+        ({"topk": "1", "threshold": "1"}, {"topk": 1, "threshold": 1.0}),
+        ({"topk": 3.0}, {"topk": 3}),
+    ],
+)
+def test_the_original_apis_lax_fields_are_accepted_as_it_accepted_them(gateway, lax, strict):
+    client, _ = gateway
+    expected = client.post("/predict", json={"text": ORIGINAL_TEXT, **strict})
+    response = client.post("/predict", json={"text": ORIGINAL_TEXT, **lax})
+    assert response.status_code == 200 == expected.status_code, response.text
+    assert response.json()["tags"] == expected.json()["tags"]
+    assert response.json()["tags"] or strict.get("threshold") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        # the original vocabulary: anything that is not a number (or a number's string) is still refused
+        ({"text": ORIGINAL_TEXT, "topk": "five"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "5.5"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": 5.5}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": ""}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": " 5"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "0"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "51"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": True}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": [5]}, "topk"),
+        ({"text": ORIGINAL_TEXT, "threshold": "high"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "nan"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "inf"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "1e-1"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "-0.1"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "1.5"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": True}, "threshold"),
+        ({"text": None}, "text"),
+        # sotag's own vocabulary stays strict
+        ({**QUESTION, "threshold": None}, "threshold"),
+        ({**QUESTION, "threshold": "0.2"}, "threshold"),
+        ({**QUESTION, "top_k": "5"}, "top_k"),
+        ({**QUESTION, "top_k": None}, "top_k"),
+    ],
+)
+def test_what_neither_vocabulary_accepts_is_a_400_naming_the_field(gateway, request_body, field):
+    client, _ = gateway
+    response = client.post("/predict", json=request_body)
+    assert response.status_code == 400, response.text
+    assert field in [d["field"] for d in response.json()["details"]], response.json()
+
+
+def test_the_openapi_document_describes_the_original_apis_lax_fields(gateway):
+    """topk and threshold: null or a numeric string besides the number; with title, threshold is a number only."""
+    client, _ = gateway
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    for name, taken, refused in (("topk", "5", "51"), ("threshold", "0.2", "1.5")):
+        kinds = {alternative["type"]: alternative for alternative in schema["properties"][name]["anyOf"]}
+        assert set(kinds) >= {"null", "string"}, kinds
+        pattern = re.compile(kinds["string"]["pattern"])
+        assert pattern.search(taken) and not pattern.search(refused) and not pattern.search("five")
+    ours = next(branch for branch in schema["oneOf"] if "title" in branch["required"])
+    assert ours["properties"]["threshold"] == {"type": "number"}

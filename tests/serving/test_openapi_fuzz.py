@@ -66,8 +66,12 @@ def test_405_names_the_allowed_methods(gateway):
 def test_the_document_states_the_enforced_bounds_and_statuses(gateway):
     base, _ = gateway
     document = requests.get(f"{base}/openapi.json", timeout=REQUEST_TIMEOUT_S).json()
-    threshold = document["components"]["schemas"]["PredictRequest"]["properties"]["threshold"]
+    schemas = document["components"]["schemas"]
+    # /predict's threshold: a number (or, in the original API's vocabulary, a numeric string or null)
+    threshold = schemas["PredictRequest"]["properties"]["threshold"]["anyOf"][0]
     assert (threshold["minimum"], threshold["maximum"]) == (0.0, 1.0)  # the served model scores probabilities
+    threshold = schemas["BatchRequest"]["properties"]["threshold"]
+    assert (threshold["type"], threshold["minimum"], threshold["maximum"]) == ("number", 0.0, 1.0)
     questions = document["components"]["schemas"]["BatchRequest"]["properties"]["questions"]
     assert questions["maxItems"] == 1000
     statuses = {path: set(ops[m]["responses"]) for path, ops in document["paths"].items() for m in ops}

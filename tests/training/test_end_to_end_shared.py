@@ -44,7 +44,7 @@ def behavioural_cases_on(tagger) -> None:
     import numpy as np
 
     from registry.behaviour import run_cases
-    from registry.gate import GateConfig, Latency, Verdict, extra_checks
+    from registry.gate import Decision, GateConfig, Latency, extra_checks
 
     report = run_cases(tagger)
     assert not report.failed_required, [(o.case.id, o.detail) for o in report.failed_required]
@@ -58,5 +58,5 @@ def behavioural_cases_on(tagger) -> None:
     ]
     report = run_cases(broken)
     assert len(report.failed_required) >= 5, report.summary()
-    verdict = extra_checks(GateConfig(data=Path(".")), Verdict(True, "F1@3 passes", {}), Latency(0.4, 0.9, 50), report)
+    verdict = extra_checks(GateConfig(data=Path(".")), Decision(True, "F1@3 passes", {}), Latency(0.4, 0.9, 50), report)
     assert not verdict.promote and "required behavioural case(s) failed" in verdict.reason

@@ -11,6 +11,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from sotag.cli import main
+from tagger.data import load_questions
+from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
@@ -42,6 +44,19 @@ def test_run_logs_params_metrics_dataset_and_artifacts(trained):
         assert key in run.data.metrics
     # Words reveal the tags in the synthetic set: a working model ranks them first.
     assert run.data.metrics["precision_at_1"] > 0.9
+    # Beside them, the all-tags figures: every question of the evaluation window (not only those carrying one of
+    # the 8 vocabulary tags) against every tag its asker chose, as tagger.metrics computes them.
+    result, evaluation = outcome.result, trained[0]
+    frame = load_questions(evaluation.data)[0]
+    asked = frame[frame["creation_date"] >= pd.Timestamp(evaluation.split_date)]["tags"].tolist()
+    expected = all_tags_metrics(ranked_tags(result.eval_scores, result.tagger.vocabulary, 5), asked)
+    for key in ("precision_at_1_all", "recall_at_3_all", "recall_at_5_all", "f1_at_3_all", "n_all"):
+        assert run.data.metrics[key] == pytest.approx(expected[key])
+    assert run.data.metrics["n_all"] == len(asked)
+    coverage = vocabulary_coverage(result.tagger.vocabulary, asked)
+    assert run.data.metrics["vocabulary_coverage"] == pytest.approx(coverage)
+    assert 0 < run.data.metrics["vocabulary_coverage"] < 1
+    assert run.data.metrics["recall_at_5_all"] < run.data.metrics["recall_at_5"]
     assert run.data.tags["git_commit"]
     contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
     assert contexts == ["evaluation", "training"]
@@ -65,6 +80,12 @@ def test_registered_as_challenger_with_description_and_tags(trained):
     assert version.tags["run_id"] == outcome.run_id
     assert version.tags["data_digest"]
     assert json.loads(version.tags["eval_metrics"])["precision_at_1"] > 0.9
+    # The model card records the all-tags figures too, each also a tag of its own.
+    card = json.loads(version.tags["eval_metrics"])
+    run_metrics = client.get_run(outcome.run_id).data.metrics
+    for key in ("precision_at_1_all", "recall_at_5_all", "f1_at_3_all", "vocabulary_coverage"):
+        assert card[key] == round(run_metrics[key], 4)
+        assert version.tags[key] == f"{card[key]:.4f}"
 
 
 def test_registered_model_predicts_through_pyfunc(trained):
@@ -103,6 +124,17 @@ def test_cli_bad_split_date_exits_2(tracking, questions_parquet, capsys):
     code = main(["train", "--data", str(questions_parquet), "--split-date", "2031-01-01", "--top-n-tags", "5"])
     assert code == 2
     assert "split_date 2031-01-01" in capsys.readouterr().err
+
+
+def test_every_line_train_prints_is_labelled(tracking, questions_parquet, tmp_path, capsys):
+    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
+    outcome = train(config, tracking)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.split(":", 1)[0].strip().isidentifier() for line in lines), lines
+    (served,) = [line for line in lines if line.startswith("served:")]
+    m = outcome.result.evaluation.metrics
+    assert f"f1_micro={m['f1_micro']:.4f}" in served and "at most 5 with score >= 0.2" in served
+    assert not any(line.lstrip().startswith("{") for line in lines)
 
 
 def _as_stacksample(questions: pd.DataFrame, folder) -> None:
