@@ -16,7 +16,9 @@ from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+SMALL = dict(
+    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
+)
 
 
 @pytest.fixture()
@@ -28,7 +30,7 @@ def trained(tracking, questions_parquet, tmp_path):
 def test_run_logs_params_metrics_dataset_and_artifacts(trained):
     _, outcome = trained
     run = MlflowClient().get_run(outcome.run_id)
-    assert run.data.params["vectorizer"] == "plt"  # the default
+    assert run.data.params["vectorizer"] == "tfidf"
     assert run.data.params["top_n_tags"] == "8"
     for key in (
         "precision_at_1",
