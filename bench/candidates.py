@@ -22,7 +22,6 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -35,32 +34,28 @@ import scipy.sparse as sp
 from bench.common import default_config
 from tagger.compiled import CompiledVectorizer
 from tagger.data import default_data_path, load_questions, tag_vocabulary
+from tagger.data.split import tags_with_at_least
 from tagger.fused import FusedLinearModel
-from tagger.label_tree import LabelTree, TreeSettings
+from tagger.kinds.linear import fit_one_vs_rest
+from tagger.label_tree import LabelTree, TreeSettings, tag_indicator
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
+from tagger.questions import question_texts
 from tagger.text import clean_question
-from tagger.vectorizers import build_vectorizer
-from training.fit import fit_one_vs_rest, prepare, question_texts
+from tagger.vectorizers import tfidf_vectorizer
+from training.fit import prepare
 
 RANK_DEPTH = 10  # suggestions kept per question: enough to re-rank within the top-100 tags for in-vocabulary P@1
 TOP_K = 5
 
 
-def tags_with_at_least(tag_lists: Sequence[Sequence[str]], min_questions: int) -> list[str]:
-    """Every tag on at least `min_questions` questions, most frequent first (ties alphabetical)."""
-    counts = Counter(t for row in tag_lists for t in set(row))
-    return [t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_questions]
+def frame_texts(frame: pd.DataFrame, config) -> list[str]:
+    """The cleaned texts sotag's TF-IDF default reads (tagger.questions)."""
+    return question_texts(frame["title"].tolist(), frame["body"].tolist(), config.keep_code, config.title_repeat)
 
 
 def label_ids(tag_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> list[list[int]]:
     index = {t: i for i, t in enumerate(vocabulary)}
     return [sorted({index[t] for t in row if t in index}) for row in tag_lists]
-
-
-def indicator(ids: list[list[int]], n_tags: int) -> sp.csr_matrix:
-    indptr = np.cumsum([0] + [len(r) for r in ids])
-    indices = np.fromiter((i for r in ids for i in r), dtype=np.int32, count=int(indptr[-1]))
-    return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(ids), n_tags))
 
 
 @dataclass
@@ -76,7 +71,7 @@ class Fitted:
 
 
 def fit_ovr(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, C: float) -> Fitted:
-    y = indicator(ids, n_tags).toarray().astype(np.int64)
+    y = tag_indicator(ids, n_tags).toarray().astype(np.int64)
     fused = FusedLinearModel.from_one_vs_rest(fit_one_vs_rest(x, y, C, n_jobs=2))
 
     def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
@@ -131,35 +126,30 @@ def fit_omikuji(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, settings: s
 
 
 def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: object) -> Fitted:
-    """sotag's LabelTree (napkinxc PLT), fitted on 2 threads unless `threads` says otherwise."""
-    tree = LabelTree(TreeSettings(**{"threads": 2, **settings})).fit(x, ids, n_tags)
+    """sotag's LabelTree (stacked sparse scoring of a PLT), fitted on 2 threads unless `threads` says otherwise."""
+    tree = LabelTree(TreeSettings(**{"threads": 2, **settings})).fit(x, tag_indicator(ids, n_tags))
 
     def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
-        found, _ = tree.top_k(features, depth)
-        return [row[row >= 0].tolist() for row in found]
+        return top_k_indices(tree.scores(features), depth).tolist()
 
-    return Fitted(rank, lambda row: tree.top_k(row, TOP_K)[0][0].tolist(), tree=tree)
+    return Fitted(rank, lambda row: top_k_indices(tree.scores(row), TOP_K)[0].tolist(), tree=tree)
 
 
 def ovr_plus_plt(ovr: FusedLinearModel, tree: LabelTree, head: list[int], n_tags: int) -> Fitted:
-    """The baseline's one-vs-rest for the `head` tag ids (the top-100) and a fitted PLT over the whole vocabulary;
-    per question, head tags score with the OvR probability, every other tag with the tree's, merged by score.
+    """The baseline's one-vs-rest for the `head` tag ids (the top-100) and a fitted tree over the whole vocabulary:
+    the tree's dense scores with the head's columns replaced by the OvR probabilities (what the `plt` kind serves).
     Its fit time is the sum of the two fits (both are reused, not refitted)."""
     head_ids = np.asarray(head)
-    is_head = np.zeros(n_tags, dtype=bool)
-    is_head[head_ids] = True
+
+    def scores(features: sp.csr_matrix) -> np.ndarray:
+        out = tree.scores(features)
+        out[:, head_ids] = ovr.predict_proba(features)
+        return out
 
     def merged(features: sp.csr_matrix, depth: int) -> list[list[int]]:
-        head_scores = ovr.scores(features)
-        head_top = top_k_indices(head_scores, depth)
-        tail_ids, tail_scores = tree.top_k(features, depth)
-        tail_scores = np.where((tail_ids >= 0) & ~is_head[np.maximum(tail_ids, 0)], tail_scores, -1.0)
-        all_ids = np.concatenate([head_ids[head_top], tail_ids], axis=1)
-        all_scores = np.concatenate([np.take_along_axis(head_scores, head_top, axis=1), tail_scores], axis=1)
-        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :depth]
-        return np.take_along_axis(all_ids, order, axis=1).tolist()
+        return top_k_indices(scores(features), depth).tolist()
 
-    return Fitted(merged, lambda row: merged(row, TOP_K)[0])
+    return Fitted(merged, lambda row: top_k_indices(scores(row), TOP_K)[0].tolist())
 
 
 def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 10) -> Fitted:
@@ -167,7 +157,7 @@ def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 1
     from pecos.xmc.xlinear.model import XLinearModel
 
     x32 = x.astype(np.float32)
-    y = indicator(ids, n_tags)
+    y = tag_indicator(ids, n_tags)
     chain = Indexer.gen(LabelEmbeddingFactory.create(y, x32, method="pifa"), seed=7, threads=2)
     model = XLinearModel.train(x32, y, C=chain, threads=2)
 
@@ -184,7 +174,7 @@ def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 1
 
 
 def parse_settings(text: str) -> dict[str, object]:
-    """`liblinear_c=30,max_leaves=50` as LabelTree settings (ints, floats or strings)."""
+    """`C=30,max_leaves=16` as LabelTree settings (ints, floats or strings)."""
     out: dict[str, object] = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
@@ -201,7 +191,7 @@ def fit_knn(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, k: int = 25, po
     """Nearest training questions (cosine over the l2-normalised TF-IDF rows) vote for their tags with weight
     similarity**power; nothing to fit but the matrix and the tag indicator."""
     train_t = sp.csr_matrix(x.T, dtype=np.float32)
-    y = indicator(ids, n_tags)
+    y = tag_indicator(ids, n_tags)
 
     def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
         out: list[list[int]] = []
@@ -320,7 +310,7 @@ def main() -> None:
     parser.add_argument("--min-tag-questions", default="5", help="comma-separated vocabulary thresholds")
     parser.add_argument("--ovr-large", action="store_true", help="also fit one-vs-rest on the large vocabulary")
     parser.add_argument(
-        "--plt", default="", help="LabelTree settings, ';' between configurations: 'ensemble=3;liblinear_c=30'"
+        "--plt", default="", help="LabelTree settings, ';' between configurations: 'max_leaves=16;C=30,prune=0.001'"
     )
     parser.add_argument(
         "--extra",
@@ -351,18 +341,16 @@ def main() -> None:
         flush=True,
     )
 
-    texts = question_texts(train, config)
+    texts = frame_texts(train, config)
     start = time.perf_counter()
-    vectorizer = build_vectorizer(
-        "tfidf", max_features=config.max_features, ngram_max=config.ngram_max, min_df=config.min_df, sbert_cache=None
-    )
+    vectorizer = tfidf_vectorizer(max_features=config.max_features, ngram_max=config.ngram_max, min_df=config.min_df)
     x_train = sp.csr_matrix(vectorizer.fit_transform(texts))
     print(f"features: n_features={x_train.shape[1]} vectorize_s={time.perf_counter() - start:.1f}", flush=True)
     compiled = CompiledVectorizer(vectorizer)
-    x_eval = compiled.transform(question_texts(split.evaluation, config))
+    x_eval = compiled.transform(frame_texts(split.evaluation, config))
     common = dict(compiled=compiled, x_eval=x_eval, eval_frame=split.evaluation, truth=truth, top100=top100, args=args)
     if extra_later is not None:
-        common["extra"] = (compiled.transform(question_texts(extra_later, config)), extra_later["tags"].tolist())
+        common["extra"] = (compiled.transform(frame_texts(extra_later, config)), extra_later["tags"].tolist())
 
     baseline = measure(
         "ovr-top100",

@@ -26,6 +26,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-date", default=d["split_date"].default, help="train before, evaluate from (YYYY-MM-DD)")
     p.add_argument("--eval-end", default=None, help="evaluate before this date (default: to the end of the data)")
     p.add_argument("--top-n-tags", type=positive_int, default=d["top_n_tags"].default)
+    p.add_argument(
+        "--min-tag-questions",
+        type=positive_int,
+        default=d["min_tag_questions"].default,
+        help="the plt kind's vocabulary: every tag on at least N training questions (the top-N-tags are its head)",
+    )
     p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes to drop, or 'topic-specific'")
     p.add_argument("--drop-code", action="store_true", help="drop <pre> code blocks instead of keeping identifiers")
     p.add_argument("--max-features", type=positive_int, default=d["max_features"].default)
@@ -41,6 +47,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--top-k", type=positive_int, default=d["top_k"].default)
     p.add_argument("--threshold", type=unit_float, default=d["threshold"].default)
+    p.add_argument(
+        "--choose-threshold",
+        action="store_true",
+        help="serve the threshold with the best served F1 on the newest 15%% of the training window (one more fit)",
+    )
     p.add_argument("--n-jobs", type=positive_int, default=d["n_jobs"].default)
     p.add_argument("--experiment", default=d["experiment"].default)
 
@@ -54,6 +65,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         split_date=args.split_date,
         eval_end=args.eval_end,
         top_n_tags=args.top_n_tags,
+        min_tag_questions=args.min_tag_questions,
         exclude_sources=exclude,
         keep_code=not args.drop_code,
         max_features=args.max_features,
@@ -64,6 +76,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         ensemble_weight=args.ensemble_weight,
         top_k=args.top_k,
         threshold=args.threshold,
+        choose_threshold=args.choose_threshold,
         n_jobs=args.n_jobs,
         experiment=args.experiment,
         cache_dir=cache_dir(os.environ),
@@ -144,7 +157,7 @@ def _date(text: str) -> str | None:
 
 def _add_retrain_args(p: argparse.ArgumentParser) -> None:
     _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
     p.add_argument("--eval-days", type=positive_int, default=30, help="evaluate on the last N days of the data")
     add_gate_args(p)
 
@@ -152,7 +165,7 @@ def _add_retrain_args(p: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train one configuration, log it and register it as @challenger")
     _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default="tfidf")
+    p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
     p.add_argument("--no-register", action="store_true", help="log the model without registering a version")
     p.add_argument("--run-name", default=None)
     p.set_defaults(handler=_train)

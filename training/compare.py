@@ -11,6 +11,7 @@ import mlflow
 import pandas as pd
 
 from infra.tracking import TrackingSettings, use_fluent
+from tagger.kinds import kind_class
 from training import plots
 from training.config import TrainConfig
 from training.fit import prepare
@@ -62,7 +63,8 @@ def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, .
         mlflow.set_tag("sotag.stage", "compare")
         for kind in kinds:
             child = replace(config.for_vectorizer(kind), run_name=f"{kind}-top{config.top_n_tags}")
-            outcomes[kind] = log_training_run(child, prepared, settings, nested=True)
+            vocabulary = kind_class(kind).vocabulary(prepared.split.train["tags"], child)
+            outcomes[kind] = log_training_run(child, replace(prepared, vocabulary=vocabulary), settings, nested=True)
         table = comparison_table(outcomes)
         with tempfile.TemporaryDirectory() as tmp:
             csv, md = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.md"

@@ -21,8 +21,9 @@ class TrainConfig:
     split_date: str = DEFAULT_SPLIT_DATE
     eval_end: str | None = None
     top_n_tags: int = 100
+    min_tag_questions: int = 5  # the label-tree kind's vocabulary: every tag on at least this many questions
     exclude_sources: tuple[str, ...] = ()
-    vectorizer: str = "tfidf"
+    vectorizer: str = "plt"  # measured best for users within the budgets (README: Benchmarks)
     keep_code: bool = True
     title_repeat: int = 2
     ngram_max: int = 2
@@ -37,6 +38,8 @@ class TrainConfig:
     ensemble_weight: float | None = None
     top_k: int = 5
     threshold: float = 0.3
+    # Choose the served threshold on the newest `validation_share` of the training window (one more fit) instead.
+    choose_threshold: bool = False
     n_jobs: int = 2
     experiment: str = "stackoverflow-tagger"
     model_name: str = MODEL_NAME

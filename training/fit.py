@@ -6,6 +6,7 @@ wraps the fitted model with its vocabulary and config.json's settings.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,15 +14,16 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from tagger.artifacts import ModelConfig
-from tagger.data import Split, filter_sources, load_questions, tag_vocabulary, time_split
+from tagger.data import Split, filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.data.validate import ValidationReport
 from tagger.errors import DataError
-from tagger.kinds import KINDS
-from tagger.kinds.base import RunRecord, TrainingQuestions
+from tagger.kinds import KINDS, kind_class
+from tagger.kinds.base import ModelKind, RunRecord, TrainingQuestions
 from tagger.metrics import Evaluation, all_tags_from_scores, evaluate
 from tagger.model import Tagger
 from tagger.text import PREPROCESSING_VERSION
+from tagger.threshold import ThresholdChoice, choose_threshold
 from training.config import TrainConfig
 
 
@@ -55,8 +57,26 @@ def prepare(config: TrainConfig, frame: pd.DataFrame | None = None, report: Vali
         frame, report = load_questions(config.data)
     frame = filter_sources(frame, config.exclude_sources)
     split = time_split(frame, config.split_date, config.eval_end)
-    vocabulary = tag_vocabulary(split.train["tags"], config.top_n_tags)
+    vocabulary = kind_class(config.vectorizer).vocabulary(split.train["tags"], config)
     return Prepared(frame=frame, report=report, split=split, vocabulary=vocabulary)
+
+
+def choose_served_threshold(
+    kind: type[ModelKind], config: TrainConfig, train: pd.DataFrame, vocabulary: list[str], mlb: MultiLabelBinarizer
+) -> ThresholdChoice:
+    """The served threshold (tagger.threshold) chosen on the newest `validation_share` of the training window,
+    scored by a model of the same kind fitted on the rest of it (never on the evaluation window). One more fit."""
+    ordered = train.sort_values("creation_date", kind="stable").reset_index(drop=True)
+    cut = round(len(ordered) * (1 - config.validation_share))
+    if not 0 < cut < len(ordered):
+        raise DataError(f"validation_share {config.validation_share}: leaves no questions to fit or to validate")
+    older, newer = ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
+    fitted = kind.fit(
+        TrainingQuestions(older, mlb.transform(restrict_tags(older["tags"], vocabulary)), vocabulary),
+        TrainingQuestions(newer, mlb.transform(restrict_tags(newer["tags"], vocabulary)), vocabulary),
+        config,
+    )
+    return choose_threshold(fitted.eval_scores, vocabulary, newer["tags"].tolist(), config.top_k)
 
 
 def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
@@ -68,6 +88,11 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     mlb = MultiLabelBinarizer(classes=vocabulary)
     y_train = mlb.fit_transform(restrict_tags(split.train["tags"], vocabulary))
     y_eval = mlb.transform(restrict_tags(split.evaluation["tags"], vocabulary))
+    threshold, choice, choose_s = config.threshold, None, 0.0
+    if config.choose_threshold:
+        start = time.perf_counter()
+        choice = choose_served_threshold(kind, config, split.train, vocabulary, mlb)
+        threshold, choose_s = choice.threshold, time.perf_counter() - start
     fitted = kind.fit(
         TrainingQuestions(split.train, y_train, vocabulary),
         TrainingQuestions(split.evaluation, y_eval, vocabulary),
@@ -75,7 +100,7 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     )
     model_config = ModelConfig(
         top_k=config.top_k,
-        threshold=config.threshold,
+        threshold=threshold,
         vectorizer=config.vectorizer,
         vocabulary=vocabulary,
         preprocessing_version=PREPROCESSING_VERSION,
@@ -83,9 +108,19 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
         options=fitted.model.options,
     )
     tagger = Tagger(fitted.model, vocabulary, model_config)
-    evaluation = evaluate(fitted.eval_scores, y_eval, vocabulary, config.top_k, config.threshold)
+    evaluation = evaluate(fitted.eval_scores, y_eval, vocabulary, config.top_k, threshold)
     # What a user gets: every question of the window, scored against every tag its asker chose (tagger.metrics).
     evaluation.metrics.update(all_tags_from_scores(fitted.eval_scores, vocabulary, split.evaluation["tags"].tolist()))
+    # What a user sees at the served threshold: the share of evaluation questions given no tag at all.
+    fitted.record.metrics["no_tag_share"] = float((fitted.eval_scores.max(axis=1) < threshold).mean())
+    fitted.record.metrics["served_threshold"] = threshold
+    if choice is not None:
+        fitted.timings["choose_threshold_s"] = choose_s
+        fitted.record.metrics |= {
+            "validation_served_f1": choice.served_f1,
+            "validation_no_tag_share": choice.no_tag_share,
+        }
+        fitted.record.tables["threshold/validation.json"] = choice.table
     return FitResult(
         tagger,
         fitted.reference,

@@ -60,6 +60,12 @@ def tag_vocabulary(tags: pd.Series, top_n: int) -> list[str]:
     return [tag for tag, _ in ranked[:top_n]]
 
 
+def tags_with_at_least(tags: pd.Series, min_questions: int) -> list[str]:
+    """Every tag on at least `min_questions` questions, most frequent first (ties alphabetical)."""
+    counts = Counter(t for row in tags for t in set(row))
+    return [t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_questions]
+
+
 def restrict_tags(tags: pd.Series, vocabulary: list[str]) -> list[list[str]]:
     """Each row's tags that are in the vocabulary."""
     known = set(vocabulary)

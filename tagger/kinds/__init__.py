@@ -11,9 +11,10 @@ from tagger.kinds.base import ModelKind
 from tagger.kinds.ensemble import EnsembleKind
 from tagger.kinds.legacy import LegacyKind
 from tagger.kinds.linear import BowKind, SbertKind, TfidfKind
+from tagger.kinds.plt import TreeKind
 
 KINDS: dict[str, type[ModelKind]] = {
-    kind.name: kind for kind in (BowKind, TfidfKind, SbertKind, EnsembleKind, LegacyKind)
+    kind.name: kind for kind in (BowKind, TfidfKind, SbertKind, EnsembleKind, TreeKind, LegacyKind)
 }
 
 

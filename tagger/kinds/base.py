@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
+from tagger.data.split import tag_vocabulary
 from tagger.errors import ArtifactError, SotagError
 from tagger.metrics import top_k_indices
 from tagger.text import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
@@ -82,6 +83,12 @@ class FitConfig(Protocol):
 
     keep_code: bool
     title_repeat: int
+    top_n_tags: int
+    min_tag_questions: int
+    max_features: int
+    ngram_max: int
+    min_df: int
+    C: float
     top_k: int
     threshold: float
     n_jobs: int
@@ -147,6 +154,12 @@ class ModelKind(ABC):
     def training_overrides(cls, config: FitConfig) -> dict[str, Any]:
         """Training knobs this kind sets when chosen (`TrainConfig.for_vectorizer`): its sensible text and C."""
         return {}
+
+    @classmethod
+    def vocabulary(cls, tags: pd.Series, config: FitConfig) -> list[str]:
+        """The tags a model of this kind learns, from the training window's tag lists: by default the
+        `top_n_tags` most frequent (ties alphabetical)."""
+        return tag_vocabulary(tags, config.top_n_tags)
 
     @classmethod
     def fit(cls, train: TrainingQuestions, evaluation: TrainingQuestions, config: FitConfig) -> Fitted:

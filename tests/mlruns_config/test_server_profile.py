@@ -62,6 +62,7 @@ def test_train_register_promote_load_on_postgres_and_s3(server, components, ques
     monkeypatch.setenv("SOTAG_LOCK_DIR", str(tmp_path / "locks"))
     settings = TrackingSettings.from_env()
     config = TrainConfig(
+        vectorizer="tfidf",
         data=questions_parquet,
         cache_dir=tmp_path / "cache",
         split_date="2018-03-01",

@@ -32,6 +32,7 @@ MONTHS = ("2017-07", "2017-08")
 @pytest.fixture()
 def drift_config(tracking, questions_parquet, tmp_path) -> DriftConfig:
     config = TrainConfig(
+        vectorizer="tfidf",
         data=questions_parquet, split_date="2017-07-01", top_n_tags=8, max_features=2000, min_df=1,
         cache_dir=tmp_path / "cache",
     )  # fmt: skip

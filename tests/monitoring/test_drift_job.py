@@ -23,6 +23,7 @@ from training.train import train
 @pytest.mark.integration
 def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shared_data, tracking, tmp_path, capsys):
     config = TrainConfig(
+        vectorizer="tfidf",
         data=shared_data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, top_n_tags=50,
         max_features=20_000, cache_dir=tmp_path / "cache",
     )  # fmt: skip
@@ -115,8 +116,8 @@ def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions
     path = tmp_path / "questions.parquet"
     questions.to_parquet(path)
     outcome = train(
-        TrainConfig(data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0,
-                    cache_dir=tmp_path / "cache"),
+        TrainConfig(vectorizer="tfidf", data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000,
+                    min_df=1, C=10.0, cache_dir=tmp_path / "cache"),
         tracking,
     )  # fmt: skip
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)

@@ -37,6 +37,7 @@ def setup(tracking, tmp_path: Path):
     data = tmp_path / "questions.parquet"
     make_questions(n=1500, seed=3).to_parquet(data)
     config = TrainConfig(
+        vectorizer="tfidf",
         data=data, split_date="2018-01-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2,
         cache_dir=tmp_path / "train-cache",
     )  # fmt: skip

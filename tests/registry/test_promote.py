@@ -20,7 +20,9 @@ from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+SMALL = dict(
+    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
+)
 # Five features cannot tell six topics apart: a clearly worse model on the same window.
 WEAK = dict(SMALL, max_features=5)
 

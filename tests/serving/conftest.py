@@ -14,7 +14,9 @@ from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.gate import GateConfig
 from training.config import TrainConfig
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+SMALL = dict(
+    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
+)
 
 
 @dataclass

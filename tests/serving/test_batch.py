@@ -45,9 +45,11 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory):
-    """A champion trained on real questions (small configuration), in a throwaway store."""
+    """A champion of the default kind (plt) trained on real questions (small configuration), in a throwaway store."""
     with throwaway_store(tmp_path_factory.mktemp("batch-store"), default_data_path()) as store:
-        version = store.train_and_promote(split_date="2018-03-01", top_n_tags=30, max_features=8000, C=10.0)
+        version = store.train_and_promote(
+            vectorizer="plt", split_date="2018-03-01", top_n_tags=30, max_features=8000, C=10.0
+        )
         yield version
 
 

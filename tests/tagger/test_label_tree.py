@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tagger.label_tree import LabelTree, TreeSettings
+from tagger.label_tree import LabelTree, TreeSettings, balanced_split, tag_indicator
 
 N_TAGS = 40
 N_FEATURES = 120
@@ -31,71 +31,93 @@ def synthetic(n: int = 600, seed: int = 0) -> tuple[sp.csr_matrix, list[list[int
 @pytest.fixture(scope="module")
 def fitted() -> tuple[LabelTree, sp.csr_matrix, list[list[int]]]:
     x, tags = synthetic()
-    return LabelTree(TreeSettings(max_leaves=8)).fit(x, tags, N_TAGS), x, tags
+    return LabelTree(TreeSettings(max_leaves=4, prune=0.0)).fit(x, tag_indicator(tags, N_TAGS)), x, tags
 
 
-def test_top_k_is_best_first_and_learns_the_tags(fitted):
+def test_the_tree_has_one_leaf_per_tag_and_groups_of_at_most_max_leaves(fitted):
+    tree, _, _ = fitted
+    assert tree.n_tags == N_TAGS and len(set(tree.leaf.tolist())) == N_TAGS
+    assert tree.parent[0] == -1 and np.all(tree.parent[1:] >= 0)
+    groups = np.bincount(tree.parent[tree.leaf], minlength=tree.n_nodes)
+    assert groups.max() <= 4
+    # 40 tags split in balanced halves down to groups of <= 4: 40 -> 20 -> 10 -> 5 -> 3/2 ... every path is deep
+    assert all(len(tree.path(t)) >= 5 for t in range(N_TAGS))
+
+
+def test_stacked_scores_equal_the_brute_force_path_product(fitted):
+    tree, x, _ = fitted
+    stacked = tree.scores(x[:50])
+    brute = tree.brute_force_scores(x[:50])
+    assert stacked.shape == (50, N_TAGS)
+    np.testing.assert_allclose(stacked, brute, rtol=1e-5, atol=1e-7)
+    # and by hand for one tag: the product of the sigmoids of the nodes on its path
+    z = tree.node_logits(x[:1])[0].astype(np.float64)
+    by_hand = np.prod([1 / (1 + np.exp(-z[n])) for n in tree.path(7)])
+    assert stacked[0, 7] == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_scores_learn_the_tags_and_are_probabilities(fitted):
     tree, x, tags = fitted
-    ids, scores = tree.top_k(x, 5)
-    assert ids.shape == scores.shape == (x.shape[0], 5)
-    assert np.all(np.diff(scores, axis=1) <= 1e-12)  # best first
+    scores = tree.scores(x)
     assert np.all((scores >= 0) & (scores <= 1))
     tagged = [i for i, t in enumerate(tags) if t]
-    first_right = np.mean([ids[i, 0] in tags[i] for i in tagged])
+    first_right = np.mean([int(np.argmax(scores[i])) in tags[i] for i in tagged])
     assert first_right > 0.9  # each tag has its own features: the tree must find them
+    # a child's probability never exceeds its parent's (probabilities multiply down the path)
+    assert np.all(scores.sum(axis=1) < 3.0)
 
 
-def test_scores_are_dense_over_the_vocabulary_and_match_top_k(fitted):
+def test_one_row_and_chunked_batches_score_the_same(fitted, monkeypatch):
     tree, x, _ = fitted
-    dense = tree.scores(x[:20], depth=5)
-    ids, scores = tree.top_k(x[:20], 5)
-    assert dense.shape == (20, N_TAGS)
-    assert np.count_nonzero(dense, axis=1).max() <= 5
-    np.testing.assert_array_equal(np.take_along_axis(dense, ids, axis=1), scores)
+    whole = tree.scores(x[:30])
+    monkeypatch.setattr("tagger.label_tree.CHUNK", 7)
+    np.testing.assert_array_equal(tree.scores(x[:30]), whole)
+    np.testing.assert_allclose(tree.scores(x[3]), whole[3:4], rtol=1e-6)
 
 
-def test_same_seed_same_scores_and_joblib_round_trip(fitted):
+def test_a_pickle_round_trip_scores_identically_and_a_refit_is_identical(fitted):
     tree, x, tags = fitted
-    again = LabelTree(TreeSettings(max_leaves=8)).fit(x, tags, N_TAGS)
-    np.testing.assert_array_equal(again.scores(x), tree.scores(x))
     buffer = io.BytesIO()
     joblib.dump(tree, buffer)
     buffer.seek(0)
-    loaded = joblib.load(buffer)
-    assert (loaded.n_tags, loaded.n_features) == (N_TAGS, N_FEATURES)
-    np.testing.assert_array_equal(loaded.scores(x), tree.scores(x))
+    np.testing.assert_array_equal(joblib.load(buffer).scores(x[:40]), tree.scores(x[:40]))
+    again = LabelTree(TreeSettings(max_leaves=4, prune=0.0, threads=1)).fit(x, tag_indicator(tags, N_TAGS))
+    np.testing.assert_array_equal(again.scores(x[:40]), tree.scores(x[:40]))  # seeded: threads do not matter
 
 
-def test_a_question_without_known_features_still_gets_k_tags(fitted):
-    tree, _, _ = fitted
-    ids, scores = tree.top_k(sp.csr_matrix((1, N_FEATURES), dtype=np.float32), 3)
-    assert np.all(ids >= 0) and np.all(scores > 0)
-
-
-def test_bad_input_is_named(fitted):
+def test_pruning_drops_small_weights_and_keeps_the_ranking(fitted):
     tree, x, tags = fitted
-    with pytest.raises(ValueError, match="tag_ids: id 40 is outside"):
-        LabelTree().fit(x, [*tags[:-1], [40]], N_TAGS)
-    with pytest.raises(ValueError, match="tag_ids: 3 rows for 600"):
-        LabelTree().fit(x, tags[:3], N_TAGS)
-    with pytest.raises(ValueError, match="never occur"):
-        LabelTree().fit(x, tags, N_TAGS + 1)
-    with pytest.raises(ValueError, match="features: 7 columns"):
-        tree.top_k(sp.csr_matrix((1, 7)), 3)
+    pruned = LabelTree(TreeSettings(max_leaves=4, prune=0.05)).fit(x, tag_indicator(tags, N_TAGS))
+    assert pruned.weights.nnz < tree.weights.nnz
+    assert np.mean(pruned.scores(x).argmax(1) == tree.scores(x).argmax(1)) > 0.95
+
+
+def test_balanced_split_halves_and_separates_two_groups():
+    rng = np.random.default_rng(0)
+    a = np.hstack([np.ones((5, 3)), np.zeros((5, 3))]) + rng.random((5, 6)) * 0.1
+    b = np.hstack([np.zeros((6, 3)), np.ones((6, 3))]) + rng.random((6, 6)) * 0.1
+    vectors = sp.csr_matrix(np.vstack([a, b]) / np.linalg.norm(np.vstack([a, b]), axis=1, keepdims=True))
+    first = balanced_split(vectors, 10, np.random.default_rng(1))
+    assert first.sum() == 6  # 11 rows: 6 and 5
+    assert len(set(first[:5].tolist())) == 1  # the 5 rows of group a stay together
+
+
+def test_bad_inputs_are_refused():
+    x, tags = synthetic(100)
+    with pytest.raises(ValueError, match="rows for"):
+        LabelTree().fit(x[:50], tag_indicator(tags, N_TAGS))
+    with pytest.raises(ValueError, match="a tree needs 2 tags and a question"):
+        LabelTree().fit(x, tag_indicator([[] for _ in tags], N_TAGS))
+
+
+def test_a_tag_without_questions_scores_low_and_the_others_still_rank():
+    x, tags = synthetic(300)
+    tree = LabelTree(TreeSettings(max_leaves=4)).fit(x, tag_indicator(tags, N_TAGS + 2))  # tags 40, 41: no question
+    scores = tree.scores(x)
+    assert scores[:, N_TAGS:].max() < 0.1 and scores[:, N_TAGS:].mean() < 0.01
+    tagged = [i for i, t in enumerate(tags) if t]
+    assert np.mean([int(np.argmax(scores[i])) in tags[i] for i in tagged]) > 0.9
     with pytest.raises(ValueError, match="not fitted"):
-        LabelTree().top_k(x, 3)
-
-
-def test_beam_search_keeps_the_best_k():
-    # napkinxc's beam search returns every label it reached, unordered: top_k must still give k, best first.
-    x, tags = synthetic(300, seed=1)
-    tree = LabelTree(TreeSettings(max_leaves=8, tree_search_type="beam", beam_search_width=3)).fit(x, tags, N_TAGS)
-    ids, scores = tree.top_k(x, 4)
-    assert ids.shape == (300, 4)
-    assert np.all(np.diff(scores, axis=1) <= 1e-12)
-    assert np.all(ids[:, 0] >= 0)
-
-
-def test_an_ensemble_is_refused_with_its_reason():
-    with pytest.raises(ValueError, match="ensemble: 3 trees; only 1 is supported"):
-        TreeSettings(ensemble=3)
+        LabelTree().scores(x)
+    with pytest.raises(ValueError, match="max_leaves"):
+        TreeSettings(max_leaves=1)

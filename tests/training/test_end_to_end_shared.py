@@ -11,7 +11,9 @@ from training.train import train
 @pytest.mark.integration
 def test_shared_data_train_register_load_predict(tracking, shared_data, tmp_path):
     # A smaller vocabulary and feature space keep this test quick; the full default is in bench/.
-    config = TrainConfig(data=shared_data, top_n_tags=30, max_features=30_000, C=10.0, cache_dir=tmp_path / "cache")
+    config = TrainConfig(
+        vectorizer="tfidf", data=shared_data, top_n_tags=30, max_features=30_000, C=10.0, cache_dir=tmp_path / "cache"
+    )
     outcome = train(config, tracking)
     metrics = outcome.result.evaluation.metrics
     assert metrics["precision_at_1"] > 0.7

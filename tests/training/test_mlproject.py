@@ -51,7 +51,7 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     version = client.get_model_version_by_alias("stackoverflow-tagger", "challenger")
     run = client.get_run(version.run_id)
     assert run.data.tags["mlflow.project.entryPoint"] == "train"
-    assert run.data.params["vectorizer"] == "tfidf"
+    assert run.data.params["vectorizer"] == "plt"  # the default
 
     done = _mlflow_run("compare", {**common, "vectorizers": "bow,tfidf"}, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -12,7 +12,9 @@ from registry.store import CHAMPION, open_registry
 from training import retrain as retrain_module
 from training.config import TrainConfig
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+SMALL = dict(
+    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
+)
 
 
 def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(

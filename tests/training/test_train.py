@@ -16,7 +16,9 @@ from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+SMALL = dict(
+    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
+)
 
 
 @pytest.fixture()
@@ -169,3 +171,33 @@ def test_cli_trains_on_kaggle_stacksample_with_a_cp1252_line(tracking, questions
     run = mlflow.search_runs(experiment_names=["stackoverflow-tagger"], max_results=1, output_format="list")[0]
     report = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/data/validation_report.json"))
     assert report["repaired_encoding_lines"] == 1 and report["rows_kept"] == len(questions)
+
+
+def test_cli_trains_the_label_tree_kind_over_every_tag_with_enough_questions(tracking, questions_parquet, capsys):
+    flags = ["--top-n-tags", "3", "--min-tag-questions", "30", "--max-features", "2000", "--min-df", "1"]
+    flags += ["--no-register", "--choose-threshold"]
+    code = main(["train", "--data", str(questions_parquet), "--split-date", "2018-03-01", "--vectorizer=plt", *flags])
+    assert code == 0
+    [run] = MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name(TrainConfig().experiment).experiment_id], max_results=1
+    )
+    frame = pd.read_parquet(questions_parquet)
+    train_tags = frame[frame["creation_date"] < "2018-03-01"]["tags"]
+    counts = pd.Series([t for row in train_tags for t in set(row)]).value_counts()
+    assert run.data.params["vectorizer"] == "plt" and run.data.params["min_tag_questions"] == "30"
+    assert run.data.params["vocabulary_size"] == str(int((counts >= 30).sum()))
+    assert int(run.data.params["tree_nodes"]) > int((counts >= 30).sum())  # a leaf per tag, a root, groups
+    assert run.data.metrics["precision_at_1"] > 0.8
+    # The served threshold was chosen on the newest training questions; the run says what it leaves untagged.
+    table = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/threshold/validation.json")
+    best = max(row[table["columns"].index("served_f1")] for row in table["data"])
+    assert run.data.metrics["validation_served_f1"] == pytest.approx(best)
+    assert run.data.metrics["served_threshold"] != 0.3 or best > 0
+    assert 0.0 <= run.data.metrics["no_tag_share"] < 0.2
+
+
+def test_cli_min_tag_questions_must_be_positive(tracking, questions_parquet, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--data", str(questions_parquet), "--vectorizer", "plt", "--min-tag-questions", "0"])
+    assert exited.value.code == 2
+    assert "--min-tag-questions" in capsys.readouterr().err

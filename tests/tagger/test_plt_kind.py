@@ -1,0 +1,96 @@
+"""The label-tree kind (plt) end to end: train, save, load, serve through the pyfunc, explain, pickle."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from tagger.explain import explain
+from tagger.kinds.plt import HeadAndTree, TreeKind
+from tagger.model import Tagger
+from tagger.pyfunc import MODEL_DIR_KEY, TaggerPyfunc
+
+
+@pytest.fixture(scope="module")
+def trained(questions_parquet):
+    from training.config import TrainConfig
+    from training.fit import fit_and_evaluate, prepare
+
+    config = TrainConfig(
+        data=questions_parquet,
+        split_date="2018-03-01",
+        top_n_tags=3,
+        min_tag_questions=5,
+        max_features=2000,
+        min_df=1,
+        C=10.0,
+        threshold=0.1,
+        register=False,
+    ).for_vectorizer("plt")
+    prepared = prepare(config)
+    return config, prepared, fit_and_evaluate(config, prepared)
+
+
+def test_the_vocabulary_is_the_head_then_every_tag_with_enough_questions(trained):
+    _, prepared, result = trained
+    counts = pd.Series([t for row in prepared.split.train["tags"] for t in set(row)]).value_counts()
+    head = counts.sort_values(ascending=False).index[:3].tolist()
+    assert prepared.vocabulary[:3] == sorted(head, key=lambda t: (-counts[t], t))
+    assert set(prepared.vocabulary) == set(counts[counts >= 5].index)
+    assert len(prepared.vocabulary) > 3  # more than the head: the tree covers the rest
+    assert result.tagger.config.kind == "plt" and result.tagger.config.vocabulary == prepared.vocabulary
+    assert result.evaluation.metrics["precision_at_1"] > 0.7  # titles name their topic
+
+
+def test_scores_are_the_head_for_head_tags_and_the_tree_for_the_rest(trained):
+    _, _, result = trained
+    model = result.tagger.model
+    assert isinstance(model, TreeKind) and isinstance(model.estimator, HeadAndTree)
+    features = model.features.transform(model.texts(["docker compose volume mount"], [""]))
+    scores = model.estimator.scores(features)
+    np.testing.assert_allclose(scores[:, :3], model.estimator.head.predict_proba(features))
+    np.testing.assert_allclose(scores[:, 3:], model.estimator.tree.scores(features)[:, 3:])
+    np.testing.assert_allclose(
+        model.estimator.tree.scores(features), model.estimator.tree.brute_force_scores(features), rtol=1e-5
+    )
+
+
+def test_saved_loaded_served_and_pickled_identically(trained, tmp_path):
+    _, _, result = trained
+    directory = result.tagger.save(tmp_path / "model", result.mlb)
+    saved = json.loads((directory / "config.json").read_text())
+    assert saved["kind"] == "plt" and saved["options"]["head_tags"] == 3
+    assert saved["options"]["min_tag_questions"] == 5
+    loaded = Tagger.from_directory(directory)
+    titles = ["docker compose volume mount", "pandas dataframe groupby in python", "flexbox layout margin"]
+    bodies = ["", "", ""]
+    np.testing.assert_array_equal(loaded.scores(titles, bodies), result.tagger.scores(titles, bodies))
+
+    buffer = io.BytesIO()
+    joblib.dump(loaded.model.estimator, buffer)
+    buffer.seek(0)
+    features = loaded.model.features.transform(loaded.model.texts(titles, bodies))
+    np.testing.assert_array_equal(joblib.load(buffer).scores(features), loaded.model.estimator.scores(features))
+
+    pyfunc = TaggerPyfunc()
+    pyfunc.load_context(SimpleNamespace(artifacts={MODEL_DIR_KEY: str(directory)}))
+    answers = pyfunc.predict(None, pd.DataFrame({"title": titles}), {"top_k": 2, "threshold": 0.0})
+    assert answers[0]["tags"][0] == "docker"
+    expected = loaded.suggest(titles, bodies, 2, 0.0)
+    assert answers == [{"tags": s.tags, "scores": s.scores} for s in expected]
+
+
+def test_head_tags_are_broken_down_and_tree_tags_say_why_not(trained):
+    _, prepared, result = trained
+    head_tag, tree_tag = prepared.vocabulary[0], prepared.vocabulary[-1]
+    [head, tree] = explain(result.tagger, f"{head_tag} question", "", [head_tag, tree_tag])
+    assert head.terms and head.note is None
+    assert head.logit == pytest.approx(head.intercept + sum(t.contribution for t in head.terms) + head.other_terms)
+    assert not tree.terms and "label-tree tag" in tree.note
+    assert 0.0 <= tree.score <= 1.0
