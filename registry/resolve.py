@@ -94,9 +94,9 @@ def _model_version(client: MlflowClient, uri: str) -> ModelVersion:
 def parse_alias_uri(uri: str) -> tuple[str, str] | None:
     """`models:/name@alias` -> (name, alias); None for any other URI (a version, a run, a folder)."""
     parsed = _parse_registry_uri(uri)
-    if parsed is None or parsed[1] is None:
+    if parsed is None or parsed.alias is None:
         return None
-    return parsed[0], parsed[1]
+    return parsed.name, parsed.alias
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+SMALL = dict(
+    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
+)
 LINE = re.compile(
     r"^evaluate: P@1=(?P<p1>\d\.\d{4}) R@5=(?P<r5>\d\.\d{4}) P@1_all=(?P<p1_all>\d\.\d{4}) "
     r"R@5_all=(?P<r5_all>\d\.\d{4}) coverage=(?P<coverage>\d\.\d{4}) n=(?P<n>\d+)$"
