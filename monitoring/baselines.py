@@ -14,7 +14,6 @@ Within a checked month, only the questions the champion did not train on feed th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from monitoring.months import champion_window
 from monitoring.severity import FAMILIES
+from registry.card import ModelCard
 from tagger.errors import InputError
 
 EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED = FAMILIES
@@ -62,12 +62,10 @@ def _describe(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
     return f"{start:%Y-%m-%d}..{f'{end:%Y-%m-%d}' if end is not None else 'end of data'}"
 
 
-def held_out_metrics(tags: Mapping[str, str]) -> dict[str, float]:
-    """The evaluation metrics the training run logged on the version (`eval_metrics`), or {}."""
-    try:
-        return {k: float(v) for k, v in json.loads(tags.get("eval_metrics") or "{}").items()}
-    except (ValueError, TypeError, AttributeError):
-        return {}
+def held_out_metrics(tags: Mapping[str, str], version: str | None = None) -> dict[str, float]:
+    """The evaluation metrics the training run logged on the version (`eval_metrics`), {} when it logged none;
+    a malformed tag is a CardError naming the version and the tag, never {} (that would change the baseline)."""
+    return ModelCard.from_tags(version if version is not None else "served", tags).eval_metrics
 
 
 def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str]) -> Baselines:

@@ -7,18 +7,20 @@ and the gate all load through here (and so through `tagger.loading`, the one loa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from registry.card import read_card
 from tagger.errors import SotagError
 from tagger.loading import LoadedModel, load_model
 from tagger.model import Tagger
+from tagger.store_errors import TRACKING, fault, first_line, is_absent
 from tagger.tracking import MODEL_NAME
 
 
@@ -84,17 +86,31 @@ class PinnedVersion:
         return f"models:/{self.name}/{self.version}"
 
 
+def registry_version(client: MlflowClient, uri: str, name: str, alias: str | None, version: str | None) -> ModelVersion:
+    """The version `uri` names now. Not in the registry (SotagError, exit 2) only when the registry says so
+    (RESOURCE_DOES_NOT_EXIST, or a registered model without that alias); any other failure is a ComponentFault
+    naming the tracking server (exit 1), never "not in the registry"."""
+    try:
+        if alias:
+            # Read from the registered model's aliases: MLflow answers a missing alias with INVALID_PARAMETER_VALUE.
+            found = (client.get_registered_model(name).aliases or {}).get(alias)
+            if found is None:
+                raise SotagError(f"{uri}: not in the registry (model {name} has no @{alias})")
+            version = str(found)
+        return client.get_model_version(name, str(version))
+    except (MlflowException, OSError) as exc:
+        if is_absent(exc):
+            raise SotagError(f"{uri}: not in the registry ({first_line(exc)})") from exc
+        raise fault(TRACKING, f"reading {uri}", exc) from exc
+
+
 def pin(uri: str) -> PinnedVersion:
     """The registry version `uri` names now, without loading it (Spark's workers load it themselves)."""
     parsed = _parse_registry_uri(uri)
     if parsed is None or not (parsed[1] or parsed[2]):
         raise SotagError(f"{uri}: not a registry URI (models:/name@alias or models:/name/version)")
     name, alias, version = parsed
-    try:
-        client = MlflowClient()
-        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
+    mv = registry_version(MlflowClient(), uri, name, alias, version)
     return PinnedVersion(name, str(mv.version), alias)
 
 
@@ -105,17 +121,10 @@ def resolve(uri: str) -> ResolvedModel:
         loaded = load_model(uri)
         return ResolvedModel(loaded=loaded, name=Path(uri).name or MODEL_NAME, version=None, alias=None, source=uri)
     name, alias, version = parsed
-    client = MlflowClient()
-    try:
-        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
-    loaded = load_model(f"models:/{name}/{mv.version}")
+    mv = registry_version(MlflowClient(), uri, name, alias, version)
     tags = mv.tags or {}
-    try:
-        metrics = {k: float(v) for k, v in json.loads(tags.get("eval_metrics", "{}")).items()}
-    except (ValueError, TypeError):
-        metrics = {}
+    metrics = read_card(mv).eval_metrics  # a malformed tag is a CardError naming the version and the tag
+    loaded = load_model(f"models:/{name}/{mv.version}")
     return ResolvedModel(
         loaded=loaded,
         name=name,
