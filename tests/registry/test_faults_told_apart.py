@@ -53,7 +53,7 @@ class FakeClient:
     def __init__(self, failure):
         self.failure, self.writes = failure, []
 
-    def get_registered_model(self, name):
+    def get_registered_model(self, *_args):
         self.failure()
 
     get_model_version_by_alias = get_registered_model
