@@ -131,6 +131,7 @@ class HttpFaultProxy:
 
         self.target = target
         self.rules: list[Rule] = []
+        self.seen: list[str] = []  # "METHOD path" of every request, in order
         self._lock = threading.Lock()
         proxy = self
 
@@ -186,6 +187,7 @@ class HttpFaultProxy:
 
     def _match(self, method: str, path: str) -> Rule | None:
         with self._lock:
+            self.seen.append(f"{method} {path}")
             for rule in self.rules:
                 if (
                     rule.method == method
@@ -737,9 +739,10 @@ def _snapshot(lab: Lab) -> dict:
 
 
 def _same_for(before: dict, after: dict) -> bool:
-    """The aliases, the history and the tags of every version `before` knew are unchanged (new versions aside)."""
+    """@champion, the history and the tags of every version `before` knew are unchanged (new versions aside, and
+    @challenger, which a retrain points at the version it trained before judging it)."""
     return (
-        after["aliases"] == before["aliases"]
+        after["aliases"].get("champion") == before["aliases"].get("champion")
         and after["history"] == before["history"]
         and all(after["version_tags"].get(v) == tags for v, tags in before["version_tags"].items())
     )
@@ -772,15 +775,17 @@ def artifact_store_gone_while_the_champion_downloads(lab: Lab) -> Outcome:
     challenger = _new_version(lab, "artifact-store-gone")
     proxy = _faulty(lab)
     through = lab.env(MLFLOW_TRACKING_URI=proxy.url)
-    # The moment the champion's first file is asked for, the artifact store goes away (and stays away).
-    champion_files = f"/api/2.0/mlflow-artifacts/artifacts/{_artifact_path(lab, champion)}/"
+    # The moment the champion's first file is asked for (proxied, or presigned: then fetched from S3 itself),
+    # the artifact store goes away, and stays away.
+    path = _artifact_path(lab, champion)
+    asks = [f"/api/2.0/mlflow-artifacts/{way}/{path}/" for way in ("artifacts", "presigned")]
     before = _snapshot(lab)
     try:
-        proxy.rules = [Rule("GET", champion_files, "before", hook=lab.switch.stop)]
+        proxy.rules = [Rule("GET", ask, "before", hook=lab.switch.stop) for ask in asks]
         promote = lab.sotag(*_promote_args(challenger), env=through)
         after_promote = _snapshot(lab)
         _switch_on(lab)
-        proxy.rules = [Rule("GET", champion_files, "before", hook=lab.switch.stop)]
+        proxy.rules = [Rule("GET", ask, "before", hook=lab.switch.stop) for ask in asks]
         retrain = lab.sotag(*lab.retrain_args(), env=through)
         after_retrain = _snapshot(lab)
     finally:
@@ -846,7 +851,7 @@ def tracking_unavailable_on_the_alias_read(lab: Lab) -> Outcome:
         "rollback_exit": rollback.returncode,
         "rollback_line": _said(rollback.stderr, "rollback"),
         "traceback": "Traceback" in promote.stderr + rollback.stderr,
-        "unchanged": _same_for(before, after),
+        "unchanged": _same_for(before, after) and after["aliases"] == before["aliases"],
         "champion_after": after["aliases"].get("champion"),
     }
     held = {
