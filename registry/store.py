@@ -2,8 +2,9 @@
 
 * `challenger` points at the newest trained version, `champion` at the served one.
 * Each move of `champion` appends one event to the registered model's tags under its own
-  key (`sotag.history.<time>.<id>`). Events are never rewritten, so two writers cannot lose
-  each other's history (a single JSON list would be a read-modify-write race).
+  key (`sotag.history.<time>.<id>`). No writer rewrites another's event (only its own intent, once:
+  see below), so two writers cannot lose each other's history (a single JSON list would be a
+  read-modify-write race).
 * Each move also writes tags on the versions involved (promoted_at, reason, metrics, the
   previous champion), which the MLflow UI shows on the version page.
 * Moves are guarded by a compare-and-set on the champion alias, made atomic on this machine by a
