@@ -738,14 +738,22 @@ def _snapshot(lab: Lab) -> dict:
     return {"aliases": {k: str(v) for k, v in aliases.items()}, "history": history, "version_tags": version_tags}
 
 
+def _changes(before: dict, after: dict) -> list[str]:
+    """What changed in @champion, the history and the tags of every version `before` knew (new versions aside,
+    and @challenger, which a retrain points at the version it trained before judging it)."""
+    changes = []
+    if after["aliases"].get("champion") != before["aliases"].get("champion"):
+        changes.append(f"@champion {before['aliases'].get('champion')} -> {after['aliases'].get('champion')}")
+    changes += [f"history {key}" for key in sorted(set(before["history"]) ^ set(after["history"]))]
+    changes += [f"history {k} rewritten" for k, v in before["history"].items() if after["history"].get(k, v) != v]
+    for version, tags in before["version_tags"].items():
+        now = after["version_tags"].get(version, {})
+        changes += [f"v{version} tag {k}" for k in sorted(set(tags) | set(now)) if tags.get(k) != now.get(k)]
+    return changes
+
+
 def _same_for(before: dict, after: dict) -> bool:
-    """@champion, the history and the tags of every version `before` knew are unchanged (new versions aside, and
-    @challenger, which a retrain points at the version it trained before judging it)."""
-    return (
-        after["aliases"].get("champion") == before["aliases"].get("champion")
-        and after["history"] == before["history"]
-        and all(after["version_tags"].get(v) == tags for v, tags in before["version_tags"].items())
-    )
+    return not _changes(before, after)
 
 
 def _new_version(lab: Lab, run_name: str) -> str:
@@ -801,10 +809,12 @@ def artifact_store_gone_while_the_champion_downloads(lab: Lab) -> Outcome:
         "promote_line": _said(promote.stderr, "promote"),
         "promote_traceback": "Traceback" in promote.stderr,
         "unchanged_after_promote": _same_for(before, after_promote),
+        "changed_by_promote": _changes(before, after_promote),
         "challenger_stamped": after_promote["version_tags"].get(challenger, {}).get("gate_decision"),
         "retrain_exit": retrain.returncode,
         "retrain_line": _said(retrain.stderr, "retrain"),
         "unchanged_after_retrain": _same_for(before, after_retrain),
+        "changed_by_retrain": _changes(before, after_retrain),
         "retrained_stamped": [after_retrain["version_tags"].get(v, {}).get("gate_decision") for v in retrained],
         "rerun_exit": rerun.returncode,
         "rerun_compared": f"champion v{champion}" in rerun.stdout,
@@ -815,7 +825,7 @@ def artifact_store_gone_while_the_champion_downloads(lab: Lab) -> Outcome:
         "nothing changed by promote": facts["unchanged_after_promote"] and facts["challenger_stamped"] is None,
         "retrain exit 1 naming the artifact store": facts["retrain_exit"] == 1
         and "artifact store" in facts["retrain_line"],
-        "nothing changed by retrain": facts["unchanged_after_retrain"] and facts["retrained_stamped"] == [None],
+        "nothing changed by retrain": facts["unchanged_after_retrain"] and facts["retrained_stamped"] in ([None], []),
         "rerun compares and decides": facts["rerun_exit"] in (0, 3) and facts["rerun_compared"],
     }
     return held_outcome(
@@ -978,14 +988,13 @@ def broken_champion_sha256(lab: Lab) -> Outcome:
 
 def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
     import mlflow.artifacts
+    from mlflow.tracking import MlflowClient
 
     champion = lab.seed_champion()
     model_dir = lab.root / f"drift-champion-v{champion}"
     if not model_dir.exists():  # the drift job reads a local copy: only its retrain needs the tracking server
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{MODEL}/{champion}", dst_path=str(model_dir), tracking_uri=lab.server.url,
-            registry_uri=lab.server.url,
-        )  # fmt: skip
+        source = MlflowClient(lab.server.url, lab.server.url).get_model_version_download_uri(MODEL, champion)
+        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(model_dir), tracking_uri=lab.server.url)
     always = lab.root / "always-alert.json"
     always.write_text(json.dumps({"embedding_drift_auc": {"family": "embeddings", "direction": "above", "warn": 0.0,
                                                           "alert": 0.0}}))  # fmt: skip

@@ -214,6 +214,11 @@ def test_a_broken_champion_is_kept_unless_the_operator_replaces_it_and_the_histo
     assert registry.alias(CHAMPION) == v1 and registry.history() == history_before
     assert "gate_decision" not in registry.version(v2).tags
 
+    small = ["--top-n-tags", "8", "--max-features", "2000", "--min-df", "1", "--eval-days", "120"]
+    assert main(["retrain", "--data", str(questions_parquet), *small, *GATE]) == 3  # retrain says so too
+    assert f"sotag retrain: kept: champion v{v1} is broken" in capsys.readouterr().err
+    assert registry.alias(CHAMPION) == v1 and registry.history() == history_before
+
     assert main(["promote", "--data", str(questions_parquet), *GATE, "--replace-broken-champion"]) == 0
     assert registry.alias(CHAMPION) == v2
     last = registry.history()[-1]
