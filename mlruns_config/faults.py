@@ -995,6 +995,7 @@ def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
     if not model_dir.exists():  # the drift job reads a local copy: only its retrain needs the tracking server
         source = MlflowClient(lab.server.url, lab.server.url).get_model_version_download_uri(MODEL, champion)
         mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(model_dir), tracking_uri=lab.server.url)
+    model_dir = next(model_dir.rglob("MLmodel")).parent
     always = lab.root / "always-alert.json"
     always.write_text(json.dumps({"embedding_drift_auc": {"family": "embeddings", "direction": "above", "warn": 0.0,
                                                           "alert": 0.0}}))  # fmt: skip
@@ -1010,6 +1011,7 @@ def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
     after, runs_after = _snapshot(lab), lab.runs()
     facts = {
         "drift_exit": drift.returncode,
+        "drift_line": _said(drift.stderr, "drift"),
         "alert": "drift: ALERT" in drift.stdout,
         "retrain_lines": [x for x in drift.stdout.splitlines() if x.startswith("drift: retrain")],
         "traceback": "Traceback" in drift.stderr,
@@ -1029,7 +1031,8 @@ def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
         "drift --on-alert retrain with the tracking server down",
         held,
         len(facts["new_runs"]),
-        f"drift exit {drift.returncode}; '{line[:140]}'; registry unchanged, {len(facts['new_runs'])} new runs",
+        f"drift exit {drift.returncode} {facts['drift_line'][:100]}; '{line[:140]}'; registry unchanged, "
+        f"{len(facts['new_runs'])} new runs",
         facts,
     )
 

@@ -219,7 +219,8 @@ def test_a_broken_champion_is_kept_unless_the_operator_replaces_it_and_the_histo
     assert f"sotag retrain: kept: champion v{v1} is broken" in capsys.readouterr().err
     assert registry.alias(CHAMPION) == v1 and registry.history() == history_before
 
-    assert main(["promote", "--data", str(questions_parquet), *GATE, "--replace-broken-champion"]) == 0
+    flag = ["--version", v2, "--replace-broken-champion"]
+    assert main(["promote", "--data", str(questions_parquet), *GATE, *flag]) == 0
     assert registry.alias(CHAMPION) == v2
     last = registry.history()[-1]
     assert (last.version, last.previous) == (v2, v1)
