@@ -1003,7 +1003,9 @@ def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
     lab.kill_server()
     try:
         drift = lab.sotag(
-            "drift", "--data", str(SAMPLE), *DRIFT_ARGS, "--model-uri", str(model_dir), "--thresholds", str(always),
+            # A local copy records no training window: the reference months are named.
+            "drift", "--data", str(SAMPLE), *DRIFT_ARGS, "--reference", "2018-01..2018-03", "--model-uri",
+            str(model_dir), "--thresholds", str(always),
             "--reports-dir", str(lab.root / "drift-retrain-reports"), "--on-alert", "retrain",
         )  # fmt: skip
     finally:
