@@ -1033,7 +1033,8 @@ def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
         "drift --on-alert retrain with the tracking server down",
         held,
         len(facts["new_runs"]),
-        f"drift exit {drift.returncode} {facts['drift_line'][:100]}; '{line[:140]}'; registry unchanged, "
+        f"drift exit {drift.returncode}{'' if drift.returncode == 4 else ' ' + facts['drift_line'][:100]}; "
+        f"'{line[:140]}'; registry unchanged, "
         f"{len(facts['new_runs'])} new runs",
         facts,
     )
