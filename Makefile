@@ -10,6 +10,7 @@ SERVE_PORT ?= 5001
 GATEWAY_PORT ?= 8000
 APP_PORT ?= 8501
 CRON ?= 0 6 1 * *
+MODEL ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -19,8 +20,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 sotag_coded = @echo '$(BIN)/sotag $(1)'; $(BIN)/sotag $(1) || { code=$$?; echo "make $@: sotag $@ exited $$code; \
 	make itself exits 2, so cron and CI run .venv/bin/sotag $@ (README: exit codes)" >&2; exit $$code; }
 
-.PHONY: setup demo train compare promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
+.PHONY: setup demo train compare evaluate promote rollback status retrain tracking-server tracking-server-sandbox \
+	test test-unit system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
 
 setup: $(STAMP)
 
@@ -41,6 +42,9 @@ train: setup
 
 compare: setup
 	$(BIN)/sotag compare $(DATA_ARG) $(ARGS)
+
+evaluate: setup  ## any model on any questions file: make evaluate DATA=export.csv [MODEL=models:/stackoverflow-tagger/3] [ARGS="--start 2024-01-01"]
+	$(call sotag_coded,evaluate $(DATA_ARG) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS))
 
 promote: setup  ## judge @challenger against @champion on the same window; exit 0 promoted, 3 kept
 	$(call sotag_coded,promote $(DATA_ARG) $(ARGS))
@@ -76,7 +80,10 @@ tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_S
 tracking-server-sandbox: setup  ## the same on a throwaway PostgreSQL + moto S3 (deleted on exit)
 	$(BIN)/python -m mlruns_config.server --sandbox --port $(PORT) $(ARGS)
 
-test: setup lint  ## the whole suite, integration tests included
+system-deps:  ## Debian's postgresql, chromium, chromium-driver, openjdk-17-jre-headless when missing and installable
+	scripts/system-deps.sh
+
+test: setup system-deps lint  ## the whole suite, integration tests included (tests whose system package is missing skip)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: setup

@@ -26,10 +26,10 @@ import pandas as pd
 import psutil
 
 from bench.common import fit_default_in_store, parse_args
+from infra.scored import read_scored
+from infra.tracking import MODEL_NAME
 from registry.publish import log_pyfunc
-from serving.batch import equal_outputs
-from tagger.scored import read_scored
-from tagger.tracking import MODEL_NAME
+from tests.support.scored_outputs import equal_outputs
 
 PART_ROWS = 50_000
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from infra.cache import cache_dir
 from tagger.data import default_data_path
 from training.config import TrainConfig
 
@@ -25,7 +26,7 @@ def parse_args(description: str) -> argparse.Namespace:
 
 
 def default_config(data: Path, **overrides: object) -> TrainConfig:
-    return replace(TrainConfig(data=data, register=False), **overrides)
+    return replace(TrainConfig(data=data, register=False, cache_dir=cache_dir(os.environ)), **overrides)
 
 
 @dataclass
@@ -44,21 +45,18 @@ class DefaultInStore:
         return self.result.tagger
 
     def write(self, directory: Path) -> Path:
-        from tagger.artifacts import write_artifacts
-
-        tagger = self.result.tagger
-        return write_artifacts(directory, tagger.vectorizer, tagger.estimator, self.result.mlb, tagger.config)
+        return self.result.tagger.save(directory, self.result.mlb)
 
 
 def fit_default_in_store(data: Path, root: Path, experiment: str) -> DefaultInStore:
-    from tagger.tracking import TrackingSettings
+    from infra.tracking import TrackingSettings, use_fluent
     from training.fit import fit_and_evaluate, prepare
 
     config = default_config(data)
     prepared = prepare(config)
     result = fit_and_evaluate(config, prepared)
     settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
-    client = settings.activate()
-    settings.use_experiment(experiment)
+    client = settings.client()
+    use_fluent(settings, experiment)  # the bench logs its models with MLflow's fluent API
     example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
     return DefaultInStore(config, prepared, result, settings, client, example)

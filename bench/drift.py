@@ -26,17 +26,17 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import default_config, parse_args
+from infra.tracking import MODEL_NAME, TrackingSettings
 from monitoring.config import DriftConfig
 from monitoring.job import question_texts
 from monitoring.runner import execute
-from monitoring.verification import CHAMPION_SPLIT, ORDINARY_MONTHS, PLANTED_MONTH, REFERENCE, scenario_frame
 from registry.cli import promotion_lines
 from registry.gate import GateConfig
 from registry.lifecycle import promote
 from registry.store import open_registry
 from tagger import sbert
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
-from tagger.tracking import MODEL_NAME, TrackingSettings
+from tests.support.drift_scenario import CHAMPION_SPLIT, ORDINARY_MONTHS, PLANTED_MONTH, REFERENCE, scenario_frame
 from training.config import TrainConfig
 from training.train import train
 
@@ -98,7 +98,7 @@ def main() -> None:
             cache_dir=root / "cache", run_name="drift-champion",
         )  # fmt: skip
         outcome = train(champion, settings)
-        settings.activate().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+        settings.client().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
 
         config = DriftConfig(
             reference=REFERENCE,

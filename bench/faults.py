@@ -1,4 +1,4 @@
-"""`make bench-faults`: every fault scenario of mlruns_config/faults.py against real components on 127.0.0.1.
+"""`make bench-faults`: every fault scenario of tests/support/faults.py against real components on 127.0.0.1.
 
 One line per scenario, then `faults: tried=N survived=N lost=N` (lost: log rows or registry records missing).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 
-from mlruns_config.faults import SCENARIOS, Lab, Outcome
+from tests.support.faults import SCENARIOS, Lab, Outcome
 
 
 def main() -> int:

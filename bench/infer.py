@@ -40,7 +40,7 @@ def main() -> None:
     k = config.top_k
 
     def seed_path(t: list[str], b: list[str]) -> np.ndarray:
-        scores = ovr.predict_proba(tagger.vectorizer.transform(tagger.texts(t, b)))
+        scores = ovr.predict_proba(tagger.vectorizer.transform(tagger.model.texts(t, b)))
         return np.argsort(-scores, axis=1)[:, :k]
 
     def fused_path(t: list[str], b: list[str]) -> object:
@@ -66,7 +66,7 @@ def main() -> None:
     seed_batch_s = time.perf_counter() - start
 
     # Scoring step alone, on identical features.
-    feats = [tagger.features.transform(tagger.texts([titles[i]], [bodies[i]])) for i in range(n_single)]
+    feats = [tagger.model.features.transform(tagger.model.texts([titles[i]], [bodies[i]])) for i in range(n_single)]
     fused_score = median_ms(lambda i: top_k_indices(tagger.estimator.predict_proba(feats[i]), k), n_single)
     seed_score = median_ms(lambda i: np.argsort(-ovr.predict_proba(feats[i]), axis=1)[:, :k], n_single)
 

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
+from infra.tracking import MODEL_NAME, TrackingSettings
 from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster
 from registry.cli import promotion_lines
 from registry.gate import GateConfig
 from registry.lifecycle import promote, status_text
 from registry.store import open_registry
-from tagger.tracking import MODEL_NAME, TrackingSettings
 from training.train import train
 
 

@@ -32,10 +32,9 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from bench.common import default_config, fit_default_in_store, parse_args
+from infra.tracking import MODEL_NAME, PROJECT_ROOT
 from mlruns_config.servers import free_port
 from registry.publish import log_pyfunc
-from tagger.artifacts import write_artifacts
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 from training.fit import fit_and_evaluate, prepare
 
 TOKEN = "bench-token"
@@ -158,7 +157,9 @@ def log_models(root: Path, data: Path) -> tuple[list[dict], str]:
         seed_dir.mkdir()
         for name, obj in (("vectorizer", tagger.vectorizer), ("ovr", result.ovr), ("mlb", result.mlb)):
             joblib.dump(obj, seed_dir / f"{name}.joblib")
-        (seed_dir / "config.json").write_text(json.dumps({"top_k": 5, "threshold": 0.3, "extra": tagger.config.extra}))
+        (seed_dir / "config.json").write_text(
+            json.dumps({"top_k": 5, "threshold": 0.3, "extra": {"title_repeat": tagger.config.options.title_repeat}})
+        )
         mlflow.pyfunc.log_model(
             name="seed",
             python_model=str(PROJECT_ROOT / "bench" / "seed_pyfunc.py"),
@@ -186,9 +187,7 @@ def log_ensemble(data: Path) -> None:
     tagger = result.tagger
     example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="bench-serve-ensemble"):
-        directory = write_artifacts(
-            Path(tmp) / "ensemble", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config
-        )
+        directory = tagger.save(Path(tmp) / "ensemble", result.mlb)
         log_pyfunc(directory, "ensemble", config.top_k, config.threshold, example, "ensemble-tagger")
 
 

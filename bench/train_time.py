@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
-from tagger.tracking import TrackingSettings
-from tagger.vectorizers import VECTORIZER_KINDS
+from infra.tracking import TrackingSettings
+from tagger.kinds import trainable_kinds
 from training.compare import compare
 from training.train import train
 
@@ -27,7 +27,7 @@ def main() -> None:
         train(config, settings)
         default_s = time.perf_counter() - start
         start = time.perf_counter()
-        compare(default_config(args.data, cache_dir=root / "cache"), settings, VECTORIZER_KINDS)
+        compare(default_config(args.data, cache_dir=root / "cache"), settings, trainable_kinds())
         grid_s = time.perf_counter() - start
     print(f"train_time: default_s={default_s:.1f} grid_s={grid_s:.1f} (sbert cache cold)")
 

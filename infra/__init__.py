@@ -1,6 +1,13 @@
-"""Infrastructure the stages share and the model does not ship: below every stage, the registry and `tagger`.
+"""Shared infrastructure below the stages, beside the model: never logged with a model version.
 
+* `tracking`: where runs and models are tracked (`TrackingSettings`), MLflow clients built from it, and the
+  one function that makes a store current for MLflow's fluent API (training and drift runs only).
+* `prediction_log`: the gateway's prediction log (schema, writer with spool, reader for monitoring).
+* `spark`: Spark settings and session start-up.
+* `scored`: the layout of `sotag score` output (staged, committed by renames, read back).
+* `argtypes`: argparse value types shared by the sub-commands.
+* `cache`: where the embeddings cache lives (`$SOTAG_CACHE`, read once at the edge).
 * `drift_summary`: the drift job's `summary.json` schema, written by monitoring, read by the demo app.
 
-It imports no project package.
+The stages and the registry import it; `tagger/` (the code each model version ships) never does.
 """

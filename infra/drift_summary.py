@@ -4,13 +4,16 @@ Monitoring writes it once per job (`write_summary`); the demo app reads it (`rea
 `latest_summary`). On disk, each month is one JSON object holding its fixed fields (month, n, severity,
 reasons, report) and its statistics side by side, as the files before the schema version had them:
 
-    {"schema_version": 1, "reference": {stat: value}, "baselines": {family: words}, "notes": [...],
+    {"schema_version": 2, "reference": {stat: value}, "baselines": {family: words}, "notes": [...],
      "months": [{"month": "2018-06", "n": 400, "severity": "alert", "reasons": [...],
-                 "report": "2018-06.html", "embedding_drift_auc": 0.91, ...}],
+                 "report": "2018-06.html", "new_tags": [["polars", 12], ...],
+                 "embedding_drift_auc": 0.91, "oov_share": 0.61, ...}],
      "worst": "alert", "seconds": 12.3, "timings": {"embed_s": 4.2, ...},
      "mlflow_run_id": "…", "mlflow_experiment_id": "…"}      # the run ids only when the job logged to MLflow
 
-A file without `schema_version` is read as version 1 (its layout is the same).
+A file without `schema_version` is read as version 1 (its layout is the same). Version 2 adds each month's
+`new_tags` (its most used tags the champion cannot suggest, [tag, count] pairs, the vocabulary family); a
+version 1 file reads with none.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUMMARY_FILE = "summary.json"
-_MONTH_FIELDS = ("month", "n", "severity", "reasons", "report")
+_MONTH_FIELDS = ("month", "n", "severity", "reasons", "report", "new_tags")
 
 
 class SummaryError(ValueError):
@@ -37,6 +40,7 @@ class MonthSummary:
     reasons: tuple[str, ...]  # one line per rule at warn or alert
     report: str  # the month's Evidently report, a file name in the reports folder
     values: dict[str, float] = field(default_factory=dict)  # statistic -> value (NaN where undefined)
+    new_tags: tuple[tuple[str, int], ...] = ()  # most used tags the champion cannot suggest, with their counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +49,7 @@ class MonthSummary:
             "severity": self.severity,
             "reasons": list(self.reasons),
             "report": self.report,
+            "new_tags": [[tag, count] for tag, count in self.new_tags],
             **self.values,
         }
 
@@ -58,6 +63,7 @@ class MonthSummary:
             reasons=tuple(str(r) for r in raw["reasons"]),
             report=str(raw["report"]),
             values=values,
+            new_tags=tuple((str(tag), int(count)) for tag, count in raw.get("new_tags", ())),
         )
 
 
@@ -70,6 +76,7 @@ class DriftSummary:
     worst: str
     seconds: float
     timings: dict[str, float]
+    min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
     mlflow_run_id: str | None = None
     mlflow_experiment_id: str | None = None
     schema_version: int = SCHEMA_VERSION
@@ -92,6 +99,7 @@ class DriftSummary:
             "worst": self.worst,
             "seconds": self.seconds,
             "timings": self.timings,
+            "min_questions": self.min_questions,
         }
         if self.mlflow_run_id is not None:
             body |= {"mlflow_run_id": self.mlflow_run_id, "mlflow_experiment_id": self.mlflow_experiment_id}
@@ -114,6 +122,7 @@ class DriftSummary:
             worst=str(raw["worst"]),
             seconds=float(raw["seconds"]),
             timings=dict(raw.get("timings", {})),
+            min_questions={k: int(v) for k, v in raw.get("min_questions", {}).items()},
             mlflow_run_id=raw.get("mlflow_run_id"),
             mlflow_experiment_id=raw.get("mlflow_experiment_id"),
             schema_version=version,

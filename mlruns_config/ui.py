@@ -16,10 +16,8 @@ import subprocess
 import sys
 from types import FrameType
 
-from mlflow.tracking import MlflowClient
-
+from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, runs_view_url
 from mlruns_config.servers import ServerError, _http_ok, _stop, _wait
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, runs_view_url
 
 # (experiment, label, the command that fills it)
 EXPERIMENTS = (
@@ -30,7 +28,7 @@ START_TIMEOUT_S = 300
 
 
 def links(settings: TrackingSettings, ui_url: str) -> list[str]:
-    client = MlflowClient(settings.tracking_uri)
+    client = settings.client()
     out = []
     for name, label, fill in EXPERIMENTS:
         experiment = client.get_experiment_by_name(name)

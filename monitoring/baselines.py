@@ -8,13 +8,15 @@
   questions it trained on, so an in-sample baseline would move these statistics every month.
 * supervised (P@k, R@k, F1@k, coverage): the held-out figures logged when the champion was trained
   (same definitions), or the named out-of-sample reference, scored now.
+* vocabulary (the share of the askers' tag occurrences the champion cannot suggest, and the most used such
+  tags): the champion's own evaluation window: 1 - the vocabulary coverage logged when it was trained, else that
+  window (or the named out-of-sample reference) counted now. It needs no model output, only the tags.
 
 Within a checked month, only the questions the champion did not train on feed the last two families.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -24,7 +26,7 @@ from monitoring.severity import FAMILIES
 from registry.card import ModelCard
 from tagger.errors import InputError
 
-EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED = FAMILIES
+EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED, VOCABULARY = FAMILIES
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,9 @@ def _describe(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
     return f"{start:%Y-%m-%d}..{f'{end:%Y-%m-%d}' if end is not None else 'end of data'}"
 
 
-def held_out_metrics(tags: Mapping[str, str], version: str | None = None) -> dict[str, float]:
-    """The evaluation metrics the training run logged on the version (`eval_metrics`), {} when it logged none;
-    a malformed tag is a CardError naming the version and the tag, never {} (that would change the baseline)."""
-    return ModelCard.from_tags(version if version is not None else "served", tags).eval_metrics
-
-
-def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str]) -> Baselines:
-    """Decide each family's baseline from the named reference (if any) and the champion's version tags."""
-    split = model_tags.get("split_date") or None
+def plan(named_reference: tuple[str, str] | None, card: ModelCard) -> Baselines:
+    """Decide each family's baseline from the named reference (if any) and the champion's model card."""
+    split = card.split_date
     trained_before = pd.Timestamp(split) if split else None
     if named_reference is None:
         if split is None:
@@ -90,6 +86,7 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
         EMBEDDINGS: named if named_reference is not None else f"the training months {months}",
         PREDICTIONS: "the champion's evaluation window",
         SUPERVISED: "the champion's held-out",
+        VOCABULARY: "the champion's evaluation window",
     }
     labels[TEXT] = labels[EMBEDDINGS]
     notes: list[str] = []
@@ -103,7 +100,8 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
             notes.append(f"the model records no training window: {ref} is trusted to be out of its training data")
         words[PREDICTIONS] = f"{ref} (after the champion's training)"
         words[SUPERVISED] = f"{ref}, scored now"
-        labels |= {PREDICTIONS: named, SUPERVISED: named}
+        words[VOCABULARY] = f"{ref}, its tags counted now"
+        labels |= {PREDICTIONS: named, SUPERVISED: named, VOCABULARY: named}
         window = (reference_start, end)
         return Baselines(embedding_months, trained_before, window, None, words, tuple(notes), labels)
 
@@ -113,12 +111,19 @@ def plan(named_reference: tuple[str, str] | None, model_tags: Mapping[str, str])
             f"before {split}): used for embeddings and text only"
         )
     if trained_before is None:
-        notes.append("the model records no training window: prediction and supervised statistics skipped")
+        notes.append("the model records no training window: prediction, supervised and vocabulary statistics skipped")
         return Baselines(embedding_months, None, None, None, words, tuple(notes), labels)
-    eval_end = model_tags.get("eval_end") or None
+    eval_end = card.eval_end
     window = (trained_before, pd.Timestamp(eval_end) if eval_end else None)
     words[PREDICTIONS] = f"the champion's evaluation window {_describe(*window)} (held out from its training)"
-    held_out = held_out_metrics(model_tags)
+    held_out = card.eval_metrics
+    if "vocabulary_coverage" in held_out:
+        words[VOCABULARY] = (
+            f"the champion's evaluation window {_describe(*window)}: 1 - its vocabulary coverage logged when it "
+            "was trained"
+        )
+    else:
+        words[VOCABULARY] = f"the champion's evaluation window {_describe(*window)}, its tags counted now"
     if held_out:
         words[SUPERVISED] = "the champion's held-out figures (logged when it was trained)"
         return Baselines(embedding_months, trained_before, window, held_out, words, tuple(notes), labels)

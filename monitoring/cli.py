@@ -8,10 +8,11 @@ import os
 import time
 from pathlib import Path
 
+from infra.cache import cache_dir
+from infra.tracking import MODEL_NAME, TrackingSettings
 from monitoring.config import DriftConfig
 from tagger.data.split import parse_sources
 from tagger.errors import InputError
-from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
 def _add_drift_args(p: argparse.ArgumentParser) -> None:
@@ -55,9 +56,9 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> DriftConfig:
+    from infra.spark import SparkSettings, parse_conf
     from monitoring.months import month_range
     from tagger.data import resolve_data_path
-    from tagger.spark import SparkSettings, parse_conf
 
     log_url, scored = None, None
     if args.predictions and "://" in args.predictions:
@@ -95,6 +96,7 @@ def config_from_args(args: argparse.Namespace) -> DriftConfig:
         reports_root=args.reports_dir,
         on_alert=args.on_alert,
         webhook=args.webhook,
+        cache_dir=cache_dir(os.environ),
     )
 
 
@@ -102,7 +104,6 @@ def _drift(args: argparse.Namespace) -> int:
     from monitoring.runner import execute
 
     settings = TrackingSettings.from_env()
-    settings.activate()
     _, code = execute(config_from_args(args), settings, log_to_mlflow=not args.no_mlflow)
     return code
 
@@ -123,7 +124,6 @@ def _schedule(args: argparse.Namespace) -> int:
 
     def run() -> None:
         start = time.perf_counter()
-        settings.activate()
         # Without --months, execute picks the newest complete month of the data at run time.
         result, code = execute(config_from_args(args), settings, log_to_mlflow=not args.no_mlflow)
         elapsed = time.perf_counter() - start

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.cache import DEFAULT_CACHE_DIR
+from infra.spark import SparkSettings
+from infra.tracking import MODEL_NAME
 from monitoring.severity import DEFAULT_THRESHOLDS
-from tagger.spark import SparkSettings
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+from tagger.data.paths import PROJECT_ROOT
 
 EXIT_ALERT = 4
 
@@ -29,7 +30,7 @@ class DriftConfig:
     scored: Path | None = None  # `sotag score` output: the prediction statistics read every scored question
     thresholds: Path = DEFAULT_THRESHOLDS
     reports_root: Path = PROJECT_ROOT / "reports" / "drift"
-    cache_dir: Path = Path(os.environ.get("SOTAG_CACHE", PROJECT_ROOT / ".cache"))
+    cache_dir: Path = DEFAULT_CACHE_DIR  # the CLI passes $SOTAG_CACHE (infra.cache)
     experiment: str = "drift-monitoring"
     on_alert: str = "none"  # "none" or "retrain"
     webhook: str | None = None

@@ -28,8 +28,22 @@ class _PcaProjection:
         return PCA(n_components=self.n_components, random_state=0).fit_transform(frame)
 
 
-_embeddings_drift.TSNE = _PcaProjection
-_embeddings_drift.SAMPLE_CONSTANT = 1000
+# What Evidently's embedding picture used before `use_pca_projection` replaced it (tests/monitoring checks that
+# upstream still draws with t-SNE; when it no longer does, the patch goes).
+UPSTREAM_PROJECTION = {"TSNE": _embeddings_drift.TSNE, "SAMPLE_CONSTANT": _embeddings_drift.SAMPLE_CONSTANT}
+
+
+def use_pca_projection() -> None:
+    """Patch Evidently (0.7's legacy `EmbeddingsDriftMetric.calculate`) to draw its embedding picture with PCA.
+
+    Upstream behaviour worked around: the picture is a `sklearn.manifold.TSNE` fit of up to 2 x 2,500 sampled
+    points (`SAMPLE_CONSTANT`) on every report, ~10 s a month on 2 cores, for a picture only; the drift score
+    does not depend on it. Here: `_PcaProjection` over up to 2 x 1,000 points. Applied by the drift job's entry
+    point (`monitoring.runner.execute`), never at import; idempotent.
+    """
+    _embeddings_drift.TSNE = _PcaProjection
+    _embeddings_drift.SAMPLE_CONSTANT = 1000
+
 
 EMBEDDINGS = "sbert"
 # Which Evidently stattest each descriptor gets, and why (see monitoring/job.py).

@@ -12,6 +12,10 @@ against its held-out ones. Per month:
 * prediction drift on the month's questions after the champion's training: the predicted-tag
   distribution (PSI, chi-square), Jensen-Shannon on the top tag, the share with no tag above the threshold.
 * supervised P@k, R@k, F1@k and tag coverage when the questions carry tags.
+* vocabulary, when the questions carry tags: the share of the month's tag occurrences the champion cannot
+  suggest (`oov_share`, 1 - vocabulary coverage) against its evaluation window's, and the month's most used
+  tags outside its vocabulary (`new_tags`, top 10 with counts): the signal to retrain with a newer or larger
+  vocabulary.
 * text descriptors (length, share of code) with Evidently's column drift: Wasserstein for the
   length (large samples make KS flag trivial shifts) and PSI for the zero-heavy code share.
 """
@@ -19,6 +23,7 @@ against its held-out ones. Per month:
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,18 +35,21 @@ from infra.drift_summary import DriftSummary, MonthSummary
 from monitoring import stats
 from monitoring.baselines import PREDICTIONS as PREDICTIONS_FAMILY
 from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
+from monitoring.baselines import VOCABULARY as VOCABULARY_FAMILY
 from monitoring.config import DriftConfig
 from monitoring.evidently_report import month_report
 from monitoring.resolved import ResolvedRun
-from monitoring.severity import LEVELS, assess
+from monitoring.severity import FAMILIES, LEVELS, assess, not_enough
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
-from tagger.metrics import decide, evaluate
+from tagger.metrics import decide, evaluate, vocabulary_coverage
 from tagger.model import Tagger
+from tagger.questions import question_texts as natural_texts
 from tagger.sbert import EmbeddingCache, encode
-from tagger.text import clean_question, code_share
+from tagger.text import code_share
 
 SUPERVISED = ("precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_at_3", "f1_at_5", "tag_coverage")
+NEW_TAGS = 10  # how many of a month's most used out-of-vocabulary tags it lists
 
 
 @dataclass
@@ -55,6 +63,8 @@ class MonthResult:
     html: str = field(repr=False)  # that report
     predictions_html: str | None = field(repr=False)  # the predicted-tags report, when there is one
     pca: np.ndarray = field(repr=False)  # (n, 2) float32: the month's embeddings on the reference's PCA
+    # The month's most used tags the champion cannot suggest, most used first (empty: tags unknown).
+    new_tags: tuple[tuple[str, int], ...] = ()
 
     @property
     def predictions_report(self) -> str:
@@ -73,6 +83,7 @@ class DriftResult:
     notes: list[str] = field(default_factory=list)
     reference_pca: np.ndarray | None = field(default=None, repr=False)  # (n, 2) float32: the reference's sample
     reports_dir: Path | None = None  # where the runner put the finished reports folder
+    min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
 
     @property
     def worst(self) -> str:
@@ -83,8 +94,10 @@ class DriftResult:
             reference=self.reference,
             baselines=self.baselines,
             notes=tuple(self.notes),
+            min_questions=dict(self.min_questions),
             months=tuple(
-                MonthSummary(m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values) for m in self.months
+                MonthSummary(m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values, m.new_tags)
+                for m in self.months
             ),
             worst=self.worst,
             seconds=round(self.seconds, 1),
@@ -99,7 +112,7 @@ def sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def question_texts(frame: pd.DataFrame) -> list[str]:
     """Natural title + body text for the sentence encoder (code kept as identifiers, title once)."""
-    return [clean_question(t, b, title_repeat=1) for t, b in zip(frame["title"], frame["body"], strict=True)]
+    return natural_texts(frame["title"], frame["body"])
 
 
 def descriptors(frame: pd.DataFrame) -> pd.DataFrame:
@@ -145,6 +158,23 @@ class MonthScorer:
         if held_out:
             # Held-out figures replace any scored now: same definitions, over the whole evaluation window.
             self.reference_values |= {k: held_out[k] for k in SUPERVISED if k in held_out}
+        if supervised:
+            if held_out and "vocabulary_coverage" in held_out:
+                self.reference_values["oov_share"] = 1.0 - held_out["vocabulary_coverage"]
+            elif prediction_reference["tags"].map(len).gt(0).any():
+                self.reference_values["oov_share"] = self.vocabulary_values(prediction_reference)[0]["oov_share"]
+
+    def vocabulary_values(self, frame: pd.DataFrame) -> tuple[dict[str, float], tuple[tuple[str, int], ...]]:
+        """The share of `frame`'s tag occurrences outside the vocabulary, the number of its questions carrying
+        a tag, and its `NEW_TAGS` most used tags outside the vocabulary with their counts (ties by name)."""
+        tags = [list(row) for row in frame["tags"] if len(row)]
+        known = set(self.vocabulary)
+        counts = Counter(t for row in tags for t in row if t not in known)
+        new = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:NEW_TAGS])
+        values = {"n_tagged_questions": float(len(tags))}
+        if tags:
+            values["oov_share"] = 1.0 - vocabulary_coverage(self.vocabulary, tags)
+        return values, new
 
     def _scores(self, frame: pd.DataFrame) -> np.ndarray:
         return self.tagger.scores(frame["title"].tolist(), frame["body"].tolist())
@@ -207,7 +237,7 @@ class MonthScorer:
 
 def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """`sotag score` output of the checked months, per month."""
-    from tagger.scored import PARTITION, read_scored
+    from infra.scored import PARTITION, read_scored
 
     frame = read_scored(config.scored, months)
     if frame.empty:
@@ -238,7 +268,8 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
     notes = list(baselines.notes)
     if not supervised:
         words.pop(SUPERVISED_FAMILY, None)
-        notes.append("the questions carry no tags: supervised statistics skipped")
+        words.pop(VOCABULARY_FAMILY, None)
+        notes.append("the questions carry no tags: supervised and vocabulary statistics skipped")
     prediction_reference = sample(
         baselines.prediction_reference(frame, tuple(checked)), config.max_reference, config.seed
     )
@@ -265,6 +296,11 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
     ref_emb = all_embeddings[: bounds[1]]
 
     scorer = MonthScorer(tagger, reference, ref_emb, prediction_reference, baselines.held_out, supervised)
+    if VOCABULARY_FAMILY in words and "oov_share" not in scorer.reference_values:
+        notes.append(
+            f"{words.pop(VOCABULARY_FAMILY)} holds no tagged question and the champion records no vocabulary "
+            "coverage: vocabulary statistics skipped"
+        )
     if not scorer.predictions and PREDICTIONS_FAMILY in words:
         notes.append(
             f"{words.pop(PREDICTIONS_FAMILY)} holds {len(prediction_reference)} questions the champion did not train "
@@ -280,6 +316,10 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         emb = all_embeddings[bounds[i + 1] : bounds[i + 2]]
         values = scorer.embedding_values(emb)
         month_words = dict(words)
+        new_tags: tuple[tuple[str, int], ...] = ()
+        if VOCABULARY_FAMILY in words:
+            vocabulary_values, new_tags = scorer.vocabulary_values(current)
+            values |= vocabulary_values
         top_tags = None
         reference_top = getattr(scorer, "ref_top", None)
         own = baselines.model_part(current)
@@ -303,7 +343,13 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         )
         values |= evidently_values
         labels = {family: baselines.labels[family] for family in month_words}
-        severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels)
+        embeddings_n, model_n = len(current), len(own)
+        supervised_n = int(values.get("n_evaluated", model_n))
+        tagged_n = int(values.get("n_tagged_questions", 0))
+        sizes = dict(zip(FAMILIES, (embeddings_n, embeddings_n, model_n, supervised_n, tagged_n), strict=True))
+        severity, reasons = assess(
+            list(run.rules), values, scorer.reference_values, labels, not_enough(sizes, run.floors)
+        )
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
@@ -311,7 +357,9 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
             )
         pca = scorer.pca.transform(emb)[:, :2].astype(np.float32)
         report = f"{month}.html"
-        results.append(MonthResult(month, len(current), values, severity, reasons, report, html, tags_html, pca))
+        results.append(
+            MonthResult(month, len(current), values, severity, reasons, report, html, tags_html, pca, new_tags)
+        )
     timings["months_s"] = time.perf_counter() - t
     return DriftResult(
         reference=scorer.reference_values,
@@ -321,4 +369,5 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         baselines=words,
         notes=notes,
         reference_pca=scorer.pca.transform(ref_emb)[:, :2].astype(np.float32),
+        min_questions=dict(run.floors),
     )

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 
 from infra.drift_summary import SUMMARY_FILE, DriftSummary
+from infra.tracking import TrackingSettings, use_fluent
 from monitoring.config import DriftConfig
 from monitoring.job import DriftResult
 from monitoring.resolved import ResolvedRun
 from monitoring.severity import LEVELS
-from tagger.tracking import TrackingSettings
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,7 @@ def log_run(
     settings: TrackingSettings,
 ) -> PublishedRun:
     """One MLflow run in `config.experiment`; `figures`: file name -> PNG (monitoring/plots.py `render`)."""
-    settings.activate()
-    settings.use_experiment(config.experiment)
+    use_fluent(settings, config.experiment)  # the drift run is a fluent MLflow run
     with mlflow.start_run(run_name=f"drift {run.months[0]}..{run.months[-1]}") as active:
         # The summary names its run, so the demo app can link each report to the MLflow UI.
         summary = result.summary().with_run(active.info.run_id, active.info.experiment_id)
@@ -64,6 +64,9 @@ def log_run(
         mlflow.log_metrics({f"reference_{k}": v for k, v in result.reference.items()})
         mlflow.log_dict(summary.to_dict(), SUMMARY_FILE)
         mlflow.log_dict({str(i): m.month for i, m in enumerate(result.months)}, "month_index.json")
+        new_tags = [[m.month, tag, count] for m in result.months for tag, count in m.new_tags]
+        if new_tags:  # the vocabulary family: each month's most used tags the champion cannot suggest
+            mlflow.log_table(pd.DataFrame(new_tags, columns=["month", "tag", "count"]), "vocabulary/new_tags.json")
         for name, png in figures.items():
             _log_bytes(png, f"plots/{name}")
         for month in result.months:

@@ -11,7 +11,7 @@ import pandas as pd
 from monitoring.baselines import Baselines, plan
 from monitoring.config import DriftConfig
 from monitoring.months import newest_complete_month
-from monitoring.severity import Rule, load_rules
+from monitoring.severity import Rule, load_floors, load_rules
 from tagger.model import Tagger
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ class ResolvedRun:
     tagger: Tagger
     baselines: Baselines  # what each family is compared with; `embedding_months` is the job's reference
     rules: tuple[Rule, ...]  # the severity rules, loaded once from `config.thresholds`
+    floors: dict[str, int]  # family -> its minimum month sample, from the same file
 
     @property
     def reference(self) -> tuple[str, str]:
@@ -44,6 +45,7 @@ def resolve_run(config: DriftConfig, frame: pd.DataFrame, served: ResolvedModel)
         model_name=served.name,
         model_version=served.version,
         tagger=served.tagger,
-        baselines=plan(config.reference, served.tags),
+        baselines=plan(config.reference, served.card),
         rules=tuple(load_rules(config.thresholds)),
+        floors=load_floors(config.thresholds),
     )

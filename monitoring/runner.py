@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from infra.drift_summary import write_summary
+from infra.tracking import TrackingSettings
 from monitoring import plots
 from monitoring.actions import post_webhook, retrain_line
 from monitoring.config import EXIT_ALERT, DriftConfig
@@ -25,7 +26,6 @@ from monitoring.resolved import resolve_run
 from monitoring.severity import FAMILIES
 from tagger.data import filter_sources, load_questions
 from tagger.errors import DataError, SotagError
-from tagger.tracking import TrackingSettings
 
 
 def load_frame(config: DriftConfig) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     if config.data is not None:
         frame, _ = load_questions(config.data)
         return filter_sources(frame, config.exclude_sources)
-    from tagger.prediction_log import read_predictions
+    from infra.prediction_log import read_predictions
 
     logged = read_predictions(config.predictions_url)
     if logged.empty:
@@ -56,12 +56,13 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 def execute(
     config: DriftConfig, settings: TrackingSettings, frame: pd.DataFrame | None = None, log_to_mlflow: bool = True
 ) -> tuple[DriftResult, int]:
+    from monitoring.evidently_report import use_pca_projection
     from registry.resolve import resolve
 
-    settings.activate()
+    use_pca_projection()  # the drift job's reports draw embeddings with PCA, not t-SNE
     start = time.perf_counter()
     frame = load_frame(config) if frame is None else frame
-    run = resolve_run(config, frame, resolve(config.model_uri))
+    run = resolve_run(config, frame, resolve(config.model_uri, settings))
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     reports_dir = config.reports_root / f"{stamp}_{run.months[0]}_{run.months[-1]}"
@@ -92,7 +93,8 @@ def execute(
 
     rows = [
         [m.month, m.n, m.severity, cell(m.values, "embedding_drift_auc"), cell(m.values, "centroid_cosine_distance", 4),
-         cell(m.values, "tag_psi"), cell(m.values, "no_tag_share"), cell(m.values, "precision_at_1")]
+         cell(m.values, "tag_psi"), cell(m.values, "no_tag_share"), cell(m.values, "precision_at_1"),
+         cell(m.values, "oov_share")]
         for m in result.months
     ]  # fmt: skip
     trained_before = run.baselines.trained_before
@@ -102,10 +104,20 @@ def execute(
         print(f"  {family + ':':<13}{result.baselines.get(family, 'skipped (see below)')}")
     for note in result.notes:
         print(f"  note: {note}")
-    print(tabulate(rows, headers=["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag", "P@1"]))
+    headers = ["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag", "P@1", "OOV"]
+    print(tabulate(rows, headers=headers))
     for m in result.months:
         for reason in m.reasons:
             print(f"  {m.month}: {reason}")
+    reference_oov = result.reference.get("oov_share")
+    for m in result.months:
+        if "oov_share" in m.values:
+            new = ", ".join(f"{tag} ({count})" for tag, count in m.new_tags) or "none"
+            baseline = f" (champion's evaluation window {reference_oov:.3f})" if reference_oov is not None else ""
+            print(
+                f"vocabulary: {m.month}: {m.values['oov_share']:.3f} of tag occurrences outside the champion's "
+                f"vocabulary{baseline}; most used new tags: {new}"
+            )
     print(f"reports: {reports_dir}")
     if published:
         print(f"mlflow:  experiment '{config.experiment}', run {published.run_id}")

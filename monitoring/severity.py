@@ -1,9 +1,14 @@
 """Per-month severity (ok / warn / alert) from the rules in a thresholds file.
 
-A rule reads one statistic of one family (embeddings, text, predictions, supervised) and says, in
+A rule reads one statistic of one family (embeddings, text, predictions, supervised, vocabulary) and says, in
 its reason, what that family was compared with. A supervised rule may be `relative` (a drop as a
 share of the baseline level) with a `noise_z` floor: a drop within `noise_z` standard errors of
 the baseline at the month's size (sqrt(p(1-p)/n)) is sampling noise, not a warning.
+
+Each family has a minimum sample (`_min_questions` in the thresholds file): a month with fewer of the
+family's questions is reported as "not enough questions (n=3 < 50)" and that family neither warns nor
+alerts. The shipped floors are measured (bench/drift_floors.py): the smallest month size at which 99 of 100
+ordinary months drawn from the family's baseline period stay `ok`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from pathlib import Path
 
 LEVELS = ("ok", "warn", "alert")
 DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.json")
-FAMILIES = ("embeddings", "text", "predictions", "supervised")
+FAMILIES = ("embeddings", "text", "predictions", "supervised", "vocabulary")
+# The statistic holding a family's month sample, for a rule's `noise_z` (the standard error of a share at that size).
+SAMPLE_SIZE = {"supervised": "n_evaluated", "vocabulary": "n_tagged_questions"}
 LABELS = {
     "embedding_drift_auc": "embedding AUC",
     "centroid_cosine_distance": "centroid distance",
@@ -25,6 +32,7 @@ LABELS = {
     "precision_at_1": "P@1",
     "recall_at_5": "R@5",
     "f1_at_3": "F1@3",
+    "oov_share": "out-of-vocabulary share",
 }
 
 
@@ -76,11 +84,34 @@ class Rule:
         return f"{label} {value:.3f} vs {baseline} {reference:.3f} ({detail}; {level})"
 
 
-def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
+def _read(path: Path) -> dict:
     try:
-        raw = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"thresholds file {path}: {exc}") from exc
+
+
+def load_floors(path: Path = DEFAULT_THRESHOLDS) -> dict[str, int]:
+    """{family: minimum questions} from the file's `_min_questions` (a family it leaves out has no floor)."""
+    raw = _read(path).get("_min_questions", {})
+    if not isinstance(raw, dict) or any(
+        f not in FAMILIES or isinstance(n, bool) or not isinstance(n, int) or n < 1 for f, n in raw.items()
+    ):
+        raise ValueError(f"thresholds file {path}: _min_questions maps each of {FAMILIES} to a positive integer")
+    return dict(raw)
+
+
+def not_enough(sizes: dict[str, int], floors: dict[str, int]) -> dict[str, str]:
+    """{family: "not enough questions (n=3 < 50)"} for each family whose month sample is under its floor."""
+    return {
+        family: f"not enough questions (n={sizes[family]} < {floors[family]})"
+        for family in FAMILIES
+        if family in floors and family in sizes and sizes[family] < floors[family]
+    }
+
+
+def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
+    raw = _read(path)
     rules = []
     for metric, spec in raw.items():
         if metric.startswith("_"):
@@ -107,18 +138,25 @@ def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
 
 
 def assess(
-    rules: list[Rule], values: dict[str, float], reference: dict[str, float], words: dict[str, str] | None = None
+    rules: list[Rule],
+    values: dict[str, float],
+    reference: dict[str, float],
+    words: dict[str, str] | None = None,
+    too_few: dict[str, str] | None = None,
 ) -> tuple[str, list[str]]:
     """The month's level and the reasons (rules at warn or alert), each naming its baseline.
 
     `words` maps a family to what it was compared with, in a few words; a family without words was skipped.
+    `too_few` (from `not_enough`) maps a family under its minimum sample to why: its rules are not applied,
+    and the reason says so.
     """
     words = words or {}
-    worst, reasons = "ok", []
-    n = values.get("n_evaluated")
+    too_few = too_few or {}
+    worst, reasons = "ok", [f"{family}: {why}; not judged" for family, why in too_few.items()]
     for rule in rules:
-        if words and rule.family not in words:
+        if (words and rule.family not in words) or rule.family in too_few:
             continue
+        n = values.get(SAMPLE_SIZE.get(rule.family, "n_evaluated"))
         level = rule.level(values.get(rule.metric), reference.get(rule.metric), n)
         if level != "ok":
             baseline = words.get(rule.family, "the reference")

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from infra.spark import SparkSettings, start_session
 from tagger.sbert import EMBEDDING_DIM
-from tagger.spark import SparkSettings, start_session
 
 # Texts per Spark task: small enough that both cores of a small machine stay busy and progress moves.
 TEXTS_PER_PARTITION = 512

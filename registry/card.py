@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from tagger.errors import SotagError
 
 CARD_VERSION = 1
-HEADLINE = ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage")  # each also a tag of its own, 4 decimals
+# Each also a tag of its own, 4 decimals: the in-vocabulary figures, then the all-tags ones (every question of the
+# evaluation window against every tag its asker chose, tagger.metrics) and the share of tag occurrences the
+# vocabulary covers. Versions trained before the all-tags metrics have only the first four.
+HEADLINE = (
+    "precision_at_1",
+    "f1_at_3",
+    "recall_at_5",
+    "tag_coverage",
+    "precision_at_1_all",
+    "recall_at_5_all",
+    "f1_at_3_all",
+    "vocabulary_coverage",
+)
 
 
 class CardError(SotagError):

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from infra.argtypes import positive_float, unit_float
+from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
 from registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
 from registry.store import CHAMPION, open_registry
-from tagger.argtypes import positive_float, unit_float
+from registry.validate import Verdict
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
-from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
 def add_gate_args(p: argparse.ArgumentParser) -> None:
@@ -77,32 +78,54 @@ def promotion_lines(result: PromotionResult, model_name: str) -> list[str]:
     if verdict is None:
         return [f"promote: v{result.version} is already @{CHAMPION}; nothing to do"]
     behaviour = f"; behavioural cases: {verdict.behaviour.summary()}" if verdict.behaviour else ""
-    rows = []
-    for role, metrics in verdict.metrics.items():
-        version = verdict.version if role == "challenger" else verdict.champion
-        rows.append([f"{role} v{version}", *(f"{metrics[k]:.4f}" for k in METRIC_LABELS)])
     kept = f"v{verdict.champion} stays @{CHAMPION}" if verdict.champion else f"no @{CHAMPION} yet"
     lines = [
         f"promote: challenger v{verdict.version}: single-question p50 {verdict.latency.p50_ms:.2f} ms (budget "
         f"{verdict.latency_budget_ms:g} ms){behaviour}",
         f"promote: evaluation window {verdict.window.describe()} ({verdict.n_questions} questions)",
-        tabulate(rows, headers=["", *METRIC_LABELS.values()], tablefmt="simple"),
     ]
+    if verdict.metrics:
+        rows = []
+        for role, metrics in verdict.metrics.items():
+            version = verdict.version if role == "challenger" else verdict.champion
+            rows.append([f"{role} v{version}", *(f"{metrics[k]:.4f}" for k in METRIC_LABELS)])
+        lines += [tabulate(rows, headers=["", *METRIC_LABELS.values()], tablefmt="simple"), scored_note(verdict)]
+    checks = f"promote: checks (cheapest first, stopping at the first refusal): {verdict.checks_line()}"
     if result.dry_run:
-        checks = ", ".join(f"{c.name} {'passed' if c.passed else 'FAILED'}" for c in verdict.checks)
         would = f"would promote v{verdict.version} to @{CHAMPION}" if verdict.promote else f"would keep ({kept})"
         lines += [
             f"promote: DRY RUN: {would} in {result.seconds:.1f} s: {verdict.reason}",
-            f"promote: checks: {checks}; nothing recorded (no tag, no alias move)",
+            f"{checks}; nothing recorded (no tag, no alias move)",
         ]
     elif result.promoted:
         lines += [
             f"promote: PROMOTED v{verdict.version} to @{CHAMPION} in {result.seconds:.1f} s: {verdict.reason}",
+            checks,
             f"serve:   models:/{model_name}@{CHAMPION}",
         ]
     else:
-        lines.append(f"promote: KEPT ({kept}) in {result.seconds:.1f} s: {verdict.reason}")
+        lines += [f"promote: KEPT ({kept}) in {result.seconds:.1f} s: {verdict.reason}", checks]
     return lines
+
+
+def scored_note(verdict: Verdict) -> str:
+    """The line under the promotion table: what was scored, and why `status` shows other figures."""
+    sizes = verdict.vocabulary_sizes
+    own = ", ".join(f"{role} {n}" for role, n in sizes.items())
+    union = (
+        f"the union of both vocabularies ({verdict.scored_tags} tags: {own})"
+        if len(sizes) > 1
+        else f"the challenger's {verdict.scored_tags} tags"
+    )
+    primary = METRIC_LABELS.get(verdict.primary_metric, verdict.primary_metric)
+    return (
+        f"scored: both models now, on these {verdict.n_questions} questions; deciding metric {primary}. The 'all' "
+        "columns: every question of the window, the 5 best suggestions against every tag its asker chose (vocab "
+        "cov: the share of those tag occurrences the model's vocabulary holds). P@1 F1@3 R@5 coverage: the "
+        f"questions carrying a tag of either vocabulary, over {union}; a model is marked down for the union's tags "
+        "it cannot suggest, so the rows compare like with like. `sotag status` shows each version's figures from "
+        "its own training run (its own window and vocabulary): other numbers"
+    )
 
 
 def rollback_line(result: RollbackResult) -> str:

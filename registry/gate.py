@@ -1,9 +1,12 @@
 """The promotion gate: re-score challenger and champion on one evaluation window, then decide.
 
 Both models are scored now, on the same questions, so a champion evaluated long ago on an
-older window is never compared from stale numbers. When the two vocabularies differ (top-100
-vs top-500 tags), both are scored over their union: a model simply never ranks a tag it does
-not know, and the truth is the same for both.
+older window is never compared from stale numbers. The primary metric (default: all-tags F1@3)
+scores each model's five best suggestions on EVERY question of the window against EVERY tag its
+asker chose (tagger.metrics, all-tags section), so models with different vocabularies are
+compared on what users get, with no restriction to either vocabulary. The in-vocabulary figures
+are kept beside it: when the two vocabularies differ (top-100 vs top-500 tags) those are scored
+over their union (a model simply never ranks a tag it does not know; the truth is the same for both).
 """
 
 from __future__ import annotations
@@ -18,16 +21,49 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm import tqdm
 
 from registry.behaviour import DEFAULT_CASES, BehaviourReport
+from registry.card import ModelCard
 from tagger.data import filter_sources, load_questions, time_split
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
-from tagger.loading import load_model
-from tagger.metrics import evaluate
+from tagger.metrics import all_tags_from_scores, evaluate
 from tagger.model import Tagger
 
-REPORTED = ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage", "f1_micro")
-METRIC_LABELS = {"precision_at_1": "P@1", "f1_at_3": "F1@3", "recall_at_5": "R@5", "tag_coverage": "coverage"}
-GATE_METRICS = ("f1_at_3", "f1_at_5", "precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_micro")
+REPORTED = (
+    "f1_at_3_all",
+    "precision_at_1_all",
+    "recall_at_5_all",
+    "vocabulary_coverage",
+    "precision_at_1",
+    "f1_at_3",
+    "recall_at_5",
+    "tag_coverage",
+    "f1_micro",
+)
+METRIC_LABELS = {
+    "f1_at_3_all": "F1@3 all",
+    "precision_at_1_all": "P@1 all",
+    "recall_at_5_all": "R@5 all",
+    "vocabulary_coverage": "vocab cov",
+    "precision_at_1": "P@1",
+    "f1_at_3": "F1@3",
+    "recall_at_5": "R@5",
+    "tag_coverage": "coverage",
+}
+GATE_METRICS = (
+    "f1_at_3_all",
+    "f1_at_5_all",
+    "precision_at_1_all",
+    "precision_at_3_all",
+    "recall_at_3_all",
+    "recall_at_5_all",
+    "f1_at_3",
+    "f1_at_5",
+    "precision_at_1",
+    "precision_at_3",
+    "recall_at_3",
+    "recall_at_5",
+    "f1_micro",
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +71,7 @@ class GateConfig:
     """How `promote` judges a challenger."""
 
     data: Path
-    primary_metric: str = "f1_at_3"
+    primary_metric: str = "f1_at_3_all"  # what users get, comparable across vocabularies (module docstring)
     floor_metric: str = "f1_at_3"
     floor: float = 0.45
     min_delta: float = 0.0  # the challenger must reach champion + min_delta on the primary metric
@@ -74,15 +110,12 @@ class Decision:
     metrics: dict[str, dict[str, float]]  # "challenger"/"champion" -> metric -> value
 
 
-def window_for(config: GateConfig, challenger_tags: dict[str, str]) -> Window:
-    start = config.eval_start or challenger_tags.get("split_date")
+def window_for(config: GateConfig, challenger: ModelCard) -> Window:
+    start = config.eval_start or challenger.split_date
     if not start:
         raise DataError("--eval-start: the challenger has no split_date tag; name the evaluation window")
-    end = config.eval_end or challenger_tags.get("eval_end") or None
-    if config.exclude_sources is not None:
-        exclude = config.exclude_sources
-    else:
-        exclude = tuple(s for s in challenger_tags.get("exclude_sources", "").split(",") if s)
+    end = config.eval_end or challenger.eval_end or None
+    exclude = config.exclude_sources if config.exclude_sources is not None else challenger.exclude_sources
     return Window(start=start, end=end, exclude_sources=exclude)
 
 
@@ -94,27 +127,33 @@ def evaluation_frame(data: Path, window: Window, frame: pd.DataFrame | None = No
     return time_split(frame, window.start, window.end).evaluation
 
 
-def _scores(tagger: Tagger, frame: pd.DataFrame, columns: np.ndarray, width: int, batch: int, label: str) -> np.ndarray:
-    out = np.zeros((len(frame), width), dtype=np.float32)
+def model_scores(tagger: Tagger, frame: pd.DataFrame, batch: int = 2048, label: str = "model") -> np.ndarray:
+    """The model's scores on `frame`'s questions: (len(frame), len(tagger.vocabulary)) float32, in batches."""
+    out = np.zeros((len(frame), len(tagger.vocabulary)), dtype=np.float32)
     titles, bodies = frame["title"].tolist(), frame["body"].tolist()
     for start in tqdm(range(0, len(frame), batch), desc=f"scoring {label}", leave=False, mininterval=1, disable=None):
         stop = start + batch
-        out[start:stop, columns] = tagger.scores(titles[start:stop], bodies[start:stop])
+        out[start:stop] = tagger.scores(titles[start:stop], bodies[start:stop])
     return out
 
 
 def score_models(models: dict[str, Tagger], frame: pd.DataFrame, batch_size: int = 2048) -> dict[str, dict[str, float]]:
-    """Every metric of each model on `frame`, over the union of their vocabularies."""
+    """Every metric of each model on `frame`: the in-vocabulary ones over the union of their vocabularies, the
+    all-tags ones (`*_all`, `vocabulary_coverage`) on every question against its full tag list."""
     union = sorted({t for tagger in models.values() for t in tagger.vocabulary})
     index = {t: i for i, t in enumerate(union)}
     y_true = MultiLabelBinarizer(classes=union).fit_transform(restrict_tags(frame["tags"], union))
+    asked = frame["tags"].tolist()
     out = {}
     for label, tagger in models.items():
         columns = np.array([index[t] for t in tagger.vocabulary])
-        scores = _scores(tagger, frame, columns, len(union), batch_size, label)
+        own = model_scores(tagger, frame, batch_size, label)
+        scores = np.zeros((len(frame), len(union)), dtype=np.float32)
+        scores[:, columns] = own
         # Coverage stays relative to the model's own vocabulary: the share of its tags it ever predicts.
         result = evaluate(scores, y_true, union, tagger.config.top_k, tagger.config.threshold)
         metrics = dict(result.metrics)
+        metrics.update(all_tags_from_scores(own, tagger.vocabulary, asked))
         predicted = result.per_tag.set_index("tag")["predicted"]
         metrics["tag_coverage"] = float((predicted.loc[list(tagger.vocabulary)] > 0).mean())
         out[label] = metrics
@@ -176,35 +215,40 @@ def measure_latency(tagger: Tagger, frame: pd.DataFrame, n: int, seed: int = 0) 
     return Latency(float(np.percentile(times, 50)), float(np.percentile(times, 99)), len(times))
 
 
+def latency_refusal(config: GateConfig, latency: Latency) -> str | None:
+    """Why the challenger's single-question p50 refuses it, or None when it fits the budget."""
+    if latency.p50_ms <= config.max_latency_ms:
+        return None
+    return (
+        f"single-question p50 {latency.p50_ms:.2f} ms is over the latency budget of {config.max_latency_ms:g} ms "
+        "(--max-latency-ms)"
+    )
+
+
+def behaviour_refusal(behaviour: BehaviourReport) -> str | None:
+    """Why the challenger's behavioural cases refuse it, or None when no required case failed."""
+    if not behaviour.failed_required:
+        return None
+    failed = "; ".join(f"{o.case.id} ({o.detail})" for o in behaviour.failed_required[:5])
+    return f"{len(behaviour.failed_required)} required behavioural case(s) failed: {failed}"
+
+
 def extra_checks(
     config: GateConfig, verdict: Decision, latency: Latency, behaviour: BehaviourReport | None
 ) -> Decision:
-    """A challenger the metrics would promote must also pass its behavioural cases and fit the latency budget."""
+    """A decision the metrics would promote must also pass the behavioural cases and fit the latency budget."""
     if not verdict.promote:
         return verdict
-    if behaviour is not None and behaviour.failed_required:
-        failed = "; ".join(f"{o.case.id} ({o.detail})" for o in behaviour.failed_required[:5])
-        reason = f"{len(behaviour.failed_required)} required behavioural case(s) failed: {failed}"
-        return Decision(False, reason, verdict.metrics)
-    if latency.p50_ms > config.max_latency_ms:
-        reason = (
-            f"single-question p50 {latency.p50_ms:.2f} ms is over the latency budget of {config.max_latency_ms:g} ms "
-            f"(--max-latency-ms); quality would have passed: {verdict.reason}"
-        )
-        return Decision(False, reason, verdict.metrics)
-    return verdict
+    refusal = (behaviour_refusal(behaviour) if behaviour is not None else None) or latency_refusal(config, latency)
+    return Decision(False, refusal, verdict.metrics) if refusal else verdict
 
 
-def overlap_note(champion_tags: dict[str, str], window: Window) -> str:
+def overlap_note(champion: ModelCard, window: Window) -> str:
     """A champion trained on questions inside the window is scored on data it has seen."""
-    trained_until = champion_tags.get("split_date")
+    trained_until = champion.split_date
     if trained_until and pd.Timestamp(trained_until) > pd.Timestamp(window.start):
         return (
             f"(note: the champion was trained on questions up to {trained_until}, inside the evaluation window "
             f"from {window.start}, so its figures are optimistic)"
         )
     return ""
-
-
-def load_tagger(uri: str) -> Tagger:
-    return load_model(uri).tagger

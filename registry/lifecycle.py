@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from tabulate import tabulate
 
+from registry.card import read_card
 from registry.gate import GateConfig
 from registry.store import CHALLENGER, CHAMPION, Event, Registry, RegistryConflict, RegistryError
 from registry.validate import Verdict, validate
@@ -135,34 +136,61 @@ def rollback(registry: Registry, reason: str = "manual rollback", mirror_stages:
     return RollbackResult(target, current, reason, event)
 
 
+def gate_label(tags: dict[str, str]) -> str:
+    """A version's gate decision as `status` and the app show it: "promoted", "rejected", or
+    "promoted, then rolled back (at <time>)" for a champion a rollback replaced."""
+    decision = tags.get("gate_decision", "")
+    rolled_back_at = tags.get("rolled_back_at")
+    if rolled_back_at:
+        return f"{decision or 'champion'}, then rolled back (at {rolled_back_at})"
+    return decision
+
+
 def status_text(registry: Registry) -> str:
     """Versions, aliases and the promotion history; an interrupted move found now is repaired and said first."""
     recovered = registry.recover("status") if registry.model() is not None else []
     aliases = registry.aliases()
     rows = []
     for mv in registry.versions():
-        tags = mv.tags
+        tags, card = mv.tags, read_card(mv)
         rows.append(
             [
                 f"v{mv.version}",
                 ",".join(sorted(aliases.get(str(mv.version), []))),
-                tags.get("vectorizer", ""),
-                tags.get("top_n_tags", ""),
-                tags.get("precision_at_1", ""),
-                tags.get("f1_at_3", ""),
-                tags.get("recall_at_5", ""),
-                tags.get("gate_decision", ""),
+                card.vectorizer,
+                "" if card.top_n_tags is None else str(card.top_n_tags),
+                card.headline("precision_at_1"),
+                card.headline("f1_at_3"),
+                card.headline("recall_at_5"),
+                card.headline("precision_at_1_all"),
+                card.headline("recall_at_5_all"),
+                card.headline("f1_at_3_all"),
+                card.headline("vocabulary_coverage"),
+                gate_label(tags),
                 pd.Timestamp(mv.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
-                (tags.get("run_id") or mv.run_id or "")[:12],
+                (card.run_id or mv.run_id or "")[:12],
             ]
         )
-    headers = ["version", "aliases", "vectorizer", "tags", "P@1", "F1@3", "R@5", "gate", "created (UTC)", "run"]
+    headers = [
+        "version", "aliases", "vectorizer", "tags", "P@1", "F1@3", "R@5",
+        "P@1 all", "R@5 all", "F1@3 all", "vocab cov", "gate", "created (UTC)", "run",
+    ]  # fmt: skip
+    legend = (
+        "P@1 F1@3 R@5: the model's own tags, questions carrying one; '… all': every question of its evaluation window "
+        "against every tag its asker chose; vocab cov: share of those tag occurrences its vocabulary holds "
+        "(empty: trained before sotag recorded them)"
+    )
     lines = [f"model {registry.name}"]
     for event in recovered:
         lines.append(
             f"INTERRUPTED MOVE: {event.action} v{event.previous or 'none'} -> v{event.version}: {event.recovered}"
         )
-    lines += [tabulate(rows, headers=headers, tablefmt="simple"), "", "promotion history:"]
+    lines += [
+        tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True),  # figures as the card has them
+        legend,
+        "",
+        "promotion history:",
+    ]
     history = registry.history()
     if not history:
         lines.append("  (no champion yet: sotag promote)")

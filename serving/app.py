@@ -2,7 +2,9 @@
 
 POST /predict (sotag's {title, body, top_k} or the original Tagger API's {text, topk}), POST /explain,
 POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
-POST /reload and POST /admin/{retrain,rollback} (bearer token), OpenAPI docs at /docs (served offline).
+POST /reload and POST /admin/{retrain,rollback} (bearer token), POST /webhooks/mlflow (an MLflow registry
+webhook, HMAC-signed), OpenAPI docs at /docs (served offline). The gateway follows the alias it serves
+(serving/alias_watch.py): it looks every `reload_poll_s` seconds, and at once on a webhook.
 
 Bad input never reaches the model: pydantic checks every field and the answer is a 400
 naming it; a body over the limit is a 413; a batch over the time limit is a 504.
@@ -13,12 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,16 +26,21 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.prediction_log import PredictionLog, PredictionRecord, now
 from registry.lifecycle import rollback
-from registry.resolve import ResolvedModel
+from registry.resolve import ResolvedModel, parse_alias_uri, pin
 from registry.store import open_registry
 from serving import contract
 from serving.admin_guard import FailedAttempts, token_matches
+from serving.alias_watch import AliasCheck, AliasWatch
 from serving.config import GatewayConfig
+from serving.jobs import JobRefused, Jobs, RetrainJob
 from serving.metrics import GatewayMetrics
+from serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from serving.model_holder import ModelHolder
 from serving.schemas import (
     BatchRequest,
@@ -48,9 +53,8 @@ from serving.schemas import (
 )
 from tagger.errors import InputError, SotagError
 from tagger.explain import explain
-from tagger.prediction_log import PredictionLog, PredictionRecord, now
-from tagger.pyfunc import check_threshold
-from tagger.tracking import TrackingSettings
+from tagger.kinds.base import NotExplainable
+from tagger.params import check_threshold
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {
@@ -63,8 +67,14 @@ KNOWN_ROUTES = {
     "/reload",
     "/admin/retrain",
     "/admin/rollback",
+    "/webhooks/mlflow",
 }
 ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
+BODIES: dict[str, type[BaseModel]] = {
+    "/predict": PredictRequest,
+    "/explain": PredictRequest,
+    "/predict/batch": BatchRequest,
+}
 
 
 class ApiError(Exception):
@@ -150,23 +160,56 @@ def _field(loc: tuple | list) -> str:
     return ".".join(parts) or "body"
 
 
-def _problem(error: dict[str, Any]) -> str:
+def _known_fields(body: type[BaseModel], loc: tuple | list) -> list[str]:
+    """The fields of the object holding the field at `loc` (the request body's, or a batch question's)."""
+    model = body
+    for part in loc[1:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is not None:
+            nested = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)]
+            model = next(a for a in nested if issubclass(a, BaseModel))
+    return sorted(model.model_fields)
+
+
+def _problem(error: dict[str, Any], body: type[BaseModel] | None = None) -> str:
     kind, message = error.get("type", ""), error.get("msg", "invalid")
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "is not a known field"
-    if kind == "json_invalid":
-        return f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
+        known = f"; the known fields are {', '.join(_known_fields(body, error['loc']))}" if body else ""
+        return f"is not a known field{known}"
     return message[0].lower() + message[1:] if message else "invalid"
 
 
+def _body_detail(error: dict[str, Any], content_type: str) -> dict[str, str] | None:
+    """The body as a whole is not a JSON object: say so, naming `body` (not the parser's character position)."""
+    loc, kind = tuple(error.get("loc", ())), error.get("type", "")
+    if kind == "json_invalid":
+        position = f" at character {loc[-1]}" if len(loc) > 1 else ""
+        reason = error.get("ctx", {}).get("error", "parse error")
+        return {"field": "body", "problem": f"is not valid JSON ({reason}{position})"}
+    if loc == ("body",) and kind in {"model_attributes_type", "dict_type"}:
+        if "json" not in content_type.lower():
+            return {
+                "field": "body",
+                "problem": f"is not JSON (content-type {content_type or 'missing'}); send a JSON object",
+            }
+        return {"field": "body", "problem": "must be a JSON object"}
+    return None
+
+
 def create_app(
-    config: GatewayConfig, holder: ModelHolder | None = None, prediction_log: PredictionLog | None = None
+    config: GatewayConfig,
+    holder: ModelHolder | None = None,
+    prediction_log: PredictionLog | None = None,
+    retrain: RetrainJob | None = None,
 ) -> FastAPI:
-    """Build the gateway; the model loads here (before the first request), not lazily."""
+    """Build the gateway; the model loads here (before the first request), not lazily.
+
+    `retrain` is what /admin/retrain runs: `sotag retrain` in this process (given by the `sotag` command
+    layer, since serving does not import training); without it the route answers 503."""
     metrics = GatewayMetrics.create()
-    holder = holder or ModelHolder(config.model_uri)
+    holder = holder or ModelHolder(config.model_uri, config.tracking)
     plog = (
         prediction_log
         if prediction_log is not None
@@ -180,11 +223,16 @@ def create_app(
     )
     metrics.watch_prediction_log(plog)
     metrics.set_model(holder.current.name, holder.current.version)
-    jobs: dict[str, dict[str, Any]] = {}
+    jobs = Jobs()
+    watch = _alias_watch(config, holder, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        if watch is not None:
+            watch.start()
         yield
+        if watch is not None:
+            watch.stop()
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package (served under
@@ -196,11 +244,18 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
+    app.state.jobs = jobs
+    app.state.alias_watch = watch
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": _field(e.get("loc", ())), "problem": _problem(e)} for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = BODIES.get(request.url.path)
+        content_type = request.headers.get("content-type", "")
+        details = [
+            _body_detail(e, content_type) or {"field": _field(e.get("loc", ())), "problem": _problem(e, body)}
+            for e in exc.errors()
+        ]
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
         return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=400)
 
@@ -283,7 +338,10 @@ def create_app(
         model = holder.current
         check_threshold_for(model, threshold)
         (suggestion,) = model.tagger.suggest([title], [body], top_k, threshold)
-        explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        try:
+            explanations = [asdict(e) for e in explain(model.tagger, title, body, suggestion.tags)]
+        except NotExplainable as exc:
+            raise ApiError(422, f"explain: {exc}; /predict answers for this model") from None
         return JSONResponse(
             {
                 "tags": suggestion.tags,
@@ -331,6 +389,7 @@ def create_app(
             "predictions_logged": plog.written,
             "prediction_log": plog.status(),
             "last_reload": holder.last_reload,
+            "alias_watch": watch.status() if watch is not None else {"poll_s": 0, "polling": False, "last_check": None},
         }
 
     @app.get("/model_info", summary="Version, alias, run, metrics, training time and data digest of the model")
@@ -360,13 +419,34 @@ def create_app(
     async def reload() -> JSONResponse:
         return await run_in_threadpool(_reload)
 
+    @app.post(
+        "/webhooks/mlflow",
+        summary="An MLflow registry webhook (model_version_alias.created, HMAC-signed): follow the alias now",
+    )
+    async def mlflow_webhook(request: Request) -> JSONResponse:
+        if not config.webhook_secret:
+            raise ApiError(403, "the webhook route is disabled: set SOTAG_WEBHOOK_SECRET on the gateway")
+        try:
+            payload = verify(config.webhook_secret, dict(request.headers), await request.body())
+        except WebhookRefused as exc:
+            metrics.admin_failures.inc()
+            raise ApiError(401, f"webhook refused: {exc}") from None
+        event = alias_event(payload)
+        served = parse_alias_uri(holder.uri)
+        if event is None or watch is None or served is None or (event.name, event.alias) != served:
+            what = f"{payload.get('entity')}.{payload.get('action')}"
+            if event is not None:
+                what = f"models:/{event.name}@{event.alias} -> v{event.version}"
+            return JSONResponse({"ignored": f"{what}: not the alias this gateway serves ({holder.uri})"})
+        # The registry, not the payload, says which version the alias names now (deliveries may arrive late).
+        check: AliasCheck = await run_in_threadpool(watch.check, "webhook", True)
+        return JSONResponse(check.as_dict(), status_code=409 if check.outcome in ("refused", "error") else 200)
+
     @app.post("/admin/rollback", dependencies=[Depends(admin)], summary="Roll the registry back, then reload")
     async def admin_rollback() -> JSONResponse:
         def work() -> JSONResponse:
             try:
-                target = rollback(
-                    open_registry(TrackingSettings.from_env(), holder.current.name), "rollback through the gateway"
-                )
+                target = rollback(open_registry(config.tracking, holder.current.name), "rollback through the gateway")
             except SotagError as exc:
                 raise ApiError(409, f"rollback refused: {exc}") from None
             response = _reload()
@@ -378,19 +458,19 @@ def create_app(
 
     @app.post("/admin/retrain", dependencies=[Depends(admin)], status_code=202, summary="Start `sotag retrain`")
     async def admin_retrain() -> dict[str, Any]:
-        running = [j for j in jobs.values() if j["status"] == "running"]
-        if running:
-            raise ApiError(409, f"a retrain is already running (job {running[0]['id']})")
-        job = {"id": uuid.uuid4().hex[:12], "status": "running", "started": now().isoformat(), "exit_code": None}
-        jobs[job["id"]] = job
-        threading.Thread(target=_run_retrain, args=(job,), daemon=True).start()
-        return job
+        if retrain is None:
+            raise ApiError(503, "retrain is not available in this gateway (start it with `sotag gateway`)")
+        try:
+            return jobs.start(retrain)
+        except JobRefused as running:
+            raise ApiError(409, f"a retrain is already running (job {running})") from None
 
     @app.get("/admin/jobs/{job_id}", dependencies=[Depends(admin)], summary="State of a retrain job")
     async def admin_job(job_id: str) -> dict[str, Any]:
-        if job_id not in jobs:
-            raise ApiError(404, f"job_id: no job {job_id}")
-        return jobs[job_id]
+        job = jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"job_id: no job {job_id} (the gateway remembers the last {jobs.keep} jobs)")
+        return job
 
     def openapi() -> dict[str, Any]:
         # Rebuilt when the served model's score kind changes (a reload): the threshold bounds follow it.
@@ -410,15 +490,17 @@ def create_app(
     return app
 
 
-def _run_retrain(job: dict[str, Any]) -> None:
-    """The registry issue's command in a subprocess: its exit code is the job's outcome."""
-    import subprocess
-    import sys
+def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> AliasWatch | None:
+    """The watch on the served alias; None when the gateway serves no alias (a version, a folder)."""
+    if parse_alias_uri(holder.uri) is None or holder.current.version is None:
+        return None
 
-    result = subprocess.run([sys.executable, "-m", "sotag", "retrain"], capture_output=True, text=True, check=False)
-    job.update(
-        status={0: "promoted", 3: "kept"}.get(result.returncode, "failed"),
-        exit_code=result.returncode,
-        output=(result.stdout + result.stderr)[-4000:],
-        finished=now().isoformat(),
-    )
+    def checked(check: AliasCheck) -> None:
+        metrics.alias_checked(check.outcome, check.registry_version)
+        if check.outcome == "swapped":
+            metrics.reloads.labels("ok").inc()
+            metrics.set_model(holder.current.name, holder.current.version)
+        elif check.outcome == "refused":
+            metrics.reloads.labels("failed").inc()
+
+    return AliasWatch(holder, lambda: pin(holder.uri, config.tracking).version, config.reload_poll_s, checked)

@@ -6,36 +6,43 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
+from infra.tracking import MODEL_NAME, TrackingSettings
 from serving.config import CHAMPION_URI, GatewayConfig
-from tagger.tracking import MODEL_NAME, TrackingSettings
 
 
 def serve_command(host: str, port: int, workers: int) -> list[str]:
     """What `mlflow models serve --env-manager local` runs, with sotag's guarded app (serving/scoring_app.py)."""
     uvicorn = str(Path(sys.executable).parent / "uvicorn")
-    return [uvicorn, "--host", host, "--port", str(port), "--workers", str(workers), "serving.scoring_app:app"]
+    return [
+        uvicorn, "--host", host, "--port", str(port), "--workers", str(workers),
+        "--factory", "serving.scoring_app:create_app",
+    ]  # fmt: skip
 
 
 def _serve(args: argparse.Namespace) -> int:
     from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
     from mlflow.pyfunc import scoring_server
-    from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+
+    from registry.resolve import model_files, pinned_uri
 
     settings = TrackingSettings.from_env()
-    settings.activate()
-    # As `mlflow models serve` does: the model (pinned by the registry to the version the alias names now)
+    # As `mlflow models serve` does: the model (pinned to the version an alias, `latest` or a stage names now)
     # downloaded once, then the scoring server on the local copy.
-    local_path = _download_artifact_from_uri(args.model_uri)
+    pinned = pinned_uri(args.model_uri, settings)
+    local_path = str(model_files(pinned, settings))
     env = dict(os.environ)
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env[scoring_server._SERVER_MODEL_PATH] = local_path
     env[MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.name] = str(MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
     command = serve_command(args.host, args.port, args.workers)
-    print(f"serve: {args.model_uri} ({local_path}) on http://{args.host}:{args.port}/invocations", flush=True)
+    served = args.model_uri if pinned == args.model_uri else f"{args.model_uri} = {pinned}"
+    print(f"serve: {served} ({local_path}) on http://{args.host}:{args.port}/invocations", flush=True)
     os.execve(command[0], command, env)
     return 0  # not reached
 
@@ -57,12 +64,18 @@ def _gateway(args: argparse.Namespace) -> int:
 
     from serving.app import create_app
 
-    settings = TrackingSettings.from_env()
-    settings.activate()
     config = model_to_serve(GatewayConfig.from_env(model_uri=args.model_dir or args.model_uri))
-    app = create_app(config)
+    retrain = partial(args.retrain_job, config.tracking) if args.retrain_job is not None else None
+    app = create_app(config, retrain=retrain)
     model = app.state.holder.current
     print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
+    watch = app.state.alias_watch
+    if watch is not None:
+        follows = "polling off ($SOTAG_RELOAD_POLL_S=0)"
+        if watch.poll_s:
+            follows = f"checked every {watch.poll_s:g} s ($SOTAG_RELOAD_POLL_S)"
+        hook = ", and on POST /webhooks/mlflow" if config.webhook_secret else ""
+        print(f"gateway: following {model.source}: {follows}{hook}", flush=True)
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
     # shutdown drains the prediction log (spooling to disk what the database does not take).
     # uvicorn re-raises the signal it stopped on once shut down (so the default action would kill us with
@@ -104,20 +117,17 @@ def _convert(args: argparse.Namespace) -> int:
         f"{len(converted.config.vocabulary)} tags, max score difference {converted.max_score_difference:.1e})"
     )
     if args.register:
-        settings = TrackingSettings.from_env()
-        settings.activate()
-        settings.use_experiment(args.experiment)  # artifacts under the profile's artifact root
-        converted = register_converted(converted, args.model_name)
+        converted = register_converted(converted, args.model_name, TrackingSettings.from_env(), args.experiment)
         print(f"convert-legacy: registered models:/{args.model_name}/{converted.version} as @challenger")
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    from serving.batch import ScoreConfig, default_engine, run_score
-    from tagger.spark import parse_conf
+    from infra.spark import parse_conf
+    from serving.batch import default_engine, run_score
+    from serving.score_job import ScoreConfig, written_partitions
 
     settings = TrackingSettings.from_env()
-    settings.activate()
     config = ScoreConfig(
         input=Path(args.input),
         output=Path(args.out),
@@ -128,15 +138,17 @@ def _score(args: argparse.Namespace) -> int:
         batch_rows=args.batch_rows,
         progress=not args.no_progress,
     )
-    result = run_score(config)
+    result = run_score(config, settings)
     print(result.summary())
-    months = result.months
-    span = f"{months[0]} … {months[-1]} ({len(months)} months)" if len(months) > 2 else ", ".join(months) or "no month"
-    print(f"score: wrote {config.output}/creation_month=YYYY-MM for {span}")
+    print(f"score: wrote {written_partitions(config.output, result.months)}")
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(
+    subparsers: argparse._SubParsersAction, retrain_job: Callable[[TrackingSettings], int] | None = None
+) -> None:
+    """The serving sub-commands; `retrain_job(settings)` is what the gateway's /admin/retrain runs (`sotag retrain`
+    in the gateway's process), handed in by the `sotag` command layer since serving does not import training."""
     p = subparsers.add_parser("serve", help="mlflow models serve on the registered champion (/invocations)")
     p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
     p.add_argument("--host", default="127.0.0.1")
@@ -156,7 +168,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)), help="default: $PORT or 8000")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true")
-    p.set_defaults(handler=_gateway)
+    p.set_defaults(handler=_gateway, retrain_job=retrain_job)
 
     p = subparsers.add_parser(
         "score",

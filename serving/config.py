@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings
+from tagger.errors import InputError
 
 CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
+    tracking: TrackingSettings  # the store the registry URIs, /reload and /admin/rollback use
     model_uri: str = CHAMPION_URI  # a registry URI, a run URI or a local model directory (MODEL_DIR)
     admin_token: str | None = None  # bearer token for /reload and /admin/*; admin routes refuse all without it
     prediction_log_url: str = f"sqlite:///{PROJECT_ROOT / 'predictions.db'}"
@@ -31,12 +35,17 @@ class GatewayConfig:
     model_url: str | None = None
     model_sha256: str | None = None
     model_dir: Path = PROJECT_ROOT / "models" / "current"
+    # Follow the served alias (models:/name@alias): look every reload_poll_s seconds, swap when it moved; 0: off.
+    reload_poll_s: float = 30.0
+    # HMAC secret of the MLflow webhook that POSTs alias moves to /webhooks/mlflow; the route refuses all without it.
+    webhook_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> GatewayConfig:
         env = os.environ if environ is None else environ
         home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
         values: dict[str, object] = {
+            "tracking": TrackingSettings.from_env(env),
             "model_uri": env.get("MODEL_DIR") or env.get("SOTAG_MODEL_URI") or CHAMPION_URI,
             "admin_token": env.get("SOTAG_ADMIN_TOKEN") or None,
             "prediction_log_url": env.get("SOTAG_PREDICTION_LOG", f"sqlite:///{home / 'predictions.db'}"),
@@ -52,6 +61,22 @@ class GatewayConfig:
             "model_url": env.get("SOTAG_MODEL_URL") or None,
             "model_sha256": env.get("SOTAG_MODEL_SHA256") or None,
             "model_dir": Path(env.get("SOTAG_MODEL_DIR") or home / "models" / "current"),
+            "reload_poll_s": _seconds(env, "SOTAG_RELOAD_POLL_S", cls.reload_poll_s),
+            "webhook_secret": env.get("SOTAG_WEBHOOK_SECRET") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds from the environment, 0 or more; InputError naming the variable otherwise."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(name, f"{raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise InputError(name, f"{raw!r}: give 0 (off) or a positive number of seconds")
+    return value

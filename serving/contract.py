@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tagger.pyfunc import MAX_ABS_THRESHOLD
+from serving.original_api import THRESHOLD_STRING_PATTERNS, TOPK_STRING_PATTERN
+from tagger.params import MAX_ABS_THRESHOLD
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 RELOAD_REF = {"$ref": "#/components/schemas/ReloadResponse"}
@@ -25,6 +26,7 @@ DESCRIPTIONS = {
     413: "The request body is over the configured limit",
     429: "Too many failed admin attempts from this client; retry after the Retry-After seconds",
     500: "Unexpected error; the gateway log has the details",
+    503: "This gateway was built without the retrain job (an app not started by `sotag gateway`)",
     504: "The batch took longer than the configured time limit",
 }
 
@@ -40,7 +42,7 @@ STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("/metrics", "get"): (500,),
     ("/reload", "post"): (*_ADMIN, 409, 413),
     ("/admin/rollback", "post"): (*_ADMIN, 409, 413),
-    ("/admin/retrain", "post"): (*_ADMIN, 409, 413),
+    ("/admin/retrain", "post"): (*_ADMIN, 409, 413, 503),
     ("/admin/jobs/{job_id}", "get"): (*_ADMIN, 404),
 }
 
@@ -61,6 +63,36 @@ def _drop_null_defaults(node: Any) -> None:
             _drop_null_defaults(value)
 
 
+def _original_lax_fields(schema: dict[str, Any], score_kind: str) -> None:
+    """In the original vocabulary (`text`), `topk` and `threshold` may also be null or a numeric string within
+    the same bounds (serving.original_api.lax_options); with `title`, `threshold` is a number only."""
+    properties = schema["properties"]
+    number = properties["threshold"]
+    kind = "margin" if score_kind == "margin" else "probability"
+    properties["threshold"] = {
+        "anyOf": [
+            {key: number[key] for key in ("type", "minimum", "maximum")},
+            {"type": "string", "pattern": THRESHOLD_STRING_PATTERNS[kind]},
+            {"type": "null"},
+        ],
+        "description": f"{number['description']}; with text (the original Tagger API's vocabulary) also a "
+        "numeric string or null (the model's default); with title a number only",
+    }
+    integer = properties["topk"]
+    properties["topk"] = {
+        "anyOf": [
+            {key: integer[key] for key in ("type", "minimum", "maximum")},
+            {"type": "string", "pattern": TOPK_STRING_PATTERN},
+            {"type": "null"},
+        ],
+        "description": f"{integer['description']}: an integer, a numeric string or null (the model's default)",
+    }
+    schema["oneOf"] = [  # new dicts: the branches may be the pydantic model's own json_schema_extra
+        {**branch, "properties": {"threshold": {"type": "number"}}} if "title" in branch["required"] else branch
+        for branch in schema["oneOf"]
+    ]
+
+
 def apply(document: dict[str, Any], score_kind: str, max_batch: int) -> dict[str, Any]:
     """The document with the live bounds and every status of every route (modified in place, returned)."""
     schemas = document["components"]["schemas"]
@@ -71,6 +103,7 @@ def apply(document: dict[str, Any], score_kind: str, max_batch: int) -> dict[str
         threshold.update(minimum=low, maximum=high)
         kind = "probability" if score_kind != "margin" else "margin"
         threshold["description"] = f"minimum score of a tag, in [{low:g}, {high:g}] (the served model scores {kind})"
+    _original_lax_fields(schemas["PredictRequest"], score_kind)
     schemas["BatchRequest"]["properties"]["questions"]["maxItems"] = max_batch
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)

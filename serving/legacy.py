@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 import sklearn
 from joblib.numpy_pickle import NumpyUnpickler, _validate_fileobject_and_memmap
-from mlflow.tracking import MlflowClient
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import TrackingSettings, use_fluent
+from registry.card import ModelCard
 from registry.publish import git_commit, log_pyfunc, register_challenger
 from tagger.artifacts import (
     ARTIFACT_FILES,
@@ -50,6 +51,7 @@ from tagger.artifacts import (
 )
 from tagger.errors import ArtifactError
 from tagger.fused import FusedLinearModel
+from tagger.kinds.legacy import LegacyKind, LegacyOptions
 from tagger.model import Tagger
 from tagger.text import PREPROCESSING_VERSION
 
@@ -245,7 +247,7 @@ def convert_legacy(src: Path, dest: Path) -> Converted:
     for name, part in (("vectorizer", vectorizer), ("classifier", classifier), ("mlb", mlb)):
         if isinstance(part, LegacyStandIn):
             raise ArtifactError(f"bundle: its {name} is a {type(part).__name__} defined in the notebook; not loadable")
-    kind = _vectorizer_kind(vectorizer)
+    feature_kind = _vectorizer_kind(vectorizer)
     for hook in ("tokenizer", "preprocessor", "analyzer"):
         value = getattr(vectorizer, hook, None)
         if (isinstance(value, type) and issubclass(value, LegacyStandIn)) or isinstance(value, LegacyStandIn):
@@ -278,25 +280,25 @@ def convert_legacy(src: Path, dest: Path) -> Converted:
     config = ModelConfig(
         top_k=parts.top_k,
         threshold=parts.threshold,
-        vectorizer=kind,
+        vectorizer=feature_kind,
         vocabulary=vocabulary,
         preprocessing_version=PREPROCESSING_VERSION,
-        keep_code=True,
-        extra={"converted_from": parts.source, "bundle_sha256": parts.source_sha256},
-        preprocessing="raw",
         score_kind=score_kind,
-        selection="top_k_or_threshold",
+        kind=LegacyKind.name,
+        options=LegacyOptions(converted_from=parts.source, bundle_sha256=parts.source_sha256),
     )
     directory = write_artifacts(dest, vectorizer, fused, mlb, config)
     Tagger.from_directory(directory)  # the written model loads and verifies, or the conversion fails here
     return Converted(directory=directory, config=config, max_score_difference=difference)
 
 
-def register_converted(converted: Converted, model_name: str) -> Converted:
-    """Log the converted directory as a pyfunc run (in the current experiment) and register it as @challenger."""
+def register_converted(converted: Converted, model_name: str, settings: TrackingSettings, experiment: str) -> Converted:
+    """Log the converted directory as a pyfunc run in `experiment` of `settings`' store (a fluent MLflow run) and
+    register it as @challenger."""
+    use_fluent(settings, experiment)  # artifacts under the profile's artifact root
     config = converted.config
     example = pd.DataFrame({"title": ["How do I parse JSON in Python?"], "body": ["<p>json.loads fails</p>"]})
-    with mlflow.start_run(run_name=f"convert-{config.extra['converted_from']}") as run:
+    with mlflow.start_run(run_name=f"convert-{config.options.converted_from}") as run:
         mlflow.set_tags({"sotag.stage": "convert-legacy", "git_commit": git_commit()})
         mlflow.log_params(
             {
@@ -304,22 +306,22 @@ def register_converted(converted: Converted, model_name: str) -> Converted:
                 "top_k": config.top_k,
                 "threshold": config.threshold,
                 "top_n_tags": len(config.vocabulary),
-                "bundle_sha256": config.extra["bundle_sha256"],
+                "bundle_sha256": config.options.bundle_sha256,
             }
         )
-        info = log_pyfunc(converted.directory, config.vectorizer, config.top_k, config.threshold, example, model_name)
+        info = log_pyfunc(converted.directory, config.kind, config.top_k, config.threshold, example, model_name)
     version = str(info.registered_model_version)
-    tags = {
-        "run_id": run.info.run_id,
-        "vectorizer": config.vectorizer,
-        "top_n_tags": str(len(config.vocabulary)),
-        "converted_from": config.extra["converted_from"],
-        "bundle_sha256": config.extra["bundle_sha256"],
-        "score_kind": config.score_kind,
-    }
+    card = ModelCard(
+        run_id=run.info.run_id,
+        vectorizer=config.vectorizer,
+        top_n_tags=len(config.vocabulary),
+        converted_from=config.options.converted_from,
+        bundle_sha256=config.options.bundle_sha256,
+        score_kind=config.score_kind,
+    )
     description = (
-        f"Converted from the original Tagger API's {config.extra['converted_from']} ({config.score_kind} scores, "
+        f"Converted from the original Tagger API's {config.options.converted_from} ({config.score_kind} scores, "
         "raw text, top-k or threshold selection)."
     )
-    register_challenger(MlflowClient(), model_name, version, description, tags)
+    register_challenger(settings.client(), model_name, version, description, card)
     return Converted(converted.directory, config, converted.max_score_difference, version)

@@ -20,6 +20,9 @@ class GatewayMetrics:
     model_version: Gauge
     reloads: Counter
     admin_failures: Counter
+    alias_checks: Counter
+    alias_last_check: Gauge
+    alias_last_check_time: Gauge
 
     @classmethod
     def create(cls) -> GatewayMetrics:
@@ -46,6 +49,23 @@ class GatewayMetrics:
             admin_failures=Counter(
                 "sotag_admin_auth_failures", "Admin requests refused for a missing or wrong token", registry=registry
             ),
+            alias_checks=Counter(
+                "sotag_alias_checks",
+                "Looks at the served alias (poll or webhook) by outcome: unchanged, swapped, refused, skipped, error",
+                ["outcome"],
+                registry=registry,
+            ),
+            alias_last_check=Gauge(
+                "sotag_alias_last_check",
+                "The last look at the served alias (1 on its outcome and the version the alias named)",
+                ["outcome", "registry_version"],
+                registry=registry,
+            ),
+            alias_last_check_time=Gauge(
+                "sotag_alias_last_check_timestamp_seconds",
+                "When the served alias was last looked at (unix time)",
+                registry=registry,
+            ),
         )
 
     def watch_prediction_log(self, plog) -> None:
@@ -65,3 +85,9 @@ class GatewayMetrics:
     def set_model(self, name: str, version: str | None) -> None:
         self.model_version.clear()
         self.model_version.labels(name=name, version=version or "local").set(1)
+
+    def alias_checked(self, outcome: str, registry_version: str | None) -> None:
+        self.alias_checks.labels(outcome).inc()
+        self.alias_last_check.clear()
+        self.alias_last_check.labels(outcome=outcome, registry_version=registry_version or "unknown").set(1)
+        self.alias_last_check_time.set_to_current_time()

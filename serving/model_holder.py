@@ -3,7 +3,7 @@
 A request takes a reference to the current `ResolvedModel` once and uses it to the end, so a
 swap never changes the model under a request in flight: old requests finish on the old
 model, new ones get the new one. A reload that fails (missing version, sha256 mismatch,
-unloadable file) leaves the current model serving and reports why.
+unloadable file, no answer to a probe question) leaves the current model serving and reports why.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
+from infra.tracking import TrackingSettings
 from registry.resolve import ResolvedModel, resolve
 
 
@@ -26,9 +29,9 @@ class ReloadResult:
 
 
 class ModelHolder:
-    def __init__(self, uri: str, model: ResolvedModel | None = None):
-        self.uri = uri
-        self._model = model if model is not None else resolve(uri)
+    def __init__(self, uri: str, tracking: TrackingSettings, model: ResolvedModel | None = None):
+        self.uri, self.tracking = uri, tracking
+        self._model = model if model is not None else resolve(uri, tracking)
         self._reload_lock = threading.Lock()
         self.last_reload: dict | None = None  # what /health reports: the outcome of the last reload
 
@@ -42,6 +45,7 @@ class ModelHolder:
             "ok": result.ok,
             "message": result.message,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(result.seconds, 3),
         }
         return result
 
@@ -50,7 +54,8 @@ class ModelHolder:
         with self._reload_lock:
             old = self._model
             try:
-                new = resolve(uri or self.uri)
+                new = resolve(uri or self.uri, self.tracking)
+                _probe(new)
             except Exception as exc:  # any failure to fetch or load: the current model keeps serving
                 return ReloadResult(
                     False, f"kept v{old.version}: {exc}", old.version, old.version, time.perf_counter() - start
@@ -63,3 +68,12 @@ class ModelHolder:
             new.version,
             time.perf_counter() - start,
         )
+
+
+PROBE = ("How do I read a file line by line?", "<p>I open the file and loop over it.</p>")
+
+
+def _probe(model: ResolvedModel) -> None:
+    """A loaded model must score one question, every tag finite, before it serves (raises otherwise)."""
+    if not np.isfinite(np.asarray(model.tagger.scores([PROBE[0]], [PROBE[1]]))).all():
+        raise ValueError(f"v{model.version} answers the probe question with non-finite scores")

@@ -3,30 +3,44 @@
 A question comes in either vocabulary: sotag's (`title`, `body`, `top_k`) or the original Tagger API's
 (`text` = "<title>\\n\\n<body>", `topk`); `threshold` is shared. Which combinations are allowed is
 stated in the schema (`oneOf`) and checked by `QuestionFields.question()`, which names the field.
+`top_k`, `topk` and `threshold` are checked by `tagger.params`, the rules `/invocations` applies too; in the
+original vocabulary (`text`), `topk` and `threshold` may also be null or numeric strings, as the original API
+took them (`serving.original_api.lax_options`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic_core import PydanticCustomError
 
+from serving.original_api import ORIGINAL_FIELDS, lax_options, split_text
 from tagger.errors import InputError
-from tagger.model import split_text
-from tagger.pyfunc import MAX_ABS_THRESHOLD, MAX_FIELD_CHARS, MAX_TOP_K
+from tagger.params import MAX_ABS_THRESHOLD, MAX_TOP_K, threshold_value, top_k_value
+from tagger.pyfunc import MAX_FIELD_CHARS
+from tagger.text import normalize_newlines
 
-OURS, ORIGINAL = ("title", "body", "top_k"), ("text", "topk")
-
-
-def _integral(value: object) -> object:
-    """JSON Schema's integer includes 1.0; strings and booleans stay refused (StrictInt)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+OURS, ORIGINAL = ("title", "body", "top_k"), ORIGINAL_FIELDS
 
 
-# An integer as JSON Schema defines it: 3 and 3.0, not 3.5, "3" or true.
-Integer = Annotated[StrictInt, BeforeValidator(_integral)]
+def _shared(check: Callable[[Any], Any]) -> BeforeValidator:
+    """`check` (a `tagger.params` rule) as a pydantic validator: its InputError's problem is the field's error."""
+
+    def run(value: Any) -> Any:
+        try:
+            return check(value)
+        except InputError as exc:
+            raise PydanticCustomError("invalid_param", "{problem}", {"problem": exc.problem}) from None
+
+    return BeforeValidator(run)
+
+
+# An integer as JSON Schema defines it (3 and 3.0, not 3.5, "3", true or null) and a finite number (not true,
+# "0.2" or null): the rules /invocations applies (tagger.params).
+TopK = Annotated[StrictInt, _shared(top_k_value)]
+Threshold = Annotated[StrictFloat, _shared(threshold_value)]
 ONE_OF_TITLE_OR_TEXT = {
     "oneOf": [
         {"required": ["title"], "not": {"anyOf": [{"required": ["text"]}, {"required": ["topk"]}]}},
@@ -50,7 +64,8 @@ class QuestionFields(BaseModel):
     )
 
     def question(self, prefix: str = "") -> tuple[str, str]:
-        """(title, body), or InputError naming the field when the two vocabularies are mixed or both absent."""
+        """(title, body) with line endings normalised (tagger.text.normalize_newlines), or InputError naming the
+        field when the two vocabularies are mixed or both absent."""
         sent = self.model_fields_set
         for name in ("title", "body", "text"):
             if name in sent and getattr(self, name) is None:
@@ -64,15 +79,14 @@ class QuestionFields(BaseModel):
             return split_text(self.text)
         if self.title is None:
             raise InputError(f"{prefix}title", "is required (or text, as the original Tagger API sent it)")
-        return self.title, self.body or ""
+        return normalize_newlines(self.title), normalize_newlines(self.body or "")
 
 
 class Options(BaseModel):
-    top_k: Integer = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
-    # A strict float: ints are numbers, booleans and strings are not; the bounds show in the schema.
-    threshold: float = Field(
+    top_k: TopK = Field(None, ge=1, le=MAX_TOP_K, description="how many tags at most")
+    # The bounds show in the schema; the served model's own range is checked by the route.
+    threshold: Threshold = Field(
         None,
-        strict=True,
         ge=-MAX_ABS_THRESHOLD,
         le=MAX_ABS_THRESHOLD,
         description="minimum score of a tag: in [0, 1] for a probability model (/model_info says score_kind), "
@@ -96,7 +110,14 @@ class PredictRequest(QuestionFields, Options):
         },
     )
 
-    topk: Integer = Field(None, ge=1, le=MAX_TOP_K, description="the original Tagger API's top_k")
+    topk: TopK = Field(None, ge=1, le=MAX_TOP_K, description="the original Tagger API's top_k")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_lax_fields(cls, data: Any) -> Any:
+        """In the original vocabulary, `topk` and `threshold` as the original API took them (null, numeric
+        strings); sotag's own vocabulary stays strict."""
+        return lax_options(data) if isinstance(data, dict) and "text" in data else data
 
     def options(self) -> tuple[int | None, float | None]:
         if self.topk is not None and self.title is not None:

@@ -1,10 +1,18 @@
-"""MLflow's scoring server (the app `mlflow models serve` runs), with one fault of its own closed.
+"""MLflow's scoring server (the app `mlflow models serve` runs), with two faults of its own closed.
 
 `mlflow models serve` answers a JSON body nested deeper than Python's recursion limit (a few kilobytes of
 `[[[[...`) with a bare 500: the RecursionError escapes its JSON decoding. Here the same decoding turns it
-into MLflow's own 400 (INVALID_PARAMETER_VALUE) naming the problem. Everything else is MLflow's app as is:
+into MLflow's own 400 (INVALID_PARAMETER_VALUE) naming the problem.
+
+MLflow drops a param the model's signature does not declare (`params: {"treshold": 0.9}`) with only a log
+warning (`mlflow.models.utils._enforce_params_schema`), and answers 200 with the default threshold; the model's
+`predict` never sees the name, so the check cannot live there. Here the params are checked as the body is split
+into data and params, before MLflow's enforcement: an unknown name is a 400 naming it and the known ones, and each
+value is checked by `tagger.params` (the gateway's rules: 3.0 is the integer 3, which MLflow's enforcement of a
+`long` param would refuse). Everything else is MLflow's app as is:
 same routes (/invocations, /ping, /health, /version), same protocol. `sotag serve` runs this module under
-uvicorn exactly as `mlflow models serve --env-manager local` runs MLflow's (tests/serving/test_bad_input.py).
+uvicorn (`--factory serving.scoring_app:create_app`) exactly as `mlflow models serve --env-manager local` runs
+MLflow's (tests/serving/test_bad_input.py).
 """
 
 from __future__ import annotations
@@ -13,12 +21,18 @@ import os
 
 from mlflow.pyfunc import scoring_server
 
-_decode_json_input = scoring_server._decode_json_input
+from tagger.errors import InputError
+from tagger.params import checked_params
+
+# MLflow's decoder and split, kept before the patches below replace them (tests/serving checks upstream still
+# needs them).
+UPSTREAM_DECODE = scoring_server._decode_json_input
+UPSTREAM_SPLIT = scoring_server._split_data_and_params
 
 
 def _decode_bounded(json_input):
     try:
-        return _decode_json_input(json_input)
+        return UPSTREAM_DECODE(json_input)
     except RecursionError:
         raise scoring_server.MlflowInvalidInputException(
             "input: the JSON is nested too deeply to parse; send a flat table (dataframe_split, dataframe_records, "
@@ -26,7 +40,43 @@ def _decode_bounded(json_input):
         ) from None
 
 
-# The app's request handlers look the decoder up in the module at call time.
-scoring_server._decode_json_input = _decode_bounded
+def bound_json_nesting() -> None:
+    """Patch MLflow's scoring server (3.17, `mlflow.pyfunc.scoring_server._decode_json_input`) so a JSON body nested
+    deeper than Python's recursion limit is MLflow's own 400 instead of a bare 500.
 
-app = scoring_server.init(scoring_server.load_model_with_mlflow_config(os.environ[scoring_server._SERVER_MODEL_PATH]))
+    Upstream behaviour worked around: `_decode_json_input` lets the RecursionError of `json.loads` escape, and the
+    app answers 500. The app's handlers look the decoder up in the module at call time, so replacing it there is
+    enough. Applied by `create_app`, the entry point `sotag serve` runs; idempotent.
+    """
+    scoring_server._decode_json_input = _decode_bounded
+
+
+def _split_checking_params(json_input):
+    """MLflow's split of a JSON body into (data, params), with the params checked and made canonical (3.0 -> 3)."""
+    data, params = UPSTREAM_SPLIT(json_input)
+    try:
+        return data, checked_params(params) if params is not None else None
+    except InputError as exc:
+        raise scoring_server.MlflowInvalidInputException(str(exc)) from None
+
+
+def check_params() -> None:
+    """Patch MLflow's scoring server (3.17, `mlflow.pyfunc.scoring_server._split_data_and_params`) so the params of a
+    JSON body are checked by `tagger.params` before MLflow's own enforcement.
+
+    Upstream behaviour worked around: `_enforce_params_schema` drops a param the signature does not declare, with a
+    log warning only (the request is answered with the default), and refuses 3.0 for a `long` param, which the
+    gateway takes. The app's handlers look the split up in the module at call time. Applied by `create_app`;
+    idempotent.
+    """
+    scoring_server._split_data_and_params = _split_checking_params
+
+
+def create_app():
+    """The app `sotag serve` runs under uvicorn: MLflow's scoring server on the model folder MLflow's own variable
+    names (as `mlflow models serve` sets it), with JSON nesting bounded and the params checked."""
+    bound_json_nesting()
+    check_params()
+    return scoring_server.init(
+        scoring_server.load_model_with_mlflow_config(os.environ[scoring_server._SERVER_MODEL_PATH])
+    )

@@ -19,12 +19,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from infra.scored import PARTITION
+from infra.spark import SparkSettings, start_session
+from infra.tracking import TrackingSettings, download_version
 from registry.resolve import PinnedVersion
+from serving.score_job import RESULT_TYPE, ScoreConfig, ScoreResult, scorable
 from tagger.data.loaders import SCORING_COLUMNS, check_parquet, input_format, iter_raw
 from tagger.data.validate import UnusableRows
 from tagger.pyfunc import MAX_FIELD_CHARS
-from tagger.scored import PARTITION
-from tagger.spark import SparkSettings, start_session
 
 # Python's whitespace (str.strip, str.isspace) as a Java character class: a title with nothing else is empty.
 _PY_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
@@ -32,12 +34,10 @@ _HAS_TEXT = f"[^{_PY_SPACE}]"
 _EDGE_SPACE = f"^[{_PY_SPACE}]+|[{_PY_SPACE}]+$"
 
 
-def _stage_input(config, folder: Path) -> tuple[Path, UnusableRows, int, int]:
+def _stage_input(config: ScoreConfig, folder: Path) -> tuple[Path, UnusableRows, int, int]:
     """Stream the input through the one loader and its validation into typed parquet parts Spark can split."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from serving.batch import scorable
 
     folder.mkdir(parents=True)
     unusable, too_long, read = UnusableRows(), 0, 0
@@ -69,11 +69,16 @@ def _typed(frame) -> bool:
     )
 
 
-def score_on_spark(config, settings: SparkSettings, pinned: PinnedVersion, staging: Path, scored_at: datetime):
+def score_on_spark(
+    config: ScoreConfig,
+    settings: SparkSettings,
+    tracking: TrackingSettings,
+    pinned: PinnedVersion,
+    staging: Path,
+    scored_at: datetime,
+) -> ScoreResult:
     import mlflow.pyfunc
     from pyspark.sql import functions as F
-
-    from serving.batch import RESULT_TYPE, ScoreResult
 
     start = time.perf_counter()
     spark = start_session(settings)
@@ -113,7 +118,10 @@ def score_on_spark(config, settings: SparkSettings, pinned: PinnedVersion, stagi
     # env_manager="local" is the choice here (the executors run this environment; README: on a cluster),
     # so MLflow's advice to rebuild a conda environment is noise in the job's output.
     logging.getLogger("mlflow.pyfunc").addFilter(_NotEnvManagerAdvice())
-    udf = mlflow.pyfunc.spark_udf(spark, pinned.uri, result_type=RESULT_TYPE, env_manager="local")
+    # The driver downloads the pinned version from the tracking store it was given (not MLflow's process-wide
+    # registry URI); spark_udf ships that local copy to the workers, as it would its own download.
+    model_dir = download_version(tracking.client(), pinned.name, pinned.version, staging / "_model")
+    udf = mlflow.pyfunc.spark_udf(spark, str(model_dir), result_type=RESULT_TYPE, env_manager="local")
     out = (
         frame.where(usable)
         .withColumn("prediction", udf("title", "body"))

@@ -18,8 +18,7 @@ import requests
 import streamlit as st
 
 from infra.drift_summary import SummaryError, latest_summary
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tagger.data.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
@@ -41,13 +40,36 @@ class AppSettings:
 SETTINGS = AppSettings.from_env()
 
 
+@st.cache_data(ttl=30)
+def served_model(api_url: str) -> dict | None:
+    """The gateway's /model_info (threshold, top_k, version), or None when it does not answer."""
+    try:
+        response = requests.get(f"{api_url}/model_info", timeout=SETTINGS.timeout_s)
+        return response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+
+
 def ask_page() -> None:
     st.header("Suggest tags for a question")
+    model = served_model(SETTINGS.api_url)
+    if model is None:
+        st.error(f"The tagging API at {SETTINGS.api_url} is not reachable. Start it with `make gateway`.")
+        return
+    # One default, the served model's (what the API applies when a request names none): the same question
+    # gets the same tags here and through the API.
+    default_threshold, default_top_k = float(model["threshold"]), int(model["top_k"])
     with st.form("ask"):
         title = st.text_input("Title", placeholder="How do I merge two pandas DataFrames on a column?")
         body = st.text_area("Body (HTML or plain text)", height=180)
-        top_k = st.slider("Tags at most", 1, 10, 5)
-        threshold = st.slider("Minimum score", 0.0, 1.0, 0.1, 0.05)
+        top_k = st.slider("Tags at most", 1, max(10, default_top_k), default_top_k)
+        threshold = st.slider(
+            "Minimum score", min(0.0, default_threshold), max(1.0, default_threshold), default_threshold, 0.01
+        )
+        st.caption(
+            f"Defaults: the served model's (v{model.get('version') or 'local'}): at most {default_top_k} tags, "
+            f"minimum score {default_threshold:.2f}, as the API applies them."
+        )
         submitted = st.form_submit_button("Suggest tags")
     if not submitted:
         return
@@ -93,8 +115,10 @@ def ask_page() -> None:
 
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from infra.tracking import MODEL_NAME, TrackingSettings
+    from registry.card import read_card
+    from registry.lifecycle import gate_label
     from registry.store import open_registry
-    from tagger.tracking import MODEL_NAME, TrackingSettings
 
     registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
     aliases = registry.aliases()
@@ -103,14 +127,14 @@ def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
             {
                 "version": int(mv.version),
                 "aliases": ", ".join(sorted(aliases.get(str(mv.version), []))),
-                "vectorizer": mv.tags.get("vectorizer", ""),
-                "P@1": mv.tags.get("precision_at_1", ""),
-                "F1@3": mv.tags.get("f1_at_3", ""),
-                "R@5": mv.tags.get("recall_at_5", ""),
-                "gate": mv.tags.get("gate_decision", ""),
+                "vectorizer": card.vectorizer,
+                "P@1": card.headline("precision_at_1"),
+                "F1@3": card.headline("f1_at_3"),
+                "R@5": card.headline("recall_at_5"),
+                "gate": gate_label(mv.tags),
                 "run": mv.run_id,
             }
-            for mv in registry.versions()
+            for mv, card in ((mv, read_card(mv)) for mv in registry.versions())
         ]
     )
     history = pd.DataFrame(

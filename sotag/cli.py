@@ -18,6 +18,7 @@ import monitoring.cli
 import registry.cli
 import serving.cli
 import training.cli
+from infra.tracking import TrackingSettings
 from sotag import interrupts
 from tagger.errors import ComponentFault, SotagError
 
@@ -29,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sotag", description="StackOverflow tag suggestion, run with MLflow.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for section in SECTIONS:
-        section.register(subparsers)
+        if section is serving.cli:
+            # The gateway's /admin/retrain runs the function `sotag retrain` runs: this layer may import every
+            # stage, serving may not import training, so the job is handed to it here.
+            section.register(subparsers, retrain_job=training.cli.retrain_job)
+        else:
+            section.register(subparsers)
     return parser
 
 
@@ -100,7 +106,7 @@ def _interrupted(command: str, exc: BaseException) -> int:
     code = exc.code if isinstance(exc, interrupts.Interrupted) else 130
     name = str(exc) if isinstance(exc, interrupts.Interrupted) else "SIGINT"
     try:
-        killed = interrupts.end_interrupted_runs()
+        killed = interrupts.end_interrupted_runs(TrackingSettings.from_env())
         runs = f"; runs ended KILLED: {', '.join(killed)}" if killed else ""
     except Exception as err:  # the store may be the reason the job was stopped
         runs = f"; open runs not ended ({component_fault(err) or type(err).__name__})"

@@ -18,7 +18,8 @@ from types import FrameType
 
 import mlflow
 from mlflow.entities import RunStatus
-from mlflow.tracking import MlflowClient
+
+from infra.tracking import TrackingSettings
 
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 _PARENT_TAG = "mlflow.parentRunId"
@@ -66,21 +67,22 @@ def interruptible() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def end_interrupted_runs() -> list[str]:
-    """Mark the runs that were open at the signal KILLED (parents included) and drop versions registered from them.
+def end_interrupted_runs(settings: TrackingSettings) -> list[str]:
+    """Mark the runs that were open at the signal KILLED (parents included) and drop versions registered from them,
+    through a client of `settings`' store (the store the command's runs were opened in).
 
     Returns the ids of the runs it marked. Further SIGTERM/SIGINT are ignored meanwhile (a few store calls).
     """
     in_main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)} if in_main else {}
     try:
-        return _kill_open_runs()
+        return _kill_open_runs(settings)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _kill_open_runs() -> list[str]:
+def _kill_open_runs(settings: TrackingSettings) -> list[str]:
     ids = list(_open_at_signal)
     _open_at_signal.clear()
     while (run := mlflow.active_run()) is not None:  # a run started without `with` is still active
@@ -88,7 +90,7 @@ def _kill_open_runs() -> list[str]:
         mlflow.end_run(KILLED)
     if not ids:
         return []
-    client = MlflowClient()
+    client = settings.client()
     killed: list[str] = []
     pending = list(dict.fromkeys(ids))
     while pending:

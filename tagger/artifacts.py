@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,33 +23,86 @@ import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
 from tagger.errors import ArtifactError
+from tagger.kinds import kind_class
+from tagger.kinds.base import KindOptions
 
 log = logging.getLogger(__name__)
 
 ARTIFACT_FILES = ("vectorizer.joblib", "estimator.joblib", "mlb.joblib")
 CONFIG_FILE = "config.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
 class ModelConfig:
-    """What config.json holds besides the digests."""
+    """What config.json holds besides the digests: the model kind, its inference defaults and typed options."""
 
     top_k: int
     threshold: float
-    vectorizer: str
+    vectorizer: str  # the features, as reported (/model_info, the registry): bow, tfidf, sbert or ensemble
     vocabulary: list[str]
     preprocessing_version: str
-    keep_code: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-    # "sotag": our cleaning (tagger.text) before the vectorizer; "raw": the text as sent, as the original
-    # Tagger API did ("<title>\n\n<body>", or the title alone).
-    preprocessing: str = "sotag"
     # "probability" (in [0, 1]) or "margin" (a decision_function, any real number).
     score_kind: str = "probability"
-    # "top_k_above_threshold": the best top_k whose score >= threshold (sotag's own models);
-    # "top_k_or_threshold": the best top_k plus every tag >= threshold (the original Tagger API's rule).
-    selection: str = "top_k_above_threshold"
+    kind: str = ""  # the kinds table's name (tagger.kinds); default: the vectorizer's
+    options: KindOptions | None = None  # the kind's typed options; default: the kind's defaults
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or self.vectorizer
+        cls = kind_class(self.kind)
+        if self.options is None:
+            self.options = cls.Options()
+        elif not isinstance(self.options, cls.Options):
+            raise ArtifactError(f"config.json: a {self.kind} model's options are {cls.Options.__name__}")
+
+    @property
+    def preprocessing(self) -> str:
+        """How the question reaches the model: `sotag` (tagger.text cleans it) or `raw` (as sent: the original API)."""
+        return kind_class(self.kind).preprocessing
+
+    @property
+    def selection(self) -> str:
+        """The selection rule: `top_k_above_threshold` (sotag) or `top_k_or_threshold` (the original Tagger API)."""
+        return kind_class(self.kind).selection
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = {f.name: getattr(self, f.name) for f in fields(self)}
+        return payload | {"options": self.options.as_dict()}
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any], where: str) -> ModelConfig:
+        """config.json's fields (digests and format_version removed); ArtifactError naming what does not fit."""
+        if "kind" not in payload:
+            payload = _upgrade_v1(payload, where)
+        values = dict(payload)
+        kind = kind_class(str(values.get("kind") or values.get("vectorizer")))
+        options = values.pop("options", None) or {}
+        if not isinstance(options, dict):
+            raise ArtifactError(f"{where}: field 'options' must be an object")
+        try:
+            return cls(**values, options=kind.Options.from_dict(options, where))
+        except TypeError as exc:
+            raise ArtifactError(f"{where}: unexpected or missing fields ({exc})") from exc
+
+
+# Format 1 (before the kinds table): the kind followed from `preprocessing`/`selection` and `vectorizer`;
+# the text options sat in `keep_code` and the untyped `extra` (title_repeat; converted_from, bundle_sha256).
+_V1_FIELDS = {"top_k", "threshold", "vectorizer", "vocabulary", "preprocessing_version", "score_kind"}
+_V1_OPTIONAL = {"keep_code", "extra", "preprocessing", "selection"}
+
+
+def _upgrade_v1(payload: dict[str, Any], where: str) -> dict[str, Any]:
+    unexpected = sorted(set(payload) - _V1_FIELDS - _V1_OPTIONAL)
+    if unexpected:
+        raise ArtifactError(f"{where}: unexpected or missing fields (unexpected: {', '.join(unexpected)})")
+    extra = payload.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise ArtifactError(f"{where}: field 'extra' must be an object")
+    original = payload.get("preprocessing") == "raw" or payload.get("selection") == "top_k_or_threshold"
+    kind = kind_class("legacy" if original else str(payload.get("vectorizer")))
+    known = {f.name for f in fields(kind.Options)}
+    merged = {k: v for k, v in ({"keep_code": payload.get("keep_code", True)} | extra).items() if k in known}
+    return {k: v for k, v in payload.items() if k in _V1_FIELDS} | {"kind": kind.name, "options": merged}
 
 
 @dataclass
@@ -74,7 +127,7 @@ def write_artifacts(directory: str | Path, vectorizer: Any, estimator: Any, mlb:
     directory.mkdir(parents=True, exist_ok=True)
     for name, obj in zip(ARTIFACT_FILES, (vectorizer, estimator, mlb), strict=True):
         joblib.dump(obj, directory / name, compress=0)
-    payload = asdict(config) | {
+    payload = config.to_dict() | {
         "format_version": FORMAT_VERSION,
         "sha256": {name: sha256_file(directory / name) for name in ARTIFACT_FILES},
     }
@@ -99,7 +152,7 @@ def read_config(directory: str | Path) -> tuple[ModelConfig, dict[str, str]]:
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
     digests = payload.pop("sha256", None)
-    payload.pop("format_version", None)
+    payload.pop("format_version", None)  # 1: before the kinds table (read by ModelConfig.from_dict); 2: now
     if digests is None and "topk" in payload:
         raise ArtifactError(
             f"{path}: an original Tagger API models/ folder (topk, threshold, no sha256 digests); convert it "
@@ -107,10 +160,7 @@ def read_config(directory: str | Path) -> tuple[ModelConfig, dict[str, str]]:
         )
     if not isinstance(digests, dict) or set(digests) != set(ARTIFACT_FILES):
         raise ArtifactError(f"{path}: field 'sha256' must list the digest of each of {', '.join(ARTIFACT_FILES)}")
-    try:
-        return ModelConfig(**payload), digests
-    except TypeError as exc:
-        raise ArtifactError(f"{path}: unexpected or missing fields ({exc})") from exc
+    return ModelConfig.from_dict(payload, str(path)), digests
 
 
 def verify_artifacts(directory: str | Path) -> tuple[ModelConfig, dict[str, str]]:

@@ -2,19 +2,23 @@
 
 For a bag-of-words or TF-IDF model a tag's logit is `sum(feature value x weight) + intercept`, so an
 explanation needs no sampling (SHAP, as seed 003 used, approximates what is exact here). A head
-whose features are not terms (SBERT embeddings) has no such breakdown, and the answer says so.
+whose features are not terms (SBERT embeddings) has no such breakdown, and the answer says so; a model
+kind with no linear head raises `NotExplainable` (tagger.kinds.base).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tagger.ensemble import EnsembleModel
-from tagger.model import Tagger
+if TYPE_CHECKING:
+    from tagger.fused import FusedLinearModel
+    from tagger.model import Tagger
 
 
 @dataclass(frozen=True)
@@ -36,42 +40,37 @@ class TagExplanation:
     note: str | None = None
 
 
-def feature_names(tagger: Tagger) -> np.ndarray | None:
-    """The vectorizer's terms, or None when its features are not terms (dense embeddings)."""
-    names = getattr(tagger.vectorizer, "get_feature_names_out", None)
-    if names is None or getattr(tagger.vectorizer, "vocabulary_", None) is None:
-        return None
-    return names()
+def linear_explanations(
+    head: FusedLinearModel,
+    features: sp.spmatrix | np.ndarray,
+    names: np.ndarray | None,
+    scores: np.ndarray,
+    tags: Sequence[str],
+    vocabulary: np.ndarray,
+    n_terms: int,
+    note: str | None = None,
+    embeddings_note: str = "",
+) -> list[TagExplanation]:
+    """One question's tags through a linear `head`: its logit = intercept + the terms' contributions.
 
-
-def explain(tagger: Tagger, title: str, body: str, tags: list[str], n_terms: int = 10) -> list[TagExplanation]:
-    """For each tag, its logit broken down into the question's terms (the `n_terms` largest shown)."""
-    features = tagger.featurize([title], [body])
-    scores = tagger.estimator.scores(features)[0]
-    # An ensemble's TF-IDF head is broken down; its SBERT head's share is said, not broken down.
-    estimator, head_note = tagger.estimator, None
-    if isinstance(estimator, EnsembleModel):
-        w = estimator.weight
-        head_note = (
-            f"ensemble: score = {w:.2f} x the TF-IDF head's probability (its logit is broken down here) + "
-            f"{1 - w:.2f} x the SBERT head's (embeddings, not broken down)"
-        )
-        estimator, features = estimator.words, features.words
-    logits = estimator.decision_function(features)[0]
-    column = {t: i for i, t in enumerate(tagger.vocabulary)}
-    names = feature_names(tagger)
+    `features` is the head's (1, n_features) row, `names` its terms (None: embeddings, not broken down, and
+    `embeddings_note` says so), `scores` the model's (n_tags,) scores, `note` a remark added to every tag.
+    """
+    logits = head.decision_function(features)[0]
+    column = {t: i for i, t in enumerate(vocabulary)}
     row = sp.csr_matrix(features) if names is not None else None
     out = []
     for tag in tags:
         j = column[tag]
-        logit, intercept = float(logits[j]), float(estimator.bias[j])
+        logit, intercept = float(logits[j]), float(head.bias[j])
         if row is None:
-            note = f"{tagger.config.vectorizer}: the features are embeddings, not terms; their share is not broken down"
             out.append(
-                TagExplanation(tag, float(scores[j]), logit, intercept, other_terms=logit - intercept, note=note)
+                TagExplanation(
+                    tag, float(scores[j]), logit, intercept, other_terms=logit - intercept, note=embeddings_note
+                )
             )
             continue
-        weights = estimator.weights[row.indices, j].astype(np.float64)
+        weights = head.weights[row.indices, j].astype(np.float64)
         contributions = row.data * weights
         order = np.argsort(-np.abs(contributions), kind="stable")[:n_terms]
         terms = [
@@ -80,17 +79,24 @@ def explain(tagger: Tagger, title: str, body: str, tags: list[str], n_terms: int
         ]
         listed = float(contributions[order].sum())
         rest = logit - intercept - listed
-        out.append(TagExplanation(tag, float(scores[j]), logit, intercept, terms, rest, note=head_note))
+        out.append(TagExplanation(tag, float(scores[j]), logit, intercept, terms, rest, note=note))
     return out
 
 
+def explain(tagger: Tagger, title: str, body: str, tags: list[str], n_terms: int = 10) -> list[TagExplanation]:
+    """For each tag, its logit broken down into the question's terms (the `n_terms` largest shown).
+
+    Raises NotExplainable for a model kind that has no linear head.
+    """
+    return tagger.model.explain(title, body, tags, tagger.vocabulary, n_terms)
+
+
 def top_terms_per_tag(tagger: Tagger, n_terms: int = 20) -> pd.DataFrame | None:
-    """The terms with the largest positive weight for each tag (a training run logs it), or None for embeddings."""
-    names = feature_names(tagger)
-    if names is None:
+    """The terms with the largest positive weight for each tag (a training run logs it), or None without terms."""
+    found = tagger.model.term_weights()
+    if found is None:
         return None
-    head = tagger.estimator.words if isinstance(tagger.estimator, EnsembleModel) else tagger.estimator
-    weights = head.weights
+    names, weights = found
     rows = []
     for j, tag in enumerate(tagger.vocabulary):
         best = np.argsort(-weights[:, j], kind="stable")[:n_terms]

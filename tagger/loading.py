@@ -1,14 +1,12 @@
 """The one model-loading path shared by promotion, the gateway and monitoring.
 
-Everything goes through `mlflow.pyfunc.load_model`, exactly as `mlflow models serve` does,
-on a registry URI (`models:/stackoverflow-tagger@champion`), a run URI or a local model
-directory. A directory holding only the four artifacts (a fetched model) loads directly;
-either way every sha256 is verified before anything is unpickled.
-
-A remote model is fetched first, then loaded from the local copy, so the two failures stay apart:
-* could not fetch (the tracking server or the artifact store failed): `ComponentFault`, naming which;
-  a rerun once it is back will do. Only MLflow's RESOURCE_DOES_NOT_EXIST is "not there" (`ArtifactError`);
-* fetched, but the files fail their sha256, do not unpickle or do not load: `BrokenModel`; a rerun will not.
+A model in a store is fetched first, then loaded from the local copy, so the two failures stay apart:
+* `fetch_model` (the caller names the store: `registry.resolve` passes its settings' tracking URI, and reads a
+  registry version's location through its client): could not fetch = `ComponentFault` naming the artifact store
+  (a rerun once it is back will do); only MLflow's RESOURCE_DOES_NOT_EXIST is "not there" (`ArtifactError`);
+* `load_model` on the local folder, exactly as `mlflow models serve` loads it (`mlflow.pyfunc.load_model`; a folder
+  holding only the four artifacts loads directly): every sha256 is verified before anything is unpickled, and
+  files that fail it, do not unpickle or do not load are `BrokenModel`; a rerun will not help.
 """
 
 from __future__ import annotations
@@ -20,12 +18,11 @@ from pathlib import Path
 import mlflow.artifacts
 import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from tagger.artifacts import CONFIG_FILE
 from tagger.errors import ArtifactError, BrokenModel
 from tagger.model import Tagger
-from tagger.store_errors import ARTIFACTS, TRACKING, fault, is_absent
+from tagger.store_errors import ARTIFACTS, fault, is_absent
 
 # What a fetched model's files raise when they are altered, truncated or from an incompatible build.
 _LOAD_FAILURES = (
@@ -52,48 +49,39 @@ def _store_failures() -> tuple[type[BaseException], ...]:
     return tuple(kinds)
 
 
-def _registry_source(uri: str) -> str:
-    """`models:/name/version` or `models:/name@alias` -> the version's artifact location (tracking-server reads;
-    an alias is read from the registered model, where a missing one is absence, not an error)."""
-    rest = uri[len("models:/") :]
-    name, _, version = rest.partition("@") if "@" in rest else rest.partition("/")
+# What reading MLflow's stores raises on an outage or a refusal (classified by `tagger.store_errors`).
+STORE_FAILURES = _store_failures()
+
+
+def fetch_model(uri: str, tracking_uri: str | None, shown_as: str | None = None) -> Path:
+    """The files at artifact URI `uri` (`runs:/...`, `mlflow-artifacts:/...`, `s3://...`, a version's download URI)
+    in a new local folder, read from the store `tracking_uri` names. Raises ComponentFault (the artifact store
+    failed) or ArtifactError (the store says they do not exist); messages name `shown_as` (default `uri`)."""
+    shown = shown_as or uri
     try:
-        client = MlflowClient()
-        if "@" in rest:
-            version = (client.get_registered_model(name).aliases or {}).get(version)
-            if version is None:
-                raise ArtifactError(f"{uri}: not in the registry (no such alias)")
-        return client.get_model_version_download_uri(name, str(version))
-    except _store_failures() as exc:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
+        )
+    except STORE_FAILURES as exc:
         if is_absent(exc):
-            raise ArtifactError(f"{uri}: not in the registry") from exc
-        raise fault(TRACKING, f"locating the files of {uri}", exc) from exc
+            raise ArtifactError(f"{shown}: its files are not in the artifact store ({uri})") from exc
+        raise fault(ARTIFACTS, f"downloading {shown}", exc) from exc
+    return Path(local)
 
 
-def fetch_model(uri: str) -> Path:
-    """The files of a remote model (`models:/name/version`, `runs:/...`, `mlflow-artifacts:/...`, `s3://...`)
-    in a new local folder. Raises ComponentFault (tracking server or artifact store failed) or ArtifactError
-    (the registry or the store says it does not exist)."""
-    source = _registry_source(uri) if uri.startswith("models:/") else uri
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
-    except _store_failures() as exc:
-        if is_absent(exc):
-            raise ArtifactError(f"{uri}: its files are not in the artifact store ({source})") from exc
-        raise fault(ARTIFACTS, f"downloading {uri}", exc) from exc
-
-
-def load_model(uri: str) -> LoadedModel:
-    """Load a pyfunc (registry/run URI or MLmodel directory) or a bare artifact directory.
-
-    Raises ComponentFault (could not fetch), ArtifactError (not there), BrokenModel (fetched, does not load)."""
+def load_model(uri: str, shown_as: str | None = None) -> LoadedModel:
+    """Load a local MLmodel directory (a fetched model: `fetch_model`, `registry.resolve`) or a bare artifact
+    directory. Raises BrokenModel (the files fail their sha256, do not unpickle or do not load) or ArtifactError
+    (no such directory); messages name `shown_as` (default `uri`)."""
+    shown = shown_as or uri
     path = Path(uri)
-    if path.is_dir() and (path / CONFIG_FILE).is_file() and not (path / "MLmodel").is_file():
-        return LoadedModel(uri=uri, tagger=Tagger.from_directory(path))
-    local = path if path.exists() else fetch_model(uri)
+    if not path.exists():
+        raise ArtifactError(f"{shown}: no model there (a store's URI is fetched first: registry.resolve)")
     try:
-        model = mlflow.pyfunc.load_model(str(local))
+        if path.is_dir() and (path / CONFIG_FILE).is_file() and not (path / "MLmodel").is_file():
+            return LoadedModel(uri=uri, tagger=Tagger.from_directory(path))
+        model = mlflow.pyfunc.load_model(str(path))
         tagger = model.unwrap_python_model().tagger
     except _LOAD_FAILURES as exc:
-        raise BrokenModel(f"{uri}: its files do not load ({type(exc).__name__}: {exc})") from exc
+        raise BrokenModel(f"{shown}: its files do not load ({type(exc).__name__}: {exc})") from exc
     return LoadedModel(uri=uri, tagger=tagger, pyfunc=model)

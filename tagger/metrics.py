@@ -19,11 +19,14 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, hamming_loss, jaccard_score, precision_recall_fscore_support
+
+from tagger.errors import DataError
 
 KS = (1, 3, 5)
 
@@ -74,8 +77,14 @@ def decide(scores: np.ndarray, top_k: int, threshold: float) -> np.ndarray:
 
 
 def evaluate(scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_k: int, threshold: float) -> Evaluation:
-    """All metrics for one model on one evaluation set."""
+    """All metrics for one model on one evaluation set (the questions with at least one vocabulary tag);
+    DataError when none has one (a tiny or mismatched evaluation window is bad input, not a crash)."""
     keep = y_true.sum(axis=1) > 0
+    if not keep.any():
+        raise DataError(
+            f"evaluation: none of its {len(keep)} questions carries one of the {len(vocabulary)} vocabulary tags; "
+            "move --split-date (or --eval-end) or raise --top-n-tags"
+        )
     scores, y_true = scores[keep], y_true[keep]
     predicted = decide(scores, top_k, threshold)
     metrics = ranking_metrics(scores, y_true)
@@ -110,3 +119,112 @@ def quality_line(metrics: dict[str, float], label: str = "quality") -> str:
         f"P@5={m['precision_at_5']:.4f} R@5={m['recall_at_5']:.4f} F1@3={m['f1_at_3']:.4f} "
         f"F1@5={m['f1_at_5']:.4f} coverage={m['tag_coverage']:.4f}"
     )
+
+
+# --- All-tags metrics: what a user gets ------------------------------------------------------------------------
+#
+# The in-vocabulary metrics above score a model only on its own tags and only on questions that carry one of them,
+# so models with different vocabularies cannot be compared with them. These score the ranked suggestions against
+# EVERY tag the asker chose, on every question that has at least one tag (a question whose tags are all outside the
+# vocabulary counts, with 0 hits). Same definitions otherwise: P@k = hits in the first k / k, R@k = hits in the
+# first k / min(k, |asker's tags|), F1@k their per-question harmonic mean averaged over questions. A list shorter
+# than k (a threshold cut it) counts its missing places as misses. Vocabulary coverage = share of the askers' tag
+# occurrences that are in the model's vocabulary (the ceiling of all-tags recall at large k).
+
+
+def ranked_tags(scores: np.ndarray, vocabulary: Sequence[str], k: int) -> list[list[str]]:
+    """The `k` best-scoring tags of each row of an (n, n_tags) score matrix, best first."""
+    names = np.asarray(vocabulary, dtype=object)
+    return names[top_k_indices(scores, k)].tolist()
+
+
+def _row_keys(lists: Sequence[Sequence[str]], codes: dict[str, int], width: int | None = None) -> np.ndarray:
+    """Tag lists as one int64 key per (row, tag): row * n_codes + code; -1 pads a ragged (row, width) table."""
+    n_codes = len(codes) + 1
+    if width is None:  # flat: every (row, tag) pair
+        lengths = np.fromiter((len(r) for r in lists), dtype=np.int64, count=len(lists))
+        flat = np.fromiter((codes[t] for r in lists for t in r), dtype=np.int64, count=int(lengths.sum()))
+        return np.repeat(np.arange(len(lists), dtype=np.int64), lengths) * n_codes + flat
+    table = np.full((len(lists), width), -1, dtype=np.int64)
+    for i, row in enumerate(lists):
+        first = [codes[t] for t in row[:width]]
+        table[i, : len(first)] = first
+    rows = np.arange(len(lists), dtype=np.int64)[:, None] * n_codes
+    return np.where(table >= 0, rows + table, -1)
+
+
+def all_tags_metrics(
+    suggested: Sequence[Sequence[str]], true_tags: Sequence[Sequence[str]], ks: tuple[int, ...] = KS
+) -> dict[str, float]:
+    """P@k, R@k, F1@k over all of the asker's tags (see the section comment), plus `n_all`, the questions scored.
+
+    `suggested[i]`: question i's suggestions, best first (any length; only the first max(ks) count).
+    `true_tags[i]`: every tag its asker chose. Questions with no tag at all are left out (nothing to recall).
+    Raises ValueError when the two lists differ in length or no question has a tag.
+    """
+    if len(suggested) != len(true_tags):
+        raise ValueError(f"suggested: {len(suggested)} lists for {len(true_tags)} questions")
+    keep = [i for i, row in enumerate(true_tags) if len(row) > 0]
+    if not keep:
+        raise ValueError("true_tags: no question has a tag")
+    suggested = [suggested[i] for i in keep]
+    true_tags = [list(dict.fromkeys(true_tags[i])) for i in keep]  # a tag listed twice counts once
+    codes: dict[str, int] = {}
+    for row in (*suggested, *true_tags):
+        for tag in row:
+            codes.setdefault(tag, len(codes))
+    width = max(ks)
+    offered = _row_keys(suggested, codes, width)  # (n, width), -1 where a list is short
+    hit = np.isin(offered, _row_keys(true_tags, codes)) & (offered >= 0)
+    hits_at = np.cumsum(hit, axis=1)
+    n_true = np.fromiter((len(r) for r in true_tags), dtype=np.int64, count=len(true_tags))
+    out: dict[str, float] = {}
+    for k in ks:
+        hits = hits_at[:, k - 1]
+        precision = hits / k
+        recall = hits / np.minimum(k, n_true)
+        denom = precision + recall
+        f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
+        out[f"precision_at_{k}_all"] = float(precision.mean())
+        out[f"recall_at_{k}_all"] = float(recall.mean())
+        out[f"f1_at_{k}_all"] = float(f1.mean())
+    out["n_all"] = float(len(true_tags))
+    return out
+
+
+def vocabulary_coverage(vocabulary: Iterable[str], true_tags: Sequence[Sequence[str]]) -> float:
+    """Share of the askers' tag occurrences that the vocabulary contains (0.0 when there are none)."""
+    known = set(vocabulary)
+    occurrences = [t for row in true_tags for t in row]
+    if not occurrences:
+        return 0.0
+    return float(np.mean(pd.Index(occurrences).isin(list(known))))
+
+
+def all_tags_evaluation(
+    suggested: Sequence[Sequence[str]], true_tags: Sequence[Sequence[str]], vocabulary: Iterable[str]
+) -> dict[str, float]:
+    """`all_tags_metrics` plus `vocabulary_coverage`, one dict."""
+    metrics = all_tags_metrics(suggested, true_tags)
+    metrics["vocabulary_coverage"] = vocabulary_coverage(vocabulary, true_tags)
+    return metrics
+
+
+def quality_all_line(metrics: dict[str, float], label: str = "quality-all") -> str:
+    """The all-tags summary line `make bench-quality` prints after the in-vocabulary ones."""
+    m = metrics
+    return (
+        f"{label}: P@1={m['precision_at_1_all']:.4f} R@3={m['recall_at_3_all']:.4f} R@5={m['recall_at_5_all']:.4f} "
+        f"F1@3={m['f1_at_3_all']:.4f} coverage={m['vocabulary_coverage']:.4f}"
+    )
+
+
+ALL_TAGS_HEADLINE = ("precision_at_1_all", "recall_at_3_all", "recall_at_5_all", "f1_at_3_all", "vocabulary_coverage")
+
+
+def all_tags_from_scores(
+    scores: np.ndarray, vocabulary: Sequence[str], true_tags: Sequence[Sequence[str]]
+) -> dict[str, float]:
+    """`all_tags_evaluation` of a score matrix: each row's max(KS) best tags, unthresholded, against every tag its
+    asker chose (`true_tags[i]`, the full list, not restricted to the vocabulary). `scores`: (n, len(vocabulary))."""
+    return all_tags_evaluation(ranked_tags(scores, vocabulary, max(KS)), true_tags, vocabulary)

@@ -1,8 +1,8 @@
 """The MLflow pyfunc: what `mlflow models serve`, the gateway and monitoring all load.
 
 Input: a DataFrame with `title` (string) and optionally `body` (string, HTML or empty).
-Params: `top_k` (1-50) and `threshold` (0-1). Output: one record per question,
-`{"tags": [...], "scores": [...]}`, best first: JSON as it is, so the scoring server
+Params: `top_k` (1-50) and `threshold` (0-1), checked by `tagger.params` (the gateway's rules too).
+Output: one record per question, `{"tags": [...], "scores": [...]}`, best first: JSON as it is, so the scoring server
 serialises it without a DataFrame round trip (a third of its per-request time).
 Bad input raises MlflowException(INVALID_PARAMETER_VALUE), which the scoring server
 answers with HTTP 400 and the message, never a 500.
@@ -22,21 +22,11 @@ from mlflow.types.schema import Array
 
 from tagger.errors import InputError
 from tagger.model import Tagger
+from tagger.params import request_params
+from tagger.text import normalize_newlines
 
 MODEL_DIR_KEY = "model_dir"
-MAX_TOP_K = 50
 MAX_FIELD_CHARS = 100_000
-# A margin model's threshold is any real number; the original Tagger API bounded it at +-1e9.
-MAX_ABS_THRESHOLD = 1e9
-
-
-def check_threshold(threshold: float, score_kind: str) -> None:
-    """Probabilities take a threshold in [0, 1]; margins any finite number within +-1e9."""
-    if score_kind == "margin":
-        if not -MAX_ABS_THRESHOLD <= float(threshold) <= MAX_ABS_THRESHOLD:
-            raise InputError("threshold", f"must be between -1e9 and 1e9 for this margin model, got {threshold}")
-    elif not 0.0 <= float(threshold) <= 1.0:
-        raise InputError("threshold", f"must be between 0 and 1 (this model scores probabilities), got {threshold}")
 
 
 def signature(top_k: int, threshold: float) -> ModelSignature:
@@ -62,14 +52,15 @@ def _check_text(values: pd.Series, field: str, required: bool) -> list[str]:
             raise InputError(f"{field}[{i}]", "is empty; a non-empty string is required")
         if len(value) > MAX_FIELD_CHARS:
             raise InputError(f"{field}[{i}]", f"has {len(value)} characters; the limit is {MAX_FIELD_CHARS}")
-        out.append(value)
+        out.append(normalize_newlines(value))
     return out
 
 
 def validate_request(
     frame: Any, params: dict[str, Any] | None, defaults: tuple[int, float], score_kind: str = "probability"
 ) -> tuple[list[str], list[str], int, float]:
-    """Check a request and return (titles, bodies, top_k, threshold); raise InputError naming the field."""
+    """Check a request and return (titles, bodies, top_k, threshold), line endings normalised; raise InputError
+    naming the field."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError("input", f"expected a table with columns title, body; got {type(frame).__name__}")
     if frame.empty:
@@ -78,19 +69,8 @@ def validate_request(
         raise InputError("title", f"column is missing (got columns: {', '.join(map(str, frame.columns)) or 'none'})")
     titles = _check_text(frame["title"], "title", required=True)
     bodies = _check_text(frame["body"], "body", required=False) if "body" in frame.columns else [""] * len(titles)
-    params = params or {}
-    top_k = params.get("top_k", defaults[0])
-    threshold = params.get("threshold", defaults[1])
-    if isinstance(top_k, bool) or (
-        not isinstance(top_k, int) and not (isinstance(top_k, float) and top_k.is_integer())
-    ):
-        raise InputError("top_k", f"must be an integer, got {top_k!r}")
-    if not 1 <= int(top_k) <= MAX_TOP_K:
-        raise InputError("top_k", f"must be between 1 and {MAX_TOP_K}, got {top_k}")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold != threshold:
-        raise InputError("threshold", f"must be a number, got {threshold!r}")
-    check_threshold(threshold, score_kind)
-    return titles, bodies, int(top_k), float(threshold)
+    top_k, threshold = request_params(params, defaults, score_kind)
+    return titles, bodies, top_k, threshold
 
 
 class TaggerPyfunc(mlflow.pyfunc.PythonModel):

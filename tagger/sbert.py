@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -215,9 +216,18 @@ def encode(
         model = _load_model(max_seq_length)
         new_digests, new_texts = list(todo), list(todo.values())
         vectors = np.zeros((len(new_texts), EMBEDDING_DIM), dtype=np.float32)
-        # Encode in chunks so progress is visible and the cache fills even if interrupted.
-        step = batch_size * 16 if device() == "cpu" else 8192
-        bar = tqdm(total=len(new_texts), desc="SBERT encoding", unit=" texts", disable=not progress, mininterval=1)
+        # Encode in chunks so progress is visible and the cache fills even if interrupted. On a CPU (~10-40 texts/s)
+        # a chunk of 4 batches gives the first time estimate within seconds; the bar (stderr) shows the total
+        # from the start and then elapsed<remaining.
+        step = batch_size * 4 if device() == "cpu" else 8192
+        bar = tqdm(
+            total=len(new_texts),
+            desc=f"SBERT encoding on {device()} (not in the cache)",
+            unit=" texts",
+            disable=not progress,
+            mininterval=1,
+            file=sys.stderr,
+        )
         for start in range(0, len(new_texts), step):
             chunk = new_texts[start : start + step]
             if device() == "cuda":

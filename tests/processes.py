@@ -10,6 +10,11 @@ from collections.abc import Sequence
 
 import requests
 
+# The deadline of one request to a server the test started and saw ready. Generous on purpose: on a loaded
+# machine (load 9 on 2 cores) a first request can take tens of seconds (password hashing, lazy imports, a cold
+# model); a deadline is not a wait, so a request that answers in 5 ms returns in 5 ms.
+REQUEST_TIMEOUT_S = 300
+
 
 def start_server(args: Sequence[str], env: dict[str, str], ready_url: str, timeout_s: float = 120) -> subprocess.Popen:
     """Run `args` in its own session; return once `ready_url` answers 200 (fail with its output otherwise)."""
@@ -21,7 +26,8 @@ def start_server(args: Sequence[str], env: dict[str, str], ready_url: str, timeo
         if proc.poll() is not None:
             raise AssertionError(f"{list(args)[:3]} exited: {proc.stdout.read().decode()[-3000:]}")
         try:
-            if requests.get(ready_url, timeout=1).status_code == 200:
+            # A probe: its own short deadline, repeated until the overall one (a slow answer is retried).
+            if requests.get(ready_url, timeout=max(1.0, min(10.0, deadline - time.monotonic()))).status_code == 200:
                 return proc
         except requests.RequestException:
             pass
@@ -49,3 +55,16 @@ def venv_env(base: dict[str, str], **extra: str) -> dict[str, str]:
     env = {**base, **extra}
     env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def needs_postgres() -> None:
+    """Skip the calling test, saying why, where Debian's PostgreSQL binaries are absent (scripts/system-deps.sh
+    installs them when it can)."""
+    import pytest
+
+    from mlruns_config.servers import ServerError, pg_binary
+
+    try:
+        pg_binary("initdb")
+    except ServerError as exc:
+        pytest.skip(f"PostgreSQL tests: {exc}")

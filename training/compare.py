@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from tagger.tracking import TrackingSettings
+from infra.tracking import TrackingSettings, use_fluent
 from training import plots
 from training.config import TrainConfig
 from training.fit import prepare
@@ -45,8 +45,7 @@ def comparison_table(outcomes: dict[str, TrainOutcome]) -> pd.DataFrame:
 
 
 def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, ...]) -> pd.DataFrame:
-    settings.activate()
-    settings.use_experiment(config.experiment)
+    use_fluent(settings, config.experiment)  # the comparison's runs are fluent MLflow runs
     prepared = prepare(config)
     start = time.perf_counter()
     outcomes: dict[str, TrainOutcome] = {}
@@ -63,7 +62,7 @@ def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, .
         mlflow.set_tag("sotag.stage", "compare")
         for kind in kinds:
             child = replace(config.for_vectorizer(kind), run_name=f"{kind}-top{config.top_n_tags}")
-            outcomes[kind] = log_training_run(child, prepared, nested=True)
+            outcomes[kind] = log_training_run(child, prepared, settings, nested=True)
         table = comparison_table(outcomes)
         with tempfile.TemporaryDirectory() as tmp:
             csv, md = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.md"

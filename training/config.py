@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from infra.cache import DEFAULT_CACHE_DIR
+from infra.tracking import MODEL_NAME
 from tagger.data import default_data_path
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+from tagger.kinds import kind_class
 
 DEFAULT_SPLIT_DATE = "2018-04-20"
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("SOTAG_CACHE", PROJECT_ROOT / ".cache"))
 
 
 @dataclass(frozen=True)
@@ -45,14 +42,11 @@ class TrainConfig:
     model_name: str = MODEL_NAME
     register: bool = True
     run_name: str | None = None
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = DEFAULT_CACHE_DIR  # the CLI passes $SOTAG_CACHE (infra.cache)
 
     def for_vectorizer(self, kind: str) -> TrainConfig:
-        """The same configuration with another vectorizer and that vectorizer's sensible text and C."""
-        if kind == "sbert":
-            # Natural sentences for a sentence encoder; dense, low-dimensional features want more regularisation.
-            return replace(self, vectorizer=kind, title_repeat=1, C=min(self.C, 10.0))
-        return replace(self, vectorizer=kind)
+        """The same configuration with another model kind (tagger.kinds) and that kind's sensible text and C."""
+        return replace(self, vectorizer=kind, **kind_class(kind).training_overrides(self))
 
     def params(self) -> dict[str, str]:
         """Flat string params for MLflow (the data path is logged as a dataset input instead)."""

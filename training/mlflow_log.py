@@ -10,30 +10,35 @@ from pathlib import Path
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.tracking import MlflowClient
 
+from registry.card import ModelCard
 from registry.publish import log_pyfunc, register_challenger
-from tagger.artifacts import write_artifacts
 from tagger.explain import top_terms_per_tag
 from training import plots
 from training.config import TrainConfig
 from training.fit import FitResult, Prepared
 
 
+def light_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Questions as an MLflow dataset holds them: MLflow hashes the frame for its digest and list cells are
+    unhashable, so tags go in as `<a><b>`; ids are identifiers, not quantities, so they go in as strings."""
+    return frame.assign(id=frame["id"].astype(str), tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)))
+
+
+def dataset_source(data: Path) -> DatasetSource:
+    """The local file as an MLflow dataset source (named explicitly: a bare path matches two registered local
+    sources and warns)."""
+    return get_dataset_source_from_json(json.dumps({"uri": str(Path(data).resolve())}), source_type="local")
+
+
 def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
     """Log train and evaluation windows as run inputs; return the digest of the whole data set."""
-
-    def light(frame: pd.DataFrame) -> pd.DataFrame:
-        # MLflow hashes the frame for its digest; list cells are unhashable, so tags go in as `<a><b>`.
-        # Ids are identifiers, not quantities: as strings, the inferred schema has no integer column.
-        return frame.assign(
-            id=frame["id"].astype(str), tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts))
-        )
-
+    light = light_frame
     path = Path(config.data).resolve()
-    # Named explicitly: resolving a bare path matches two registered local sources and warns.
-    source = get_dataset_source_from_json(json.dumps({"uri": str(path)}), source_type="local")
+    source = dataset_source(path)
     for context, frame in (("training", prepared.split.train), ("evaluation", prepared.split.evaluation)):
         dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{path.name}:{context}")
         mlflow.log_input(dataset, context=context)
@@ -67,22 +72,14 @@ def log_evaluation(result: FitResult, prefix: str = "") -> None:
 
 
 def log_details(result: FitResult) -> None:
-    """What a model kind adds to its run: for the ensemble, the chosen weight, the validation table (the
-    weight was chosen there, never on the evaluation window) and each head's evaluation figures."""
-    details = result.details
-    if "ensemble_weight" not in details:
-        return
-    mlflow.log_param("ensemble_weight_chosen", details["ensemble_weight"])
-    mlflow.log_metric("validation_questions", float(details["validation_questions"]))
-    validation = details["validation"]
-    if len(validation):
-        chosen = validation[validation["weight"] == details["ensemble_weight"]].iloc[0]
-        mlflow.log_metrics({f"validation_{k}": float(v) for k, v in chosen.items() if k != "weight"})
-        mlflow.log_table(validation, "ensemble/validation.json")
-    for head, metrics in details["heads"].items():
-        mlflow.log_metrics(
-            {f"{head}_head_{k}": float(metrics[k]) for k in ("precision_at_1", "recall_at_5", "f1_at_3")}
-        )
+    """What the model kind adds to its run (tagger.kinds.base.RunRecord): params, metrics and tables."""
+    record = result.record
+    if record.params:
+        mlflow.log_params(record.params)
+    if record.metrics:
+        mlflow.log_metrics(record.metrics)
+    for path, table in record.tables.items():
+        mlflow.log_table(table, path)
 
 
 @dataclass(frozen=True)
@@ -91,14 +88,15 @@ class LoggedModel:
     version: str | None
 
 
-def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest: str) -> LoggedModel:
-    """Log the pyfunc with its four artifacts; register it as `challenger` when asked."""
+def log_model(
+    result: FitResult, prepared: Prepared, config: TrainConfig, digest: str, client: MlflowClient
+) -> LoggedModel:
+    """Log the pyfunc with its four artifacts in the active run; register it as `challenger` (through `client`,
+    a client of the run's store) when asked."""
     tagger = result.tagger
     example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = write_artifacts(
-            Path(tmp) / "artifacts", tagger.vectorizer, tagger.estimator, result.mlb, tagger.config
-        )
+        model_dir = tagger.save(Path(tmp) / "artifacts", result.mlb)
         info = log_pyfunc(
             model_dir,
             config.vectorizer,
@@ -109,7 +107,7 @@ def log_model(result: FitResult, prepared: Prepared, config: TrainConfig, digest
         )
     version = str(info.registered_model_version) if config.register else None
     if version is not None:
-        describe_version(MlflowClient(), config, version, result, digest)
+        describe_version(client, config, version, result, digest)
     return LoggedModel(model_uri=info.model_uri, version=version)
 
 
@@ -121,16 +119,14 @@ def describe_version(client: MlflowClient, config: TrainConfig, version: str, re
         f"trained on questions before {config.split_date}, evaluated from {config.split_date}: "
         f"P@1 {m['precision_at_1']:.3f}, F1@3 {m['f1_at_3']:.3f}, R@5 {m['recall_at_5']:.3f}. Run {run_id}."
     )
-    tags = {
-        "run_id": run_id,
-        "data_digest": digest,
-        "vectorizer": config.vectorizer,
-        "split_date": config.split_date,
-        "eval_end": str(config.eval_end or ""),
-        "top_n_tags": str(config.top_n_tags),
-        "exclude_sources": ",".join(config.exclude_sources),
-        "eval_metrics": json.dumps({k: round(v, 4) for k, v in m.items()}, sort_keys=True),
-    }
-    for key in ("precision_at_1", "f1_at_3", "recall_at_5", "tag_coverage"):
-        tags[key] = f"{m[key]:.4f}"
-    register_challenger(client, config.model_name, version, description, tags)
+    card = ModelCard(
+        run_id=run_id,
+        vectorizer=config.vectorizer,
+        top_n_tags=config.top_n_tags,
+        data_digest=digest,
+        split_date=config.split_date,
+        eval_end=config.eval_end or None,
+        exclude_sources=tuple(config.exclude_sources),
+        eval_metrics={k: round(v, 4) for k, v in m.items()},
+    )
+    register_challenger(client, config.model_name, version, description, card)

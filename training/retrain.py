@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pandas as pd
 
+from infra.tracking import TrackingSettings
 from registry.gate import GateConfig
 from registry.lifecycle import PromotionResult, promote
 from registry.store import open_registry
 from tagger.data import load_questions
-from tagger.tracking import TrackingSettings
 from training.config import TrainConfig
 from training.train import train
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
 
+from infra.tracking import TrackingSettings, runs_view_url, use_fluent
 from registry.publish import git_commit
 from tagger.data.validate import ValidationReport
 from tagger.metrics import quality_line
-from tagger.tracking import TrackingSettings, runs_view_url
 from training import mlflow_log
 from training.config import TrainConfig
 from training.fit import FitResult, Prepared, fit_and_evaluate, prepare
@@ -27,8 +26,11 @@ class TrainOutcome:
     seconds: float
 
 
-def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = False) -> TrainOutcome:
-    """Fit and log inside a (possibly nested) MLflow run."""
+def log_training_run(
+    config: TrainConfig, prepared: Prepared, settings: TrackingSettings, nested: bool = False
+) -> TrainOutcome:
+    """Fit and log inside a (possibly nested) MLflow run of the current experiment (`use_fluent`); the registry
+    version is described through a client of `settings`' store."""
     start = time.perf_counter()
     name = config.run_name or f"{config.vectorizer}-top{config.top_n_tags}"
     with mlflow.start_run(run_name=name, nested=nested) as run:
@@ -46,7 +48,7 @@ def log_training_run(config: TrainConfig, prepared: Prepared, nested: bool = Fal
         result = fit_and_evaluate(config, prepared)
         mlflow_log.log_evaluation(result)
         mlflow_log.log_details(result)
-        logged = mlflow_log.log_model(result, prepared, config, digest)
+        logged = mlflow_log.log_model(result, prepared, config, digest, settings.client())
         seconds = time.perf_counter() - start
         mlflow.log_metrics({"train_wall_s": seconds, **result.timings})
     return TrainOutcome(run.info.run_id, logged.model_uri, logged.version, result, seconds)
@@ -56,10 +58,9 @@ def train(
     config: TrainConfig, settings: TrackingSettings, loaded: tuple[pd.DataFrame, ValidationReport] | None = None
 ) -> TrainOutcome:
     """Train and log one configuration; `loaded` is the already-read data set, when the caller has it."""
-    settings.activate()
-    settings.use_experiment(config.experiment)
+    use_fluent(settings, config.experiment)  # the training run is a fluent MLflow run
     prepared = prepare(config, *(loaded or ()))
-    outcome = log_training_run(config, prepared)
+    outcome = log_training_run(config, prepared, settings)
     _report(outcome, config, settings)
     return outcome
 
@@ -71,19 +72,15 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     print(f"run:   {outcome.run_id}  (tracking: {settings.tracking_uri})")
     if outcome.version:
         print(f"model: models:/{config.model_name}/{outcome.version}  alias @challenger")
-    experiment_id = mlflow.get_run(outcome.run_id).info.experiment_id
-    experiment = mlflow.get_experiment(experiment_id).name  # under `mlflow run`, the launcher's choice
+    client = settings.client()
+    experiment_id = client.get_run(outcome.run_id).info.experiment_id
+    experiment = client.get_experiment(experiment_id).name  # under `mlflow run`, the launcher's choice
     start = "" if settings.tracking_uri.startswith("http") else "make ui, then "
     print(f"see:   {start}{runs_view_url(settings.ui_url, experiment_id)}  (experiment '{experiment}')")
     if experiment != config.experiment:
         print(f"note:  `mlflow run` put this run in '{experiment}': pass --experiment-name {config.experiment}")
     print(
-        json.dumps(
-            {
-                "f1_micro": round(m["f1_micro"], 4),
-                "f1_macro": round(m["f1_macro"], 4),
-                "jaccard": round(m["jaccard"], 4),
-                "hamming_loss": round(m["hamming_loss"], 5),
-            }
-        )
+        f"served:  f1_micro={m['f1_micro']:.4f} f1_macro={m['f1_macro']:.4f} jaccard={m['jaccard']:.4f} "
+        f"hamming_loss={m['hamming_loss']:.5f} (the tags the model serves: at most {config.top_k} with score >= "
+        f"{config.threshold:g}, against the true tags)"
     )

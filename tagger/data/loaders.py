@@ -3,29 +3,78 @@
 Canonical columns: id (int64), creation_date (datetime64, UTC, naive), title (str),
 body (str, HTML, may be empty), tags (list[str]), source (str).
 Formats: parquet (the shared data set), a Stack Exchange Data Explorer CSV export, the
-Kaggle "60k Stack Overflow Questions" CSV, and a Stack Exchange `Posts.xml` dump (streamed).
+Kaggle "60k Stack Overflow Questions" CSV, Kaggle's StackSample (`Questions.csv` + `Tags.csv`, given
+either file's folder or `Questions.csv`), a BigQuery `posts_questions` CSV export, and a Stack Exchange
+`Posts.xml` dump (streamed). CSV columns are matched whatever their case and word separators
+(`CreationDate`, `creation_date`, `creation-date`). Text fields come out with "\n" line endings.
+
+Undecodable bytes: a CSV line that is not UTF-8 is read as cp1252 (latin-1 for the five bytes cp1252
+leaves undefined), which is what such bytes are in practice (Kaggle's StackSample is latin-1, Excel
+re-saves cp1252); the lines repaired are counted (ValidationReport.repaired_encoding_lines) and named in a
+warning, so no row is lost. A Posts.xml or parquet file with bytes its encoding forbids is malformed: a
+DataError naming the file and the line (XML) or the row it stopped after (parquet).
 """
 
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 from tqdm import tqdm
 
 from tagger.data.validate import ValidationReport, validate_questions
 from tagger.errors import DataError
+from tagger.text import normalize_newlines
+
+log = logging.getLogger(__name__)
 
 QUESTION_COLUMNS = ("id", "creation_date", "title", "body", "tags", "source")
 
-# SEDE and the Kaggle export name columns in PascalCase; the canonical frame is lower case.
-_CSV_COLUMNS = {"Id": "id", "CreationDate": "creation_date", "Title": "title", "Body": "body", "Tags": "tags"}
+# SEDE and Kaggle name columns in PascalCase, BigQuery in snake_case: a header is matched by its letters and
+# digits, lower-cased (`CreationDate`, `creation_date`, `Creation-Date` and `CREATIONDATE` are one column).
+_CSV_COLUMNS = {
+    "id": "id",
+    "creationdate": "creation_date",
+    "title": "title",
+    "body": "body",
+    "tags": "tags",
+    "source": "source",
+}
+_CANONICAL_NAMES = {"id": "Id", "creation_date": "CreationDate", "title": "Title", "body": "Body", "tags": "Tags"}
+_NOT_WORD = re.compile(r"[\W_]+")
 _TAG_SPLIT = re.compile(r"[<>|]+")
+TEXT_COLUMNS = ("title", "body")
+
+
+def column_key(name: object) -> str:
+    """A header as compared: letters and digits only, lower case (a BOM and separators dropped)."""
+    return _NOT_WORD.sub("", str(name)).lower()
+
+
+def canonical_columns(columns: list[str]) -> dict[str, str]:
+    """{header: canonical name} for the headers that name a question column (the first of each wins)."""
+    out: dict[str, str] = {}
+    for column in columns:
+        name = _CSV_COLUMNS.get(column_key(column))
+        if name is not None and name not in out.values():
+            out[column] = name
+    return out
+
+
+def normalize_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Title and body with "\n" line endings (tagger.text.normalize_newlines); other columns as they are."""
+    for column in TEXT_COLUMNS:
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda v: normalize_newlines(v) if isinstance(v, str) else v)
+    return frame
 
 
 def parse_tags(value: object) -> list[str]:
@@ -84,7 +133,9 @@ def check_parquet(path: Path, required: tuple[str, ...] = TRAINING_COLUMNS) -> l
     return parts
 
 
-def _iter_parquet(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+def _iter_parquet(
+    path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
+) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
 
     for part in parquet_parts(path):
@@ -98,50 +149,167 @@ def _iter_parquet(path: Path, batch_rows: int | None, required: tuple[str, ...])
                 frame = batch.to_pandas()
                 if "source" not in frame.columns:
                     frame["source"] = part.name
-                yield frame
+                yield normalize_text_columns(frame)
                 row += len(frame)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{part}: unreadable after row {row} ({exc})") from None
 
 
-def _csv_encoding(path: Path) -> str:
-    """UTF-8 unless the file does not decode as such (public copies re-saved by Excel are cp1252)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as handle:
+# The five bytes cp1252 leaves undefined; read as latin-1 (the C1 control of the same number).
+_CP1252_UNDEFINED = frozenset((0x81, 0x8D, 0x8F, 0x90, 0x9D))
+_REPAIR = "sotag-cp1252"
+
+
+def _legacy_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the bytes UTF-8 refused, read as cp1252 (latin-1 where cp1252 has no character)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    text = "".join(chr(b) if b in _CP1252_UNDEFINED else bytes([b]).decode("cp1252") for b in bad)
+    return text, error.end
+
+
+codecs.register_error(_REPAIR, _legacy_bytes)
+
+
+class RepairingReader:
+    """A binary file read as text: UTF-8, and each line that is not UTF-8 decoded with its bad bytes as cp1252.
+
+    `repaired` lists the 1-based physical line numbers that needed it. Blocks that decode as UTF-8 (the usual
+    case) cost one decode; only a failing block is decoded line by line.
+    """
+
+    def __init__(self, handle: BinaryIO, block: int = 1 << 20) -> None:
+        self._handle = handle
+        self._block = block
+        self._pending = ""
+        self._line = 0
+        self.repaired: list[int] = []
+
+    def _next_text(self) -> str:
+        data = self._handle.read(self._block)
+        if not data:
+            return ""
+        data += self._handle.readline()  # whole lines, so a repair is per line
         try:
-            while block := handle.read(1 << 20):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8"
+            parts = []
+            for offset, line in enumerate(data.split(b"\n")):
+                try:
+                    parts.append(line.decode("utf-8"))
+                except UnicodeDecodeError:
+                    parts.append(line.decode("utf-8", errors=_REPAIR))
+                    self.repaired.append(self._line + offset + 1)
+            text = "\n".join(parts)
+        self._line += data.count(b"\n")
+        return text
+
+    def read(self, size: int = -1) -> str:
+        chunks = [self._pending]
+        have = len(self._pending)
+        while size < 0 or have < size:
+            text = self._next_text()
+            if not text:
+                break
+            chunks.append(text)
+            have += len(text)
+        joined = "".join(chunks)
+        if size < 0:
+            self._pending = ""
+            return joined
+        self._pending = joined[size:]
+        return joined[:size]
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self.read(1 << 16):
+            yield line
 
 
 _CSV_LINE = re.compile(r"line (\d+)")
+_TAG_FILE = "tags.csv"
 
 
-def _iter_csv(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
-    """SEDE export or the Kaggle 60k CSV: same columns, the Kaggle one adds a quality label `Y`."""
-    reader = pd.read_csv(
-        path, dtype=str, keep_default_na=False, encoding=_csv_encoding(path), chunksize=batch_rows or 1 << 30
-    )
-    renamed = {k: v for k, v in _CSV_COLUMNS.items() if v in required}
+def stacksample_tags(questions: Path) -> Path | None:
+    """Kaggle StackSample's `Tags.csv` (`Id,Tag`, one row per tag) beside `Questions.csv`, if there is one."""
+    if questions.name.lower() == _TAG_FILE:
+        return None
+    for sibling in questions.parent.iterdir():
+        if sibling.name.lower() == _TAG_FILE and sibling.is_file():
+            return sibling
+    return None
+
+
+def _read_tag_rows(path: Path) -> dict[int, list[str]]:
+    """{question id: tags in file order} from a StackSample `Tags.csv`."""
+    with open(path, "rb") as handle:
+        reader = RepairingReader(handle)
+        try:
+            frame = pd.read_csv(reader, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise DataError(f"{path}: not a readable Id,Tag CSV ({str(exc).strip()})") from None
+    keys = {column_key(c): c for c in frame.columns}
+    if "id" not in keys or "tag" not in keys:
+        raise DataError(f"{path}: expected the columns Id, Tag (found: {', '.join(map(str, frame.columns))})")
+    ids = pd.to_numeric(frame[keys["id"]], errors="coerce")
+    rows = frame.assign(_id=ids)[ids.notna() & (frame[keys["tag"]].str.strip() != "")]
+    tags: dict[int, list[str]] = {}
+    for question, tag in zip(rows["_id"].astype("int64").tolist(), rows[keys["tag"]].str.strip().tolist(), strict=True):
+        tags.setdefault(question, []).append(tag)
+    return tags
+
+
+def _warn_repaired(path: Path, lines: list[int]) -> None:
+    if lines:
+        first = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+        log.warning(
+            "%s: %d line(s) not UTF-8, read as cp1252 (lines %s); the repaired rows are kept",
+            path,
+            len(lines),
+            first,
+        )
+
+
+def _iter_csv(
+    path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
+) -> Iterator[pd.DataFrame]:
+    """SEDE export, the Kaggle 60k CSV, StackSample's Questions.csv (tags from Tags.csv beside it) or BigQuery's
+    posts_questions: the same columns under different spellings."""
+    tag_file = None
     row = 0
-    try:
-        for frame in reader:
-            frame = frame.rename(columns={c: c.strip().lstrip("\ufeff") for c in frame.columns})
-            _require(list(frame.columns), tuple(renamed), path)
-            frame = frame.rename(columns=_CSV_COLUMNS)
-            if "source" not in frame.columns:
-                frame["source"] = path.name
-            yield frame
-            row += len(frame)
-    except pd.errors.ParserError as exc:
-        line = _CSV_LINE.search(str(exc))
-        where = f"line {line.group(1)}" if line else f"after row {row}"
-        raise DataError(f"{path}: malformed CSV at {where}: {str(exc).strip()}") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
+    with open(path, "rb") as handle:
+        decoded = RepairingReader(handle)
+        try:
+            reader = pd.read_csv(decoded, dtype=str, keep_default_na=False, chunksize=batch_rows or 1 << 30)
+            for frame in reader:
+                names = canonical_columns(list(frame.columns))
+                if "tags" not in names.values() and "tags" in required and row == 0:
+                    tag_file = stacksample_tags(path)
+                    tags_by_id = _read_tag_rows(tag_file) if tag_file else None
+                missing = [c for c in required if c not in names.values() and not (c == "tags" and tag_file)]
+                if missing:
+                    hint = " (StackSample's Questions.csv needs its Tags.csv beside it)" if missing == ["tags"] else ""
+                    raise DataError(
+                        f"{path}: missing column(s) {', '.join(_CANONICAL_NAMES[c] for c in missing)}{hint} "
+                        f"(found: {', '.join(map(str, frame.columns))})"
+                    )
+                frame = frame[list(names)].rename(columns=names)
+                if tag_file is not None:
+                    ids = pd.to_numeric(frame["id"], errors="coerce")
+                    frame["tags"] = [tags_by_id.get(int(i), []) if i == i else [] for i in ids.tolist()]
+                if "source" not in frame.columns:
+                    frame["source"] = path.name
+                yield normalize_text_columns(frame)
+                row += len(frame)
+        except pd.errors.ParserError as exc:
+            line = _CSV_LINE.search(str(exc))
+            where = f"line {line.group(1)}" if line else f"after row {row}"
+            raise DataError(f"{path}: malformed CSV at {where}: {str(exc).strip()}") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: the file is empty") from None
+    _warn_repaired(path, decoded.repaired)
+    if notes is not None:
+        notes.repaired_encoding_lines += len(decoded.repaired)
 
 
 def iter_posts_xml(path: Path) -> Iterator[dict[str, str]]:
@@ -168,49 +336,78 @@ def iter_posts_xml(path: Path) -> Iterator[dict[str, str]]:
         raise DataError(f"{path}: the file is empty") from None
 
 
-def _iter_posts_xml(path: Path, batch_rows: int | None, required: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+def _iter_posts_xml(
+    path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
+) -> Iterator[pd.DataFrame]:
     rows = iter_posts_xml(path)
     if batch_rows is None:
         rows = tqdm(rows, desc=f"reading {path.name}", unit=" questions", mininterval=1)
     while chunk := list(islice(rows, batch_rows or 1 << 62)):
         frame = pd.DataFrame(chunk, columns=["id", "creation_date", "title", "body", "tags"])
         frame["source"] = path.name
-        yield frame
+        yield normalize_text_columns(frame)
 
 
 _READERS = {".parquet": _iter_parquet, ".csv": _iter_csv, ".xml": _iter_posts_xml}
 
 
+@dataclass
+class ReadNotes:
+    """What reading repaired, for the validation report: lines whose bytes were not UTF-8 (read as cp1252)."""
+
+    repaired_encoding_lines: int = 0
+
+
+def input_file(path: Path) -> Path:
+    """The file a path names: itself, or a StackSample folder's `Questions.csv` (a folder without one is parquet)."""
+    if path.is_dir():
+        for child in path.iterdir():
+            if child.name.lower() == "questions.csv" and child.is_file():
+                return child
+    return path
+
+
 def input_format(path: Path) -> str:
-    """The suffix that picks the reader: a folder is read as parquet parts."""
+    """The suffix that picks the reader: a folder is read as parquet parts, or as StackSample when it holds a
+    Questions.csv."""
+    path = input_file(path)
     if path.is_dir():
         return ".parquet"
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
     if suffix not in _READERS:
-        raise DataError(f"{path}: unsupported format '{path.suffix}' (use .parquet, a SEDE/Kaggle .csv or Posts.xml)")
+        raise DataError(
+            f"{path}: unsupported format '{path.suffix}' (use .parquet, a SEDE/Kaggle/StackSample/BigQuery .csv "
+            "or Posts.xml)"
+        )
     return suffix
 
 
 def iter_raw(
-    path: str | Path, batch_rows: int | None = None, required: tuple[str, ...] = TRAINING_COLUMNS
+    path: str | Path,
+    batch_rows: int | None = None,
+    required: tuple[str, ...] = TRAINING_COLUMNS,
+    notes: ReadNotes | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The input in batches of at most `batch_rows` rows (None: one batch), canonical column names, not yet
     validated: never the whole input in memory when batched. Malformed files raise DataError naming the file
-    and, where the format says it, the line."""
+    and, where the format says it, the line; repairs are counted in `notes`."""
     path = Path(path)
-    yield from _READERS[input_format(path)](path, batch_rows, required)
+    suffix = input_format(path)
+    yield from _READERS[suffix](input_file(path), batch_rows, required, notes)
 
 
-def read_raw(path: str | Path) -> pd.DataFrame:
+def read_raw(path: str | Path, notes: ReadNotes | None = None) -> pd.DataFrame:
     """The file as one frame with canonical column names, not yet validated."""
-    frames = list(iter_raw(path))
+    frames = list(iter_raw(path, notes=notes))
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def load_questions(path: str | Path) -> tuple[pd.DataFrame, ValidationReport]:
     """Read any supported file, validate it, and return the canonical frame sorted by date."""
-    raw = read_raw(path)
+    notes = ReadNotes()
+    raw = read_raw(path, notes)
     raw["tags"] = raw["tags"].map(parse_tags)
-    return validate_questions(raw)
+    frame, report = validate_questions(raw)
+    return frame, replace(report, repaired_encoding_lines=notes.repaired_encoding_lines)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tagger.errors import DataError
 
-# The checkout (tagger/data/paths.py is two folders down); tagger.tracking says the same without mlflow.
+# The checkout (tagger/data/paths.py is two folders down): the one definition, used by infra and the stages too.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "stackoverflow" / "questions.parquet"
 BUNDLED_SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"
@@ -23,7 +23,9 @@ NO_DATA_HELP = (
     "Data Explorer CSV export (columns Id, CreationDate, Title, Body, Tags; e.g. "
     "SELECT Id, CreationDate, Title, Body, Tags FROM Posts WHERE PostTypeId = 1 on data.stackexchange.com), "
     "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
-    "'60k Stack Overflow Questions' CSV, or a parquet file with id, creation_date, title, body, tags."
+    "'60k Stack Overflow Questions' CSV, Kaggle's StackSample (Questions.csv with Tags.csv beside it, or their "
+    "folder), a BigQuery posts_questions CSV export, or a parquet file (or folder of parts) with id, "
+    "creation_date, title, body, tags."
 )
 
 
@@ -36,8 +38,9 @@ def default_data_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def resolve_data_path(text: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path:
-    """A `--data` argument: the given file, or the default data set when empty; DataError when absent."""
+    """A `--data` argument: the given file or folder (parquet parts, StackSample), or the default data set when
+    empty; DataError when absent."""
     data = Path(text) if text else default_data_path(environ)
-    if not data.is_file():
+    if not data.exists():
         raise DataError(NO_DATA_HELP.format(path=data))
     return data

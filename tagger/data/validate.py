@@ -18,6 +18,8 @@ class ValidationReport:
     dropped_no_tag: int
     dropped_duplicate_id: int
     rows_kept: int
+    # CSV lines whose bytes were not UTF-8, read as cp1252 and kept (tagger.data.loaders.RepairingReader).
+    repaired_encoding_lines: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -1,4 +1,4 @@
-"""Faults operators meet, with the real components on 127.0.0.1 (mlruns_config/faults.py has the scenarios;
+"""Faults operators meet, with the real components on 127.0.0.1 (tests/support/faults.py has the scenarios;
 `make bench-faults` prints the same outcomes). Each must be survived with nothing lost; the scenarios of issue 22
 (the registry never decides on a fault) have their conditions asserted here one by one."""
 
@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlruns_config.faults import (
+from tests.processes import needs_postgres
+from tests.support.faults import (
     SCENARIOS,
     Lab,
     artifact_store_gone_while_the_champion_downloads,
@@ -32,6 +33,7 @@ SURVIVED = [s for s in SCENARIOS if s not in ASSERTED_BELOW]
 
 @pytest.fixture(scope="module")
 def lab():
+    needs_postgres()  # the lab's tracking server runs on PostgreSQL
     started = Lab().start()
     try:
         yield started

@@ -16,11 +16,12 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME, TrackingSettings
 from mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
 from registry.gate import GateConfig
 from registry.lifecycle import promote
 from registry.store import CHAMPION, open_registry
-from tagger.tracking import MODEL_NAME, TrackingSettings
+from tests.processes import REQUEST_TIMEOUT_S, needs_postgres
 from training.config import TrainConfig
 from training.train import train
 
@@ -30,6 +31,7 @@ BUCKET = "sotag-artifacts"
 
 @pytest.fixture(scope="module")
 def components():
+    needs_postgres()
     pg = PostgresCluster().start()
     s3 = MotoS3().start()
     try:
@@ -113,11 +115,13 @@ def test_basic_auth_refuses_anonymous_and_accepts_the_admin(components, monkeypa
     srv = MlflowServer(pg.create_database("mlflow_secured"), "s3://sotag-auth", env=env, auth=auth).start()
     try:
         api = f"{srv.url}/api/2.0/mlflow/experiments/search"
-        anonymous = requests.post(api, json={"max_results": 10}, timeout=10)
+        anonymous = requests.post(api, json={"max_results": 10}, timeout=REQUEST_TIMEOUT_S)
         assert anonymous.status_code == 401
-        wrong = requests.post(api, json={"max_results": 10}, auth=("admin", "nope"), timeout=10)
+        wrong = requests.post(api, json={"max_results": 10}, auth=("admin", "nope"), timeout=REQUEST_TIMEOUT_S)
         assert wrong.status_code == 401
-        ok = requests.post(api, json={"max_results": 10}, auth=("admin", auth.admin_password), timeout=10)
+        ok = requests.post(
+            api, json={"max_results": 10}, auth=("admin", auth.admin_password), timeout=REQUEST_TIMEOUT_S
+        )
         assert ok.status_code == 200
 
         monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
@@ -146,7 +150,7 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
             f"{srv.url}/api/2.0/mlflow/users/create",
             json={"username": "reader", "password": "reader-Passw0rd-2026"},
             auth=admin,
-            timeout=10,
+            timeout=REQUEST_TIMEOUT_S,
         )
         assert created.status_code == 200, created.text
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
@@ -173,7 +177,7 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
             f"{srv.url}/api/2.0/mlflow/registered-models/alias",
             json={"name": MODEL_NAME, "alias": CHAMPION, "version": "2"},
             auth=("reader", "reader-Passw0rd-2026"),
-            timeout=10,
+            timeout=REQUEST_TIMEOUT_S,
         )
         assert direct.status_code == 403
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 import requests
 
+from infra.tracking import PROJECT_ROOT
 from mlruns_config.servers import free_port
-from tagger.tracking import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,17 @@ import pandas as pd
 import pytest
 
 from monitoring.baselines import plan
+from registry.card import ModelCard
 from tagger.errors import InputError
 
-TAGS = {
-    "split_date": "2018-04-20",
-    "eval_end": "",
-    "eval_metrics": json.dumps({"precision_at_1": 0.786, "recall_at_5": 0.902, "f1_at_3": 0.55}),
-}
+TAGS = ModelCard.from_tags(
+    "1",
+    {
+        "split_date": "2018-04-20",
+        "eval_end": "",
+        "eval_metrics": json.dumps({"precision_at_1": 0.786, "recall_at_5": 0.902, "f1_at_3": 0.55}),
+    },
+)
 
 
 def test_default_embeddings_on_training_months_predictions_and_supervised_held_out():
@@ -44,8 +48,8 @@ def test_a_named_reference_that_overlaps_training_is_used_for_embeddings_and_tex
 
 def test_a_model_without_a_recorded_training_window():
     with pytest.raises(InputError, match="--reference"):
-        plan(None, {})
-    b = plan(("2017-01", "2017-06"), {})  # the user's word that the model did not train on it
+        plan(None, ModelCard())
+    b = plan(("2017-01", "2017-06"), ModelCard())  # the user's word that the model did not train on it
     assert b.prediction_window is not None and [n for n in b.notes if "trusted" in n]
 
 

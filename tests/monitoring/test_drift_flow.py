@@ -7,6 +7,7 @@ import builtins
 import io
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -14,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from infra.drift_summary import SCHEMA_VERSION, DriftSummary, SummaryError, read_summary, write_summary
+from infra.tracking import MODEL_NAME
 from monitoring import plots
 from monitoring.config import DriftConfig
 from monitoring.publish import log_run
@@ -21,7 +23,6 @@ from monitoring.resolved import resolve_run
 from monitoring.runner import execute
 from registry.resolve import resolve
 from tagger.data import load_questions
-from tagger.tracking import MODEL_NAME
 from training.config import TrainConfig
 from training.train import train
 
@@ -86,7 +87,7 @@ def test_publishing_works_from_the_result_alone_after_the_reports_folder_is_gone
     shutil.rmtree(result.reports_dir)
 
     frame, _ = load_questions(drift_config.data)
-    run = resolve_run(drift_config, frame, resolve(drift_config.model_uri))
+    run = resolve_run(drift_config, frame, resolve(drift_config.model_uri, tracking))
     published = log_run(result, drift_config, run, plots.render(result, run.rules), tracking)
 
     client = MlflowClient()
@@ -124,9 +125,16 @@ def test_summary_schema_round_trip_old_files_and_errors(tmp_path):
     write_summary(tmp_path / ".partial-x", summary.with_run("r", "e"))
     assert latest_summary(tmp_path)[1].mlflow_run_id is None  # a job in progress is never the latest
 
+    assert raw["months"][0]["new_tags"] == []  # schema 2: the vocabulary family's new tags, a fixed field
     del raw["schema_version"]  # a file written before the schema had a version: the same layout
+    del raw["months"][0]["new_tags"]  # ... and before schema 2: no new tags
     path.write_text(json.dumps(raw))
-    assert read_summary(path) == summary
+    old = read_summary(path)
+    assert old == replace(summary, schema_version=1) and old.months[0].new_tags == ()
+    raw["months"][0]["new_tags"] = [["polars", 12], ["rust", 9]]
+    path.write_text(json.dumps({**raw, "schema_version": 2}))
+    assert read_summary(path).months[0].new_tags == (("polars", 12), ("rust", 9))
+    assert read_summary(path).months[0].values == {"tag_psi": 0.3}
     path.write_text(json.dumps({**raw, "schema_version": SCHEMA_VERSION + 1}))
     with pytest.raises(SummaryError, match=f"{path}: schema version {SCHEMA_VERSION + 1} is newer"):
         read_summary(path)

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.prediction_log import PredictionLog, PredictionRecord, now
+from infra.tracking import MODEL_NAME
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.runner import execute, load_frame
-from monitoring.verification import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
-from tagger.prediction_log import PredictionLog, PredictionRecord, now
-from tagger.tracking import MODEL_NAME
+from tests.support.drift_scenario import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
 from training.config import TrainConfig
 from training.train import train
 
@@ -33,7 +33,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
         reference=REFERENCE,
         months=("2017-07", "2017-08", PLANTED_MONTH),
         data=shared_data,
-        max_per_month=80,
+        max_per_month=200,  # at least every family's minimum sample (monitoring/thresholds.json _min_questions)
         max_reference=300,
         reports_root=tmp_path / "reports",
         cache_dir=tmp_path / "drift-cache",
@@ -104,3 +104,104 @@ def test_prediction_log_is_a_monitoring_source(tmp_path):
     plog.close()
     with pytest.raises(Exception, match="SOTAG_LOG_TEXT=1"):
         load_frame(DriftConfig(reference=("2017-01", "2017-06"), months=("2017-07",), predictions_url=digests_only))
+
+
+@pytest.mark.integration
+def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions, tracking, tmp_path, capsys):
+    """Issue 20 kind 3 (case drift-tiny-month): an export cut just after a month began, three questions copied
+    from the reference period: no family is judged, no ALERT, no exit 4, no --on-alert."""
+    from monitoring.severity import DEFAULT_THRESHOLDS, load_floors
+
+    path = tmp_path / "questions.parquet"
+    questions.to_parquet(path)
+    outcome = train(
+        TrainConfig(data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0,
+                    cache_dir=tmp_path / "cache"),
+        tracking,
+    )  # fmt: skip
+    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+    months = questions["creation_date"].dt.strftime("%Y-%m")
+    copies = questions[months == "2017-12"].head(3)
+    copies = copies.assign(
+        id=copies["id"] + 100_000,
+        creation_date=pd.to_datetime(["2018-07-01 08:00", "2018-07-01 17:00", "2018-07-02 09:00"]),
+        source="export-cut-2018-07-02",
+    )
+    frame = pd.concat([questions, copies], ignore_index=True)
+    drift = DriftConfig(
+        reference=None,
+        months=("2018-07",),
+        data=path,
+        reports_root=tmp_path / "reports",
+        cache_dir=tmp_path / "drift-cache",
+        on_alert="retrain",
+    )
+    result, code = execute(drift, tracking, frame=frame, log_to_mlflow=False)
+    out = capsys.readouterr().out
+    floors = load_floors(DEFAULT_THRESHOLDS)
+    [month] = result.months
+    assert (month.n, month.severity, code) == (3, "ok", 0)
+    assert f"embeddings: not enough questions (n=3 < {floors['embeddings']}); not judged" in month.reasons
+    assert f"text: not enough questions (n=3 < {floors['text']}); not judged" in month.reasons
+    assert "ALERT" not in out and "running retrain" not in out
+    assert "not enough questions (n=3 <" in out
+    summary = json.loads((result.reports_dir / "summary.json").read_text())
+    assert summary["min_questions"] == floors and summary["worst"] == "ok"
+
+
+@pytest.mark.integration
+def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_reference_does_not(
+    questions, tracking, tmp_path, capsys
+):
+    """Issue 23 item 5: the share of tag occurrences the champion cannot suggest, against its evaluation window."""
+    from monitoring.severity import DEFAULT_THRESHOLDS, load_floors
+
+    path = tmp_path / "questions.parquet"
+    questions.to_parquet(path)
+    outcome = train(
+        TrainConfig(data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0,
+                    cache_dir=tmp_path / "cache"),
+        tracking,
+    )  # fmt: skip
+    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+    baseline = 1.0 - outcome.result.evaluation.metrics["vocabulary_coverage"]
+    window = questions[questions["creation_date"] >= pd.Timestamp("2018-03-01")]
+    floor = load_floors(DEFAULT_THRESHOLDS)["vocabulary"]
+    n = max(120, floor)
+
+    def month(start: str, offset: int, extra_tags: list[str]) -> pd.DataFrame:
+        rows = window.sample(n=n, replace=True, random_state=offset).reset_index(drop=True)
+        return rows.assign(
+            id=range(offset, offset + n),
+            creation_date=pd.Timestamp(start) + pd.to_timedelta(range(n), unit="h"),
+            tags=[[*tags, *extra_tags] for tags in rows["tags"]],
+        )
+
+    like = month("2018-07-01", 200_000, [])  # the evaluation window's questions, resampled
+    shifted = month("2018-08-01", 300_000, ["rust", "polars"])  # every question also carries two new tags
+    frame = pd.concat([questions, like, shifted], ignore_index=True)
+    drift = DriftConfig(
+        reference=None,
+        months=("2018-07", "2018-08"),
+        data=path,
+        reports_root=tmp_path / "reports",
+        cache_dir=tmp_path / "drift-cache",
+    )
+    result, _ = execute(drift, tracking, frame=frame, log_to_mlflow=False)
+    out = capsys.readouterr().out
+    ordinary, planted = result.months
+    assert result.reference["oov_share"] == pytest.approx(baseline, abs=1e-4)  # from the model card (4 decimals)
+    assert 0 < baseline < 0.5
+    assert not [r for r in ordinary.reasons if "vocabulary" in r]
+    assert abs(ordinary.values["oov_share"] - baseline) < 0.1
+    vocabulary_reasons = [r for r in planted.reasons if r.startswith("out-of-vocabulary share")]
+    assert len(vocabulary_reasons) == 1 and vocabulary_reasons[0].endswith("alert)"), planted.reasons
+    assert planted.severity == "alert"
+    assert planted.values["oov_share"] > 0.5 and planted.values["n_tagged_questions"] == n
+    assert planted.new_tags[:2] == (("polars", n), ("rust", n))  # most used first, ties by name
+    assert f"vocabulary: 2018-08: {planted.values['oov_share']:.3f} of tag occurrences outside" in out
+    summary = json.loads((result.reports_dir / "summary.json").read_text())
+    assert summary["min_questions"]["vocabulary"] == floor
+    assert summary["months"][1]["new_tags"][:2] == [["polars", n], ["rust", n]]
+    assert summary["months"][1]["oov_share"] == planted.values["oov_share"]
+    assert "vocabulary" in summary["baselines"]

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.scored import read_scored
+from infra.spark import SparkSettings, spark_available
+from infra.tracking import MODEL_NAME
 from monitoring.config import DriftConfig
 from monitoring.job import question_texts
 from monitoring.runner import execute
-from serving.batch import ScoreConfig, run_score
+from serving.batch import run_score
+from serving.score_job import ScoreConfig
 from sotag.cli import main as sotag_main
 from tagger.sbert import EmbeddingCache, encode, model_identity, text_digest
-from tagger.scored import read_scored
-from tagger.spark import SparkSettings, spark_available
-from tagger.tracking import MODEL_NAME
 from tests.conftest import make_questions
 from training.config import TrainConfig
 from training.train import train
@@ -41,7 +42,7 @@ def setup(tracking, tmp_path: Path):
     )  # fmt: skip
     version = train(config, tracking).version
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
-    run_score(ScoreConfig(input=data, output=tmp_path / "scored", engine="local", progress=False))
+    run_score(ScoreConfig(input=data, output=tmp_path / "scored", engine="local", progress=False), tracking)
     return data, tmp_path
 
 

@@ -153,3 +153,34 @@ def test_webhook_posts_the_alert_summary_and_a_dead_one_is_not_fatal():
     from mlruns_config.servers import free_port
 
     assert "failed" in post_webhook(f"http://127.0.0.1:{free_port()}/hook", summary, timeout_s=2)
+
+
+def test_a_family_under_its_minimum_sample_is_reported_and_not_judged(tmp_path):
+    """Issue 20 kind 3: three questions never warn, alert or trigger --on-alert, whatever their statistics."""
+    from monitoring.severity import FAMILIES, load_floors, not_enough
+
+    rules = [
+        Rule("embedding_drift_auc", "above", 0.62, 0.75),
+        Rule("tag_psi", "above", 2.0, 3.0, family="predictions"),
+    ]
+    values = {"embedding_drift_auc": 0.82, "tag_psi": 3.5}
+    floors = {"embeddings": 50, "text": 50, "predictions": 40, "supervised": 40}
+    assert assess(rules, values, {})[0] == "alert"  # without floors: the issue's ALERT
+    too_few = not_enough({"embeddings": 3, "text": 3, "predictions": 0, "supervised": 0}, floors)
+    assert too_few["embeddings"] == "not enough questions (n=3 < 50)"
+    level, reasons = assess(rules, values, {}, too_few=too_few)
+    assert level == "ok"
+    assert reasons[0] == "embeddings: not enough questions (n=3 < 50); not judged"
+    # At the floor a family is judged again.
+    level, _ = assess(rules, values, {}, too_few=not_enough({"embeddings": 50, "predictions": 39}, floors))
+    assert level == "alert"
+
+    shipped = load_floors(DEFAULT_THRESHOLDS)
+    assert set(shipped) == set(FAMILIES) and all(n > 3 for n in shipped.values())
+    bad = tmp_path / "t.json"
+    bad.write_text(json.dumps({"_min_questions": {"embeddings": 0}}))
+    with pytest.raises(ValueError, match="_min_questions"):
+        load_floors(bad)
+    bad.write_text(json.dumps({"_min_questions": {"moods": 5}}))
+    with pytest.raises(ValueError, match="_min_questions"):
+        load_floors(bad)

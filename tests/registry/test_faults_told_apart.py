@@ -18,15 +18,15 @@ from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, RESOURCE_DOES_NOT_EX
 from mlflow.tracking import MlflowClient
 
 import registry.lifecycle as lifecycle
-from registry.card import CardError
+from infra.tracking import MODEL_NAME, TrackingSettings
+from registry.card import CardError, ModelCard
 from registry.gate import GateConfig
 from registry.lifecycle import promote, rollback, status_text
-from registry.resolve import pin, resolve
+from registry.resolve import load_version, pin, resolve
 from registry.store import CHAMPION, Registry, open_registry
 from sotag.cli import main
 from tagger.errors import BrokenModel, ComponentFault, SotagError
-from tagger.loading import load_model
-from tagger.tracking import MODEL_NAME
+from tagger.loading import fetch_model
 from training.config import TrainConfig
 from training.train import train
 
@@ -131,25 +131,25 @@ def server_503(monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     try:
-        yield url
+        yield TrackingSettings(tracking_uri=url, artifact_root=None, lock_dir=Path("unused"))
     finally:
         server.shutdown()
 
 
 def test_an_outage_while_fetching_a_model_is_a_component_fault_not_a_broken_model(server_503):
     with pytest.raises(ComponentFault, match=r"^tracking server \(model registry\): locating the files"):
-        load_model(f"models:/{MODEL_NAME}/1")
-    host = server_503.removeprefix("http://")
+        load_version(server_503.client(), MODEL_NAME, "1")
+    host = server_503.tracking_uri.removeprefix("http://")
     with pytest.raises(ComponentFault, match=r"^artifact store: downloading"):
-        load_model(f"mlflow-artifacts://{host}/1/models/m-1/artifacts")
+        fetch_model(f"mlflow-artifacts://{host}/1/models/m-1/artifacts", server_503.tracking_uri)
 
 
 def test_an_outage_in_resolve_is_not_bad_input(server_503):
     for uri in (f"models:/{MODEL_NAME}@champion", f"models:/{MODEL_NAME}/1"):
         with pytest.raises(ComponentFault, match=r"^tracking server"):
-            resolve(uri)
+            resolve(uri, server_503)
         with pytest.raises(ComponentFault, match=r"^tracking server"):
-            pin(uri)
+            pin(uri, server_503)
 
 
 # -- against an embedded registry ----------------------------------------------------------------------------------
@@ -169,24 +169,22 @@ def registry(tracking):
     return open_registry(tracking, MODEL_NAME)
 
 
-def test_absent_alias_and_version_are_not_in_the_registry(make_version, registry):
+def test_absent_alias_and_version_are_not_in_the_registry(make_version, registry, tracking):
     make_version()
     assert registry.alias(CHAMPION) is None  # MLflow answers INVALID_PARAMETER_VALUE here; read as absence
     with pytest.raises(SotagError, match="not in the registry"):
-        resolve(f"models:/{MODEL_NAME}@champion")
+        resolve(f"models:/{MODEL_NAME}@champion", tracking)
     with pytest.raises(SotagError, match="not in the registry"):
-        pin(f"models:/{MODEL_NAME}/99")
+        pin(f"models:/{MODEL_NAME}/99", tracking)
 
 
-def test_a_malformed_eval_metrics_tag_is_an_error_naming_the_version_and_the_tag(make_version):
-    from monitoring.baselines import held_out_metrics
-
+def test_a_malformed_eval_metrics_tag_is_an_error_naming_the_version_and_the_tag(make_version, tracking):
     version = make_version()
     MlflowClient().set_model_version_tag(MODEL_NAME, version, "eval_metrics", "{not json")
     with pytest.raises(CardError, match=rf"model version {version}: tag eval_metrics is not valid JSON"):
-        resolve(f"models:/{MODEL_NAME}/{version}")
+        resolve(f"models:/{MODEL_NAME}/{version}", tracking)
     with pytest.raises(CardError, match="tag eval_metrics is not valid JSON"):
-        held_out_metrics({"eval_metrics": "{not json"}, version)  # before: {} (a silently different baseline)
+        ModelCard.from_tags(version, {"eval_metrics": "{not json"})  # drift's baseline: before, {} (silently)
 
 
 def _estimator_file(version: str) -> Path:
@@ -204,7 +202,7 @@ def test_a_broken_champion_is_kept_unless_the_operator_replaces_it_and_the_histo
     with _estimator_file(v1).open("ab") as handle:
         handle.write(b"altered")  # no longer matches the sha256 config.json records
     with pytest.raises(BrokenModel, match="sha256 mismatch"):
-        load_model(f"models:/{MODEL_NAME}/{v1}")
+        registry.load_tagger(v1)
     v2 = make_version()
     history_before = registry.history()
 

@@ -11,11 +11,12 @@ from dataclasses import replace
 import pytest
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME
 from registry.gate import GateConfig, judge, score_models
-from registry.lifecycle import promote, rollback, status_text
+from registry.lifecycle import gate_label, promote, rollback, status_text
 from registry.store import CHAMPION, RegistryConflict, RegistryError, open_registry
 from sotag.cli import main
-from tagger.tracking import MODEL_NAME
+from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
@@ -82,7 +83,8 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     assert m["challenger"]["f1_at_3"] > m["champion"]["f1_at_3"]
 
     v3 = make_version(**WEAK)
-    kept = promote(registry, replace(gate, floor=0.0))
+    # Without the behavioural cases (which the weak model fails first, and cheaper): the comparison decides.
+    kept = promote(registry, replace(gate, floor=0.0, behaviour_cases=None))
     assert not kept.promoted and kept.exit_code == 3
     assert registry.alias(CHAMPION) == v2
     assert "not better, champion kept" in kept.verdict.reason
@@ -99,6 +101,15 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     text = status_text(registry)
     for needle in (f"v{v1}", f"v{v2}", f"v{v3}", "champion", "rejected", "rollback", "bad tags in prod"):
         assert needle in text
+    # The rolled-back version's gate decision says it was rolled back, and when.
+    rolled_back_at = registry.version(v2).tags["rolled_back_at"]
+    row = next(line for line in text.splitlines() if line.startswith(f"v{v2} "))
+    assert f"promoted, then rolled back (at {rolled_back_at})" in row
+    assert gate_label(registry.version(v1).tags) == "promoted"
+    # The all-tags columns, read from each version's model card.
+    assert "P@1 all" in text and "F1@3 all" in text and "vocab cov" in text
+    card = registry.version(v1).tags
+    assert card["f1_at_3_all"] in text and card["vocabulary_coverage"] in text
 
 
 def test_rollback_without_champion_says_so(make_version, registry):
@@ -168,27 +179,43 @@ def test_two_concurrent_promotes_leave_a_consistent_registry(make_version, regis
     assert registry.lineage() == [history[0].version, history[1].version]
 
 
-def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, questions_parquet):
-    from registry.gate import load_tagger
+def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, registry, questions_parquet):
     from tagger.data import load_questions, time_split
 
-    small = load_tagger(f"models:/{MODEL_NAME}/{make_version(top_n_tags=3)}")
-    full = load_tagger(f"models:/{MODEL_NAME}/{make_version()}")
+    small = registry.load_tagger(make_version(top_n_tags=3))
+    full = registry.load_tagger(make_version())
     frame = time_split(load_questions(questions_parquet)[0], "2018-03-01").evaluation
     scored = score_models({"small": small, "full": full}, frame)
     # Same truth for both: the model that knows only 3 tags cannot recall the others.
     assert scored["full"]["recall_at_5"] > scored["small"]["recall_at_5"]
     assert scored["small"]["n_evaluated"] == scored["full"]["n_evaluated"]
     assert 0 < scored["small"]["tag_coverage"] <= 1
+    # All tags (the primary metric): each model on every question of the window against its asker's full tag list,
+    # with no restriction to either vocabulary; equal to tagger.metrics' all-tags figures of its own suggestions.
+    asked = frame["tags"].tolist()
+    for label, tagger in (("small", small), ("full", full)):
+        own = tagger.scores(frame["title"].tolist(), frame["body"].tolist())
+        expected = all_tags_metrics(ranked_tags(own, tagger.vocabulary, 5), asked)
+        assert scored[label]["f1_at_3_all"] == pytest.approx(expected["f1_at_3_all"], abs=1e-6)
+        assert scored[label]["n_all"] == len(frame)
+        assert scored[label]["vocabulary_coverage"] == pytest.approx(vocabulary_coverage(tagger.vocabulary, asked))
+    assert scored["small"]["vocabulary_coverage"] < scored["full"]["vocabulary_coverage"] < 1
+    assert scored["full"]["f1_at_3_all"] > scored["small"]["f1_at_3_all"]
 
 
 def test_judge_rules():
     gate = GateConfig(data=None, floor=0.4, min_delta=0.01)
     base = {"f1_at_3": 0.5, "precision_at_1": 0.7, "recall_at_5": 0.8, "tag_coverage": 0.9, "f1_micro": 0.5}
+    base |= {"f1_at_3_all": 0.4, "precision_at_1_all": 0.6, "recall_at_5_all": 0.5, "vocabulary_coverage": 0.6}
     assert judge(gate, base, None, None).promote
-    assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote
-    assert not judge(gate, base, {**base, "f1_at_3": 0.495}, "1").promote  # needs +0.01
-    assert judge(gate, {**base, "f1_at_3": 0.51}, base, "1").promote
+    assert not judge(gate, {**base, "f1_at_3": 0.3}, None, None).promote  # the floor reads in-vocabulary F1@3
+    # The comparison reads all-tags F1@3 by default: a better in-vocabulary figure does not win alone.
+    assert not judge(gate, {**base, "f1_at_3": 0.9}, {**base, "f1_at_3_all": 0.395}, "1").promote  # needs +0.01
+    decision = judge(gate, {**base, "f1_at_3": 0.45, "f1_at_3_all": 0.42}, base, "1")
+    assert decision.promote and "F1@3 all 0.4200 vs champion v1's 0.4000" in decision.reason
+    assert decision.metrics["challenger"]["f1_at_3"] == 0.45  # the in-vocabulary figures are kept beside it
+    in_vocabulary = GateConfig(data=None, floor=0.4, min_delta=0.01, primary_metric="f1_at_3")
+    assert judge(in_vocabulary, {**base, "f1_at_3": 0.51}, base, "1").promote
 
 
 def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(make_version, registry, gate):
@@ -201,6 +228,47 @@ def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(m
     # The same version within the default budget passes.
     assert promote(registry, gate).promoted
     assert float(registry.version(v1).tags["latency_p50_ms"]) < gate.max_latency_ms
+
+
+def test_a_challenger_over_the_latency_budget_is_refused_before_the_window_is_scored(
+    make_version, registry, gate, monkeypatch, capsys
+):
+    import registry.validate as validate_module
+
+    v1 = make_version()
+    promote(registry, gate, v1)
+    v2 = make_version(C=5.0)
+    scored: list[int] = []
+    real_score = validate_module.score_models
+
+    def spy(*args, **kwargs):
+        scored.append(1)
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "score_models", spy)
+    capsys.readouterr()  # training's own output
+    result = promote(registry, replace(gate, max_latency_ms=1e-6), v2)
+    assert not result.promoted and scored == []  # refused on 50 questions; the window was never scored
+    verdict = result.verdict
+    assert [(c.name, c.status) for c in verdict.checks] == [
+        ("latency", "failed"),
+        ("behaviour", "skipped"),
+        ("floor", "skipped"),
+        ("comparison", "skipped"),
+    ]
+    assert verdict.metrics == {} and verdict.reason.endswith("; the window was not scored")
+    assert registry.version(v2).tags["gate_decision"] == "rejected" and registry.alias(CHAMPION) == v1
+
+    # Through the CLI: no table of unscored models, and the skipped checks are named.
+    assert (
+        main(["promote", "--version", v2, "--data", str(gate.data), "--floor", "0.5", "--max-latency-ms", "1e-6"]) == 3
+    )
+    out = capsys.readouterr().out
+    assert "latency FAILED, behaviour skipped, floor skipped, comparison skipped" in out
+    assert "P@1" not in out and scored == []
+
+    # Within the budget the gate goes on to the whole window.
+    assert promote(registry, gate, v2).verdict is not None and scored == [1]
 
 
 def test_a_failed_required_behavioural_case_refuses_promotion(make_version, registry, gate, tmp_path):
@@ -230,6 +298,8 @@ def test_a_failed_required_behavioural_case_refuses_promotion(make_version, regi
     assert "1 required behavioural case(s) failed: impossible (css ranks" in tags["gate_reason"]
     assert json.loads(tags["behaviour_results"]) == {"ok": "pass", "impossible": "fail", "unknown-tag": "skip"}
     assert tags["behaviour_summary"] == "1 passed, 1 failed, 1 skipped (cases v7)"
+    assert tags["gate_metrics"] == "{}"  # refused before the window was scored
+    assert [c.status for c in result.verdict.checks] == ["passed", "failed", "skipped", "skipped"]
     # The shipped cases: the synthetic model passes every case whose tags it knows.
     assert promote(registry, gate).promoted
     assert ", 0 failed," in registry.version(v1).tags["behaviour_summary"]
@@ -280,7 +350,11 @@ def test_dry_run_prints_the_verdict_and_records_nothing(make_version, registry, 
     out = capsys.readouterr().out
     assert f"promote: DRY RUN: would promote v{v2} to @champion" in out
     assert f"challenger v{v2}" in out and f"champion v{v1}" in out  # both models' metrics, in the table
-    assert "checks: floor passed, comparison passed, behaviour passed, latency passed; nothing recorded" in out
+    assert (
+        "checks (cheapest first, stopping at the first refusal): latency passed, behaviour passed, floor passed, "
+        "comparison passed; nothing recorded" in out
+    )
+    assert "over the union of both vocabularies (8 tags: challenger 8, champion 8)" in out
     assert "PROMOTED" not in out
     assert registry.alias(CHAMPION) == v1 and registry.history() == history
     assert {v: dict(registry.version(v).tags) for v in (v1, v2)} == before
@@ -289,7 +363,8 @@ def test_dry_run_prints_the_verdict_and_records_nothing(make_version, registry, 
     # A verdict that would keep the champion exits 3, as the real promote would, and still records nothing.
     assert main(["promote", "--dry-run", "--version", v2, "--data", str(questions_parquet), "--floor", "0.999"]) == 3
     out = capsys.readouterr().out
-    assert f"promote: DRY RUN: would keep (v{v1} stays @champion)" in out and "floor FAILED" in out
+    assert f"promote: DRY RUN: would keep (v{v1} stays @champion)" in out
+    assert "latency passed, behaviour passed, floor FAILED, comparison skipped" in out
     assert registry.alias(CHAMPION) == v1 and dict(registry.version(v2).tags) == before[v2]
 
 

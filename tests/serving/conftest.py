@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pytest
 
+from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.gate import GateConfig
-from tagger.tracking import MODEL_NAME, TrackingSettings
 from training.config import TrainConfig
 
 SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
@@ -50,7 +51,9 @@ def throwaway_store(root: Path, data: Path) -> Iterator[Store]:
         for key, value in env.items():
             mp.setenv(key, value)
         settings = TrackingSettings.from_env()
-        settings.activate()
+        # For the tests' own bare MlflowClient(): product code takes `settings` instead.
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        mlflow.set_registry_uri(settings.registry_uri)
         yield Store(root=root, settings=settings, data=data, env=env)
 
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from mlruns_config.servers import free_port
-from tests.processes import start_server, stop_server, venv_env
+from tests.processes import REQUEST_TIMEOUT_S, start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration
 LONG = "x" * 100_001
@@ -118,8 +118,8 @@ GATEWAY_BATCH_CASES = [
 
 def _post(url: str, payload: object) -> requests.Response:
     if isinstance(payload, bytes):
-        return requests.post(url, data=payload, headers={"content-type": "application/json"}, timeout=30)
-    return requests.post(url, json=payload, timeout=30)
+        return requests.post(url, data=payload, headers={"content-type": "application/json"}, timeout=REQUEST_TIMEOUT_S)
+    return requests.post(url, json=payload, timeout=REQUEST_TIMEOUT_S)
 
 
 def _check(response: requests.Response, status: int, word: str) -> None:
@@ -155,7 +155,7 @@ def test_gateway_body_over_the_request_limit_is_413(servers):
         f"{servers['gateway']}/predict/batch",
         data=b"{" + b" " * (16 * 1024 * 1024 + 10) + b"}",
         headers={"content-type": "application/json"},
-        timeout=60,
+        timeout=REQUEST_TIMEOUT_S,
     )
     assert response.status_code == 413 and "limit" in response.json()["error"]
 
@@ -169,15 +169,15 @@ def test_all_formats_work_and_servers_are_still_healthy(servers):
         {"instances": [OK]},
     ]
     for payload in formats:
-        response = requests.post(f"{base}/invocations", json=payload, timeout=30)
+        response = requests.post(f"{base}/invocations", json=payload, timeout=REQUEST_TIMEOUT_S)
         assert response.status_code == 200, response.text
         assert response.json()["predictions"][0]["tags"][0] == "python"
-    top2 = requests.post(f"{base}/invocations", json=formats[1], timeout=30).json()["predictions"][0]
+    top2 = requests.post(f"{base}/invocations", json=formats[1], timeout=REQUEST_TIMEOUT_S).json()["predictions"][0]
     assert len(top2["tags"]) == 2
     for path in ("/ping", "/health", "/version"):
-        assert requests.get(f"{base}{path}", timeout=10).status_code == 200
-    assert requests.get(f"{servers['gateway']}/health", timeout=10).json()["status"] == "ok"
-    assert requests.post(f"{servers['gateway']}/predict", json=OK, timeout=10).status_code == 200
+        assert requests.get(f"{base}{path}", timeout=REQUEST_TIMEOUT_S).status_code == 200
+    assert requests.get(f"{servers['gateway']}/health", timeout=REQUEST_TIMEOUT_S).json()["status"] == "ok"
+    assert requests.post(f"{servers['gateway']}/predict", json=OK, timeout=REQUEST_TIMEOUT_S).status_code == 200
 
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -225,7 +225,7 @@ def test_invocations_rejects_malformed_bodies_without_leaking_the_server(servers
     url = f"{servers['invocations']}/invocations"
     if isinstance(payload, tuple):
         data, content_type = payload
-        response = requests.post(url, data=data, headers={"content-type": content_type}, timeout=60)
+        response = requests.post(url, data=data, headers={"content-type": content_type}, timeout=REQUEST_TIMEOUT_S)
     else:
         response = _post(url, payload)
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
@@ -235,4 +235,79 @@ def test_invocations_rejects_malformed_bodies_without_leaking_the_server(servers
         assert response.json().get("message"), response.text[:300]
     else:  # MLflow answers a content-type it does not take (415) in plain text, naming what it supports
         assert response.status_code == 415 and ("UTF-8" in response.text or "content type" in response.text)
-    assert requests.get(f"{servers['invocations']}/ping", timeout=10).status_code == 200
+    assert requests.get(f"{servers['invocations']}/ping", timeout=REQUEST_TIMEOUT_S).status_code == 200
+
+
+# One table of param values for both endpoints: `/invocations` takes them under `params`, the gateway beside the
+# question. (value sent, status both must answer, the word their message must contain). Integral floats are integers
+# at both (JSON has one number type; JSON Schema's integer includes 3.0); null is refused in sotag's own vocabulary.
+PARAM_VALUES = [
+    ("top_k 3", {"top_k": 3}, 200, ""),
+    ("top_k 3.0 (field case invocations-unknown-params/top_k-float.json)", {"top_k": 3.0}, 200, ""),
+    ("top_k 50.0", {"top_k": 50.0}, 200, ""),
+    ("top_k 2.5", {"top_k": 2.5}, 400, "top_k"),
+    ("top_k 0.0", {"top_k": 0.0}, 400, "top_k"),
+    ("top_k 51.0", {"top_k": 51.0}, 400, "top_k"),
+    ("top_k 1e300", {"top_k": 1e300}, 400, "top_k"),
+    ("top_k true", {"top_k": True}, 400, "top_k"),
+    ("top_k null", {"top_k": None}, 400, "top_k"),
+    ("top_k '3'", {"top_k": "3"}, 400, "top_k"),
+    ("top_k [3]", {"top_k": [3]}, 400, "top_k"),
+    ("threshold 0", {"threshold": 0}, 200, ""),
+    ("threshold 1", {"threshold": 1}, 200, ""),
+    ("threshold 0.5", {"threshold": 0.5}, 200, ""),
+    ("threshold false", {"threshold": False}, 400, "threshold"),
+    ("threshold null", {"threshold": None}, 400, "threshold"),
+    ("threshold '0.2'", {"threshold": "0.2"}, 400, "threshold"),
+    ("threshold 1.0000001", {"threshold": 1.0000001}, 400, "threshold"),
+    ("threshold {}", {"threshold": {}}, 400, "threshold"),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "status", "word"), PARAM_VALUES, ids=[c[0] for c in PARAM_VALUES])
+def test_invocations_and_the_gateway_accept_and_refuse_the_same_param_values(servers, name, params, status, word):
+    invocations = _post(f"{servers['invocations']}/invocations", records(OK, **params))
+    gateway = _post(f"{servers['gateway']}/predict", {**OK, **params})
+    assert (invocations.status_code, gateway.status_code) == (status, status), (invocations.text, gateway.text)
+    if status == 200:
+        top_k = int(params.get("top_k", 50))
+        assert len(invocations.json()["predictions"][0]["tags"]) <= top_k
+        assert invocations.json()["predictions"][0]["tags"] == gateway.json()["tags"]
+    else:
+        _check(invocations, status, word)
+        _check(gateway, status, word)
+
+
+UNKNOWN_PARAMS = [
+    # field case invocations-unknown-params/misspelled-threshold.json: a typo answered 200 with the default threshold
+    ("misspelled threshold", {"top_k": 5, "treshold": 0.9}, "treshold"),
+    ("original API's topk", {"topk": 5}, "topk"),
+    ("camel case", {"topK": 5}, "topK"),
+    ("a param of another model", {"temperature": 0.2}, "temperature"),
+    ("the right name in another case", {"Threshold": 0.9}, "Threshold"),
+    ("an empty name", {"": 1}, "''"),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "unknown"), UNKNOWN_PARAMS, ids=[c[0] for c in UNKNOWN_PARAMS])
+def test_an_unknown_param_is_a_400_naming_it_and_the_known_ones(servers, name, params, unknown):
+    response = _post(f"{servers['invocations']}/invocations", records(OK, **params))
+    assert response.status_code == 400, response.text[:300]
+    message = response.json()["message"]
+    assert unknown in message and "top_k" in message and "threshold" in message, message
+    # The gateway refuses it too, naming it (and the fields it knows; `topk` it knows, in the original vocabulary).
+    gateway = _post(f"{servers['gateway']}/predict", {**OK, **params})
+    assert gateway.status_code == 400, gateway.text[:300]
+    error = gateway.json()["error"]
+    assert unknown.strip("'") in error and ("topk" in params or "known fields are body, text, threshold" in error), (
+        error
+    )
+
+
+def test_the_correctly_spelled_threshold_still_applies(servers):
+    """The field case's control (correct-threshold.json): threshold 0.9 cuts the tags the default 0.2 keeps."""
+    url = f"{servers['invocations']}/invocations"
+    loose = _post(url, records(OK, top_k=5, threshold=0.0)).json()["predictions"][0]
+    strict = _post(url, records(OK, top_k=5, threshold=0.9)).json()["predictions"][0]
+    assert len(loose["tags"]) == 5 and len(strict["tags"]) < 5
+    assert all(score >= 0.9 for score in strict["scores"])

@@ -16,13 +16,15 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from serving.batch import ScoreConfig, equal_outputs, run_score
+from infra.scored import COLUMNS, read_scored
+from infra.spark import spark_available
+from infra.tracking import MODEL_NAME, TrackingSettings
+from serving.batch import run_score
+from serving.score_job import ScoreConfig
 from sotag.cli import main as sotag_main
 from tagger.data import default_data_path
-from tagger.scored import COLUMNS, read_scored
-from tagger.spark import spark_available
-from tagger.tracking import MODEL_NAME
 from tests.serving.conftest import throwaway_store
+from tests.support.scored_outputs import equal_outputs
 
 ROWS = 2500
 
@@ -51,7 +53,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory):
 
 def score(real: Path, out: Path, engine: str, **overrides) -> object:
     config = ScoreConfig(input=real, output=out, engine=engine, progress=False, **overrides)
-    return run_score(config)
+    return run_score(config, TrackingSettings.from_env())  # the throwaway store's environment
 
 
 def months_of(path: Path) -> pd.Series:
@@ -106,7 +108,7 @@ def test_a_rerun_replaces_the_months_it_writes_and_keeps_the_others(champion, re
 
 
 def test_an_interrupted_run_leaves_the_previous_output_whole(champion, real, tmp_path, monkeypatch):
-    import tagger.scored as scored_module
+    import infra.scored as scored_module
 
     out = tmp_path / "out"
     score(real, out, "local")
@@ -202,3 +204,64 @@ def test_spark_engine_equals_the_local_engine_and_reruns_replace(champion, real,
     equal, detail = equal_outputs(again, local_out)
     assert equal, detail
     assert not [p for p in (tmp_path / "spark").iterdir() if p.name.startswith("_")]
+
+
+# Issue 20: the closing lines, and the StackSample and BigQuery layouts through `sotag score`.
+def test_rates_of_small_runs_are_not_rounded_to_zero():
+    from serving.score_job import ScoreResult, UnusableRows, rate
+
+    assert [rate(x) for x in (0.0, 0.5, 0.04, 12.345, 99.94, 150.4, 6687.2)] == [
+        "0", "0.5", "0.04", "12.3", "99.9", "150", "6687"
+    ]  # fmt: skip
+    result = ScoreResult(10, 10, UnusableRows(), 0, ["2018-05"], 20.0, "m", "1", "spark")
+    assert "rows=10 scored=10 rows_per_s=0.5 " in result.summary()
+
+
+def test_the_closing_line_names_the_partitions_written(champion, tmp_path, capsys):
+    path = tmp_path / "posts_questions.csv"
+    pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "title": ["How to merge dicts in python", "Flexbox centering in css", "java stream to list"],
+            "body": ["<p>x</p>", "<p>y</p>", ""],
+            "creation_date": ["2018-04-02 16:16:31.123 UTC", "2018-05-01 00:00:00 UTC", "2018-06-30 23:59:59 UTC"],
+            "tags": ["", "", ""],
+        }
+    ).to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert sotag_main(["score", str(path), "--out", str(out), "--engine", "local", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "YYYY-MM" not in printed
+    assert f"score: wrote {out}/creation_month=2018-04 … {out}/creation_month=2018-06 (3 months)" in printed
+    assert sotag_main(["score", str(path), "--out", str(out), "--engine", "local", "--no-progress"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"creation_month=2018-0{m}" for m in (4, 5, 6)]
+
+
+def test_stacksample_with_a_cp1252_line_and_bigquery_exports_score_through_the_cli(champion, tmp_path, capsys, caplog):
+    """Issue 20 kind 2: never a traceback or exit 1 for an encoding; StackSample and BigQuery are formats."""
+    folder = tmp_path / "stacksample"
+    folder.mkdir()
+    (folder / "Questions.csv").write_bytes(
+        b",Id,OwnerUserId,CreationDate,ClosedDate,Score,Title,Body\n"
+        + "0,11,4000000.0,2018-04-02T16:16:31Z,NA,0,How to merge dicts in python \u201cfast\u201d,<p>x</p>\n".encode()
+        + b"1,12,4000001.0,2018-04-03T10:00:00Z,NA,2,r\xe9ponse \x93Flexbox\x94 centering in css,<p>y</p>\n"
+    )
+    (folder / "Tags.csv").write_text("Id,Tag\n11,python\n12,css\n")
+    for data in (folder, folder / "Questions.csv"):
+        code = sotag_main(["score", str(data), "--out", str(tmp_path / "ss"), "--engine", "local", "--no-progress"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "score: rows=2 scored=2 " in captured.out and "Traceback" not in captured.err
+        assert "Questions.csv: 1 line(s) not UTF-8, read as cp1252 (lines 3)" in caplog.text
+        caplog.clear()
+    assert sorted(read_scored(tmp_path / "ss")["id"]) == [11, 12]
+
+    bigquery = tmp_path / "bq.csv"
+    bigquery.write_text(
+        "id,title,body,accepted_answer_id,creation_date,tags,view_count\n"
+        "21,python list comprehension,<p>a</p>,,2018-05-02 16:16:31.123 UTC,python|list,3\n"
+        "22,css grid,,,2018-05-03 01:00:00 UTC,css,4\n"
+    )
+    code = sotag_main(["score", str(bigquery), "--out", str(tmp_path / "bq"), "--engine", "local", "--no-progress"])
+    assert code == 0 and "score: rows=2 scored=2 " in capsys.readouterr().out
+    assert read_scored(tmp_path / "bq")["creation_date"].min() == pd.Timestamp("2018-05-02 16:16:31.123")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.tracking import PROJECT_ROOT
 from mlruns_config.servers import free_port
-from tagger.tracking import PROJECT_ROOT
 from tests.processes import start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,10 @@ def drift_reports(store, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def apps(store, drift_reports) -> Iterator[dict[str, str]]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)")
+        pytest.skip(
+            "browser tests: Debian's chromium and chromium-driver are not installed and `make test` could not "
+            "install them (scripts/system-deps.sh; apt-get install chromium chromium-driver)"
+        )
     bindir = Path(sys.executable).parent
     ports = {"gateway": free_port(), "app": free_port(), "ui": free_port()}
     env = venv_env(
@@ -158,6 +161,19 @@ def test_ask_page_suggests_tags(apps, browser):
     assert "Answered by stackoverflow-tagger v" in browser.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in browser.page_source
     browser.save_screenshot(str(SCREENSHOTS / "ask.png"))
+
+
+def test_ask_page_defaults_are_the_served_models(apps, browser):
+    """One default: the app's minimum score and tag count are the served model's, as the API applies them."""
+    import requests
+    from selenium.webdriver.common.by import By
+
+    info = requests.get(f"{apps['gateway']}/model_info", timeout=10).json()
+    browser.get(apps["app"])
+    _wait_text(browser, f"minimum score {info['threshold']:.2f}, as the API applies them")
+    thumbs = [el.text for el in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stSliderThumbValue']")]
+    assert sorted(float(t) for t in thumbs) == sorted([float(info["threshold"]), float(info["top_k"])]), thumbs
+    assert info["threshold"] == 0.2  # the serving tests' model (tests/serving/conftest.py SMALL), not the old 0.1
 
 
 def test_ask_page_explains_a_rejected_question(apps, browser):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -11,19 +12,25 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
+from infra.prediction_log import read_predictions
+from infra.tracking import MODEL_NAME
 from serving.app import create_app
 from serving.config import GatewayConfig
-from tagger.prediction_log import read_predictions
-from tagger.tracking import MODEL_NAME
+from tests.processes import needs_postgres
 
 TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 QUESTION = {"title": "pandas dataframe merge fails", "body": "<p>pip install pandas, list comprehension</p>"}
 
 
 @pytest.fixture()
 def gateway(store, tmp_path):
     config = GatewayConfig.from_env(
-        admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", log_text=True, max_batch=50
+        admin_token=TOKEN,
+        prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}",
+        log_text=True,
+        max_batch=50,
+        reload_poll_s=0,  # these tests swap with /reload; following the alias is tests/serving/test_alias_follow.py
     )
     app = create_app(config)
     with TestClient(app) as client:
@@ -65,7 +72,7 @@ def test_explain_breaks_each_logit_into_terms_and_the_intercept(gateway):
     body = response.json()
     assert body["tags"] == client.post("/predict", json={**QUESTION, "top_k": 3, "threshold": 0.0}).json()["tags"]
     tagger = client.app.state.holder.current.tagger
-    features = tagger.features.transform(tagger.texts([QUESTION["title"]], [QUESTION["body"]]))
+    features = tagger.model.features.transform(tagger.model.texts([QUESTION["title"]], [QUESTION["body"]]))
     logits = tagger.estimator.decision_function(features)[0]
     for tag, explanation in zip(body["tags"], body["explanations"], strict=True):
         assert explanation["tag"] == tag and explanation["note"] is None
@@ -99,6 +106,26 @@ def test_mixed_or_empty_inputs_are_a_400_naming_the_field(gateway, request_body,
     response = client.post("/predict", json=request_body)
     assert response.status_code == 400
     assert field in [d["field"] for d in response.json()["details"]], response.json()
+
+
+@pytest.mark.parametrize("route", ["/predict", "/explain", "/predict/batch"])
+@pytest.mark.parametrize(
+    ("content", "content_type", "problem"),
+    [
+        (b"{not json", "application/json", "is not valid JSON (Expecting property name enclosed in double quotes at"),
+        (b"title=pandas", "text/plain", "is not JSON (content-type text/plain); send a JSON object"),
+        (b"[1, 2]", "application/json", "must be a JSON object"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_naming_the_body(gateway, route, content, content_type, problem):
+    client, _ = gateway
+    response = client.post(route, content=content, headers={"content-type": content_type})
+    assert response.status_code == 400
+    (detail,) = response.json()["details"]
+    assert detail["field"] == "body" and detail["problem"].startswith(problem), detail
+    # /reload takes no body: whatever is sent is ignored, never reported as a field "0" or "1".
+    reload = client.post("/reload", content=content, headers={"content-type": content_type, **AUTH})
+    assert reload.status_code == 200 and reload.json()["ok"]
 
 
 def test_batch_health_model_info_docs(gateway):
@@ -249,9 +276,10 @@ def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
 
 @pytest.mark.integration
 def test_prediction_log_on_postgresql():
+    from infra.prediction_log import PredictionLog, PredictionRecord, now
     from mlruns_config.servers import PostgresCluster
-    from tagger.prediction_log import PredictionLog, PredictionRecord, now
 
+    needs_postgres()
     pg = PostgresCluster().start()
     try:
         url = pg.create_database("predictions")
@@ -273,3 +301,80 @@ def test_admin_rollback_moves_the_champion_back_and_says_where(gateway, store):
     assert response.status_code == 200, response.json()
     assert response.json()["rolled_back_to"] == before
     assert str(MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version) == before
+
+
+ORIGINAL_TEXT = f"{QUESTION['title']}\n\n{QUESTION['body']}"
+
+
+@pytest.mark.parametrize(
+    ("lax", "strict"),
+    [
+        # the field cases (original-api-lax-fields/*.json): each was a 400
+        ({"topk": 5, "threshold": None}, {"topk": 5}),
+        ({"topk": 5, "threshold": "0.2"}, {"topk": 5, "threshold": 0.2}),
+        ({"topk": "5"}, {"topk": 5}),
+        # the rest of the kind: what the original API's optional, coercing fields took
+        ({"topk": None}, {}),
+        ({"topk": None, "threshold": None}, {}),
+        ({"topk": "03", "threshold": "0.10"}, {"topk": 3, "threshold": 0.1}),
+        ({"topk": "+3", "threshold": "0"}, {"topk": 3, "threshold": 0}),
+        ({"topk": "50", "threshold": "0.0"}, {"topk": 50, "threshold": 0.0}),
+        ({"topk": "1", "threshold": "1"}, {"topk": 1, "threshold": 1.0}),
+        ({"topk": 3.0}, {"topk": 3}),
+    ],
+)
+def test_the_original_apis_lax_fields_are_accepted_as_it_accepted_them(gateway, lax, strict):
+    client, _ = gateway
+    expected = client.post("/predict", json={"text": ORIGINAL_TEXT, **strict})
+    response = client.post("/predict", json={"text": ORIGINAL_TEXT, **lax})
+    assert response.status_code == 200 == expected.status_code, response.text
+    assert response.json()["tags"] == expected.json()["tags"]
+    assert response.json()["tags"] or strict.get("threshold") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        # the original vocabulary: anything that is not a number (or a number's string) is still refused
+        ({"text": ORIGINAL_TEXT, "topk": "five"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "5.5"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": 5.5}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": ""}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": " 5"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "0"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": "51"}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": True}, "topk"),
+        ({"text": ORIGINAL_TEXT, "topk": [5]}, "topk"),
+        ({"text": ORIGINAL_TEXT, "threshold": "high"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "nan"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "inf"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "1e-1"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "-0.1"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": "1.5"}, "threshold"),
+        ({"text": ORIGINAL_TEXT, "threshold": True}, "threshold"),
+        ({"text": None}, "text"),
+        # sotag's own vocabulary stays strict
+        ({**QUESTION, "threshold": None}, "threshold"),
+        ({**QUESTION, "threshold": "0.2"}, "threshold"),
+        ({**QUESTION, "top_k": "5"}, "top_k"),
+        ({**QUESTION, "top_k": None}, "top_k"),
+    ],
+)
+def test_what_neither_vocabulary_accepts_is_a_400_naming_the_field(gateway, request_body, field):
+    client, _ = gateway
+    response = client.post("/predict", json=request_body)
+    assert response.status_code == 400, response.text
+    assert field in [d["field"] for d in response.json()["details"]], response.json()
+
+
+def test_the_openapi_document_describes_the_original_apis_lax_fields(gateway):
+    """topk and threshold: null or a numeric string besides the number; with title, threshold is a number only."""
+    client, _ = gateway
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    for name, taken, refused in (("topk", "5", "51"), ("threshold", "0.2", "1.5")):
+        kinds = {alternative["type"]: alternative for alternative in schema["properties"][name]["anyOf"]}
+        assert set(kinds) >= {"null", "string"}, kinds
+        pattern = re.compile(kinds["string"]["pattern"])
+        assert pattern.search(taken) and not pattern.search(refused) and not pattern.search("five")
+    ours = next(branch for branch in schema["oneOf"] if "title" in branch["required"])
+    assert ours["properties"]["threshold"] == {"type": "number"}

@@ -13,14 +13,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from infra.tracking import MODEL_NAME
 from serving import legacy
 from serving.app import create_app
 from serving.config import GatewayConfig
 from serving.legacy import convert_legacy
+from serving.original_api import split_text
 from sotag.cli import main
 from tagger.artifacts import verify_artifacts
-from tagger.model import Tagger, split_text
-from tagger.tracking import MODEL_NAME
+from tagger.model import Tagger
 
 
 @pytest.fixture()
@@ -40,10 +41,11 @@ def test_converted_model_scores_exactly_like_the_bundle(bundle, tmp_path, questi
     converted = convert_legacy(path, tmp_path / "model")
     config, _ = verify_artifacts(converted.directory)
     assert config.top_k == 4 and config.threshold == 0.25 and config.vectorizer == "tfidf"
-    assert config.extra["converted_from"] == "legacy_model.joblib" and len(config.extra["bundle_sha256"]) == 64
+    assert config.kind == "legacy" and config.options.converted_from == "legacy_model.joblib"
+    assert len(config.options.bundle_sha256) == 64
     tagger = Tagger.from_directory(converted.directory)
     titles, bodies = questions["title"].tolist()[:50], questions["body"].tolist()[:50]
-    expected = classifier.predict_proba(vectorizer.transform(tagger.texts(titles, bodies)))
+    expected = classifier.predict_proba(vectorizer.transform(tagger.model.texts(titles, bodies)))
     np.testing.assert_allclose(tagger.scores(titles, bodies), expected, atol=1e-6)
 
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import MODEL_NAME, PROJECT_ROOT
 from mlruns_config.servers import free_port
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
 from tests.processes import start_server, stop_server
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from mlruns_config.servers import free_port
-from tests.processes import start_server, stop_server, venv_env
+from tests.processes import REQUEST_TIMEOUT_S, start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration
 TOKEN = "fuzz-token-5f0c2a"  # a test token: the point is that it never shows up in a log
@@ -57,17 +57,21 @@ def test_schemathesis_finds_nothing(gateway, tmp_path: Path):
 
 def test_405_names_the_allowed_methods(gateway):
     base, _ = gateway
-    response = requests.get(f"{base}/predict", timeout=10)
+    response = requests.get(f"{base}/predict", timeout=REQUEST_TIMEOUT_S)
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
-    response = requests.delete(f"{base}/health", timeout=10)
+    response = requests.delete(f"{base}/health", timeout=REQUEST_TIMEOUT_S)
     assert response.status_code == 405 and "GET" in response.headers["Allow"]
 
 
 def test_the_document_states_the_enforced_bounds_and_statuses(gateway):
     base, _ = gateway
-    document = requests.get(f"{base}/openapi.json", timeout=10).json()
-    threshold = document["components"]["schemas"]["PredictRequest"]["properties"]["threshold"]
+    document = requests.get(f"{base}/openapi.json", timeout=REQUEST_TIMEOUT_S).json()
+    schemas = document["components"]["schemas"]
+    # /predict's threshold: a number (or, in the original API's vocabulary, a numeric string or null)
+    threshold = schemas["PredictRequest"]["properties"]["threshold"]["anyOf"][0]
     assert (threshold["minimum"], threshold["maximum"]) == (0.0, 1.0)  # the served model scores probabilities
+    threshold = schemas["BatchRequest"]["properties"]["threshold"]
+    assert (threshold["type"], threshold["minimum"], threshold["maximum"]) == ("number", 0.0, 1.0)
     questions = document["components"]["schemas"]["BatchRequest"]["properties"]["questions"]
     assert questions["maxItems"] == 1000
     statuses = {path: set(ops[m]["responses"]) for path, ops in document["paths"].items() for m in ops}
@@ -76,7 +80,7 @@ def test_the_document_states_the_enforced_bounds_and_statuses(gateway):
     assert {"401", "403", "409", "429"} <= statuses["/reload"]
     assert all("422" not in codes for codes in statuses.values())
     # The body a 400 documents is the body a 400 has.
-    bad = requests.post(f"{base}/predict", json={"title": "a", "threshold": 2}, timeout=10)
+    bad = requests.post(f"{base}/predict", json={"title": "a", "threshold": 2}, timeout=REQUEST_TIMEOUT_S)
     assert bad.status_code == 400 and set(bad.json()) == {"error", "details"}
 
 
@@ -96,19 +100,26 @@ def test_failed_admin_attempts_are_limited_and_the_token_is_never_logged(store, 
         f"{base}/health",
     )
     try:
-        ok = requests.post(f"{base}/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        ok = requests.post(f"{base}/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=REQUEST_TIMEOUT_S)
         assert ok.status_code == 200, ok.text
         codes = [
-            requests.post(f"{base}/reload", headers={"Authorization": f"Bearer wrong-{i}"}, timeout=10).status_code
+            requests.post(
+                f"{base}/reload", headers={"Authorization": f"Bearer wrong-{i}"}, timeout=REQUEST_TIMEOUT_S
+            ).status_code
             for i in range(3)
         ]
         assert codes == [401, 401, 401]
-        limited = requests.post(f"{base}/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        limited = requests.post(
+            f"{base}/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=REQUEST_TIMEOUT_S
+        )
         assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
         assert "retry in" in limited.json()["error"]
         # Non-admin routes are not affected.
-        assert requests.post(f"{base}/predict", json={"title": "pandas merge"}, timeout=10).status_code == 200
-        metrics = requests.get(f"{base}/metrics", timeout=10).text
+        assert (
+            requests.post(f"{base}/predict", json={"title": "pandas merge"}, timeout=REQUEST_TIMEOUT_S).status_code
+            == 200
+        )
+        metrics = requests.get(f"{base}/metrics", timeout=REQUEST_TIMEOUT_S).text
         assert "sotag_admin_auth_failures_total 3.0" in metrics
     finally:
         stop_server(proc)

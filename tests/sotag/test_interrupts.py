@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tagger.tracking import MODEL_NAME, PROJECT_ROOT
+from infra.tracking import MODEL_NAME, PROJECT_ROOT, use_fluent
 
 pytestmark = pytest.mark.integration
 SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"
@@ -96,7 +96,7 @@ def test_a_version_registered_from_the_interrupted_run_is_deleted(tracking, tmp_
 
     client = MlflowClient()
     client.create_registered_model(MODEL_NAME)
-    tracking.use_experiment("stackoverflow-tagger")
+    use_fluent(tracking, "stackoverflow-tagger")
     before = signal.getsignal(signal.SIGTERM)
     with interrupts.interruptible():
         with (
@@ -108,7 +108,7 @@ def test_a_version_registered_from_the_interrupted_run_is_deleted(tracking, tmp_
             client.create_model_version(MODEL_NAME, (tmp_path / "m").as_uri(), run_id=inner.info.run_id)
             os.kill(os.getpid(), signal.SIGTERM)
         assert caught.value.code == 143
-    killed = interrupts.end_interrupted_runs()
+    killed = interrupts.end_interrupted_runs(tracking)
     assert signal.getsignal(signal.SIGTERM) is before  # the handlers are back as they were
     assert set(killed) == {outer.info.run_id, inner.info.run_id, kept.info.run_id}
     assert mlflow.active_run() is None

@@ -64,7 +64,7 @@ def test_preprocessing_version_mismatch_is_refused(tmp_path):
     loaded = load_artifacts(directory)
     loaded.config.preprocessing_version = "0"
     with pytest.raises(ArtifactError, match="preprocessing_version"):
-        Tagger(loaded.vectorizer, loaded.estimator, loaded.config.vocabulary, loaded.config)
+        Tagger.from_artifacts(loaded)
 
 
 def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, monkeypatch, caplog, recwarn):
@@ -89,3 +89,44 @@ def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, m
     from sklearn.exceptions import InconsistentVersionWarning
 
     assert not [w for w in recwarn if issubclass(w.category, InconsistentVersionWarning)]
+
+
+def _cjk_model(tmp_path, version: str):
+    """A TF-IDF model trained on `version`'s cleaning of two questions, one a Japanese title without spaces."""
+    from tagger.text import clean_question
+    from tagger.vectorizers import TOKEN_PATTERN
+
+    texts = [
+        clean_question("PythonでJSONを読む", "", version=version),
+        clean_question("java code", "", version=version),
+    ]
+    vec = TfidfVectorizer(token_pattern=TOKEN_PATTERN).fit(texts)
+    weights = np.zeros((len(vec.vocabulary_), 2), dtype=np.float32)
+    for term, column in vec.vocabulary_.items():
+        weights[column, 0 if term != "java" and term != "code" else 1] = 8
+    est = FusedLinearModel(weights=weights, bias=np.full(2, -2, dtype=np.float32))
+    mlb = MultiLabelBinarizer(classes=["python", "java"]).fit([["python", "java"]])
+    config = ModelConfig(
+        top_k=2, threshold=0.5, vectorizer="tfidf", vocabulary=["python", "java"], preprocessing_version=version
+    )
+    return sorted(vec.vocabulary_), write_artifacts(tmp_path / f"model-{version}", vec, est, mlb, config)
+
+
+def test_a_model_trained_under_preprocessing_version_1_loads_and_answers_as_before(tmp_path):
+    """Issue 20 kind 4: bumping the version does not strand older models; they keep their own cleaning."""
+    terms, directory = _cjk_model(tmp_path, "1")
+    assert "pythonでjsonを読む" in terms  # version 1: the whole title is one token
+    tagger = Tagger.from_directory(directory)
+    assert tagger.config.preprocessing_version == "1"
+    assert tagger.model.texts(["PythonでJSONを読む"], [""]) == ["pythonでjsonを読む . "]
+    [joined, spaced] = tagger.suggest(["PythonでJSONを読む", "Python で JSON を読む"], ["", ""])
+    assert joined.tags == ["python"] and joined.scores == [pytest.approx(0.9975, abs=1e-4)]
+    assert spaced.tags == []  # as under version 1: the spaced title shares no token with the one it learnt
+
+
+def test_a_new_model_tokenises_latin_runs_inside_cjk(tmp_path):
+    terms, directory = _cjk_model(tmp_path, PREPROCESSING_VERSION)
+    assert {"python", "json"} <= set(terms) and PREPROCESSING_VERSION == "2"
+    tagger = Tagger.from_directory(directory)
+    [joined, spaced] = tagger.suggest(["PythonでJSONを読む", "Python で JSON を読む"], ["", ""])
+    assert joined == spaced and joined.tags == ["python"]

@@ -3,7 +3,7 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from tagger.compiled import CompiledVectorizer, compile_vectorizer
-from tagger.vectorizers import TOKEN_PATTERN, build_vectorizer
+from tagger.vectorizers import TOKEN_PATTERN, count_vectorizer, tfidf_vectorizer
 
 DOCS = [
     "how to merge two pandas dataframes . how to merge two pandas dataframes . df.merge(a, b) in python",
@@ -16,12 +16,18 @@ DOCS = [
 
 @pytest.mark.parametrize("kind", ["tfidf", "bow"])
 def test_compiled_transform_equals_sklearn(kind):
-    vec = build_vectorizer(kind, max_features=None, ngram_max=2, min_df=1, sbert_cache=None).fit(DOCS * 3)
+    vec = words_vectorizer(kind, ngram_max=2).fit(DOCS * 3)
     compiled = CompiledVectorizer(vec)
     expected = vec.transform(DOCS).toarray()
     got = compiled.transform(DOCS)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got.toarray(), expected, atol=1e-6, rtol=0)
+
+
+def words_vectorizer(kind: str, ngram_max: int):
+    """A fresh bag-of-words or TF-IDF vectorizer, as the linear kinds build them."""
+    build = {"bow": count_vectorizer, "tfidf": tfidf_vectorizer}[kind]
+    return build(max_features=None, ngram_max=ngram_max, min_df=1)
 
 
 def test_compiled_plain_tfidf_without_sublinear_and_unigrams():
@@ -38,7 +44,7 @@ def test_unsupported_vectorizers_fall_back():
 
 def test_trailing_rows_without_known_tokens():
     """Empty rows at the end of a batch (all words unknown) once broke the l2 normalisation."""
-    vec = build_vectorizer("tfidf", max_features=None, ngram_max=2, min_df=1, sbert_cache=None).fit(DOCS * 3)
+    vec = tfidf_vectorizer(max_features=None, ngram_max=2, min_df=1).fit(DOCS * 3)
     batch = [DOCS[0], "zzz qqq", ""]
     got = CompiledVectorizer(vec).transform(batch).toarray()
     np.testing.assert_allclose(got, vec.transform(batch).toarray(), atol=1e-6)
@@ -49,7 +55,7 @@ def test_trailing_rows_without_known_tokens():
 @pytest.mark.parametrize("ngram_max", [1, 2, 3])
 def test_vectorised_and_per_text_lookups_agree_with_sklearn(kind, ngram_max):
     """Batches of 16 or more take the vectorised path; fewer the per-text one; both equal sklearn."""
-    vec = build_vectorizer(kind, max_features=None, ngram_max=ngram_max, min_df=1, sbert_cache=None).fit(DOCS * 3)
+    vec = words_vectorizer(kind, ngram_max=ngram_max).fit(DOCS * 3)
     compiled = CompiledVectorizer(vec)
     batch = ([*DOCS, "zzz", "c# c# linq linq c#", "merge . merge"]) * 3
     expected = vec.transform(batch).toarray()
@@ -87,7 +93,7 @@ def test_ascii_tokens_equal_the_token_pattern_on_random_text():
 
 
 def test_non_ascii_and_mixed_batches_still_equal_sklearn():
-    vec = build_vectorizer("tfidf", max_features=None, ngram_max=2, min_df=1, sbert_cache=None).fit(
+    vec = tfidf_vectorizer(max_features=None, ngram_max=2, min_df=1).fit(
         [*DOCS, "café crème brûlée . naïve ünïcode", "ｆｕｌｌ width"] * 3
     )
     batch = ["café crème . brûlée node.js", "Upper Case Node.JS", "naïve ünïcode c#", *DOCS] * 4

@@ -46,3 +46,25 @@ def test_bad_requests_name_the_field(frame, params, field):
 def test_null_body_is_treated_as_empty():
     _, bodies, _, _ = validate_request(pd.DataFrame({"title": ["t"], "body": [None]}), None, DEFAULTS)
     assert bodies == [""]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"top_k": 5, "treshold": 0.9},
+            r"^params\.treshold: 'treshold' is not a known param; the known params are top_k, threshold",
+        ),
+        ({"topk": 5}, r"^params\.topk: .*top_k, threshold"),
+        ([("top_k", 5)], r"^params: must be an object"),
+        ({"top_k": None}, r"^top_k: must be an integer, not null"),
+        ({"threshold": None}, r"^threshold: must be a number, not null"),
+        ({"threshold": float("nan")}, r"^threshold: must be a number"),
+        ({"threshold": False}, r"^threshold: must be a number"),
+    ],
+)
+def test_unknown_params_and_nulls_are_refused_naming_them(params, message):
+    """MLflow drops an undeclared param before `predict`; whoever calls the rules with the params sent (the scoring
+    app, in-process callers) gets the refusal (tagger.params, the gateway's rules too)."""
+    with pytest.raises(InputError, match=message):
+        validate_request(OK, params, DEFAULTS)

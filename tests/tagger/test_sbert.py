@@ -53,3 +53,27 @@ def test_the_gpu_path_encodes_as_sentence_transformers_does():
 
 def test_the_cache_identity_names_the_precision():
     assert sbert.model_identity(128).endswith(":128:fp32" if sbert.device() == "cpu" else ":128:fp16")
+
+
+def test_encoding_shows_its_total_and_a_time_estimate_on_stderr(monkeypatch, capsys):
+    import re
+
+    class Model:
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        def encode(self, chunk, **kwargs):
+            self.calls.append(len(chunk))
+            vectors = np.ones((len(chunk), sbert.EMBEDDING_DIM), dtype=np.float32)
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    model = Model()
+    monkeypatch.setattr(sbert, "_load_model", lambda max_seq_length: model)
+    monkeypatch.setattr(sbert, "device", lambda: "cpu")
+    texts = [f"question {i}" for i in range(600)]
+    sbert.encode(texts, batch_size=64, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""  # progress goes to stderr, never into a command's output lines
+    assert "SBERT encoding on cpu (not in the cache)" in captured.err and "0/600" in captured.err
+    assert re.search(r"600/600 \[\d\d:\d\d<\d\d:\d\d", captured.err), captured.err  # elapsed<remaining
+    assert model.calls == [256, 256, 88]  # small chunks: the first estimate comes after 256 texts, not 1,024

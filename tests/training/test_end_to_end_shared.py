@@ -42,16 +42,19 @@ def behavioural_cases_on(tagger) -> None:
     import numpy as np
 
     from registry.behaviour import run_cases
-    from registry.gate import GateConfig, Latency, Verdict, extra_checks
+    from registry.gate import Decision, GateConfig, Latency, extra_checks
 
     report = run_cases(tagger)
     assert not report.failed_required, [(o.case.id, o.detail) for o in report.failed_required]
     assert sum(o.result == "pass" for o in report.outcomes) >= 15, report.summary()
 
     broken = copy.copy(tagger)
-    broken.estimator = copy.copy(tagger.estimator)
-    broken.estimator.weights = tagger.estimator.weights[:, np.random.default_rng(0).permutation(len(tagger.vocabulary))]
+    broken.model = copy.copy(tagger.model)
+    broken.model.estimator = copy.copy(tagger.estimator)
+    broken.model.estimator.weights = tagger.estimator.weights[
+        :, np.random.default_rng(0).permutation(len(tagger.vocabulary))
+    ]
     report = run_cases(broken)
     assert len(report.failed_required) >= 5, report.summary()
-    verdict = extra_checks(GateConfig(data=Path(".")), Verdict(True, "F1@3 passes", {}), Latency(0.4, 0.9, 50), report)
+    verdict = extra_checks(GateConfig(data=Path(".")), Decision(True, "F1@3 passes", {}), Latency(0.4, 0.9, 50), report)
     assert not verdict.promote and "required behavioural case(s) failed" in verdict.reason

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tagger.ensemble import EnsembleModel, combine
-from tagger.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME
+from tagger.kinds.ensemble import EnsembleKind, combine
 from training.config import TrainConfig
 from training.fit import fit_and_evaluate, prepare
 from training.train import train
@@ -31,11 +31,11 @@ def test_scores_are_the_weighted_mean_of_the_two_heads_through_the_pyfunc(config
     outcome = train(config, tracking)
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{outcome.version}")
     tagger = model.unwrap_python_model().tagger
-    assert isinstance(tagger.estimator, EnsembleModel) and tagger.config.vectorizer == "ensemble"
+    assert isinstance(tagger.model, EnsembleKind) and tagger.config.vectorizer == tagger.config.kind == "ensemble"
     frame = questions.head(40)[["title", "body"]]
     answers = model.predict(frame, params={"top_k": len(tagger.vocabulary), "threshold": 0.0})
 
-    features = tagger.featurize(frame["title"].tolist(), frame["body"].tolist())
+    features = tagger.model.features.transform_questions(frame["title"].tolist(), frame["body"].tolist())
     estimator = tagger.estimator
     expected = combine(
         estimator.words.predict_proba(features.words),

@@ -1,6 +1,7 @@
 """`mlflow run . -e train|compare --env-manager local` through the MLproject file."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tagger.tracking import PROJECT_ROOT
+from infra.tracking import PROJECT_ROOT, use_fluent
 
 
 def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -41,7 +42,7 @@ def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subproces
 def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     # Created here, with its artifacts in the test's folder: an experiment that `mlflow run` creates itself
     # on a SQLite store puts its artifacts in ./mlruns of the working directory (the project).
-    tracking.use_experiment("stackoverflow-tagger")
+    use_fluent(tracking, "stackoverflow-tagger")
     common = {"data": str(questions_parquet), "split_date": "2018-03-01", "top_n_tags": "8"}
     done = _mlflow_run("train", common, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -55,3 +56,15 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     done = _mlflow_run("compare", {**common, "vectorizers": "bow,tfidf"}, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "compare: grid_wall_s=" in done.stdout
+
+    # The evaluate entry point: the version on the later window, in the launcher's run (its experiment).
+    params = {"data": str(questions_parquet), "model_uri": f"models:/stackoverflow-tagger/{version.version}"}
+    done = _mlflow_run("evaluate", {**params, "start": "2018-03-01"}, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"evaluate: P@1=\d\.\d{4} R@5=\d\.\d{4} P@1_all=\d\.\d{4} R@5_all=\d\.\d{4} "
+                        r"coverage=\d\.\d{4} n=\d+", last), last  # fmt: skip
+    [evaluated] = client.search_runs([run.info.experiment_id], "tags.`sotag.stage` = 'evaluate'")
+    assert evaluated.data.tags["mlflow.project.entryPoint"] == "evaluate"
+    assert evaluated.data.tags["model_version"] == str(version.version)
+    assert f"n={int(evaluated.data.metrics['n_all'])}" in last

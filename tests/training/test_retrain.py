@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from infra.tracking import MODEL_NAME
 from registry.gate import GateConfig
 from registry.store import CHAMPION, open_registry
-from tagger.tracking import MODEL_NAME
 from training import retrain as retrain_module
 from training.config import TrainConfig
 
@@ -39,3 +39,15 @@ def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
     assert registry.alias(CHAMPION) == first.version
     newest = registry.versions()[-1]
     assert newest.tags["retrain_status"].startswith("failed during promotion")
+
+
+def test_retrain_job_runs_sotag_retrain_with_its_flags_in_process(tracking, questions_parquet):
+    """The function the CLI and the gateway's /admin/retrain share: flags parsed as `sotag retrain` parses them."""
+    from training.cli import retrain_job
+
+    flags = ["--data", str(questions_parquet), "--top-n-tags", "8", "--max-features", "2000", "--min-df", "1"]
+    flags += ["--C", "10", "--threshold", "0.2", "--eval-days", "60", "--floor", "0.5", "--no-behaviour-cases"]
+    assert retrain_job(tracking, flags) == 0
+    registry = open_registry(tracking, MODEL_NAME)
+    champion = registry.alias(CHAMPION)
+    assert champion is not None and registry.version(champion).tags["split_date"] == "2018-04-25"

@@ -11,6 +11,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from sotag.cli import main
+from tagger.data import load_questions
+from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
 
@@ -42,6 +44,19 @@ def test_run_logs_params_metrics_dataset_and_artifacts(trained):
         assert key in run.data.metrics
     # Words reveal the tags in the synthetic set: a working model ranks them first.
     assert run.data.metrics["precision_at_1"] > 0.9
+    # Beside them, the all-tags figures: every question of the evaluation window (not only those carrying one of
+    # the 8 vocabulary tags) against every tag its asker chose, as tagger.metrics computes them.
+    result, evaluation = outcome.result, trained[0]
+    frame = load_questions(evaluation.data)[0]
+    asked = frame[frame["creation_date"] >= pd.Timestamp(evaluation.split_date)]["tags"].tolist()
+    expected = all_tags_metrics(ranked_tags(result.eval_scores, result.tagger.vocabulary, 5), asked)
+    for key in ("precision_at_1_all", "recall_at_3_all", "recall_at_5_all", "f1_at_3_all", "n_all"):
+        assert run.data.metrics[key] == pytest.approx(expected[key])
+    assert run.data.metrics["n_all"] == len(asked)
+    coverage = vocabulary_coverage(result.tagger.vocabulary, asked)
+    assert run.data.metrics["vocabulary_coverage"] == pytest.approx(coverage)
+    assert 0 < run.data.metrics["vocabulary_coverage"] < 1
+    assert run.data.metrics["recall_at_5_all"] < run.data.metrics["recall_at_5"]
     assert run.data.tags["git_commit"]
     contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
     assert contexts == ["evaluation", "training"]
@@ -65,6 +80,12 @@ def test_registered_as_challenger_with_description_and_tags(trained):
     assert version.tags["run_id"] == outcome.run_id
     assert version.tags["data_digest"]
     assert json.loads(version.tags["eval_metrics"])["precision_at_1"] > 0.9
+    # The model card records the all-tags figures too, each also a tag of its own.
+    card = json.loads(version.tags["eval_metrics"])
+    run_metrics = client.get_run(outcome.run_id).data.metrics
+    for key in ("precision_at_1_all", "recall_at_5_all", "f1_at_3_all", "vocabulary_coverage"):
+        assert card[key] == round(run_metrics[key], 4)
+        assert version.tags[key] == f"{card[key]:.4f}"
 
 
 def test_registered_model_predicts_through_pyfunc(trained):
@@ -103,3 +124,48 @@ def test_cli_bad_split_date_exits_2(tracking, questions_parquet, capsys):
     code = main(["train", "--data", str(questions_parquet), "--split-date", "2031-01-01", "--top-n-tags", "5"])
     assert code == 2
     assert "split_date 2031-01-01" in capsys.readouterr().err
+
+
+def test_every_line_train_prints_is_labelled(tracking, questions_parquet, tmp_path, capsys):
+    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
+    outcome = train(config, tracking)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.split(":", 1)[0].strip().isidentifier() for line in lines), lines
+    (served,) = [line for line in lines if line.startswith("served:")]
+    m = outcome.result.evaluation.metrics
+    assert f"f1_micro={m['f1_micro']:.4f}" in served and "at most 5 with score >= 0.2" in served
+    assert not any(line.lstrip().startswith("{") for line in lines)
+
+
+def _as_stacksample(questions: pd.DataFrame, folder) -> None:
+    """The synthetic questions in Kaggle's StackSample layout, one row's bytes cp1252 in an otherwise UTF-8 file."""
+    folder.mkdir()
+    frame = questions.assign(
+        OwnerUserId=4000000.0,
+        ClosedDate="NA",
+        Score=0,
+        CreationDate=questions["creation_date"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ).rename(columns={"id": "Id", "title": "Title", "body": "Body"})
+    frame.loc[0, "Title"] = "r\u00e9ponse \u201cAPI\u201d " + frame.loc[0, "Title"]
+    frame = frame[["Id", "OwnerUserId", "CreationDate", "ClosedDate", "Score", "Title", "Body"]]
+    text = frame.to_csv(index=True)
+    first = text.splitlines(keepends=True)[1]
+    data = text.encode("utf-8").replace(first.encode("utf-8"), first.encode("cp1252"))
+    (folder / "Questions.csv").write_bytes(data)
+    tags = questions[["id", "tags"]].explode("tags").rename(columns={"id": "Id", "tags": "Tag"})
+    tags.to_csv(folder / "Tags.csv", index=False)
+
+
+def test_cli_trains_on_kaggle_stacksample_with_a_cp1252_line(tracking, questions, tmp_path, capsys, caplog):
+    """Issue 20 kind 2: StackSample (a folder or its Questions.csv) trains; the bad bytes are repaired and counted."""
+    _as_stacksample(questions, tmp_path / "stacksample")
+    flags = ["--split-date", "2018-03-01", "--top-n-tags", "8", "--max-features", "2000", "--min-df", "1"]
+    for data in (tmp_path / "stacksample", tmp_path / "stacksample" / "Questions.csv"):
+        code = main(["train", "--data", str(data), *flags])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert "Traceback" not in err and "1 line(s) not UTF-8, read as cp1252 (lines 2)" in caplog.text
+        caplog.clear()
+    run = mlflow.search_runs(experiment_names=["stackoverflow-tagger"], max_results=1, output_format="list")[0]
+    report = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/data/validation_report.json"))
+    assert report["repaired_encoding_lines"] == 1 and report["rows_kept"] == len(questions)

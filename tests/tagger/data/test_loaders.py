@@ -52,6 +52,7 @@ def test_sede_csv_validation_report(tmp_path):
         "dropped_no_tag": 1,
         "dropped_duplicate_id": 1,
         "rows_kept": 2,
+        "repaired_encoding_lines": 0,
     }
     assert frame["id"].tolist() == [1, 2]
     # The duplicate with a body wins over the empty one.
@@ -157,3 +158,144 @@ def test_unreadable_parquet_part_is_named(tmp_path):
     (folder / "broken.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(DataError, match=r"broken\.parquet: not a readable parquet file"):
         list(iter_raw(folder, 10))
+
+
+# Issue 20 kind 2: undecodable bytes, StackSample, BigQuery, column spellings.
+STACKSAMPLE_HEADER = b",Id,OwnerUserId,CreationDate,ClosedDate,Score,Title,Body\n"
+
+
+def _stacksample(folder, rows, tags, encoding="utf-8"):
+    """Kaggle's StackSample layout: an unnamed index column, OwnerUserId as a float, tags in Tags.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [STACKSAMPLE_HEADER]
+    for i, (qid, date, title, body) in enumerate(rows):
+        line = f'{i},{qid},4000000.0,{date},NA,0,"{title}","{body}"\n'
+        lines.append(line.encode(encoding) if isinstance(encoding, str) else encoding(line))
+    (folder / "Questions.csv").write_bytes(b"".join(lines))
+    (folder / "Tags.csv").write_text("Id,Tag\n" + "".join(f"{q},{t}\n" for q, ts in tags.items() for t in ts))
+    return folder / "Questions.csv"
+
+
+def test_a_cp1252_line_in_a_utf8_csv_is_read_and_counted(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"Id,CreationDate,Title,Body,Tags\n"
+        + "1,2018-01-01,Caf\u00e9 \u201cquoted\u201d,<p>x</p>,<java>\n".encode()
+        + b"2,2018-01-02,r\xe9ponse \x93API\x94 \x9d,<p>y</p>,<python>\n"  # cp1252, and 0x9d (undefined there)
+        + "3,2018-01-03,\u65e5\u672c,<p>z</p>,<go>\n".encode()
+    )
+    frame, report = load_questions(path)
+    assert frame["title"].tolist() == [
+        "Caf\u00e9 \u201cquoted\u201d",
+        "r\u00e9ponse \u201cAPI\u201d \x9d",
+        "\u65e5\u672c",
+    ]
+    assert report.repaired_encoding_lines == 1 and report.rows_kept == 3
+
+
+def test_a_latin1_file_like_kaggles_stacksample_is_read_whole(tmp_path):
+    rows = [
+        (10, "2008-08-01T13:57:07Z", "Ol\u00e1 S\u00e3o Paulo", "<p>\u00e7a</p>"),
+        (11, "2008-08-02T00:00:00Z", "B", ""),
+    ]
+    path = _stacksample(tmp_path / "ss", rows, {10: ["java"], 11: ["c#", ".net"]}, encoding="latin-1")
+    frame, report = load_questions(path)
+    assert frame["title"].tolist() == ["Ol\u00e1 S\u00e3o Paulo", "B"]
+    assert frame["tags"].tolist() == [["java"], ["c#", ".net"]]
+    assert report.repaired_encoding_lines == 1  # the one line that is not ASCII
+
+
+def test_stacksample_by_file_or_folder_tags_from_tags_csv(tmp_path):
+    rows = [
+        (1, "2018-01-01T00:00:00Z", "a", "<p>x</p>"),
+        (2, "2018-01-02T00:00:00Z", "b", ""),
+        (3, "2018-01-03T00:00:00Z", "c", ""),
+    ]
+    path = _stacksample(tmp_path / "stacksample", rows, {1: ["python", "pandas"], 3: ["r"]})
+    by_file, report = load_questions(path)
+    by_folder, _ = load_questions(path.parent)
+    pd.testing.assert_frame_equal(by_file, by_folder)
+    assert by_file["id"].tolist() == [1, 3] and by_file["tags"].tolist() == [["python", "pandas"], ["r"]]
+    assert report.dropped_no_tag == 1
+    (path.parent / "Tags.csv").unlink()
+    with pytest.raises(DataError, match=r"missing column\(s\) Tags \(StackSample's Questions.csv needs its Tags.csv"):
+        load_questions(path)
+
+
+def test_bigquery_posts_questions_export(tmp_path):
+    path = tmp_path / "posts_questions.csv"
+    pd.DataFrame(
+        {
+            "id": [73210679, 73199602],
+            "title": ["az acr login fails", "MAUI app"],
+            "body": ["<p>x</p>", "<p>y</p>"],
+            "accepted_answer_id": ["", "1"],
+            "creation_date": ["2022-08-02 16:16:31.123 UTC", "2022-08-01 21:04:19 UTC"],
+            "tags": ["azure|docker", "maui|.net-maui"],
+            "view_count": [3, 4],
+        }
+    ).to_csv(path, index=False)
+    frame, report = load_questions(path)
+    assert frame["id"].tolist() == [73199602, 73210679]
+    assert frame["tags"].tolist() == [["maui", ".net-maui"], ["azure", "docker"]]
+    assert frame["creation_date"].tolist() == [
+        pd.Timestamp("2022-08-01 21:04:19"),
+        pd.Timestamp("2022-08-02 16:16:31.123"),
+    ]
+    assert report.rows_kept == 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Id,CreationDate,Title,Body,Tags",
+        "id,creation_date,title,body,tags",
+        "ID,CREATION_DATE,TITLE,BODY,TAGS",
+        "Id,Creation-Date,Title,Body,Tags",
+        "\ufeffId, Creation Date ,Title,Body,Tags",
+    ],
+)
+def test_columns_match_whatever_their_case_and_separators(tmp_path, header):
+    path = tmp_path / "q.csv"
+    path.write_text(header + "\n5,2018-01-01,t,<p>b</p>,<python>\n", encoding="utf-8")
+    frame, _ = load_questions(path)
+    assert frame[["id", "title", "tags"]].to_dict("records") == [{"id": 5, "title": "t", "tags": ["python"]}]
+
+
+def test_text_fields_come_out_with_lf_line_endings(tmp_path):
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b'Id,CreationDate,Title,Body,Tags\r\n1,2018-01-01,t,"<p>a\r\nb\rc\xe2\x80\xa8d</p>",<x>\r\n')
+    frame, _ = load_questions(path)
+    assert frame.loc[0, "body"] == "<p>a\nb\nc\nd</p>"
+    xml = tmp_path / "Posts.xml"
+    xml.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<posts><row Id="1" PostTypeId="1" CreationDate="2018-05-01T10:00:00"'
+        ' Title="t" Body="a&#xD;&#xA;b&#xD;c" Tags="|x|" /></posts>\n',
+        encoding="utf-8",
+    )
+    assert load_questions(xml)[0].loc[0, "body"] == "a\nb\nc"
+
+
+def test_undecodable_xml_and_parquet_are_named(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    xml = tmp_path / "Posts.xml"
+    xml.write_bytes(
+        b'<?xml version="1.0" encoding="utf-8"?>\n<posts>\n<row Id="1" PostTypeId="1" Title="caf\xe9" />\n</posts>\n'
+    )
+    with pytest.raises(DataError, match=r"Posts.xml: malformed XML at line 3"):
+        load_questions(xml)
+    titles = pa.array([b"ok", b"caf\xe9"], pa.binary()).view(pa.string())
+    table = pa.table(
+        {
+            "id": [1, 2],
+            "creation_date": pa.array([pd.Timestamp("2018-01-01")] * 2),
+            "title": titles,
+            "body": ["", ""],
+            "tags": [["a"], ["b"]],
+        }
+    )
+    pq.write_table(table, tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match=r"bad.parquet: unreadable after row 0 .*caf"):
+        load_questions(tmp_path / "bad.parquet")

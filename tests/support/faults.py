@@ -32,7 +32,7 @@ from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster, free_po
 MODEL = "stackoverflow-tagger"
 BUCKET = "sotag-faults"
 TOKEN = "faults-admin-token"
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "questions-sample.parquet"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "questions-sample.parquet"
 # Small and quick: the faults are the point, not the model.
 TRAIN_ARGS = ["--top-n-tags", "20", "--max-features", "5000", "--C", "10"]
 GATE_ARGS = ["--floor", "0", "--no-behaviour-cases", "--max-latency-ms", "1000"]

@@ -1,0 +1,413 @@
+"""`python -m bench.candidates`: model kinds for thousands of tags against today's one-vs-rest default (issue 23).
+
+Every candidate is fitted on the shared split's training window over the SAME TF-IDF unigram+bigram features
+(sotag's default vectorizer, fitted once) and scored on its evaluation window with the all-tags metrics
+(`tagger.metrics.all_tags_metrics`) and the in-vocabulary P@1 / R@5 of the 100 most frequent training tags
+(each candidate's ranking restricted to those tags, the questions that carry one). The baseline, the default
+one-vs-rest logistic regression over the top-100 tags, is fitted in the same run so fit times compare on the
+same (shared, loaded) machine: `ratio` is a candidate's fit time over the baseline's.
+
+fit_s: the model fit alone (the features are shared; fitting the vectorizer took `vectorize_s`, printed once).
+p50_ms: one question, text in -> top-5 tags out (cleaning, compiled TF-IDF, scoring, names), the median over
+`--latency-questions` evaluation questions, the median of `--repeats` such medians. batch_qps: the whole
+evaluation window the same way in one batch (per question where the library has no batch call).
+
+One line per candidate, `candidate: name=… fit_s=… ratio=… …`; the baseline's line is `baseline:`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench.common import default_config
+from tagger.compiled import CompiledVectorizer
+from tagger.data import default_data_path, load_questions, tag_vocabulary
+from tagger.fused import FusedLinearModel
+from tagger.label_tree import LabelTree, TreeSettings
+from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
+from tagger.text import clean_question
+from tagger.vectorizers import build_vectorizer
+from training.fit import fit_one_vs_rest, prepare, question_texts
+
+RANK_DEPTH = 10  # suggestions kept per question: enough to re-rank within the top-100 tags for in-vocabulary P@1
+TOP_K = 5
+
+
+def tags_with_at_least(tag_lists: Sequence[Sequence[str]], min_questions: int) -> list[str]:
+    """Every tag on at least `min_questions` questions, most frequent first (ties alphabetical)."""
+    counts = Counter(t for row in tag_lists for t in set(row))
+    return [t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_questions]
+
+
+def label_ids(tag_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> list[list[int]]:
+    index = {t: i for i, t in enumerate(vocabulary)}
+    return [sorted({index[t] for t in row if t in index}) for row in tag_lists]
+
+
+def indicator(ids: list[list[int]], n_tags: int) -> sp.csr_matrix:
+    indptr = np.cumsum([0] + [len(r) for r in ids])
+    indices = np.fromiter((i for r in ids for i in r), dtype=np.int32, count=int(indptr[-1]))
+    return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(ids), n_tags))
+
+
+@dataclass
+class Fitted:
+    """A fitted candidate: `rank(X)` gives each row's best tag ids (best first, up to RANK_DEPTH)."""
+
+    rank: Callable[[sp.csr_matrix, int], list[list[int]]]
+    single: Callable[[sp.csr_matrix], list[int]]  # one row -> its top-5 ids (the latency path)
+    fused: FusedLinearModel | None = None
+    tree: LabelTree | None = None
+    fit_s: float = 0.0
+    reused_fit_s: float = 0.0  # fit time of reused parts (a combination's), added to its measured fit time
+
+
+def fit_ovr(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, C: float) -> Fitted:
+    y = indicator(ids, n_tags).toarray().astype(np.int64)
+    fused = FusedLinearModel.from_one_vs_rest(fit_one_vs_rest(x, y, C, n_jobs=2))
+
+    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        return top_k_indices(fused.scores(features), depth).tolist()
+
+    return Fitted(rank, lambda row: top_k_indices(fused.scores(row), TOP_K)[0].tolist(), fused=fused)
+
+
+def write_omikuji_data(path: Path, x: sp.csr_matrix, ids: list[list[int]], n_tags: int) -> None:
+    """The Extreme Classification Repository text format omikuji trains from. Its parser refuses rows with no
+    label or no feature (they teach Parabel nothing) and exponents in values (so fixed-point)."""
+    x = sp.csr_matrix(x)
+    x.sort_indices()
+    rows = [i for i, r in enumerate(ids) if r and x.indptr[i + 1] > x.indptr[i]]
+    with open(path, "w", encoding="ascii") as out:
+        out.write(f"{len(rows)} {x.shape[1]} {n_tags}\n")
+        for i in rows:
+            lo, hi = x.indptr[i], x.indptr[i + 1]
+            pairs = " ".join(
+                f"{j}:{v:.6f}" for j, v in zip(x.indices[lo:hi].tolist(), x.data[lo:hi].tolist(), strict=True)
+            )
+            out.write(f"{','.join(map(str, ids[i]))} {pairs}\n")
+
+
+def fit_omikuji(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, settings: str, **hyper: float) -> Fitted:
+    import omikuji
+
+    hp = omikuji.Model.default_hyper_param()
+    if settings == "bonsai":  # Bonsai: a shallow, wide tree (k=100, depth 3), no layer collapsing
+        hp.cluster_k, hp.max_depth = 100, 3
+    for key, value in hyper.items():
+        setattr(hp, key, value)
+    workdir = Path(tempfile.mkdtemp(prefix="omikuji-"))
+    try:
+        path = workdir / "train.txt"
+        write_omikuji_data(path, x, ids, n_tags)
+        model = omikuji.Model.train_on_data(str(path), hp, n_threads=2)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    model.init_prediction_thread_pool(1)
+    beam = int(hyper.get("beam_size", 10))
+
+    def one(row: sp.csr_matrix, depth: int) -> list[int]:
+        pairs = list(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+        return [label for label, _ in model.predict(pairs, beam_size=beam, top_k=depth)]
+
+    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        features.sort_indices()
+        return [one(features[i], depth) for i in range(features.shape[0])]
+
+    return Fitted(rank, lambda row: one(row, TOP_K))
+
+
+def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: object) -> Fitted:
+    """sotag's LabelTree (napkinxc PLT), fitted on 2 threads unless `threads` says otherwise."""
+    tree = LabelTree(TreeSettings(**{"threads": 2, **settings})).fit(x, ids, n_tags)
+
+    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        found, _ = tree.top_k(features, depth)
+        return [row[row >= 0].tolist() for row in found]
+
+    return Fitted(rank, lambda row: tree.top_k(row, TOP_K)[0][0].tolist(), tree=tree)
+
+
+def ovr_plus_plt(ovr: FusedLinearModel, tree: LabelTree, head: list[int], n_tags: int) -> Fitted:
+    """The baseline's one-vs-rest for the `head` tag ids (the top-100) and a fitted PLT over the whole vocabulary;
+    per question, head tags score with the OvR probability, every other tag with the tree's, merged by score.
+    Its fit time is the sum of the two fits (both are reused, not refitted)."""
+    head_ids = np.asarray(head)
+    is_head = np.zeros(n_tags, dtype=bool)
+    is_head[head_ids] = True
+
+    def merged(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        head_scores = ovr.scores(features)
+        head_top = top_k_indices(head_scores, depth)
+        tail_ids, tail_scores = tree.top_k(features, depth)
+        tail_scores = np.where((tail_ids >= 0) & ~is_head[np.maximum(tail_ids, 0)], tail_scores, -1.0)
+        all_ids = np.concatenate([head_ids[head_top], tail_ids], axis=1)
+        all_scores = np.concatenate([np.take_along_axis(head_scores, head_top, axis=1), tail_scores], axis=1)
+        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :depth]
+        return np.take_along_axis(all_ids, order, axis=1).tolist()
+
+    return Fitted(merged, lambda row: merged(row, TOP_K)[0])
+
+
+def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 10) -> Fitted:
+    from pecos.xmc import Indexer, LabelEmbeddingFactory
+    from pecos.xmc.xlinear.model import XLinearModel
+
+    x32 = x.astype(np.float32)
+    y = indicator(ids, n_tags)
+    chain = Indexer.gen(LabelEmbeddingFactory.create(y, x32, method="pifa"), seed=7, threads=2)
+    model = XLinearModel.train(x32, y, C=chain, threads=2)
+
+    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        pred = model.predict(features.astype(np.float32), beam_size=beam, only_topk=depth, threads=2).tocsr()
+        out = []
+        for i in range(pred.shape[0]):
+            lo, hi = pred.indptr[i], pred.indptr[i + 1]
+            order = np.argsort(-pred.data[lo:hi], kind="stable")
+            out.append(pred.indices[lo:hi][order].tolist())
+        return out
+
+    return Fitted(rank, lambda row: rank(row, TOP_K)[0])
+
+
+def parse_settings(text: str) -> dict[str, object]:
+    """`liblinear_c=30,max_leaves=50` as LabelTree settings (ints, floats or strings)."""
+    out: dict[str, object] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        for cast in (int, float, str):
+            try:
+                out[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+    return out
+
+
+def fit_knn(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, k: int = 25, power: float = 2.0) -> Fitted:
+    """Nearest training questions (cosine over the l2-normalised TF-IDF rows) vote for their tags with weight
+    similarity**power; nothing to fit but the matrix and the tag indicator."""
+    train_t = sp.csr_matrix(x.T, dtype=np.float32)
+    y = indicator(ids, n_tags)
+
+    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        for lo in range(0, features.shape[0], 512):
+            sims = (features[lo : lo + 512].astype(np.float32) @ train_t).toarray()
+            kk = min(k, sims.shape[1])
+            nbrs = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            weights = np.take_along_axis(sims, nbrs, axis=1) ** power
+            rows = np.repeat(np.arange(sims.shape[0]), kk)
+            votes = sp.csr_matrix((weights.ravel(), (rows, nbrs.ravel())), shape=(sims.shape[0], sims.shape[1])) @ y
+            out.extend(top_k_indices(np.asarray(votes.todense()), depth).tolist())
+        return out
+
+    return Fitted(rank, lambda row: rank(row, TOP_K)[0])
+
+
+def in_vocabulary(ranked: list[list[str]], truth: Sequence[Sequence[str]], top100: list[str]) -> dict[str, float]:
+    """P@1 / R@5 of the ranking restricted to the top-100 tags, on the questions carrying one of them."""
+    known = set(top100)
+    keep = [i for i, row in enumerate(truth) if any(t in known for t in row)]
+    restricted = [[t for t in ranked[i] if t in known] for i in keep]
+    true = [[t for t in truth[i] if t in known] for i in keep]
+    m = all_tags_metrics(restricted, true)
+    return {"P@1_top100": m["precision_at_1_all"], "R@5_top100": m["recall_at_5_all"]}
+
+
+def measure(
+    name: str,
+    fit: Callable[[], Fitted],
+    vocabulary: list[str],
+    compiled: CompiledVectorizer,
+    x_eval: sp.csr_matrix,
+    eval_frame,
+    truth: list[list[str]],
+    top100: list[str],
+    args: argparse.Namespace,
+    extra: tuple[sp.csr_matrix, list[list[str]]] | None = None,
+) -> dict[str, float]:
+    start = time.perf_counter()
+    fitted = fit()
+    fit_s = time.perf_counter() - start + fitted.reused_fit_s
+    names = np.asarray(vocabulary, dtype=object)
+    figures_extra = {}
+    if extra is not None:  # the extra file's own later questions: quality only
+        x_extra, truth_extra = extra
+        ranked_extra = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_extra, RANK_DEPTH)]
+        m = all_tags_metrics(ranked_extra, truth_extra)
+        figures_extra = {
+            "x_P@1": m["precision_at_1_all"],
+            "x_R@3": m["recall_at_3_all"],
+            "x_R@5": m["recall_at_5_all"],
+            "x_F1@3": m["f1_at_3_all"],
+            "x_coverage": vocabulary_coverage(vocabulary, truth_extra),
+            "x_n": m["n_all"],
+        }
+    ranked = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_eval, RANK_DEPTH)]
+    fitted.fit_s = fit_s
+    figures = {"fit_s": fit_s, "n_tags": float(len(vocabulary))}
+    figures.update(in_vocabulary(ranked, truth, top100))
+    all_tags = all_tags_metrics(ranked, truth)
+    figures.update(
+        {
+            "P@1": all_tags["precision_at_1_all"],
+            "R@3": all_tags["recall_at_3_all"],
+            "R@5": all_tags["recall_at_5_all"],
+            "F1@3": all_tags["f1_at_3_all"],
+            "coverage": vocabulary_coverage(vocabulary, truth),
+        }
+    )
+    titles, bodies = eval_frame["title"].tolist(), eval_frame["body"].tolist()
+
+    def suggest_one(i: int) -> list[str]:
+        row = compiled.transform([clean_question(titles[i], bodies[i], keep_code=True, title_repeat=2)])
+        return names[fitted.single(row)].tolist()
+
+    medians = []
+    for _ in range(args.repeats):
+        times = []
+        for i in range(args.latency_questions):
+            t0 = time.perf_counter()
+            suggest_one(i)
+            times.append(time.perf_counter() - t0)
+        medians.append(statistics.median(times))
+    figures["p50_ms"] = 1000 * statistics.median(medians)
+    t0 = time.perf_counter()
+    texts = [clean_question(t, b, keep_code=True, title_repeat=2) for t, b in zip(titles, bodies, strict=True)]
+    _ = [names[r[:TOP_K]].tolist() for r in fitted.rank(compiled.transform(texts), TOP_K)]
+    figures["batch_qps"] = len(titles) / (time.perf_counter() - t0)
+    figures.update(figures_extra)
+    figures["fitted"] = fitted
+    return figures
+
+
+def line(label: str, name: str, f: dict[str, float], baseline_fit_s: float) -> str:
+    return (
+        f"{label}: name={name} n_tags={int(f['n_tags'])} fit_s={f['fit_s']:.1f} "
+        f"ratio={f['fit_s'] / baseline_fit_s:.2f} "
+        f"inv_P@1={f['P@1_top100']:.3f} inv_R@5={f['R@5_top100']:.3f} P@1={f['P@1']:.3f} R@3={f['R@3']:.3f} "
+        f"R@5={f['R@5']:.3f} F1@3={f['F1@3']:.3f} coverage={f['coverage']:.3f} p50_ms={f['p50_ms']:.2f} "
+        f"batch_qps={f['batch_qps']:.0f}"
+    ) + (
+        f" | extra-later: n={int(f['x_n'])} P@1={f['x_P@1']:.3f} R@3={f['x_R@3']:.3f} R@5={f['x_R@5']:.3f} "
+        f"F1@3={f['x_F1@3']:.3f} coverage={f['x_coverage']:.3f}"
+        if "x_n" in f
+        else ""
+    )
+
+
+CANDIDATES = ("ovr", "parabel", "bonsai", "plt", "pecos", "ovr+plt", "knn")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated, of {CANDIDATES}")
+    parser.add_argument("--min-tag-questions", default="5", help="comma-separated vocabulary thresholds")
+    parser.add_argument("--ovr-large", action="store_true", help="also fit one-vs-rest on the large vocabulary")
+    parser.add_argument(
+        "--plt", default="", help="LabelTree settings, ';' between configurations: 'ensemble=3;liblinear_c=30'"
+    )
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        default=None,
+        help="more questions: its rows after the cutoff are a second evaluation set (quality only)",
+    )
+    parser.add_argument("--train-extra", action="store_true", help="also train on --extra's rows before the cutoff")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-questions", type=int, default=200)
+    args = parser.parse_args()
+    config = default_config(args.data or default_data_path())
+    prepared = prepare(config)
+    split = prepared.split
+    train = split.train
+    extra_later = None
+    if args.extra is not None:
+        extra, _ = load_questions(args.extra)
+        extra_later = extra[extra["creation_date"] >= split.cutoff].reset_index(drop=True)
+        if args.train_extra:
+            train = pd.concat([train, extra[extra["creation_date"] < split.cutoff]], ignore_index=True)
+    train_tags = train["tags"].tolist()
+    truth = split.evaluation["tags"].tolist()
+    top100 = tag_vocabulary(train["tags"], config.top_n_tags)
+    print(
+        f"data: n_train={len(train)} n_eval={len(split.evaluation)} cutoff={split.cutoff.date()} "
+        f"extra_later={0 if extra_later is None else len(extra_later)} train_extra={args.train_extra}",
+        flush=True,
+    )
+
+    texts = question_texts(train, config)
+    start = time.perf_counter()
+    vectorizer = build_vectorizer(
+        "tfidf", max_features=config.max_features, ngram_max=config.ngram_max, min_df=config.min_df, sbert_cache=None
+    )
+    x_train = sp.csr_matrix(vectorizer.fit_transform(texts))
+    print(f"features: n_features={x_train.shape[1]} vectorize_s={time.perf_counter() - start:.1f}", flush=True)
+    compiled = CompiledVectorizer(vectorizer)
+    x_eval = compiled.transform(question_texts(split.evaluation, config))
+    common = dict(compiled=compiled, x_eval=x_eval, eval_frame=split.evaluation, truth=truth, top100=top100, args=args)
+    if extra_later is not None:
+        common["extra"] = (compiled.transform(question_texts(extra_later, config)), extra_later["tags"].tolist())
+
+    baseline = measure(
+        "ovr-top100",
+        lambda: fit_ovr(x_train, label_ids(train_tags, top100), len(top100), config.C),
+        top100,
+        **common,
+    )
+    print(line("baseline", f"ovr-top{len(top100)}", baseline, baseline["fit_s"]), flush=True)
+    base_s = baseline["fit_s"]
+    wanted = args.candidates.split(",")
+    base_fused = baseline["fitted"].fused
+
+    def run(name: str, fit: Callable[[], Fitted], vocabulary: list[str]) -> Fitted | None:
+        try:
+            figures = measure(name, fit, vocabulary, **common)
+        except Exception as exc:  # a library that fails to fit is reported, the others still run
+            print(f"candidate: name={name} failed: {type(exc).__name__}: {exc}", flush=True)
+            return None
+        print(line("candidate", name, figures, base_s), flush=True)
+        return figures["fitted"]
+
+    for m in (int(v) for v in args.min_tag_questions.split(",")):
+        vocabulary = tags_with_at_least(train_tags, m)
+        ids = label_ids(train_tags, vocabulary)
+        n = len(vocabulary)
+        head = [vocabulary.index(t) for t in top100 if t in vocabulary]
+        if "ovr" in wanted and args.ovr_large:
+            run(f"ovr-min{m}", partial(fit_ovr, x_train, ids, n, config.C), vocabulary)
+        for text in args.plt.split(";"):
+            suffix = f"-{text.replace(' ', '')}" if text else ""
+            if "plt" in wanted or "ovr+plt" in wanted:
+                plt = run(f"plt-min{m}{suffix}", partial(fit_plt, x_train, ids, n, **parse_settings(text)), vocabulary)
+                if plt is not None and "ovr+plt" in wanted:
+                    combo = ovr_plus_plt(base_fused, plt.tree, head, n)
+                    combo.reused_fit_s = base_s + plt.fit_s
+                    run(f"ovr100+plt-min{m}{suffix}", lambda combo=combo: combo, vocabulary)
+        if "knn" in wanted:
+            run(f"knn-min{m}", partial(fit_knn, x_train, ids, n), vocabulary)
+        if "pecos" in wanted:
+            run(f"pecos-xlinear-min{m}", partial(fit_pecos, x_train, ids, n), vocabulary)
+        if "parabel" in wanted:
+            run(f"omikuji-parabel-min{m}", partial(fit_omikuji, x_train, ids, n, "parabel"), vocabulary)
+        if "bonsai" in wanted:
+            run(f"omikuji-bonsai-min{m}", partial(fit_omikuji, x_train, ids, n, "bonsai"), vocabulary)
+
+
+if __name__ == "__main__":
+    main()

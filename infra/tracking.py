@@ -1,0 +1,124 @@
+"""Where runs and models are tracked: one setting, `MLFLOW_TRACKING_URI`.
+
+With nothing set, the embedded profile applies: a SQLite store `mlflow.db` and an artifact
+folder `mlartifacts/` in the project directory (both git-ignored), no server needed.
+
+`TrackingSettings` is built once per command at the edge (`from_env`, the CLI's command function or the
+gateway's configuration) and passed down. Everything that reads or writes the store builds its client
+from it (`client()`, `download_version(client, ...)`); MLflow's process-wide tracking and registry URIs and current
+experiment are set in one place, `use_fluent`, which only the functions that open MLflow fluent runs call
+(a training run, a comparison, a drift run, a legacy conversion): never the registry, model loading or serving.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.artifacts
+from mlflow.tracking import MlflowClient
+
+from tagger.data.paths import PROJECT_ROOT
+
+MODEL_NAME = "stackoverflow-tagger"
+LOCAL_UI_URL = "http://127.0.0.1:5000"  # where `make ui` serves the embedded store
+
+
+def runs_view_url(ui_url: str, experiment_id: str, mode: str = "TABLE") -> str:
+    """An experiment's training-runs view: MLflow 3.17's UI otherwise opens on the GenAI overview.
+
+    `mode` is the view's tab: TABLE (runs with metric columns) or CHART (metrics side by side).
+    """
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?compareRunsMode={mode}"
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    tracking_uri: str
+    artifact_root: str | None  # only used when this process creates an experiment on a local store
+    # Set by `mlflow run`: the launcher's run, whose experiment (--experiment-name) takes precedence.
+    launched_run_id: str | None = None
+    # Where promote/rollback take their lock file (one per registry and model).
+    lock_dir: Path = PROJECT_ROOT / ".locks"
+    # The MLflow UI for this store: the tracking server itself, else `make ui` (or $MLFLOW_UI_URL).
+    ui_url: str = LOCAL_UI_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrackingSettings:
+        env = os.environ if environ is None else environ
+        uri = env.get("MLFLOW_TRACKING_URI")
+        run_id = env.get("MLFLOW_RUN_ID") or None
+        home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
+        lock_dir = Path(env.get("SOTAG_LOCK_DIR", home / ".locks"))
+        if uri:
+            server = uri if uri.startswith(("http://", "https://")) else LOCAL_UI_URL
+            return cls(
+                tracking_uri=uri,
+                artifact_root=env.get("SOTAG_ARTIFACT_ROOT"),
+                launched_run_id=run_id,
+                lock_dir=lock_dir,
+                ui_url=env.get("MLFLOW_UI_URL", server),
+            )
+        return cls(
+            tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
+            artifact_root=env.get("SOTAG_ARTIFACT_ROOT", (home / "mlartifacts").as_uri()),
+            launched_run_id=run_id,
+            lock_dir=lock_dir,
+            ui_url=env.get("MLFLOW_UI_URL", LOCAL_UI_URL),
+        )
+
+    @property
+    def registry_uri(self) -> str:
+        """The model registry lives in the tracking store."""
+        return self.tracking_uri
+
+    def client(self) -> MlflowClient:
+        """A client for this store and its registry (never MLflow's process-wide URIs)."""
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+
+def download_version(client: MlflowClient, name: str, version: str, dst: Path | None = None) -> Path:
+    """The files of registered model `name` version `version`, read through `client` (its store, not MLflow's
+    process-wide registry URI): a local MLmodel folder that `mlflow.pyfunc.load_model` loads as it would
+    `models:/name/version`, downloaded into `dst` (a new temporary folder when None, as `load_model` would).
+
+    Raises MlflowException when the version or its artifacts cannot be read."""
+    source = client.get_model_version_download_uri(name, str(version))
+    dst = Path(tempfile.mkdtemp(prefix="sotag-model-")) if dst is None else dst
+    dst.mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=source,
+        dst_path=str(dst),
+        tracking_uri=client.tracking_uri,
+        registry_uri=client.tracking_uri,  # sotag's registry lives in its tracking store
+    )
+    return Path(local)
+
+
+def use_fluent(settings: TrackingSettings, experiment: str) -> str:
+    """Make `settings`' store and `experiment` MLflow's process-wide current ones; return the experiment id.
+
+    The one place sotag sets process-wide MLflow state. Called only by the functions that open MLflow fluent runs
+    (`mlflow.start_run`, `mlflow.log_*`): a training run, a comparison, a drift run, a legacy conversion's run.
+    The experiment is created on first use (artifacts under `artifact_root`); under `mlflow run` the launcher
+    already chose it, and its run is resumed there.
+    """
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+    if settings.launched_run_id:
+        experiment_id = settings.client().get_run(settings.launched_run_id).info.experiment_id
+        mlflow.set_experiment(experiment_id=experiment_id)
+        return experiment_id
+    client = settings.client()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        location = f"{settings.artifact_root.rstrip('/')}/{experiment}" if settings.artifact_root else None
+        experiment_id = client.create_experiment(experiment, artifact_location=location)
+    else:
+        experiment_id = found.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id

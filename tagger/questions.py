@@ -1,0 +1,51 @@
+"""The question text every model kind and monitoring read: the one place a (title, body) pair becomes text.
+
+`tagger.text.clean_question` holds the cleaning rules; this module applies them to batches: with the title
+repeated for a bag of words, once for a sentence encoder, or both from one cleaning (the ensemble).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tqdm import tqdm
+
+from tagger.text import PREPROCESSING_VERSION, clean_question
+
+
+def question_texts(
+    titles: Sequence[str],
+    bodies: Sequence[str],
+    keep_code: bool = True,
+    title_repeat: int = 1,
+    progress: bool = False,
+    version: str = PREPROCESSING_VERSION,
+) -> list[str]:
+    """One cleaned, lower-cased text per question: the title `title_repeat` times, then the body.
+
+    `progress` shows a transient bar on a terminal only (never interleaved into logs), for training's batches;
+    `version` is the preprocessing version whose cleaning rules apply (a model's own, tagger.text).
+    """
+    pairs = zip(titles, bodies, strict=True)
+    if progress:
+        pairs = tqdm(pairs, total=len(titles), desc="cleaning", mininterval=1, leave=False, disable=None)
+    return [clean_question(t, b, keep_code=keep_code, title_repeat=title_repeat, version=version) for t, b in pairs]
+
+
+def repeated_and_natural(
+    titles: Sequence[str],
+    bodies: Sequence[str],
+    keep_code: bool,
+    title_repeat: int,
+    version: str = PREPROCESSING_VERSION,
+) -> tuple[list[str], list[str]]:
+    """(texts with the title repeated, natural texts with the title once), from one cleaning of each question.
+
+    `clean_question` with a repeated title is the title's prefix in front of the natural text, so the first
+    list equals `question_texts(..., title_repeat)` and the second `question_texts(..., 1)`.
+    """
+    natural = question_texts(titles, bodies, keep_code=keep_code, title_repeat=1, version=version)
+    if title_repeat <= 1:
+        return natural, natural
+    prefixes = [clean_question(t, "", title_repeat=title_repeat - 1, version=version) for t in titles]
+    return [p + n for p, n in zip(prefixes, natural, strict=True)], natural

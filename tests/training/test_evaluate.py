@@ -1,0 +1,154 @@
+"""`sotag evaluate`: any model on a SEDE CSV, a Posts.xml or a parquet file, logged as a run linked to the version."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import mlflow.artifacts
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from infra.tracking import MODEL_NAME
+from sotag.cli import main
+from tagger.data import load_questions
+from tagger.loading import load_model
+from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
+from training.config import TrainConfig
+from training.train import train
+
+SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
+LINE = re.compile(
+    r"^evaluate: P@1=(?P<p1>\d\.\d{4}) R@5=(?P<r5>\d\.\d{4}) P@1_all=(?P<p1_all>\d\.\d{4}) "
+    r"R@5_all=(?P<r5_all>\d\.\d{4}) coverage=(?P<coverage>\d\.\d{4}) n=(?P<n>\d+)$"
+)
+
+
+@pytest.fixture()
+def version(tracking, questions_parquet, tmp_path) -> str:
+    config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
+    return train(config, tracking).version
+
+
+def _evaluate(capsys, *args: str) -> tuple[int, list[str], str]:
+    code = main(["evaluate", *args])
+    out = capsys.readouterr()
+    return code, out.out.strip().splitlines(), out.err
+
+
+def _expected(model_uri: str, data: Path, start: str | None = None) -> dict[str, float]:
+    """The all-tags figures computed here, straight from tagger.metrics, for the line to agree with."""
+    frame, _ = load_questions(data)
+    if start:
+        frame = frame[frame["creation_date"] >= pd.Timestamp(start)]
+    tagger = load_model(model_uri).tagger
+    scores = tagger.scores(frame["title"].tolist(), frame["body"].tolist())
+    asked = frame["tags"].tolist()
+    metrics = all_tags_metrics(ranked_tags(scores, tagger.vocabulary, 5), asked)
+    metrics["vocabulary_coverage"] = vocabulary_coverage(tagger.vocabulary, asked)
+    return metrics
+
+
+def _check_line(lines: list[str], expected: dict[str, float]) -> dict[str, str]:
+    match = LINE.match(lines[-1])
+    assert match, lines[-1]
+    assert match["p1_all"] == f"{expected['precision_at_1_all']:.4f}"
+    assert match["r5_all"] == f"{expected['recall_at_5_all']:.4f}"
+    assert match["coverage"] == f"{expected['vocabulary_coverage']:.4f}"
+    assert int(match["n"]) == int(expected["n_all"])
+    # Eleven tags are asked for and the model knows eight: all-tags figures sit below the in-vocabulary ones.
+    assert 0 < expected["vocabulary_coverage"] < 1
+    assert float(match["r5_all"]) < float(match["r5"])
+    return match.groupdict()
+
+
+def test_evaluate_a_version_on_parquet_logs_a_run_linked_to_it(tracking, version, questions_parquet, capsys):
+    uri = f"models:/{MODEL_NAME}/{version}"
+    code, lines, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", uri, "--start", "2018-03-01")
+    assert code == 0, err
+    line = _check_line(lines, _expected(uri, questions_parquet, "2018-03-01"))
+    assert any(line.startswith("most used tags the model cannot suggest (top 20): ") for line in lines)
+
+    client = MlflowClient(tracking.tracking_uri)
+    experiment = client.get_experiment_by_name("evaluation")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["model_name"] == MODEL_NAME and run.data.tags["model_version"] == version
+    assert run.data.tags["sotag.stage"] == "evaluate"
+    assert f"{run.data.metrics['precision_at_1_all']:.4f}" == line["p1_all"]
+    assert run.data.metrics["n_all"] == int(line["n"])
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")} == {
+        "evaluation/per_tag_metrics.csv",
+        "evaluation/missing_tags.csv",
+    }
+    missing = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="evaluation/missing_tags.csv")
+    )
+    vocabulary = load_model(uri).tagger.vocabulary
+    assert len(missing) > 0 and not set(missing["tag"]) & set(vocabulary)
+    assert missing["count"].is_monotonic_decreasing and (missing["count"] > 0).all()
+    # The MLflow 3 link: the metrics are recorded against the version's logged model and the evaluation dataset.
+    registered = client.get_model_version(MODEL_NAME, version)
+    model_id = registered.model_id or registered.source.removeprefix("models:/")
+    assert model_id.startswith("m-")
+    logged = client.get_logged_model(model_id)
+    linked = {m.key: m for m in logged.metrics if m.run_id == run.info.run_id}
+    assert f"{linked['recall_at_5_all'].value:.4f}" == line["r5_all"]
+    assert linked["recall_at_5_all"].dataset_name.endswith(":evaluate")
+    assert run.inputs.dataset_inputs[0].dataset.name == linked["recall_at_5_all"].dataset_name
+
+
+def _sede_csv(frame: pd.DataFrame, path: Path) -> Path:
+    pd.DataFrame(
+        {
+            "Id": frame["id"],
+            "CreationDate": frame["creation_date"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "Title": frame["title"],
+            "Body": frame["body"],
+            "Tags": frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def _posts_xml(frame: pd.DataFrame, path: Path) -> Path:
+    rows = [
+        f'  <row Id="{q.id}" PostTypeId="1" CreationDate="{q.creation_date:%Y-%m-%dT%H:%M:%S}" '
+        f'Title="{html.escape(q.title)}" Body="{html.escape(q.body)}" Tags="|{"|".join(q.tags)}|" />\n'
+        for q in frame.itertuples()
+    ]
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "".join(rows) + "</posts>\n")
+    return path
+
+
+def test_evaluate_an_alias_on_a_sede_csv_and_a_model_folder_on_posts_xml(
+    tracking, version, questions, tmp_path, capsys
+):
+    later = questions[questions["creation_date"] >= pd.Timestamp("2018-03-01")]
+    csv = _sede_csv(later, tmp_path / "QueryResults.csv")
+    uri = f"models:/{MODEL_NAME}@challenger"
+    code, lines, err = _evaluate(capsys, "--data", str(csv), "--model-uri", uri)
+    assert code == 0, err
+    from_csv = _check_line(lines, _expected(uri, csv))
+
+    folder = mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}", dst_path=str(tmp_path / "model"))
+    xml = _posts_xml(later, tmp_path / "Posts.xml")
+    code, lines, err = _evaluate(capsys, "--data", str(xml), "--model-uri", folder)
+    assert code == 0, err
+    from_xml = _check_line(lines, _expected(folder, xml))
+    assert from_xml == from_csv  # the same questions and model, whatever the file format
+
+    runs = MlflowClient(tracking.tracking_uri).search_runs(
+        [MlflowClient(tracking.tracking_uri).get_experiment_by_name("evaluation").experiment_id]
+    )
+    assert sorted(r.data.tags["model_version"] for r in runs) == ["", version]
+
+
+def test_bad_input_exits_2_naming_the_problem(tracking, version, questions_parquet, tmp_path, capsys):
+    code, _, err = _evaluate(capsys, "--data", str(tmp_path / "nowhere.csv"))
+    assert code == 2 and "nowhere.csv" in err
+    code, _, err = _evaluate(capsys, "--data", str(questions_parquet), "--start", "2030-01-01")
+    assert code == 2 and "--start/--end: no questions in 2030-01-01" in err
+    code, _, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", f"models:/{MODEL_NAME}/99")
+    assert code == 2 and "not in the registry" in err
