@@ -17,7 +17,7 @@ from tabulate import tabulate
 from infra.drift_summary import write_summary
 from infra.tracking import TrackingSettings
 from monitoring import plots
-from monitoring.actions import post_webhook, run_retrain
+from monitoring.actions import post_webhook, retrain_line
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.job import DriftResult, run_drift
 from monitoring.publish import log_run
@@ -129,5 +129,6 @@ def execute(
         if config.webhook:
             print(post_webhook(config.webhook, result.summary().to_dict()))
         if config.on_alert == "retrain":
-            print(f"drift: running retrain (exit {run_retrain()})")
+            print("drift: running retrain", flush=True)
+            print(retrain_line(["--data", str(config.data)] if config.data else None))
     return result, code

@@ -44,6 +44,12 @@ def add_gate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mirror-stages", action="store_true", help="also set the legacy stage: champion Production, previous Archived"
     )
+    p.add_argument(
+        "--replace-broken-champion",
+        action="store_true",
+        help="when @champion's files fail their sha256 or do not load, judge the challenger on the floor alone and "
+        "promote it (the history says so); by default nothing is promoted over a broken champion (exit 3)",
+    )
 
 
 def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
@@ -62,6 +68,7 @@ def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
         mirror_stages=args.mirror_stages,
         max_latency_ms=args.max_latency_ms,
         behaviour_cases=None if args.no_behaviour_cases else args.behaviour_cases,
+        replace_broken_champion=args.replace_broken_champion,
     )
 
 
@@ -148,7 +155,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "promote",
         help="re-score @challenger and @champion on one window; move @champion if the challenger is as good",
-        description="Exit codes: 0 promoted (or already champion), 3 champion kept, 2 bad input or registry state. "
+        description="Exit codes: 0 promoted (or already champion), 3 champion kept (or broken: see "
+        "--replace-broken-champion), 2 bad input or registry state, 1 a component (tracking server, artifact store) "
+        "failed and nothing moved. "
         "With --dry-run: 0 the gate would promote, 3 it would keep the champion; nothing is recorded.",
     )
     p.add_argument("--version", default=None, help="the version to judge (default: @challenger)")

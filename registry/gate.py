@@ -86,6 +86,9 @@ class GateConfig:
     latency_sample: int = 50
     # CheckList-style cases (registry/behaviour_cases.json); None runs none.
     behaviour_cases: Path | None = DEFAULT_CASES
+    # A champion whose files fail their sha256 or do not load cannot be compared against: by default nothing is
+    # promoted over it (BrokenChampion, exit 3); True judges the challenger on the floor alone and says so.
+    replace_broken_champion: bool = False
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ def promote(
     the new champion (at most MAX_ATTEMPTS times, then RegistryConflict).
     """
     start = time.perf_counter()
+    if not dry_run:
+        registry.recover("promote")  # an interrupted move is completed or abandoned before anything is judged
     candidate = str(version) if version is not None else registry.alias(CHALLENGER)
     if candidate is None:
         raise RegistryError(f"{registry.name} has no @{CHALLENGER}: train a model first (sotag train)")
@@ -145,6 +147,8 @@ def gate_label(tags: dict[str, str]) -> str:
 
 
 def status_text(registry: Registry) -> str:
+    """Versions, aliases and the promotion history; an interrupted move found now is repaired and said first."""
+    recovered = registry.recover("status") if registry.model() is not None else []
     aliases = registry.aliases()
     rows = []
     for mv in registry.versions():
@@ -176,8 +180,12 @@ def status_text(registry: Registry) -> str:
         "against every tag its asker chose; vocab cov: share of those tag occurrences its vocabulary holds "
         "(empty: trained before sotag recorded them)"
     )
-    lines = [
-        f"model {registry.name}",
+    lines = [f"model {registry.name}"]
+    for event in recovered:
+        lines.append(
+            f"INTERRUPTED MOVE: {event.action} v{event.previous or 'none'} -> v{event.version}: {event.recovered}"
+        )
+    lines += [
         tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True),  # figures as the card has them
         legend,
         "",
@@ -188,5 +196,8 @@ def status_text(registry: Registry) -> str:
         lines.append("  (no champion yet: sotag promote)")
     for event in history:
         previous = f"v{event.previous}" if event.previous else "none"
-        lines.append(f"  {event.at}  {event.action:<8} {previous} -> v{event.version}  by {event.by}: {event.reason}")
+        state = "" if event.state == "done" and not event.recovered else f" [{event.state}: {event.recovered}]"
+        lines.append(
+            f"  {event.at}  {event.action:<8} {previous} -> v{event.version}  by {event.by}: {event.reason}{state}"
+        )
     return "\n".join(lines)

@@ -23,11 +23,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.utils.models import ParsedModelUri, _parse_model_uri, get_model_name_and_version
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, TrackingSettings, download_version
+from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.card import ModelCard, read_card
 from tagger.errors import ArtifactError, SotagError
-from tagger.loading import LoadedModel, load_model
+from tagger.loading import STORE_FAILURES, LoadedModel, fetch_model, load_model
 from tagger.model import Tagger
+from tagger.store_errors import TRACKING, fault, first_line, is_absent
 
 
 @dataclass(frozen=True)
@@ -83,18 +84,31 @@ def _parse_registry_uri(uri: str) -> ParsedModelUri | None:
 
 def _model_version(client: MlflowClient, uri: str) -> ModelVersion:
     """The registry version a registry `uri` names now: by alias, by number, the newest (`latest`) or the newest
-    in a stage (MLflow's own resolution, `get_model_name_and_version`)."""
+    in a stage (MLflow's own resolution, `get_model_name_and_version`).
+
+    Not in the registry (SotagError, exit 2) only when the registry says so (RESOURCE_DOES_NOT_EXIST, a registered
+    model without that alias, no version in that stage); any other failure is a ComponentFault naming the tracking
+    server (exit 1), never "not in the registry"."""
+    parsed = _parse_registry_uri(uri)
     try:
+        if parsed is not None and parsed.alias:
+            # Read from the registered model's aliases: MLflow answers a missing alias with INVALID_PARAMETER_VALUE.
+            found = (client.get_registered_model(parsed.name).aliases or {}).get(parsed.alias)
+            if found is None:
+                raise SotagError(f"{uri}: not in the registry (model {parsed.name} has no @{parsed.alias})")
+            return client.get_model_version(parsed.name, str(found))
         name, version = get_model_name_and_version(client, uri)
         return client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise SotagError(f"{uri}: not in the registry ({exc.message})") from exc
+    except STORE_FAILURES as exc:
+        if is_absent(exc) or (isinstance(exc, MlflowException) and str(exc.message).startswith("No versions of")):
+            raise SotagError(f"{uri}: not in the registry ({first_line(exc)})") from exc
+        raise fault(TRACKING, f"reading {uri}", exc) from exc
 
 
 def parse_alias_uri(uri: str) -> tuple[str, str] | None:
     """`models:/name@alias` -> (name, alias); None for any other URI (a version, a run, a folder)."""
     parsed = _parse_registry_uri(uri)
-    if parsed is None or parsed.alias is None:
+    if parsed is None or parsed.name is None or parsed.alias is None:
         return None
     return parsed.name, parsed.alias
 
@@ -125,16 +139,27 @@ def pinned_uri(uri: str, settings: TrackingSettings) -> str:
     return pin(uri, settings).uri if _parse_registry_uri(uri) is not None else uri
 
 
-def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
-    """Version `version` of registered model `name`, downloaded through `client` and loaded (sha256 verified)."""
+def fetch_version(client: MlflowClient, name: str, version: str) -> Path:
+    """The files of version `version` of registered model `name`, read through `client` into a new local folder.
+
+    Raises ArtifactError (the registry or the store says they do not exist) or ComponentFault naming the
+    tracking server (locating them) or the artifact store (downloading them)."""
     uri = f"models:/{name}/{version}"
     try:
-        local = download_version(client, name, version)
-    except MlflowException as exc:
-        raise ArtifactError(f"cannot load model {uri}: {exc.message}") from exc
-    except OSError as exc:
-        raise ArtifactError(f"cannot load model {uri}: {exc}") from exc
-    return replace(load_model(str(local)), uri=uri)
+        source = client.get_model_version_download_uri(name, str(version))
+    except STORE_FAILURES as exc:
+        if is_absent(exc):
+            raise ArtifactError(f"{uri}: not in the registry") from exc
+        raise fault(TRACKING, f"locating the files of {uri}", exc) from exc
+    return fetch_model(source, client.tracking_uri, shown_as=uri)
+
+
+def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
+    """Version `version` of registered model `name`, fetched through `client` and loaded (sha256 verified).
+
+    Raises ComponentFault (could not fetch), ArtifactError (not there) or BrokenModel (fetched, does not load)."""
+    uri = f"models:/{name}/{version}"
+    return replace(load_model(str(fetch_version(client, name, version)), shown_as=uri), uri=uri)
 
 
 def _remote(uri: str) -> bool:
@@ -147,12 +172,10 @@ def model_files(uri: str, settings: TrackingSettings) -> Path:
     both from `settings`' store; a local folder as it is."""
     if _parse_registry_uri(uri) is not None:
         pinned = pin(uri, settings)
-        return download_version(settings.client(), pinned.name, pinned.version)
+        return fetch_version(settings.client(), pinned.name, pinned.version)
     if not _remote(uri):
         return Path(uri)
-    import mlflow.artifacts
-
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=settings.tracking_uri))
+    return fetch_model(uri, settings.tracking_uri)
 
 
 def resolve(uri: str, settings: TrackingSettings) -> ResolvedModel:
@@ -161,19 +184,15 @@ def resolve(uri: str, settings: TrackingSettings) -> ResolvedModel:
     parsed = _parse_registry_uri(uri)
     if parsed is None:
         if _remote(uri):
-            try:
-                local = model_files(uri, settings)
-            except (MlflowException, OSError) as exc:
-                raise ArtifactError(f"cannot load model {uri}: {exc}") from exc
-            loaded = replace(load_model(str(local)), uri=uri)
+            loaded = replace(load_model(str(model_files(uri, settings)), shown_as=uri), uri=uri)
         else:
             loaded = load_model(uri)
         return ResolvedModel(loaded=loaded, name=Path(uri).name or MODEL_NAME, version=None, alias=None, source=uri)
     name, alias = parsed.name, parsed.alias
     client = settings.client()
     mv = _model_version(client, uri)
+    card = read_card(mv)  # a malformed tag is a CardError naming the version and the tag, before any download
     loaded = load_version(client, name, str(mv.version))
-    card = read_card(mv)
     return ResolvedModel(
         loaded=loaded,
         name=name,

@@ -31,8 +31,8 @@ from registry.gate import (
     score_models,
     window_for,
 )
-from registry.store import Registry
-from tagger.errors import ArtifactError
+from registry.store import BrokenChampion, Registry
+from tagger.errors import BrokenModel
 
 CheckName = Literal["latency", "behaviour", "floor", "comparison"]
 CheckStatus = Literal["passed", "failed", "skipped"]
@@ -124,10 +124,13 @@ def validate(
     nothing.
 
     The checks run in ORDER and the first refusal stops the gate: a challenger over the latency budget or
-    failing a required behavioural case is refused without the window being scored. `questions` is the data
-    set when the caller has already read it (retrain); else it is read from `config.data`. A champion whose
-    artifacts no longer load is not compared: the challenger is judged on the floor alone, and the reason
-    says so. Raises RegistryError (unknown version), DataError (no window).
+    failing a required behavioural case is refused without the window being scored (nor the champion fetched).
+    `questions` is the data set when the caller has already read it (retrain); else it is read from
+    `config.data`. A champion that cannot be fetched (the artifact store or the tracking server failing) stops
+    the judgement (ComponentFault): an outage never decides. A champion whose files are there but fail their
+    sha256 or do not load is BrokenChampion (exit 3), unless `config.replace_broken_champion`: then the
+    challenger is judged on the floor alone and the reason says so. Raises RegistryError (unknown version),
+    DataError (no window).
     """
     start = time.perf_counter()
     window = window_for(config, read_card(registry.version(version)))
@@ -177,9 +180,17 @@ def validate(
         try:
             models["champion"] = registry.load_tagger(champion)
             note = overlap_note(read_card(registry.version(champion)), window)
-        except ArtifactError as exc:
-            # A champion that no longer loads cannot be served either: judge the challenger on the floor.
-            note = f"(champion v{champion} cannot be loaded, so it was not compared: {exc})"
+        except BrokenModel as exc:
+            if not config.replace_broken_champion:
+                raise BrokenChampion(
+                    f"champion v{champion} is broken ({exc}); v{version} cannot be compared against it, so it is "
+                    f"not promoted on the floor alone: restore the champion (sotag rollback), or replace it with "
+                    f"--replace-broken-champion"
+                ) from exc
+            note = (
+                f"(replaced broken champion v{champion} on the floor alone, by --replace-broken-champion; "
+                f"it was not compared: {exc})"
+            )
     scored = score_models(models, frame, config.batch_size)
     decision = judge(config, scored["challenger"], scored.get("champion"), champion, note)
     done.extend(_quality_checks(config, scored["challenger"], scored.get("champion"), champion))

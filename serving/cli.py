@@ -176,7 +176,8 @@ def register(
         description="Scores every question with the model at --model-uri (pinned to the version it resolves to) "
         "and writes OUT/creation_month=YYYY-MM/*.parquet with id, creation_date, tags, scores, model_name, "
         "model_version, scored_at. A rerun replaces the months it writes. Rows without an integer id, a title or a "
-        "creation date are counted and skipped. Exit codes: 0 done, 2 bad input.",
+        "creation date are counted and skipped. Exit codes: 0 done, 2 bad input, 1 a component (the tracking server, "
+        "the artifact store) failed.",
     )
     p.add_argument("input", help="a .parquet file or a folder of parquet parts, a SEDE/Kaggle .csv, or Posts.xml")
     p.add_argument("--out", required=True, help="output folder (created; its scored months are replaced)")

@@ -90,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sotag {args.command}: failed: {exc}", file=sys.stderr)
         return 1
     except SotagError as exc:
-        print(f"sotag {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        code = getattr(exc, "exit_code", 2)  # 3: a decision not to act (a broken champion kept), not bad input
+        print(f"sotag {args.command}: {'error' if code == 2 else 'kept'}: {exc}", file=sys.stderr)
+        return code
     except Exception as exc:
         fault = component_fault(exc)
         if fault is None or os.environ.get("SOTAG_DEBUG"):

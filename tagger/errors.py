@@ -26,3 +26,9 @@ class InputError(SotagError, ValueError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class BrokenModel(ArtifactError):
+    """A model's files were fetched but fail their sha256, do not unpickle or do not load: a rerun will not help.
+
+    Not a component fault (the store answered) and not absence (the files are there)."""

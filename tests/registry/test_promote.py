@@ -420,11 +420,13 @@ def test_validation_runs_unlocked_and_the_lock_covers_only_the_compare_and_set_a
     assert result.promoted and result.verdict.champion == v1 and "champion" in result.verdict.metrics
     assert [(e.version, e.previous) for e in registry.history()] == [(v1, None), (v2, v1)]
     under_lock = [name for name, locked in calls if locked]
-    # Under the lock only: the other writer's move (read the alias, set it, append the history event), this
-    # promote's refused compare-and-set (one alias read), then its move after judging again.
-    read = ["get_model_version_by_alias"]
-    move = [*read, "set_registered_model_alias", "set_registered_model_tag"]
-    assert under_lock == move + read + move
+    # Under the lock only: this promote's recovery check (one read of the registered model), the other writer's
+    # move (recovery check and alias read, the intent event, the alias, the confirmation), this promote's refused
+    # compare-and-set (the same two reads), then its move after judging again.
+    recover = ["get_registered_model"]
+    read = [*recover, "get_registered_model"]
+    move = [*read, "set_registered_model_tag", "set_registered_model_alias", "set_registered_model_tag"]
+    assert under_lock == recover + move + read + move
     assert any(name == "set_model_version_tag" for name, locked in calls if not locked)  # annotations: after it
 
 
@@ -441,6 +443,9 @@ def test_a_champion_that_keeps_moving_ends_in_a_conflict_with_nothing_recorded(m
 
         def alias(self, alias):
             return str(self.champion) if alias == CHAMPION else "9"
+
+        def recover(self, by):
+            return []
 
         def version(self, version):
             return version

@@ -33,8 +33,9 @@ class Store:
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
         version = train(config, self.settings).version
-        # Serving tests need a champion to serve, not a gate decision: promoted without floor or cases.
-        gate = GateConfig(data=self.data, floor=0.0, behaviour_cases=None)
+        # Serving tests need a champion to serve, not a gate decision: promoted without floor or cases, and over
+        # a broken champion as an operator would (--replace-broken-champion).
+        gate = GateConfig(data=self.data, floor=0.0, behaviour_cases=None, replace_broken_champion=True)
         promote(open_registry(self.settings, MODEL_NAME), gate, version)
         return version
 

@@ -197,7 +197,8 @@ def test_reload_swaps_to_the_new_champion_and_keeps_the_old_one_on_failure(gatew
     assert "sha256 mismatch" in failed.json()["message"]
     assert client.post("/predict", json=QUESTION).json()["model"]["version"] == new_version
     assert 'sotag_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
-    # The gate cannot load the broken champion either: the next good version replaces it on the floor alone.
+    # The gate cannot compare against the broken champion either: the next good version replaces it on the floor
+    # alone, as the operator's --replace-broken-champion does (without it, promote keeps it: tests/registry).
     store.train_and_promote(C=3.0)
 
 

@@ -44,6 +44,8 @@ class Outcome:
     survived: bool
     lost: int
     detail: str
+    # What was observed (exit codes, lines, registry states): the tests assert these, not only `survived`.
+    facts: dict = field(default_factory=dict)
 
     def line(self) -> str:
         return f"{'survived' if self.survived else 'FAILED  '} {self.name}: {self.detail} (lost={self.lost})"
@@ -105,6 +107,103 @@ class TcpSwitch:
 
 
 @dataclass
+class Rule:
+    """What `HttpFaultProxy` does to the requests whose method is `method` and whose path starts with `path`:
+    `answer` 503 (a plain body, as a load balancer gives) or `drop` the connection unanswered; `before` runs
+    `hook` and then forwards; `after` forwards, runs `hook` and drops the answer (the server did the work, the
+    client never hears). `times`: how many requests it applies to (None: all); `hits` counts them."""
+
+    method: str
+    path: str
+    action: str  # "503", "drop", "before", "after"
+    hook: Callable[[], object] | None = None
+    times: int | None = None
+    hits: int = 0
+
+
+class HttpFaultProxy:
+    """An HTTP proxy in front of the tracking server (which also proxies the artifact store), so a scenario can
+    fail one kind of request at the moment it matters: the alias read, the alias move, the champion's download.
+    Requests no rule matches are forwarded as they are."""
+
+    def __init__(self, target: Callable[[], str]):
+        import http.server
+
+        self.target = target
+        self.rules: list[Rule] = []
+        self.seen: list[str] = []  # "METHOD path" of every request, in order
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                rule = proxy._match(self.command, self.path)
+                action = rule.action if rule else "forward"
+                if action == "503":
+                    return self._send(503, b"injected: upstream unavailable", {"Content-Type": "text/plain"})
+                if action == "drop":
+                    self.close_connection = True
+                    return None
+                if action == "before" and rule.hook:
+                    rule.hook()
+                try:
+                    upstream = requests.request(
+                        self.command, proxy.target() + self.path, data=body or None, timeout=120,
+                        headers={k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")},
+                    )  # fmt: skip
+                except requests.RequestException:
+                    self.close_connection = True  # the server is gone: so is the client's connection
+                    return None
+                if action == "after":
+                    if rule.hook:
+                        rule.hook()
+                    self.close_connection = True
+                    return None
+                skip = ("content-length", "content-encoding", "transfer-encoding", "connection")
+                headers = {k: v for k, v in upstream.headers.items() if k.lower() not in skip}
+                return self._send(upstream.status_code, upstream.content, headers)
+
+            def _send(self, status: int, content: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _match(self, method: str, path: str) -> Rule | None:
+        with self._lock:
+            self.seen.append(f"{method} {path}")
+            for rule in self.rules:
+                if (
+                    rule.method == method
+                    and path.startswith(rule.path)
+                    and (rule.times is None or rule.hits < rule.times)
+                ):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
 class Lab:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sotag-faults-")))
     pg: PostgresCluster | None = None
@@ -113,6 +212,7 @@ class Lab:
     server: MlflowServer | None = None
     backend: str = ""
     champion: str | None = None
+    proxy: HttpFaultProxy | None = None
 
     def start(self) -> Lab:
         self.pg = PostgresCluster().start()
@@ -136,6 +236,7 @@ class Lab:
 
     def stop(self) -> None:
         for stop in (
+            lambda: self.proxy and self.proxy.stop(),
             lambda: self.server and self.server.stop(),
             lambda: self.switch and self.switch.stop(),
             lambda: self.s3 and self.s3.stop(),
@@ -264,10 +365,10 @@ class BackgroundLoad:
         return self.counts
 
 
-def held_outcome(name: str, held: dict[str, bool], lost: int, detail: str) -> Outcome:
+def held_outcome(name: str, held: dict[str, bool], lost: int, detail: str, facts: dict | None = None) -> Outcome:
     """Survived when every condition in `held` is true; the detail names the ones that are not."""
     failed = [condition for condition, ok in held.items() if not ok]
-    return Outcome(name, not failed, lost, detail + (f"; not held: {', '.join(failed)}" if failed else ""))
+    return Outcome(name, not failed, lost, detail + (f"; not held: {', '.join(failed)}" if failed else ""), facts or {})
 
 
 PAYLOADS = [
@@ -607,6 +708,379 @@ def two_retrains_at_once(lab: Lab) -> Outcome:
     )
 
 
+# -- issue 22: the registry never decides on a fault -------------------------------------------------------------
+
+
+def _faulty(lab: Lab) -> HttpFaultProxy:
+    """The lab's HTTP fault proxy in front of the tracking server, with no rule yet."""
+    if lab.proxy is None:
+        lab.proxy = HttpFaultProxy(lambda: lab.server.url)
+    lab.proxy.rules = []
+    return lab.proxy
+
+
+def _switch_on(lab: Lab) -> None:
+    if lab.switch._server is None:
+        lab.switch.start()
+
+
+def _snapshot(lab: Lab) -> dict:
+    """What a fault must leave as it was: the aliases, every history tag as written, every version's tags."""
+    aliases = dict(lab.sql("SELECT alias, version FROM registered_model_aliases WHERE name = %s", (MODEL,)))
+    history = dict(
+        lab.sql(
+            "SELECT key, value FROM registered_model_tags WHERE name = %s AND key LIKE 'sotag.history.%%'", (MODEL,)
+        )
+    )
+    version_tags: dict[str, dict[str, str]] = {}
+    for version, key, value in lab.sql("SELECT version, key, value FROM model_version_tags WHERE name = %s", (MODEL,)):
+        version_tags.setdefault(str(version), {})[key] = value
+    return {"aliases": {k: str(v) for k, v in aliases.items()}, "history": history, "version_tags": version_tags}
+
+
+def _changes(before: dict, after: dict) -> list[str]:
+    """What changed in @champion, the history and the tags of every version `before` knew (new versions aside,
+    and @challenger, which a retrain points at the version it trained before judging it)."""
+    changes = []
+    if after["aliases"].get("champion") != before["aliases"].get("champion"):
+        changes.append(f"@champion {before['aliases'].get('champion')} -> {after['aliases'].get('champion')}")
+    changes += [f"history {key}" for key in sorted(set(before["history"]) ^ set(after["history"]))]
+    changes += [f"history {k} rewritten" for k, v in before["history"].items() if after["history"].get(k, v) != v]
+    for version, tags in before["version_tags"].items():
+        now = after["version_tags"].get(version, {})
+        changes += [f"v{version} tag {k}" for k in sorted(set(tags) | set(now)) if tags.get(k) != now.get(k)]
+    return changes
+
+
+def _same_for(before: dict, after: dict) -> bool:
+    return not _changes(before, after)
+
+
+def _new_version(lab: Lab, run_name: str) -> str:
+    trained = lab.sotag("train", "--data", str(SAMPLE), *TRAIN_ARGS, "--run-name", run_name)
+    found = re.search(r"models:/[^/\s]+/(\d+)", trained.stdout)
+    if trained.returncode != 0 or found is None:
+        raise RuntimeError(f"training a challenger failed: {trained.stderr[-2000:]}")
+    return found.group(1)
+
+
+def _artifact_path(lab: Lab, version: str) -> str:
+    """The version's files relative to the artifact root (mlflow-artifacts:/X is s3://BUCKET/mlartifacts/X)."""
+    location = lab.registry_state()["versions"][version][0]
+    return re.sub(r"^mlflow-artifacts:/+", "", location).rstrip("/")
+
+
+def _said(stderr: str, command: str) -> str:
+    return next((x for x in stderr.splitlines() if x.startswith(f"sotag {command}: ")), "no message")
+
+
+def _promote_args(version: str, *extra: str) -> list[str]:
+    return ["promote", "--version", version, "--data", str(SAMPLE), *GATE_ARGS, *extra]
+
+
+def artifact_store_gone_while_the_champion_downloads(lab: Lab) -> Outcome:
+    champion = lab.seed_champion()
+    challenger = _new_version(lab, "artifact-store-gone")
+    proxy = _faulty(lab)
+    through = lab.env(MLFLOW_TRACKING_URI=proxy.url)
+    # The moment the champion's first file is asked for (proxied, or presigned: then fetched from S3 itself),
+    # the artifact store goes away, and stays away.
+    path = _artifact_path(lab, champion)
+    asks = [f"/api/2.0/mlflow-artifacts/{way}/{path}/" for way in ("artifacts", "presigned")]
+    before = _snapshot(lab)
+    try:
+        proxy.rules = [Rule("GET", ask, "before", hook=lab.switch.stop) for ask in asks]
+        promote = lab.sotag(*_promote_args(challenger), env=through)
+        after_promote = _snapshot(lab)
+        _switch_on(lab)
+        proxy.rules = [Rule("GET", ask, "before", hook=lab.switch.stop) for ask in asks]
+        retrain = lab.sotag(*lab.retrain_args(), env=through)
+        after_retrain = _snapshot(lab)
+    finally:
+        proxy.rules = []
+        _switch_on(lab)
+    retrained = sorted(set(after_retrain["version_tags"]) - set(before["version_tags"]), key=int)
+    rerun = lab.sotag(*_promote_args(challenger))
+    lab.champion = lab.registry_state()["aliases"].get("champion")
+    facts = {
+        "champion": champion,
+        "challenger": challenger,
+        "promote_exit": promote.returncode,
+        "promote_line": _said(promote.stderr, "promote"),
+        "promote_traceback": "Traceback" in promote.stderr,
+        "unchanged_after_promote": _same_for(before, after_promote),
+        "changed_by_promote": _changes(before, after_promote),
+        "challenger_stamped": after_promote["version_tags"].get(challenger, {}).get("gate_decision"),
+        "retrain_exit": retrain.returncode,
+        "retrain_line": _said(retrain.stderr, "retrain"),
+        "unchanged_after_retrain": _same_for(before, after_retrain),
+        "changed_by_retrain": _changes(before, after_retrain),
+        "retrained_stamped": [after_retrain["version_tags"].get(v, {}).get("gate_decision") for v in retrained],
+        "rerun_exit": rerun.returncode,
+        "rerun_compared": f"champion v{champion}" in rerun.stdout,
+    }
+    held = {
+        "promote exit 1": facts["promote_exit"] == 1,
+        "names the artifact store": "artifact store" in facts["promote_line"] and not facts["promote_traceback"],
+        "nothing changed by promote": facts["unchanged_after_promote"] and facts["challenger_stamped"] is None,
+        "retrain exit 1 naming the artifact store": facts["retrain_exit"] == 1
+        and "artifact store" in facts["retrain_line"],
+        "nothing changed by retrain": facts["unchanged_after_retrain"] and facts["retrained_stamped"] in ([None], []),
+        "rerun compares and decides": facts["rerun_exit"] in (0, 3) and facts["rerun_compared"],
+    }
+    return held_outcome(
+        "artifact store gone while promote and retrain download the champion",
+        held,
+        0,
+        f"promote exit {promote.returncode}, retrain exit {retrain.returncode}: '{facts['promote_line'][:110]}'; "
+        f"registry unchanged; rerun exit {rerun.returncode} compared with champion v{champion}",
+        facts,
+    )
+
+
+def tracking_unavailable_on_the_alias_read(lab: Lab) -> Outcome:
+    champion = lab.seed_champion()
+    challenger = _new_version(lab, "alias-read-503")
+    proxy = _faulty(lab)
+    through = lab.env(MLFLOW_TRACKING_URI=proxy.url)
+    # Every read of an alias: sotag's (the registered model, aliases included) and MLflow's by-alias endpoint.
+    reads = ("/api/2.0/mlflow/registered-models/get", "/api/2.0/mlflow/registered-models/alias")
+    before = _snapshot(lab)
+    try:
+        proxy.rules = [Rule("GET", path, "503") for path in reads]
+        promote = lab.sotag(*_promote_args(challenger), env=through)
+        proxy.rules = [Rule("GET", path, "drop") for path in reads]
+        rollback = lab.sotag("rollback", env=through)
+    finally:
+        proxy.rules = []
+    after = _snapshot(lab)
+    facts = {
+        "champion": champion,
+        "promote_exit": promote.returncode,
+        "promote_line": _said(promote.stderr, "promote"),
+        "rollback_exit": rollback.returncode,
+        "rollback_line": _said(rollback.stderr, "rollback"),
+        "traceback": "Traceback" in promote.stderr + rollback.stderr,
+        "unchanged": _same_for(before, after) and after["aliases"] == before["aliases"],
+        "champion_after": after["aliases"].get("champion"),
+    }
+    held = {
+        "promote exit 1 naming the tracking server": facts["promote_exit"] == 1
+        and "tracking server" in facts["promote_line"],
+        "rollback exit 1 naming the tracking server": facts["rollback_exit"] == 1
+        and "tracking server" in facts["rollback_line"],
+        "no traceback": not facts["traceback"],
+        "nothing moved": facts["unchanged"] and facts["champion_after"] == champion,
+    }
+    return held_outcome(
+        "tracking server 503 / dropped connection on the alias read (promote, rollback)",
+        held,
+        0,
+        f"promote exit {promote.returncode} '{facts['promote_line'][:100]}'; rollback exit {rollback.returncode}; "
+        f"champion v{facts['champion_after']} unmoved",
+        facts,
+    )
+
+
+def tracking_killed_between_alias_move_and_history(lab: Lab) -> Outcome:
+    champion = lab.seed_champion()
+    challenger = _new_version(lab, "killed-mid-move")
+    proxy = _faulty(lab)
+    through = lab.env(MLFLOW_TRACKING_URI=proxy.url)
+    try:
+        # The alias move reaches the server, which dies before the client hears back (or writes anything else).
+        proxy.rules = [Rule("POST", "/api/2.0/mlflow/registered-models/alias", "after", hook=lab.kill_server, times=1)]
+        promote = lab.sotag(*_promote_args(challenger), env=through)
+    finally:
+        proxy.rules = []
+    crashed = lab.registry_state()  # straight from PostgreSQL: the server is down
+    lab.start_server()
+    status = lab.sotag("status")
+    repaired = lab.registry_state()
+    rollback = lab.sotag("rollback")
+    final = lab.registry_state()
+    lab.champion = final["aliases"].get("champion")
+    new_events = [e for e in final["history"] if e.get("version") == challenger and e.get("previous") == champion]
+    facts = {
+        "champion": champion,
+        "challenger": challenger,
+        "promote_exit": promote.returncode,
+        "promote_line": _said(promote.stderr, "promote"),
+        "alias_after_crash": crashed["aliases"].get("champion"),
+        "states_after_crash": [e.get("state", "done") for e in crashed["history"]],
+        "status_exit": status.returncode,
+        "status_interrupted": [x for x in status.stdout.splitlines() if x.startswith("INTERRUPTED MOVE")],
+        "states_after_status": [e.get("state", "done") for e in repaired["history"]],
+        "rollback_exit": rollback.returncode,
+        "rollback_line": next((x for x in rollback.stdout.splitlines() if x.startswith("rollback:")), ""),
+        "alias_after_rollback": final["aliases"].get("champion"),
+        "move_recorded": len(new_events) == 1 and new_events[0].get("state") == "done",
+    }
+    held = {
+        "promote exit 1 naming the tracking server": facts["promote_exit"] == 1
+        and "tracking server" in facts["promote_line"],
+        "the interrupted move is pending": facts["alias_after_crash"] == challenger
+        and facts["states_after_crash"][-1:] == ["pending"],
+        "status reports and completes it": facts["status_exit"] == 0
+        and len(facts["status_interrupted"]) == 1
+        and "pending" not in facts["states_after_status"],
+        "rollback goes back to the previous champion": facts["rollback_exit"] == 0
+        and facts["alias_after_rollback"] == champion,
+        "the move is in the history": facts["move_recorded"],
+    }
+    return held_outcome(
+        "tracking server killed between the alias move and the history write",
+        held,
+        0 if facts["move_recorded"] else 1,
+        f"promote exit {promote.returncode}; @champion v{facts['alias_after_crash']} with a pending event; "
+        f"status: '{(facts['status_interrupted'] or ['no report'])[0][:110]}'; "
+        f"rollback to v{facts['alias_after_rollback']}",
+        facts,
+    )
+
+
+def broken_champion_sha256(lab: Lab) -> Outcome:
+    champion = lab.seed_champion()
+    challenger = _new_version(lab, "over-a-broken-champion")
+    s3 = lab.s3.client()
+    prefix = f"mlartifacts/{_artifact_path(lab, champion)}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+    key = next(k for k in keys if k.endswith("/estimator.joblib"))
+    original = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=key, Body=original + b"altered")  # no longer its recorded sha256
+    before = _snapshot(lab)
+    try:
+        kept = lab.sotag(*_promote_args(challenger))
+        after_kept = _snapshot(lab)
+        forced = lab.sotag(*_promote_args(challenger, "--replace-broken-champion"))
+    finally:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=original)
+    state = lab.registry_state()
+    lab.champion = state["aliases"].get("champion")
+    last = state["history"][-1] if state["history"] else {}
+    facts = {
+        "champion": champion,
+        "challenger": challenger,
+        "kept_exit": kept.returncode,
+        "kept_line": _said(kept.stderr, "promote"),
+        "unchanged_when_kept": _same_for(before, after_kept),
+        "forced_exit": forced.returncode,
+        "champion_after": state["aliases"].get("champion"),
+        "last_event": last,
+    }
+    held = {
+        "exit 3 naming the broken champion": facts["kept_exit"] == 3
+        and f"champion v{champion} is broken" in facts["kept_line"],
+        "nothing changed without the flag": facts["unchanged_when_kept"],
+        "the flag promotes": facts["forced_exit"] == 0 and facts["champion_after"] == challenger,
+        "the history says how": last.get("previous") == champion
+        and "--replace-broken-champion" in last.get("reason", ""),
+    }
+    return held_outcome(
+        "champion whose estimator.joblib fails its sha256",
+        held,
+        0,
+        f"promote exit {kept.returncode} '{facts['kept_line'][:100]}'; with --replace-broken-champion exit "
+        f"{forced.returncode}, v{facts['champion_after']} champion, history: '{last.get('reason', '')[:80]}'",
+        facts,
+    )
+
+
+def drift_retrain_with_the_tracking_server_down(lab: Lab) -> Outcome:
+    import mlflow.artifacts
+    from mlflow.tracking import MlflowClient
+
+    champion = lab.seed_champion()
+    model_dir = lab.root / f"drift-champion-v{champion}"
+    if not model_dir.exists():  # the drift job reads a local copy: only its retrain needs the tracking server
+        source = MlflowClient(lab.server.url, lab.server.url).get_model_version_download_uri(MODEL, champion)
+        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(model_dir), tracking_uri=lab.server.url)
+    model_dir = next(model_dir.rglob("MLmodel")).parent
+    always = lab.root / "always-alert.json"
+    always.write_text(json.dumps({"embedding_drift_auc": {"family": "embeddings", "direction": "above", "warn": 0.0,
+                                                          "alert": 0.0}}))  # fmt: skip
+    before, runs_before = _snapshot(lab), lab.runs()
+    lab.kill_server()
+    try:
+        drift = lab.sotag(
+            # A local copy records no training window: the reference months are named.
+            "drift", "--data", str(SAMPLE), *DRIFT_ARGS, "--reference", "2018-01..2018-03", "--model-uri",
+            str(model_dir), "--thresholds", str(always),
+            "--reports-dir", str(lab.root / "drift-retrain-reports"), "--on-alert", "retrain",
+        )  # fmt: skip
+    finally:
+        lab.start_server()
+    after, runs_after = _snapshot(lab), lab.runs()
+    facts = {
+        "drift_exit": drift.returncode,
+        "drift_line": _said(drift.stderr, "drift"),
+        "alert": "drift: ALERT" in drift.stdout,
+        "retrain_lines": [x for x in drift.stdout.splitlines() if x.startswith("drift: retrain")],
+        "traceback": "Traceback" in drift.stderr,
+        "unchanged": after == before,
+        "new_runs": [r for r in runs_after if r not in runs_before],
+    }
+    line = facts["retrain_lines"][0] if facts["retrain_lines"] else ""
+    held = {
+        "drift exit 4 with its result": facts["drift_exit"] == 4 and facts["alert"],
+        "failed retrain in one line naming the tracking server": len(facts["retrain_lines"]) == 1
+        and line.startswith("drift: retrain FAILED (exit 1)")
+        and "tracking server" in line,
+        "no traceback": not facts["traceback"],
+        "nothing half-done": facts["unchanged"] and not facts["new_runs"],
+    }
+    return held_outcome(
+        "drift --on-alert retrain with the tracking server down",
+        held,
+        len(facts["new_runs"]),
+        f"drift exit {drift.returncode}{'' if drift.returncode == 4 else ' ' + facts['drift_line'][:100]}; "
+        f"'{line[:140]}'; registry unchanged, "
+        f"{len(facts['new_runs'])} new runs",
+        facts,
+    )
+
+
+def score_and_gateway_with_the_tracking_server_down(lab: Lab) -> Outcome:
+    lab.seed_champion()
+    lab.kill_server()
+    try:
+        score = lab.sotag("score", str(SAMPLE), "--out", str(lab.root / "score-down"), "--no-progress", timeout=300)
+        gateway = lab.popen(
+            "gateway", "--port", str(free_port()),
+            env=lab.env(SOTAG_PREDICTION_LOG=f"sqlite:///{lab.root / 'down-predictions.db'}",
+                        SOTAG_ADMIN_TOKEN=TOKEN, SOTAG_SPOOL_DIR=str(lab.root / "spool-down")),
+        )  # fmt: skip
+        try:
+            _, gateway_err = gateway.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            _stop_gateway(gateway)
+            gateway_err = "the gateway started without its model's registry"
+    finally:
+        lab.start_server()
+    facts = {
+        "score_exit": score.returncode,
+        "score_line": _said(score.stderr, "score"),
+        "gateway_exit": gateway.returncode,
+        "gateway_line": _said(gateway_err, "gateway"),
+        "traceback": "Traceback" in score.stderr + gateway_err,
+    }
+    held = {
+        "score exit 1 naming the tracking server": facts["score_exit"] == 1
+        and "tracking server" in facts["score_line"],
+        "gateway exit 1 naming the tracking server": facts["gateway_exit"] == 1
+        and "tracking server" in facts["gateway_line"],
+        "not 'not in the registry'": "not in the registry" not in facts["score_line"] + facts["gateway_line"],
+        "no traceback": not facts["traceback"],
+    }
+    return held_outcome(
+        "score and the gateway's start with the tracking server down",
+        held,
+        0,
+        f"score exit {score.returncode} '{facts['score_line'][:90]}'; gateway exit {gateway.returncode}",
+        facts,
+    )
+
+
 SCENARIOS: list[Callable[[Lab], Outcome]] = [
     tracking_killed_during_retrain,
     s3_down_while_logging,
@@ -616,4 +1090,10 @@ SCENARIOS: list[Callable[[Lab], Outcome]] = [
     drift_with_a_full_disk,
     corrupted_embedding_cache,
     two_retrains_at_once,
+    artifact_store_gone_while_the_champion_downloads,
+    tracking_unavailable_on_the_alias_read,
+    tracking_killed_between_alias_move_and_history,
+    drift_retrain_with_the_tracking_server_down,
+    score_and_gateway_with_the_tracking_server_down,
+    broken_champion_sha256,  # last: the champion it breaks is replaced
 ]

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, TrackingSettings
+from registry.resolve import resolve
 from sotag.cli import main
 from tagger.data import load_questions
-from tagger.loading import load_model
 from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from training.config import TrainConfig
 from training.train import train
@@ -40,12 +40,12 @@ def _evaluate(capsys, *args: str) -> tuple[int, list[str], str]:
     return code, out.out.strip().splitlines(), out.err
 
 
-def _expected(model_uri: str, data: Path, start: str | None = None) -> dict[str, float]:
+def _expected(model_uri: str, data: Path, settings: TrackingSettings, start: str | None = None) -> dict[str, float]:
     """The all-tags figures computed here, straight from tagger.metrics, for the line to agree with."""
     frame, _ = load_questions(data)
     if start:
         frame = frame[frame["creation_date"] >= pd.Timestamp(start)]
-    tagger = load_model(model_uri).tagger
+    tagger = resolve(model_uri, settings).tagger
     scores = tagger.scores(frame["title"].tolist(), frame["body"].tolist())
     asked = frame["tags"].tolist()
     metrics = all_tags_metrics(ranked_tags(scores, tagger.vocabulary, 5), asked)
@@ -70,7 +70,7 @@ def test_evaluate_a_version_on_parquet_logs_a_run_linked_to_it(tracking, version
     uri = f"models:/{MODEL_NAME}/{version}"
     code, lines, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", uri, "--start", "2018-03-01")
     assert code == 0, err
-    line = _check_line(lines, _expected(uri, questions_parquet, "2018-03-01"))
+    line = _check_line(lines, _expected(uri, questions_parquet, tracking, "2018-03-01"))
     assert any(line.startswith("most used tags the model cannot suggest (top 20): ") for line in lines)
 
     client = MlflowClient(tracking.tracking_uri)
@@ -87,7 +87,7 @@ def test_evaluate_a_version_on_parquet_logs_a_run_linked_to_it(tracking, version
     missing = pd.read_csv(
         mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="evaluation/missing_tags.csv")
     )
-    vocabulary = load_model(uri).tagger.vocabulary
+    vocabulary = resolve(uri, tracking).tagger.vocabulary
     assert len(missing) > 0 and not set(missing["tag"]) & set(vocabulary)
     assert missing["count"].is_monotonic_decreasing and (missing["count"] > 0).all()
     # The MLflow 3 link: the metrics are recorded against the version's logged model and the evaluation dataset.
@@ -132,13 +132,13 @@ def test_evaluate_an_alias_on_a_sede_csv_and_a_model_folder_on_posts_xml(
     uri = f"models:/{MODEL_NAME}@challenger"
     code, lines, err = _evaluate(capsys, "--data", str(csv), "--model-uri", uri)
     assert code == 0, err
-    from_csv = _check_line(lines, _expected(uri, csv))
+    from_csv = _check_line(lines, _expected(uri, csv, tracking))
 
     folder = mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}", dst_path=str(tmp_path / "model"))
     xml = _posts_xml(later, tmp_path / "Posts.xml")
     code, lines, err = _evaluate(capsys, "--data", str(xml), "--model-uri", folder)
     assert code == 0, err
-    from_xml = _check_line(lines, _expected(folder, xml))
+    from_xml = _check_line(lines, _expected(folder, xml, tracking))
     assert from_xml == from_csv  # the same questions and model, whatever the file format
 
     runs = MlflowClient(tracking.tracking_uri).search_runs(
