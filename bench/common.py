@@ -48,11 +48,12 @@ class DefaultInStore:
         return self.result.tagger.save(directory, self.result.mlb)
 
 
-def fit_default_in_store(data: Path, root: Path, experiment: str) -> DefaultInStore:
+def fit_default_in_store(data: Path, root: Path, experiment: str, **overrides: object) -> DefaultInStore:
+    """The default configuration (with `overrides`, e.g. `vectorizer="tfidf"`) fitted on `data`."""
     from infra.tracking import TrackingSettings, use_fluent
     from training.fit import fit_and_evaluate, prepare
 
-    config = default_config(data)
+    config = default_config(data, **overrides)
     prepared = prepare(config)
     result = fit_and_evaluate(config, prepared)
     settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())

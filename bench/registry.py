@@ -1,10 +1,10 @@
 """`make bench-registry`: the promotion gate on the shared data, on both tracking profiles.
 
-1. Embedded store: train the default tfidf model and promote it (first champion), then a
-   bag-of-words challenger and a top-500 tfidf challenger, each judged against the champion
+1. Embedded store: train a top-100 tfidf model (pinned; the default kind is plt) and promote it
+   (first champion), then a bag-of-words challenger and a top-500 tfidf challenger, each judged against the champion
    on the same window. Prints each decision and why.
 2. Server profile: a throwaway PostgreSQL + moto S3 + `mlflow server` on 127.0.0.1; time one
-   full train → register → promote of the default configuration through it.
+   full train → register → promote of the default configuration (plt) through it.
 
 Ends with `registry: decisions=… server_train_promote_s=…`.
 """
@@ -33,9 +33,9 @@ def decisions_on_embedded_store(data: Path, root: Path) -> list[str]:
     gate = GateConfig(data=data)
     out = []
     candidates = [
-        ("tfidf-top100", {}),
+        ("tfidf-top100", {"vectorizer": "tfidf"}),
         ("bow-top100", {"vectorizer": "bow"}),
-        ("tfidf-top500", {"top_n_tags": 500}),
+        ("tfidf-top500", {"vectorizer": "tfidf", "top_n_tags": 500}),
     ]
     for label, overrides in candidates:
         config = default_config(data, register=True, cache_dir=root / "cache", run_name=label, **overrides)
