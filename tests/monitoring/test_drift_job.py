@@ -160,8 +160,8 @@ def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_refe
     path = tmp_path / "questions.parquet"
     questions.to_parquet(path)
     outcome = train(
-        TrainConfig(data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0,
-                    cache_dir=tmp_path / "cache"),
+        TrainConfig(vectorizer="tfidf", data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000,
+                    min_df=1, C=10.0, cache_dir=tmp_path / "cache"),
         tracking,
     )  # fmt: skip
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
