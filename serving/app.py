@@ -422,6 +422,11 @@ def create_app(
     @app.post(
         "/webhooks/mlflow",
         summary="An MLflow registry webhook (model_version_alias.created, HMAC-signed): follow the alias now",
+        responses={
+            401: {"description": "the signature or timestamp does not verify"},
+            403: {"description": "the webhook route is disabled (no SOTAG_WEBHOOK_SECRET)"},
+            409: {"description": "the alias names a version that was refused or could not be read"},
+        },
     )
     async def mlflow_webhook(request: Request) -> JSONResponse:
         if not config.webhook_secret:
