@@ -63,7 +63,7 @@ def _all_runs(client: MlflowClient) -> list:
 
 
 def test_sigterm_to_train_kills_its_run_and_registers_nothing(tmp_path):
-    proc, client = _start(["train", "--data", str(SAMPLE)], tmp_path)
+    proc, client = _start(["train", "--data", str(SAMPLE), "--vectorizer", "tfidf"], tmp_path)
     _wait_running(proc, client, "tfidf-top100")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
