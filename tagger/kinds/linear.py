@@ -68,17 +68,37 @@ def term_names(vectorizer: object) -> np.ndarray | None:
     return names()
 
 
-class LinearKind(ModelKind):
-    """A fitted vectorizer and a fused linear head over its features."""
+class TextFeaturesKind(ModelKind):
+    """A fitted vectorizer over the cleaned question text and an estimator with `scores(features)` and `n_tags`:
+    what the linear kinds and the label-tree kind share at inference."""
 
-    Options = TextOptions
+    options: TextOptions
 
-    def __init__(self, vectorizer: object, estimator: FusedLinearModel, options: TextOptions) -> None:
+    def __init__(self, vectorizer: object, estimator: Any, options: TextOptions) -> None:
         self.vectorizer = vectorizer
         self.estimator = estimator
         self.options = options
         # Same features as `vectorizer.transform`, without sklearn's per-call overhead.
         self.features = compile_vectorizer(vectorizer)
+
+    @property
+    def n_tags(self) -> int:
+        return self.estimator.n_tags
+
+    def texts(self, titles: Sequence[str], bodies: Sequence[str]) -> list[str]:
+        """What the vectorizer reads: the cleaned question (tagger.questions), under the model's preprocessing."""
+        return question_texts(
+            titles, bodies, self.options.keep_code, self.options.title_repeat, version=self.preprocessing_version
+        )
+
+    def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
+        return self.estimator.scores(self.features.transform(self.texts(titles, bodies)))
+
+
+class LinearKind(TextFeaturesKind):
+    """A fitted vectorizer and a fused linear head over its features."""
+
+    Options = TextOptions
 
     @classmethod
     def from_artifacts(cls, vectorizer: object, estimator: object, options: KindOptions) -> LinearKind:
@@ -116,19 +136,6 @@ class LinearKind(ModelKind):
         scores = fused.predict_proba(vectorizer.transform(eval_texts))
         timings["evaluate_s"] = time.perf_counter() - start
         return Fitted(cls(slim(vectorizer), fused, options), scores, timings, reference=ovr)
-
-    @property
-    def n_tags(self) -> int:
-        return self.estimator.n_tags
-
-    def texts(self, titles: Sequence[str], bodies: Sequence[str]) -> list[str]:
-        """What the vectorizer reads: the cleaned question (tagger.questions)."""
-        return question_texts(
-            titles, bodies, self.options.keep_code, self.options.title_repeat, version=self.preprocessing_version
-        )
-
-    def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
-        return self.estimator.scores(self.features.transform(self.texts(titles, bodies)))
 
     def explain(
         self, title: str, body: str, tags: Sequence[str], vocabulary: np.ndarray, n_terms: int

@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tagger.compiled import compile_vectorizer
 from tagger.data.split import tag_vocabulary, tags_with_at_least
 from tagger.errors import ArtifactError
 from tagger.explain import TagExplanation, linear_explanations
 from tagger.fused import FusedLinearModel
-from tagger.kinds.base import FitConfig, Fitted, KindOptions, ModelKind, RunRecord, TrainingQuestions
-from tagger.kinds.linear import TextOptions, fit_one_vs_rest
+from tagger.kinds.base import FitConfig, Fitted, KindOptions, RunRecord, TrainingQuestions
+from tagger.kinds.linear import TextFeaturesKind, TextOptions, fit_one_vs_rest
 from tagger.label_tree import LabelTree, TreeSettings
 from tagger.questions import question_texts
 from tagger.vectorizers import slim, tfidf_vectorizer
@@ -59,17 +58,11 @@ class HeadAndTree:
         return out
 
 
-class TreeKind(ModelKind):
+class TreeKind(TextFeaturesKind):
     """TF-IDF, a one-vs-rest head for the frequent tags and a probabilistic label tree for all of them."""
 
     name = "plt"
     Options = TreeKindOptions
-
-    def __init__(self, vectorizer: object, estimator: HeadAndTree, options: TreeKindOptions) -> None:
-        self.vectorizer = vectorizer
-        self.estimator = estimator
-        self.options = options
-        self.features = compile_vectorizer(vectorizer)
 
     @classmethod
     def from_artifacts(cls, vectorizer: object, estimator: object, options: KindOptions) -> TreeKind:
@@ -124,18 +117,6 @@ class TreeKind(ModelKind):
             metrics={"tree_weights_nnz": float(tree.weights.nnz)},
         )
         return Fitted(cls(slim(vectorizer), estimator, options), scores, timings, record=record)
-
-    @property
-    def n_tags(self) -> int:
-        return self.estimator.n_tags
-
-    def texts(self, titles: Sequence[str], bodies: Sequence[str]) -> list[str]:
-        return question_texts(
-            titles, bodies, self.options.keep_code, self.options.title_repeat, version=self.preprocessing_version
-        )
-
-    def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
-        return self.estimator.scores(self.features.transform(self.texts(titles, bodies)))
 
     def explain(
         self, title: str, body: str, tags: Sequence[str], vocabulary: np.ndarray, n_terms: int
