@@ -19,7 +19,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,16 +54,23 @@ def ranking_metrics(scores: np.ndarray, y_true: np.ndarray, ks: tuple[int, ...] 
     scores, y_true, n_true = scores[keep], y_true[keep], n_true[keep]
     ranked = top_k_indices(scores, max(ks))
     hits_at = np.cumsum(np.take_along_axis(y_true, ranked, axis=1), axis=1)
+    return _at_k(hits_at, n_true, ks, lambda k: min(k, ranked.shape[1]) - 1, "")
+
+
+def _at_k(
+    hits_at: np.ndarray, n_true: np.ndarray, ks: Sequence[int], column: Callable[[int], int], suffix: str
+) -> dict[str, float]:
+    """Mean P@k, R@k (denominator min(k, n_true)) and F1@k from cumulative hits per rank ((n, depth) array)."""
     out: dict[str, float] = {}
     for k in ks:
-        hits = hits_at[:, min(k, ranked.shape[1]) - 1]
+        hits = hits_at[:, column(k)]
         precision = hits / k
         recall = hits / np.minimum(k, n_true)
         denom = precision + recall
         f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
-        out[f"precision_at_{k}"] = float(precision.mean())
-        out[f"recall_at_{k}"] = float(recall.mean())
-        out[f"f1_at_{k}"] = float(f1.mean())
+        out[f"precision_at_{k}{suffix}"] = float(precision.mean())
+        out[f"recall_at_{k}{suffix}"] = float(recall.mean())
+        out[f"f1_at_{k}{suffix}"] = float(f1.mean())
     return out
 
 
@@ -178,16 +185,7 @@ def all_tags_metrics(
     hit = np.isin(offered, _row_keys(true_tags, codes)) & (offered >= 0)
     hits_at = np.cumsum(hit, axis=1)
     n_true = np.fromiter((len(r) for r in true_tags), dtype=np.int64, count=len(true_tags))
-    out: dict[str, float] = {}
-    for k in ks:
-        hits = hits_at[:, k - 1]
-        precision = hits / k
-        recall = hits / np.minimum(k, n_true)
-        denom = precision + recall
-        f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
-        out[f"precision_at_{k}_all"] = float(precision.mean())
-        out[f"recall_at_{k}_all"] = float(recall.mean())
-        out[f"f1_at_{k}_all"] = float(f1.mean())
+    out = _at_k(hits_at, n_true, ks, lambda k: k - 1, "_all")
     out["n_all"] = float(len(true_tags))
     return out
 
