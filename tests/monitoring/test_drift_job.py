@@ -113,14 +113,7 @@ def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions
     from the reference period: no family is judged, no ALERT, no exit 4, no --on-alert."""
     from monitoring.severity import DEFAULT_THRESHOLDS, load_floors
 
-    path = tmp_path / "questions.parquet"
-    questions.to_parquet(path)
-    outcome = train(
-        TrainConfig(vectorizer="tfidf", data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000,
-                    min_df=1, C=10.0, cache_dir=tmp_path / "cache"),
-        tracking,
-    )  # fmt: skip
-    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+    path, _ = _small_champion(questions, tracking, tmp_path)
     months = questions["creation_date"].dt.strftime("%Y-%m")
     copies = questions[months == "2017-12"].head(3)
     copies = copies.assign(
@@ -157,14 +150,7 @@ def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_refe
     """Issue 23 item 5: the share of tag occurrences the champion cannot suggest, against its evaluation window."""
     from monitoring.severity import DEFAULT_THRESHOLDS, load_floors
 
-    path = tmp_path / "questions.parquet"
-    questions.to_parquet(path)
-    outcome = train(
-        TrainConfig(vectorizer="tfidf", data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000,
-                    min_df=1, C=10.0, cache_dir=tmp_path / "cache"),
-        tracking,
-    )  # fmt: skip
-    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+    path, outcome = _small_champion(questions, tracking, tmp_path)
     baseline = 1.0 - outcome.result.evaluation.metrics["vocabulary_coverage"]
     window = questions[questions["creation_date"] >= pd.Timestamp("2018-03-01")]
     floor = load_floors(DEFAULT_THRESHOLDS)["vocabulary"]
@@ -206,3 +192,17 @@ def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_refe
     assert summary["months"][1]["new_tags"][:2] == [["polars", n], ["rust", n]]
     assert summary["months"][1]["oov_share"] == planted.values["oov_share"]
     assert "vocabulary" in summary["baselines"]
+
+
+def _small_champion(questions, tracking, tmp_path):
+    """A top-8 tfidf model on the synthetic questions (trained up to 2018-03-01), made @champion: (data path, outcome).
+    The tfidf kind with 8 tags leaves tags out of the vocabulary, as the drift families need."""
+    path = tmp_path / "questions.parquet"
+    questions.to_parquet(path)
+    outcome = train(
+        TrainConfig(vectorizer="tfidf", data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000,
+                    min_df=1, C=10.0, cache_dir=tmp_path / "cache"),
+        tracking,
+    )  # fmt: skip
+    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
+    return path, outcome
