@@ -6,8 +6,11 @@ folder `mlartifacts/` in the project directory (both git-ignored), no server nee
 `TrackingSettings` is built once per command at the edge (`from_env`, the CLI's command function or the
 gateway's configuration) and passed down. Everything that reads or writes the store builds its client
 from it (`client()`, `download_version(client, ...)`); MLflow's process-wide tracking and registry URIs and current
-experiment are set in one place, `use_fluent`, which only the functions that open MLflow fluent runs call
-(a training run, a comparison, a drift run, a legacy conversion): never the registry, model loading or serving.
+experiment are set in one place, `use_fluent`, which only entry points call (the CLI's command functions, the
+retrain job behind `sotag retrain` and the gateway's /admin/retrain, the benches): never a library function. It
+returns a `FluentRuns`, which the library functions that open MLflow fluent runs (a training run, a comparison,
+an evaluation, a drift run, a legacy conversion) take as an argument: their signature says they log fluent runs,
+and they cannot be called before the entry point has pointed MLflow at the store.
 """
 
 from __future__ import annotations
@@ -99,26 +102,36 @@ def download_version(client: MlflowClient, name: str, version: str, dst: Path | 
     return Path(local)
 
 
-def use_fluent(settings: TrackingSettings, experiment: str) -> str:
-    """Make `settings`' store and `experiment` MLflow's process-wide current ones; return the experiment id.
+@dataclass(frozen=True)
+class FluentRuns:
+    """MLflow's fluent API (`mlflow.start_run`, `mlflow.log_*`) pointed at `settings`' store and `experiment_id`.
 
-    The one place sotag sets process-wide MLflow state. Called only by the functions that open MLflow fluent runs
-    (`mlflow.start_run`, `mlflow.log_*`): a training run, a comparison, a drift run, a legacy conversion's run.
-    The experiment is created on first use (artifacts under `artifact_root`); under `mlflow run` the launcher
-    already chose it, and its run is resumed there.
+    Made only by `use_fluent`, at an entry point; taken by the library functions that open fluent runs, which
+    read the store's settings from it and set nothing themselves."""
+
+    settings: TrackingSettings
+    experiment_id: str
+
+
+def use_fluent(settings: TrackingSettings, experiment: str) -> FluentRuns:
+    """Make `settings`' store and `experiment` MLflow's process-wide current ones (entry points only).
+
+    The one place sotag sets process-wide MLflow state: the CLI's command functions, the retrain job and the
+    benches call it before a library function that logs fluent runs. The experiment is created on first use
+    (artifacts under `artifact_root`); under `mlflow run` the launcher already chose it, and its run is resumed
+    there. Raises MlflowException when the store cannot be reached (a component fault at the CLI).
     """
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
-    if settings.launched_run_id:
-        experiment_id = settings.client().get_run(settings.launched_run_id).info.experiment_id
-        mlflow.set_experiment(experiment_id=experiment_id)
-        return experiment_id
     client = settings.client()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        location = f"{settings.artifact_root.rstrip('/')}/{experiment}" if settings.artifact_root else None
-        experiment_id = client.create_experiment(experiment, artifact_location=location)
+    if settings.launched_run_id:
+        experiment_id = client.get_run(settings.launched_run_id).info.experiment_id
     else:
-        experiment_id = found.experiment_id
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            location = f"{settings.artifact_root.rstrip('/')}/{experiment}" if settings.artifact_root else None
+            experiment_id = client.create_experiment(experiment, artifact_location=location)
+        else:
+            experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
+    return FluentRuns(settings, experiment_id)

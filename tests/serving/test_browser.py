@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.tracking import PROJECT_ROOT
+from infra.tracking import PROJECT_ROOT, use_fluent
 from mlruns_config.servers import free_port
 from tests.processes import start_server, stop_server, venv_env
 
@@ -41,7 +41,7 @@ def drift_reports(store, tmp_path_factory) -> Path:
         reports_root=root,
         cache_dir=root / "cache",
     )
-    execute(config, store.settings)
+    execute(config, store.settings, publish_to=use_fluent(store.settings, config.experiment))
     return root
 
 
