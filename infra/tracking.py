@@ -16,6 +16,7 @@ and they cannot be called before the entry point has pointed MLflow at the store
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,7 +82,33 @@ class TrackingSettings:
 
     def client(self) -> MlflowClient:
         """A client for this store and its registry (never MLflow's process-wide URIs)."""
+        use_write_ahead_log(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+
+_WAL_DONE: set[str] = set()
+
+
+def use_write_ahead_log(uri: str) -> None:
+    """Put an embedded SQLite store (`sqlite:///path`) in write-ahead-log mode, once per file and process.
+
+    Why: in SQLite's default rollback-journal mode a reader holds the whole file while it reads, so a training
+    run that commits while `make ui`, a test's poll or a second command reads the store waits, and under load
+    fails with "database is locked" (MLflow waits 20 s, then gives up). In WAL mode readers never block the writer
+    nor the writer readers. The mode is a property of the file (every later connection, `mlflow ui`'s included,
+    uses it); a file that does not exist yet is created in that mode, and MLflow then creates its tables in it.
+    Other stores (PostgreSQL, a tracking server) are left alone. Raises sqlite3.Error when the file cannot be
+    opened (a component fault at the CLI)."""
+    if not uri.startswith("sqlite:///") or uri in _WAL_DONE:
+        return
+    path = uri.removeprefix("sqlite:///")
+    if path in ("", ":memory:"):
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path, timeout=20) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    _WAL_DONE.add(uri)
 
 
 def download_version(client: MlflowClient, name: str, version: str, dst: Path | None = None) -> Path:
