@@ -97,18 +97,27 @@ def use_write_ahead_log(uri: str) -> None:
     fails with "database is locked" (MLflow waits 20 s, then gives up). In WAL mode readers never block the writer
     nor the writer readers. The mode is a property of the file (every later connection, `mlflow ui`'s included,
     uses it); a file that does not exist yet is created in that mode, and MLflow then creates its tables in it.
-    Other stores (PostgreSQL, a tracking server) are left alone. Raises sqlite3.Error when the file cannot be
-    opened (a component fault at the CLI)."""
+    Other stores (PostgreSQL, a tracking server) are left alone.
+
+    Best effort: switching modes needs the file to itself, so while another process is inside it (creating its
+    tables, say) the store stays as it is for this call and the next client tries again; a file that cannot be
+    opened at all is left for MLflow to report (a component fault at the CLI)."""
     if not uri.startswith("sqlite:///") or uri in _WAL_DONE:
         return
     path = uri.removeprefix("sqlite:///")
     if path in ("", ":memory:"):
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=20) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.close()
-    _WAL_DONE.add(uri)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=5)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):
+        return
+    if mode == ("wal",):
+        _WAL_DONE.add(uri)
 
 
 def download_version(client: MlflowClient, name: str, version: str, dst: Path | None = None) -> Path:
