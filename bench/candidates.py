@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bench.common import default_config
+from bench.common import default_config, parse_args
 from tagger.compiled import CompiledVectorizer
-from tagger.data import default_data_path, load_questions, tag_vocabulary
+from tagger.data import load_questions, tag_vocabulary
 from tagger.data.split import tags_with_at_least
 from tagger.fused import FusedLinearModel
 from tagger.kinds.linear import fit_one_vs_rest
@@ -305,7 +305,6 @@ CANDIDATES = ("ovr", "parabel", "bonsai", "plt", "pecos", "ovr+plt", "knn")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated, of {CANDIDATES}")
     parser.add_argument("--min-tag-questions", default="5", help="comma-separated vocabulary thresholds")
     parser.add_argument("--ovr-large", action="store_true", help="also fit one-vs-rest on the large vocabulary")
@@ -319,17 +318,23 @@ def main() -> None:
         help="more questions: its rows after the cutoff are a second evaluation set (quality only)",
     )
     parser.add_argument("--train-extra", action="store_true", help="also train on --extra's rows before the cutoff")
+    parser.add_argument(
+        "--extra-from",
+        default=None,
+        help="evaluate on --extra's rows from this date (YYYY-MM-DD; default: the cutoff; never before it)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-questions", type=int, default=200)
-    args = parser.parse_args()
-    config = default_config(args.data or default_data_path())
+    args = parse_args(__doc__, parser)
+    config = default_config(args.data)
     prepared = prepare(config)
     split = prepared.split
     train = split.train
     extra_later = None
     if args.extra is not None:
         extra, _ = load_questions(args.extra)
-        extra_later = extra[extra["creation_date"] >= split.cutoff].reset_index(drop=True)
+        later_from = max(split.cutoff, pd.Timestamp(args.extra_from)) if args.extra_from else split.cutoff
+        extra_later = extra[extra["creation_date"] >= later_from].reset_index(drop=True)
         if args.train_extra:
             train = pd.concat([train, extra[extra["creation_date"] < split.cutoff]], ignore_index=True)
     train_tags = train["tags"].tolist()

@@ -130,5 +130,5 @@ def execute(
             print(post_webhook(config.webhook, result.summary().to_dict()))
         if config.on_alert == "retrain":
             print("drift: running retrain", flush=True)
-            print(retrain_line(["--data", str(config.data)] if config.data else None))
+            print(retrain_line(["--data", *map(str, config.data)] if config.data else None))
     return result, code
