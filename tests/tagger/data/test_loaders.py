@@ -368,7 +368,8 @@ def test_a_folder_reads_its_question_files_in_path_order(tmp_path, questions):
     frame, report = load_questions([folder])
     assert sorted(frame["id"]) == sorted(questions["id"]) and report.rows_per_input == (200, 60, 100)
     # A file named again through its folder is read once, at its first place.
-    assert data_inputs([folder / "b.csv", folder]) == [folder / "b.csv", folder / "2018" / "a.parquet", folder / "a.csv"]
+    again = data_inputs([folder / "b.csv", folder])
+    assert again == [folder / "b.csv", folder / "2018" / "a.parquet", folder / "a.csv"]
 
 
 def test_bad_inputs_are_named(tmp_path, questions):
