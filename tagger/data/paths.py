@@ -25,7 +25,7 @@ NO_DATA_HELP = (
     "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
     "'60k Stack Overflow Questions' CSV, Kaggle's StackSample (Questions.csv with Tags.csv beside it, or their "
     "folder), a BigQuery posts_questions CSV export, or a parquet file (or folder of parts) with id, "
-    "creation_date, title, body, tags."
+    "creation_date, title, body, tags. Several files or folders are read together: --data A B."
 )
 
 
