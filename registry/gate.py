@@ -93,7 +93,8 @@ class GateConfig:
     replace_broken_champion: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "data", as_data_paths(self.data))
+        if self.data is not None:  # None: a gate that judges figures only, never reads questions
+            object.__setattr__(self, "data", as_data_paths(self.data))
 
 
 @dataclass(frozen=True)
