@@ -31,6 +31,7 @@ from infra.tracking import MODEL_NAME
 from registry.publish import log_pyfunc
 from tagger.data import load_questions
 from tests.support.scored_outputs import equal_outputs
+from training.mlflow_log import data_name
 
 PART_ROWS = 50_000
 
@@ -110,7 +111,7 @@ def main() -> None:
         env = {**os.environ, **register_model(args.data, root)}
         large = replicate(args.data, rows, root / "large")
         small = replicate(args.data, small_rows, root / "small")
-        print(f"input: {rows} and {small_rows} questions in parts of {PART_ROWS} ({args.data.name} replicated)")
+        print(f"input: {rows} and {small_rows} questions in parts of {PART_ROWS} ({data_name(args.data)} replicated)")
 
         _, peak_small, _ = score("spark", small, root / "out-small", env)
         spark_s, peak_large, _ = score("spark", large, root / "out-spark", env)
