@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The questions: one or several files or folders, space-separated (DATA="questions.parquet extra/"); none: the default.
 DATA ?=
 PORT ?= 5000
 SERVE_PORT ?= 5001

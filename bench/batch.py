@@ -29,14 +29,16 @@ from bench.common import fit_default_in_store, parse_args
 from infra.scored import read_scored
 from infra.tracking import MODEL_NAME
 from registry.publish import log_pyfunc
+from tagger.data import load_questions
 from tests.support.scored_outputs import equal_outputs
+from training.mlflow_log import data_name
 
 PART_ROWS = 50_000
 
 
-def replicate(data: Path, rows: int, folder: Path) -> Path:
+def replicate(data: tuple[Path, ...], rows: int, folder: Path) -> Path:
     """`rows` questions: the data set again and again, each copy with fresh ids, in parts of PART_ROWS."""
-    base = pd.read_parquet(data, columns=["id", "creation_date", "title", "body", "tags"])
+    base = load_questions(data)[0][["id", "creation_date", "title", "body", "tags"]]
     folder.mkdir(parents=True)
     written, copy, part = 0, 0, 0
     buffer: list[pd.DataFrame] = []
@@ -54,7 +56,7 @@ def replicate(data: Path, rows: int, folder: Path) -> Path:
     return folder
 
 
-def register_model(data: Path, root: Path) -> dict[str, str]:
+def register_model(data: tuple[Path, ...], root: Path) -> dict[str, str]:
     """The default configuration, fitted and registered as @champion in a store under `root`."""
     fitted = fit_default_in_store(data, root, "bench-batch")
     config, directory = fitted.config, fitted.write(root / "model")
@@ -109,7 +111,7 @@ def main() -> None:
         env = {**os.environ, **register_model(args.data, root)}
         large = replicate(args.data, rows, root / "large")
         small = replicate(args.data, small_rows, root / "small")
-        print(f"input: {rows} and {small_rows} questions in parts of {PART_ROWS} ({args.data.name} replicated)")
+        print(f"input: {rows} and {small_rows} questions in parts of {PART_ROWS} ({data_name(args.data)} replicated)")
 
         _, peak_small, _ = score("spark", small, root / "out-small", env)
         spark_s, peak_large, _ = score("spark", large, root / "out-spark", env)

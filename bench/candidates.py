@@ -22,7 +22,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bench.common import default_config
+from bench.common import default_config, parse_args
 from tagger.compiled import CompiledVectorizer
-from tagger.data import default_data_path, load_questions, tag_vocabulary
+from tagger.data import load_questions, tag_vocabulary
 from tagger.data.split import tags_with_at_least
 from tagger.fused import FusedLinearModel
 from tagger.kinds.linear import fit_one_vs_rest
@@ -42,6 +42,7 @@ from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
 from tagger.questions import question_texts
 from tagger.text import clean_question
 from tagger.vectorizers import tfidf_vectorizer
+from training.config import TrainConfig
 from training.fit import prepare
 
 RANK_DEPTH = 10  # suggestions kept per question: enough to re-rank within the top-100 tags for in-vocabulary P@1
@@ -227,7 +228,7 @@ def measure(
     eval_frame,
     truth: list[list[str]],
     top100: list[str],
-    args: argparse.Namespace,
+    args: CandidateRun | argparse.Namespace,
     extra: tuple[sp.csr_matrix, list[list[str]]] | None = None,
 ) -> dict[str, float]:
     start = time.perf_counter()
@@ -303,9 +304,105 @@ def line(label: str, name: str, f: dict[str, float], baseline_fit_s: float) -> s
 CANDIDATES = ("ovr", "parabel", "bonsai", "plt", "pecos", "ovr+plt", "knn")
 
 
+@dataclass(frozen=True)
+class CandidateRun:
+    """What one measurement fits: `candidates` (of CANDIDATES), each vocabulary floor in `min_tag_questions`,
+    LabelTree settings per configuration (`plt`, '' = the defaults), the extra questions (`extra`, evaluated
+    from `extra_from` or the cutoff, trained on before the cutoff with `train_extra`), the latency repeats."""
+
+    candidates: tuple[str, ...] = CANDIDATES
+    min_tag_questions: tuple[int, ...] = (5,)
+    ovr_large: bool = False
+    plt: tuple[str, ...] = ("",)
+    extra: Path | None = None
+    train_extra: bool = False
+    extra_from: str | None = None
+    repeats: int = 3
+    latency_questions: int = 200
+
+
+def candidate_lines(config: TrainConfig, run: CandidateRun) -> Iterator[str]:
+    """Fit the baseline then every candidate of `run` on `config`'s split (its data, split date, features);
+    yield the `data:` and `features:` lines, the `baseline:` line and one `candidate:` line per fit, each as
+    soon as it is measured."""
+    prepared = prepare(config)
+    split = prepared.split
+    train = split.train
+    extra_later = None
+    if run.extra is not None:
+        extra, _ = load_questions(run.extra)
+        later_from = max(split.cutoff, pd.Timestamp(run.extra_from)) if run.extra_from else split.cutoff
+        extra_later = extra[extra["creation_date"] >= later_from].reset_index(drop=True)
+        if run.train_extra:
+            train = pd.concat([train, extra[extra["creation_date"] < split.cutoff]], ignore_index=True)
+    train_tags = train["tags"].tolist()
+    truth = split.evaluation["tags"].tolist()
+    top100 = tag_vocabulary(train["tags"], config.top_n_tags)
+    yield (
+        f"data: n_train={len(train)} n_eval={len(split.evaluation)} cutoff={split.cutoff.date()} "
+        f"extra_later={0 if extra_later is None else len(extra_later)} train_extra={run.train_extra}"
+    )
+
+    texts = frame_texts(train, config)
+    start = time.perf_counter()
+    vectorizer = tfidf_vectorizer(max_features=config.max_features, ngram_max=config.ngram_max, min_df=config.min_df)
+    x_train = sp.csr_matrix(vectorizer.fit_transform(texts))
+    yield f"features: n_features={x_train.shape[1]} vectorize_s={time.perf_counter() - start:.1f}"
+    compiled = CompiledVectorizer(vectorizer)
+    x_eval = compiled.transform(frame_texts(split.evaluation, config))
+    common = dict(compiled=compiled, x_eval=x_eval, eval_frame=split.evaluation, truth=truth, top100=top100, args=run)
+    if extra_later is not None:
+        common["extra"] = (compiled.transform(frame_texts(extra_later, config)), extra_later["tags"].tolist())
+
+    baseline = measure(
+        "ovr-top100",
+        lambda: fit_ovr(x_train, label_ids(train_tags, top100), len(top100), config.C),
+        top100,
+        **common,
+    )
+    yield line("baseline", f"ovr-top{len(top100)}", baseline, baseline["fit_s"])
+    base_s = baseline["fit_s"]
+    wanted = run.candidates
+    base_fused = baseline["fitted"].fused
+
+    def fit_and_line(name: str, fit: Callable[[], Fitted], vocabulary: list[str]) -> tuple[Fitted | None, str]:
+        try:
+            figures = measure(name, fit, vocabulary, **common)
+        except Exception as exc:  # a library that fails to fit (or is not installed) is reported, the others run
+            return None, f"candidate: name={name} failed: {type(exc).__name__}: {exc}"
+        return figures["fitted"], line("candidate", name, figures, base_s)
+
+    for m in run.min_tag_questions:
+        vocabulary = tags_with_at_least(train_tags, m)
+        ids = label_ids(train_tags, vocabulary)
+        n = len(vocabulary)
+        head = [vocabulary.index(t) for t in top100 if t in vocabulary]
+        if "ovr" in wanted and run.ovr_large:
+            yield fit_and_line(f"ovr-min{m}", partial(fit_ovr, x_train, ids, n, config.C), vocabulary)[1]
+        for text in run.plt:
+            suffix = f"-{text.replace(' ', '')}" if text else ""
+            if "plt" in wanted or "ovr+plt" in wanted:
+                fit = partial(fit_plt, x_train, ids, n, **parse_settings(text))
+                plt, said = fit_and_line(f"plt-min{m}{suffix}", fit, vocabulary)
+                yield said
+                if plt is not None and "ovr+plt" in wanted:
+                    combo = ovr_plus_plt(base_fused, plt.tree, head, n)
+                    combo.reused_fit_s = base_s + plt.fit_s
+                    yield fit_and_line(f"ovr100+plt-min{m}{suffix}", lambda combo=combo: combo, vocabulary)[1]
+        if "knn" in wanted:
+            yield fit_and_line(f"knn-min{m}", partial(fit_knn, x_train, ids, n), vocabulary)[1]
+        if "pecos" in wanted:
+            yield fit_and_line(f"pecos-xlinear-min{m}", partial(fit_pecos, x_train, ids, n), vocabulary)[1]
+        if "parabel" in wanted:
+            yield fit_and_line(f"omikuji-parabel-min{m}", partial(fit_omikuji, x_train, ids, n, "parabel"), vocabulary)[
+                1
+            ]
+        if "bonsai" in wanted:
+            yield fit_and_line(f"omikuji-bonsai-min{m}", partial(fit_omikuji, x_train, ids, n, "bonsai"), vocabulary)[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated, of {CANDIDATES}")
     parser.add_argument("--min-tag-questions", default="5", help="comma-separated vocabulary thresholds")
     parser.add_argument("--ovr-large", action="store_true", help="also fit one-vs-rest on the large vocabulary")
@@ -319,82 +416,27 @@ def main() -> None:
         help="more questions: its rows after the cutoff are a second evaluation set (quality only)",
     )
     parser.add_argument("--train-extra", action="store_true", help="also train on --extra's rows before the cutoff")
+    parser.add_argument(
+        "--extra-from",
+        default=None,
+        help="evaluate on --extra's rows from this date (YYYY-MM-DD; default: the cutoff; never before it)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-questions", type=int, default=200)
-    args = parser.parse_args()
-    config = default_config(args.data or default_data_path())
-    prepared = prepare(config)
-    split = prepared.split
-    train = split.train
-    extra_later = None
-    if args.extra is not None:
-        extra, _ = load_questions(args.extra)
-        extra_later = extra[extra["creation_date"] >= split.cutoff].reset_index(drop=True)
-        if args.train_extra:
-            train = pd.concat([train, extra[extra["creation_date"] < split.cutoff]], ignore_index=True)
-    train_tags = train["tags"].tolist()
-    truth = split.evaluation["tags"].tolist()
-    top100 = tag_vocabulary(train["tags"], config.top_n_tags)
-    print(
-        f"data: n_train={len(train)} n_eval={len(split.evaluation)} cutoff={split.cutoff.date()} "
-        f"extra_later={0 if extra_later is None else len(extra_later)} train_extra={args.train_extra}",
-        flush=True,
+    args = parse_args(__doc__, parser)
+    run = CandidateRun(
+        candidates=tuple(args.candidates.split(",")),
+        min_tag_questions=tuple(int(v) for v in args.min_tag_questions.split(",")),
+        ovr_large=args.ovr_large,
+        plt=tuple(args.plt.split(";")),
+        extra=args.extra,
+        train_extra=args.train_extra,
+        extra_from=args.extra_from,
+        repeats=args.repeats,
+        latency_questions=args.latency_questions,
     )
-
-    texts = frame_texts(train, config)
-    start = time.perf_counter()
-    vectorizer = tfidf_vectorizer(max_features=config.max_features, ngram_max=config.ngram_max, min_df=config.min_df)
-    x_train = sp.csr_matrix(vectorizer.fit_transform(texts))
-    print(f"features: n_features={x_train.shape[1]} vectorize_s={time.perf_counter() - start:.1f}", flush=True)
-    compiled = CompiledVectorizer(vectorizer)
-    x_eval = compiled.transform(frame_texts(split.evaluation, config))
-    common = dict(compiled=compiled, x_eval=x_eval, eval_frame=split.evaluation, truth=truth, top100=top100, args=args)
-    if extra_later is not None:
-        common["extra"] = (compiled.transform(frame_texts(extra_later, config)), extra_later["tags"].tolist())
-
-    baseline = measure(
-        "ovr-top100",
-        lambda: fit_ovr(x_train, label_ids(train_tags, top100), len(top100), config.C),
-        top100,
-        **common,
-    )
-    print(line("baseline", f"ovr-top{len(top100)}", baseline, baseline["fit_s"]), flush=True)
-    base_s = baseline["fit_s"]
-    wanted = args.candidates.split(",")
-    base_fused = baseline["fitted"].fused
-
-    def run(name: str, fit: Callable[[], Fitted], vocabulary: list[str]) -> Fitted | None:
-        try:
-            figures = measure(name, fit, vocabulary, **common)
-        except Exception as exc:  # a library that fails to fit is reported, the others still run
-            print(f"candidate: name={name} failed: {type(exc).__name__}: {exc}", flush=True)
-            return None
-        print(line("candidate", name, figures, base_s), flush=True)
-        return figures["fitted"]
-
-    for m in (int(v) for v in args.min_tag_questions.split(",")):
-        vocabulary = tags_with_at_least(train_tags, m)
-        ids = label_ids(train_tags, vocabulary)
-        n = len(vocabulary)
-        head = [vocabulary.index(t) for t in top100 if t in vocabulary]
-        if "ovr" in wanted and args.ovr_large:
-            run(f"ovr-min{m}", partial(fit_ovr, x_train, ids, n, config.C), vocabulary)
-        for text in args.plt.split(";"):
-            suffix = f"-{text.replace(' ', '')}" if text else ""
-            if "plt" in wanted or "ovr+plt" in wanted:
-                plt = run(f"plt-min{m}{suffix}", partial(fit_plt, x_train, ids, n, **parse_settings(text)), vocabulary)
-                if plt is not None and "ovr+plt" in wanted:
-                    combo = ovr_plus_plt(base_fused, plt.tree, head, n)
-                    combo.reused_fit_s = base_s + plt.fit_s
-                    run(f"ovr100+plt-min{m}{suffix}", lambda combo=combo: combo, vocabulary)
-        if "knn" in wanted:
-            run(f"knn-min{m}", partial(fit_knn, x_train, ids, n), vocabulary)
-        if "pecos" in wanted:
-            run(f"pecos-xlinear-min{m}", partial(fit_pecos, x_train, ids, n), vocabulary)
-        if "parabel" in wanted:
-            run(f"omikuji-parabel-min{m}", partial(fit_omikuji, x_train, ids, n, "parabel"), vocabulary)
-        if "bonsai" in wanted:
-            run(f"omikuji-bonsai-min{m}", partial(fit_omikuji, x_train, ids, n, "bonsai"), vocabulary)
+    for said in candidate_lines(default_config(args.data), run):
+        print(said, flush=True)
 
 
 if __name__ == "__main__":

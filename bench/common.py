@@ -8,24 +8,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from infra.argtypes import add_data_argument
 from infra.cache import cache_dir
-from tagger.data import default_data_path
+from tagger.data import resolve_data_paths
+from tagger.errors import DataError
 from training.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def parse_args(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data", type=Path, default=None, help="questions file (default: $SOTAG_DATA or shared data)")
+def parse_args(description: str, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """`--data` (one or several files or folders, as for `sotag train`) parsed into `args.data`, a tuple of
+    paths; a path that does not exist exits 2 naming it. `parser`: one with the benchmark's own flags."""
+    parser = parser or argparse.ArgumentParser(description=description)
+    add_data_argument(parser)
     args = parser.parse_args()
-    args.data = args.data or default_data_path()
-    if not args.data.is_file():
-        parser.exit(2, f"error: no data file at {args.data} (set DATA=path or SOTAG_DATA)\n")
+    try:
+        args.data = resolve_data_paths(args.data)
+    except DataError as exc:
+        parser.exit(2, f"error: {exc}\n")
     return args
 
 
-def default_config(data: Path, **overrides: object) -> TrainConfig:
+def default_config(data: tuple[Path, ...], **overrides: object) -> TrainConfig:
     return replace(TrainConfig(data=data, register=False, cache_dir=cache_dir(os.environ)), **overrides)
 
 
@@ -48,7 +53,7 @@ class DefaultInStore:
         return self.result.tagger.save(directory, self.result.mlb)
 
 
-def fit_default_in_store(data: Path, root: Path, experiment: str, **overrides: object) -> DefaultInStore:
+def fit_default_in_store(data: tuple[Path, ...], root: Path, experiment: str, **overrides: object) -> DefaultInStore:
     """The default configuration (with `overrides`, e.g. `vectorizer="tfidf"`) fitted on `data`."""
     from infra.tracking import TrackingSettings, use_fluent
     from training.fit import fit_and_evaluate, prepare

@@ -52,7 +52,7 @@ def sbert_throughput(texts: list[str]) -> float:
 DEFAULT_PATH_MONTHS = tuple(str(p) for p in pd.period_range("2017-01", "2018-05", freq="M"))
 
 
-def default_path(data: Path, frame: pd.DataFrame, root: Path, cache_dir: Path) -> str:
+def default_path(data: tuple[Path, ...], frame: pd.DataFrame, root: Path, cache_dir: Path) -> str:
     """The scheduler's view: one default job per month against a champion trained before 2017."""
     root.mkdir(parents=True, exist_ok=True)
     settings = TrackingSettings(

@@ -177,13 +177,14 @@ def vocabulary_floor(
 
 
 def main() -> None:
+    from infra.argtypes import add_data_argument
     from infra.cache import cache_dir as sotag_cache_dir
     from infra.tracking import MODEL_NAME
-    from tagger.data import load_questions, resolve_data_path
+    from tagger.data import load_questions, resolve_data_paths
     from training.config import DEFAULT_SPLIT_DATE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="")
+    add_data_argument(parser)
     parser.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion")
     parser.add_argument("--split-date", default=DEFAULT_SPLIT_DATE, help="the champion's split date")
     parser.add_argument("--seed", type=int, default=0)
@@ -195,7 +196,7 @@ def main() -> None:
     cache_dir = sotag_cache_dir(os.environ)
     settings = TrackingSettings.from_env()
     start = time.perf_counter()
-    frame, _ = load_questions(resolve_data_path(args.data))
+    frame, _ = load_questions(resolve_data_paths(args.data))
     rng = np.random.default_rng(args.seed)
     if args.top_n_tags:
         from tagger.data.split import tag_vocabulary

@@ -4,15 +4,19 @@ and the default configuration (`plt` kind).
 
 Prints `[top-500] quality: …`, `[top-500] quality-all: …` (tfidf), `quality-ensemble: … weight=…`,
 `ensemble-train: cold_s=… warm_s=…`, the one-vs-rest baseline's `[tfidf top-100 baseline] quality: …` and
-`[tfidf top-100 baseline] quality-all: …`, then the `quality:` line of the default configuration and, last, its
-`quality-all:` line: every question of the evaluation window, the 5 best suggestions against every tag its asker
-chose, and the share of tag occurrences the vocabulary covers (tagger.metrics, all-tags section).
+`[tfidf top-100 baseline] quality-all: …`, the candidate kinds for thousands of tags measured for issue 23
+(bench.candidates: the one-vs-rest top-100 `baseline:` and one `candidate:` line per kind, over the default's
+vocabulary floor, each with its fit time; a kind whose library is not installed says so on its line), then the
+`quality:` line of the default configuration and, last, its `quality-all:` line: every question of the evaluation
+window, the 5 best suggestions against every tag its asker chose, and the share of tag occurrences the vocabulary
+covers (tagger.metrics, all-tags section).
 """
 
 from __future__ import annotations
 
 import time
 
+from bench.candidates import CandidateRun, candidate_lines
 from bench.common import default_config, parse_args
 from tagger.metrics import quality_all_line, quality_line
 from training.fit import fit_and_evaluate, prepare
@@ -53,6 +57,15 @@ def main() -> None:
     print(f"ensemble validation (weight chosen on {ensemble.details['validation_questions']} questions):")
     print(ensemble.details["validation"].to_string(index=False))
 
+    # The candidate kinds on the same split and features (bench.candidates), over the default's vocabulary floor.
+    default = default_config(args.data)
+    candidates = []
+    for said in candidate_lines(default, CandidateRun(min_tag_questions=(default.min_tag_questions,))):
+        if said.startswith(("baseline:", "candidate:")):
+            candidates.append(said)  # printed with the summary below, before the default's two lines
+        else:
+            print(said, flush=True)
+
     print("baseline (plain TF-IDF + OvR LR, top-100): P@1=0.765 R@5=0.894; goal P@1>=0.80 R@5>=0.92")
     by_label = {label: (line, all_line) for label, line, all_line in lines}
     for line in by_label["tfidf-500"]:
@@ -65,6 +78,7 @@ def main() -> None:
     )
     for line in by_label["tfidf-100"]:
         print(f"[tfidf top-100 baseline] {line}")
+    print("\n".join(candidates))
     for line in by_label["default"]:  # last: other checks read these two lines as the default's
         print(line)
 

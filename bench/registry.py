@@ -26,7 +26,7 @@ from registry.store import open_registry
 from training.train import train
 
 
-def decisions_on_embedded_store(data: Path, root: Path) -> list[str]:
+def decisions_on_embedded_store(data: tuple[Path, ...], root: Path) -> list[str]:
     settings = TrackingSettings(
         f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri(), lock_dir=root / "locks"
     )
@@ -49,7 +49,7 @@ def decisions_on_embedded_store(data: Path, root: Path) -> list[str]:
     return out
 
 
-def server_profile_round_trip(data: Path, root: Path) -> float:
+def server_profile_round_trip(data: tuple[Path, ...], root: Path) -> float:
     pg, s3 = PostgresCluster().start(), MotoS3().start()
     server = None
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI",)}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infra.argtypes import add_data_argument
 from tagger import sbert
 
 ADOPT = {"texts_per_s": 100.0, "cosine_mean": 0.99, "cosine_min": 0.97}
@@ -118,7 +119,7 @@ def gpu(texts: list[str], model_dir: Path, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="questions file (CPU mode)")
+    add_data_argument(parser, "questions: one or several files or folders (CPU mode)")
     parser.add_argument("--gpu", action="store_true", help="measure the GPU paths instead")
     parser.add_argument("--texts", type=Path, default=None, help="GPU mode: a parquet with a `text` column")
     parser.add_argument("--model-dir", type=Path, default=None, help="GPU mode: the model folder (fp16 is fine)")
@@ -132,9 +133,9 @@ def main() -> None:
         gpu(texts, args.model_dir or sbert.model_directory(), args.repeats)
         return
     from monitoring.job import question_texts
-    from tagger.data import load_questions, resolve_data_path
+    from tagger.data import load_questions, resolve_data_paths
 
-    frame, _ = load_questions(resolve_data_path(args.data))
+    frame, _ = load_questions(resolve_data_paths(args.data))
     sample = frame[frame["creation_date"] >= "2018-04-01"].sample(args.n, random_state=0)
     cpu(question_texts(sample), args.repeats)
 

@@ -144,7 +144,7 @@ def start_server(args: list[str], env: dict[str, str], probe: tuple[str, dict]) 
     raise SystemExit(f"{args[:3]} did not answer in 180 s; log in {log.name}")
 
 
-def log_models(root: Path, data: Path) -> tuple[list[dict], str]:
+def log_models(root: Path, data: tuple[Path, ...]) -> tuple[list[dict], str]:
     """Fit the `tfidf` kind once; register ours (twice, for the reload) and the seed-style model made of the same
     vectorizer and one-vs-rest estimator (the `plt` default has no single OvR estimator to compare with)."""
     fitted = fit_default_in_store(data, root, "bench-serve", vectorizer="tfidf")
@@ -181,7 +181,7 @@ def log_models(root: Path, data: Path) -> tuple[list[dict], str]:
     return questions, fitted.settings.tracking_uri
 
 
-def log_ensemble(data: Path) -> None:
+def log_ensemble(data: tuple[Path, ...]) -> None:
     """Fit the ensemble (the embedding cache in .cache makes a rerun fast) and register it as ensemble-tagger v1."""
     config = default_config(data, vectorizer="ensemble")
     prepared = prepare(config)

@@ -34,3 +34,16 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+DATA_HELP = (
+    "questions: one or several files or folders (SEDE CSV, Posts.xml, parquet, StackSample, BigQuery; a folder: "
+    "its question files), concatenated, each question id once; `--data A B` or `--data A --data B` "
+    "(default: $SOTAG_DATA, the shared data, or the bundled sample)"
+)
+
+
+def add_data_argument(parser: argparse.ArgumentParser, help: str = DATA_HELP) -> None:
+    """`--data PATH [PATH …]`, repeatable: every value given, in order (tagger.data.resolve_data_paths reads them;
+    none, or only empty ones, means the default data set)."""
+    parser.add_argument("--data", nargs="*", action="extend", default=[], metavar="PATH", help=help)

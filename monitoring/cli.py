@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from infra.argtypes import add_data_argument
 from infra.cache import cache_dir
 from infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings, use_fluent
 from monitoring.config import DriftConfig
@@ -16,10 +17,10 @@ from tagger.errors import InputError
 
 
 def _add_drift_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data",
-        default=None,
-        help="questions with creation_date (default: $SOTAG_DATA, the shared data, or the sample)",
+    add_data_argument(
+        p,
+        "questions with creation_date: one or several files or folders, read together as for train "
+        "(default: $SOTAG_DATA, the shared data, or the sample)",
     )
     p.add_argument(
         "--predictions",
@@ -58,18 +59,18 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> DriftConfig:
     from infra.spark import SparkSettings, parse_conf
     from monitoring.months import month_range
-    from tagger.data import resolve_data_path
+    from tagger.data import resolve_data_paths
 
     log_url, scored = None, None
     if args.predictions and "://" in args.predictions:
-        if args.data:
+        if any(args.data):
             raise InputError("--predictions", "a prediction log replaces --data; give one of them")
         log_url = args.predictions
     elif args.predictions:
         scored = Path(args.predictions)
         if not scored.is_dir():
             raise InputError("--predictions", f"{scored} is neither a log URL nor a folder of sotag score output")
-    data = resolve_data_path(args.data or "") if log_url is None else None
+    data = resolve_data_paths(args.data) if log_url is None else None
     # No --reference: the runner takes the champion's last training months from its version tags.
     reference = month_range(args.reference, "--reference") if args.reference else None
     # No --months: the job picks the newest complete month from the data it reads anyway.

@@ -9,7 +9,7 @@ from infra.cache import DEFAULT_CACHE_DIR
 from infra.spark import SparkSettings
 from infra.tracking import MODEL_NAME
 from monitoring.severity import DEFAULT_THRESHOLDS
-from tagger.data.paths import PROJECT_ROOT
+from tagger.data.paths import PROJECT_ROOT, as_data_paths
 
 EXIT_ALERT = 4
 
@@ -19,7 +19,7 @@ class DriftConfig:
     # First and last month (YYYY-MM), inclusive; None: the champion's last 6 training months (monitoring/baselines.py).
     reference: tuple[str, str] | None
     months: tuple[str, ...]  # the months to check; empty: the newest complete month of the data
-    data: Path | None = None  # questions with creation_date (and tags): supervised checks too
+    data: tuple[Path, ...] | None = None  # questions with creation_date (and tags), files or folders: supervised too
     predictions_url: str | None = None  # or the gateway's prediction log (needs SOTAG_LOG_TEXT=1 for embeddings)
     model_uri: str = f"models:/{MODEL_NAME}@champion"
     exclude_sources: tuple[str, ...] = ()
@@ -35,3 +35,7 @@ class DriftConfig:
     on_alert: str = "none"  # "none" or "retrain"
     webhook: str | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.data is not None:
+            object.__setattr__(self, "data", as_data_paths(self.data))

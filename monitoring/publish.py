@@ -19,6 +19,7 @@ from monitoring.config import DriftConfig
 from monitoring.job import DriftResult
 from monitoring.resolved import ResolvedRun
 from monitoring.severity import LEVELS
+from tagger.data import describe_data
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def log_run(
                 "months": f"{run.months[0]}..{run.months[-1]}",
                 "model_uri": run.model_uri,
                 "model_version": run.model_version or "",
-                "source": str(config.data or config.predictions_url),
+                "source": describe_data(config.data)[:5000] if config.data else str(config.predictions_url),
                 "max_per_month": config.max_per_month,
                 "max_reference": config.max_reference,
                 "exclude_sources": ",".join(config.exclude_sources),

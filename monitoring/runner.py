@@ -53,6 +53,11 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     )
 
 
+def retrain_args(config: DriftConfig) -> list[str] | None:
+    """The arguments of the retrain an alert starts: the job's own data paths, all of them (none: the default)."""
+    return ["--data", *map(str, config.data)] if config.data else None
+
+
 def execute(
     config: DriftConfig,
     settings: TrackingSettings,
@@ -136,5 +141,5 @@ def execute(
             print(post_webhook(config.webhook, result.summary().to_dict()))
         if config.on_alert == "retrain":
             print("drift: running retrain", flush=True)
-            print(retrain_line(["--data", str(config.data)] if config.data else None))
+            print(retrain_line(retrain_args(config)))
     return result, code

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from infra.argtypes import positive_float, unit_float
+from infra.argtypes import add_data_argument, positive_float, unit_float
 from infra.tracking import MODEL_NAME, TrackingSettings
 from registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
 from registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
 from registry.store import CHAMPION, open_registry
 from registry.validate import Verdict
-from tagger.data import resolve_data_path
+from tagger.data import resolve_data_paths
 from tagger.data.split import parse_sources
 
 
@@ -52,7 +52,7 @@ def add_gate_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def gate_from_args(args: argparse.Namespace, data: Path) -> GateConfig:
+def gate_from_args(args: argparse.Namespace, data: tuple[Path, ...]) -> GateConfig:
     exclude = None
     if getattr(args, "eval_exclude_sources", None) is not None:
         exclude = parse_sources(args.eval_exclude_sources)
@@ -134,7 +134,7 @@ def rollback_line(result: RollbackResult) -> str:
 
 def _promote(args: argparse.Namespace) -> int:
     registry = open_registry(TrackingSettings.from_env(), args.model_name)
-    gate = gate_from_args(args, resolve_data_path(args.data))
+    gate = gate_from_args(args, resolve_data_paths(args.data))
     result = promote(registry, gate, args.version, dry_run=args.dry_run)
     print("\n".join(promotion_lines(result, registry.name)))
     return result.exit_code
@@ -164,7 +164,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="judge and print the verdict; record no tag and move no alias"
     )
-    p.add_argument("--data", default="", help="questions file for the evaluation window (default: see README, Data)")
+    add_data_argument(p, "questions for the evaluation window: files or folders, as for train (default: README, Data)")
     p.add_argument("--eval-start", default=None, help="window start (default: the challenger's split date)")
     p.add_argument("--eval-end", dest="eval_end_gate", default=None, help="window end (default: the challenger's)")
     p.add_argument(

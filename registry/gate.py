@@ -12,6 +12,7 @@ over their union (a model simply never ranks a tag it does not know; the truth i
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from registry.behaviour import DEFAULT_CASES, BehaviourReport
 from registry.card import ModelCard
 from tagger.data import filter_sources, load_questions, time_split
+from tagger.data.paths import as_data_paths
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import all_tags_from_scores, evaluate
@@ -70,7 +72,7 @@ GATE_METRICS = (
 class GateConfig:
     """How `promote` judges a challenger."""
 
-    data: Path
+    data: tuple[Path, ...]  # the questions: files or folders read together (a single path is held as a tuple of one)
     primary_metric: str = "f1_at_3_all"  # what users get, comparable across vocabularies (module docstring)
     floor_metric: str = "f1_at_3"
     floor: float = 0.45
@@ -89,6 +91,10 @@ class GateConfig:
     # A champion whose files fail their sha256 or do not load cannot be compared against: by default nothing is
     # promoted over it (BrokenChampion, exit 3); True judges the challenger on the floor alone and says so.
     replace_broken_champion: bool = False
+
+    def __post_init__(self) -> None:
+        if self.data is not None:  # None: a gate that judges figures only, never reads questions
+            object.__setattr__(self, "data", as_data_paths(self.data))
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def window_for(config: GateConfig, challenger: ModelCard) -> Window:
     return Window(start=start, end=end, exclude_sources=exclude)
 
 
-def evaluation_frame(data: Path, window: Window, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+def evaluation_frame(data: Sequence[Path], window: Window, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The window's questions, from `frame` when the caller already read the data set."""
     if frame is None:
         frame, _ = load_questions(data)

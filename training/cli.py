@@ -7,11 +7,11 @@ import datetime
 import os
 from collections.abc import Sequence
 
-from infra.argtypes import positive_int, unit_float
+from infra.argtypes import add_data_argument, positive_int, unit_float
 from infra.cache import cache_dir
 from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from registry.cli import add_gate_args, gate_from_args, promotion_lines
-from tagger.data import resolve_data_path
+from tagger.data import resolve_data_paths
 from tagger.data.split import parse_sources
 from tagger.errors import DataError
 from tagger.kinds import trainable_kinds
@@ -20,9 +20,7 @@ from training.config import TrainConfig
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     d = TrainConfig.__dataclass_fields__
-    p.add_argument(
-        "--data", default="", help="questions file (default: $SOTAG_DATA, the shared data, or the bundled sample)"
-    )
+    add_data_argument(p)
     p.add_argument("--split-date", default=d["split_date"].default, help="train before, evaluate from (YYYY-MM-DD)")
     p.add_argument("--eval-end", default=None, help="evaluate before this date (default: to the end of the data)")
     p.add_argument("--top-n-tags", type=positive_int, default=d["top_n_tags"].default)
@@ -57,8 +55,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConfig:
-    # An empty --data (MLproject's default) means the default data set.
-    data = resolve_data_path(args.data)
+    # No --data, or an empty one (MLproject's default), means the default data set.
+    data = resolve_data_paths(args.data)
     exclude = parse_sources(args.exclude_sources)
     values = dict(
         data=data,
@@ -135,7 +133,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     settings = TrackingSettings.from_env()
     config = EvaluateConfig(
-        data=resolve_data_path(args.data),
+        data=resolve_data_paths(args.data),
         model_uri=args.model_uri,
         start=args.start,
         end=args.end,
@@ -196,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "`evaluate: P@1=… R@5=… P@1_all=… R@5_all=… coverage=… n=…`. Exit codes: 0 done, 2 bad input (unknown "
         "file or model, no question in the window), 1 a component fault (tracking server, store).",
     )
-    p.add_argument("--data", default="", help="questions file: SEDE CSV, Posts.xml, parquet, StackSample, BigQuery")
+    add_data_argument(p)
     p.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion", help="registry URI or model folder")
     p.add_argument("--start", type=_date, default=None, help="questions created on or after this date (YYYY-MM-DD)")
     p.add_argument("--end", type=_date, default=None, help="questions created before this date (YYYY-MM-DD)")

@@ -8,6 +8,7 @@ from pathlib import Path
 from infra.cache import DEFAULT_CACHE_DIR
 from infra.tracking import MODEL_NAME
 from tagger.data import default_data_path
+from tagger.data.paths import as_data_paths
 from tagger.kinds import kind_class
 
 DEFAULT_SPLIT_DATE = "2018-04-20"
@@ -17,7 +18,9 @@ DEFAULT_SPLIT_DATE = "2018-04-20"
 class TrainConfig:
     """Every knob of one training run; all of it is logged as MLflow params."""
 
-    data: Path = field(default_factory=default_data_path)
+    # The questions: one or several files or folders, read together (tagger.data.load_questions); a single
+    # path given is held as a tuple of one.
+    data: tuple[Path, ...] = field(default_factory=lambda: (default_data_path(),))
     split_date: str = DEFAULT_SPLIT_DATE
     eval_end: str | None = None
     top_n_tags: int = 100
@@ -46,6 +49,9 @@ class TrainConfig:
     register: bool = True
     run_name: str | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR  # the CLI passes $SOTAG_CACHE (infra.cache)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", as_data_paths(self.data))
 
     def for_vectorizer(self, kind: str) -> TrainConfig:
         """The same configuration with another model kind (tagger.kinds) and that kind's sensible text and C."""

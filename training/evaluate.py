@@ -28,20 +28,21 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings
 from registry.gate import model_scores
 from registry.resolve import ResolvedModel, resolve
-from tagger.data import filter_sources, load_questions
+from tagger.data import describe_data, filter_sources, load_questions
+from tagger.data.paths import as_data_paths
 from tagger.data.split import restrict_tags
 from tagger.errors import DataError
 from tagger.metrics import all_tags_from_scores, evaluate
-from training.mlflow_log import dataset_source, light_frame
+from training.mlflow_log import data_name, dataset_source, light_frame
 
 EVALUATION_EXPERIMENT = "evaluation"
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """One evaluation: which model, which questions (a file, optionally a [start, end) window of it)."""
+    """One evaluation: which model, which questions (files or folders, optionally a [start, end) window of them)."""
 
-    data: Path
+    data: tuple[Path, ...]
     model_uri: str = f"models:/{MODEL_NAME}@champion"
     start: str | None = None  # questions created on or after this date (YYYY-MM-DD)
     end: str | None = None  # and before this one
@@ -49,6 +50,9 @@ class EvaluateConfig:
     experiment: str = EVALUATION_EXPERIMENT
     top_missing: int = 20
     batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", as_data_paths(self.data))
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def evaluate_model(config: EvaluateConfig, runs: FluentRuns) -> EvaluateOutcome:
                 "model_version": model.version or "",
                 "model_uri": config.model_uri,
                 "model_alias": model.alias or "",
-                "data_source": str(Path(config.data).resolve()),
+                "data_source": describe_data([p.resolve() for p in config.data]),
             }
         )
         # Under `mlflow run -e evaluate` the launcher already logged its entry-point parameters on this run.
@@ -172,7 +176,7 @@ def evaluate_model(config: EvaluateConfig, runs: FluentRuns) -> EvaluateOutcome:
         }
         mlflow.log_params({k: v for k, v in params.items() if k not in already})
         dataset = mlflow.data.from_pandas(
-            light_frame(questions), source=dataset_source(config.data), name=f"{Path(config.data).name}:evaluate"
+            light_frame(questions), source=dataset_source(config.data), name=f"{data_name(config.data)}:evaluate"
         )
         mlflow.log_input(dataset, context="evaluation")
         mlflow.log_metrics(report.metrics, model_id=model_id, dataset=dataset)
@@ -193,8 +197,8 @@ def report_lines(outcome: EvaluateOutcome, config: EvaluateConfig, settings: Tra
     per_tag = r.per_tag.head(15).to_string(index=False, float_format=lambda v: f"{v:.3f}")
     missing = ", ".join(f"{t} ({c})" for t, c in r.missing.itertuples(index=False)) or "(none)"
     return [
-        f"evaluate: {named} ({len(model.tagger.vocabulary)} tags) on {config.data} {span}: {r.n_questions} questions "
-        f"with tags, {int(m['n_evaluated'])} carry one of the model's tags",
+        f"evaluate: {named} ({len(model.tagger.vocabulary)} tags) on {describe_data(config.data)} {span}: "
+        f"{r.n_questions} questions with tags, {int(m['n_evaluated'])} carry one of the model's tags",
         f"in-vocabulary: P@1={m['precision_at_1']:.4f} R@3={m['recall_at_3']:.4f} R@5={m['recall_at_5']:.4f} "
         f"F1@3={m['f1_at_3']:.4f}",
         f"all tags:      P@1={m['precision_at_1_all']:.4f} R@3={m['recall_at_3_all']:.4f} "

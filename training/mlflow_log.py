@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from registry.card import ModelCard
 from registry.publish import log_pyfunc, register_challenger
+from tagger.data import describe_data
 from tagger.explain import top_terms_per_tag
 from training import plots
 from training.config import TrainConfig
@@ -28,22 +31,31 @@ def light_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(id=frame["id"].astype(str), tags=frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)))
 
 
-def dataset_source(data: Path) -> DatasetSource:
-    """The local file as an MLflow dataset source (named explicitly: a bare path matches two registered local
-    sources and warns)."""
-    return get_dataset_source_from_json(json.dumps({"uri": str(Path(data).resolve())}), source_type="local")
+def dataset_source(data: Sequence[Path]) -> DatasetSource:
+    """The local data as an MLflow dataset source (named explicitly: a bare path matches two registered local
+    sources and warns). An MLflow source holds one URI: one input's own, or the folder that holds several inputs
+    (the run's `data_source` tag lists each of them)."""
+    paths = [str(Path(p).resolve()) for p in data]
+    uri = paths[0] if len(paths) == 1 else os.path.commonpath(paths)
+    return get_dataset_source_from_json(json.dumps({"uri": uri}), source_type="local")
+
+
+def data_name(data: Sequence[Path]) -> str:
+    """The data's name in MLflow's dataset view: the input's file name, or the names joined by `+`."""
+    return "+".join(Path(p).name for p in data)
 
 
 def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
-    """Log train and evaluation windows as run inputs; return the digest of the whole data set."""
+    """Log train and evaluation windows as run inputs; return the digest of the whole data set (every input
+    together, after validation: adding a file with new questions changes it)."""
     light = light_frame
-    path = Path(config.data).resolve()
-    source = dataset_source(path)
+    source = dataset_source(config.data)
+    name = data_name(config.data)
     for context, frame in (("training", prepared.split.train), ("evaluation", prepared.split.evaluation)):
-        dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{path.name}:{context}")
+        dataset = mlflow.data.from_pandas(light(frame), source=source, name=f"{name}:{context}")
         mlflow.log_input(dataset, context=context)
-    digest = mlflow.data.from_pandas(light(prepared.frame), source=source, name=path.name).digest
-    mlflow.set_tags({"data_digest": digest, "data_source": str(path)})
+    digest = mlflow.data.from_pandas(light(prepared.frame), source=source, name=name).digest
+    mlflow.set_tags({"data_digest": digest, "data_source": describe_data([p.resolve() for p in config.data])[:5000]})
     return digest
 
 

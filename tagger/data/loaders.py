@@ -21,7 +21,7 @@ import codecs
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -404,10 +404,90 @@ def read_raw(path: str | Path, notes: ReadNotes | None = None) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def load_questions(path: str | Path) -> tuple[pd.DataFrame, ValidationReport]:
-    """Read any supported file, validate it, and return the canonical frame sorted by date."""
+# In a folder given as data, these files are questions (a Stack Exchange dump's other XML files are not).
+_FOLDER_SUFFIXES = (".parquet", ".csv")
+_POSTS_XML = "posts.xml"
+
+
+def _hidden(path: Path, folder: Path) -> bool:
+    """A name starting with `_` or `.` under `folder` (a writer's staging, `_SUCCESS`, `.crc`): not input."""
+    return any(part.startswith(("_", ".")) for part in path.relative_to(folder).parts)
+
+
+def question_files(path: Path) -> list[Path]:
+    """The inputs one data path names, in reading order.
+
+    A file: itself. A folder holding a `Questions.csv`: itself (Kaggle's StackSample, read with its Tags.csv).
+    Any other folder: every `*.parquet`, `*.csv` and `Posts.xml` under it (sub-folders too), in path order,
+    names starting with `_` or `.` skipped (as Spark does); a StackSample `Tags.csv` beside a `Questions.csv` is
+    not a question file. DataError naming the path when it does not exist or the folder has no question file.
+    """
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.is_file() or input_file(path) != path:
+        return [path]
+    found = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and not _hidden(p, path)
+        and (p.suffix.lower() in _FOLDER_SUFFIXES or p.name.lower() == _POSTS_XML)
+        and not (p.name.lower() == _TAG_FILE and (p.parent / "Questions.csv").is_file())
+    )
+    if not found:
+        raise DataError(f"{path}: a folder with no question file (.parquet, .csv or Posts.xml, sub-folders included)")
+    return found
+
+
+def data_inputs(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Every question file the data paths name (question_files of each, in the order given), each file once
+    (a file also named through its folder is read at its first place). DataError when none is given."""
+    paths = [Path(data)] if isinstance(data, str | Path) else [Path(p) for p in data]
+    if not paths:
+        raise DataError("--data: no questions file or folder given")
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        for file in question_files(path):
+            seen.setdefault(file.resolve(), file)
+    return list(seen.values())
+
+
+def load_questions(data: str | Path | Sequence[str | Path]) -> tuple[pd.DataFrame, ValidationReport]:
+    """Read one or several supported files or folders (data_inputs), validate them together, and return the
+    canonical frame sorted by date.
+
+    Several inputs are concatenated in the order given. A question id that appears more than once (in one file
+    or across files) is kept once: the copy with a body, else the one read first (validate_questions); the
+    copies dropped are counted in ValidationReport.dropped_duplicate_id, and a warning names the inputs that
+    shared ids. The report lists each input with the rows read from it.
+    """
     notes = ReadNotes()
-    raw = read_raw(path, notes)
+    inputs = data_inputs(data)
+    frames = [read_raw(path, notes).assign(_input=i) for i, path in enumerate(inputs)]
+    raw = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     raw["tags"] = raw["tags"].map(parse_tags)
-    frame, report = validate_questions(raw)
-    return frame, replace(report, repaired_encoding_lines=notes.repaired_encoding_lines)
+    if len(inputs) > 1:
+        _warn_shared_ids(raw, inputs)
+    frame, report = validate_questions(raw.drop(columns="_input"))
+    return frame, replace(
+        report,
+        repaired_encoding_lines=notes.repaired_encoding_lines,
+        inputs=tuple(str(p) for p in inputs),
+        rows_per_input=tuple(len(f) for f in frames),
+    )
+
+
+def _warn_shared_ids(raw: pd.DataFrame, inputs: list[Path]) -> None:
+    """Warn when inputs share question ids (the later copies are dropped by validation), naming them."""
+    ids = pd.to_numeric(raw["id"], errors="coerce")
+    first = raw.assign(_id=ids).dropna(subset=["_id"]).drop_duplicates(["_id", "_input"])
+    shared = first[first.duplicated("_id", keep=False)]
+    if shared.empty:
+        return
+    named = sorted({inputs[i].name for i in shared["_input"].tolist()})
+    log.warning(
+        "%d question id(s) appear in more than one input (%s); each is kept once: the copy with a body, else the "
+        "one read first (order of --data)",
+        shared["_id"].nunique(),
+        ", ".join(named),
+    )

@@ -1,14 +1,14 @@
 """Where the questions come from when the user does not say: the one data-path resolver.
 
-Order: `--data` (`make … DATA=…`), else `$SOTAG_DATA`, else the shared data set beside the
-checkout (`../shared/data/stackoverflow/questions.parquet`), else the small sample bundled in
+Order: `--data` (`make … DATA=…`; one or several files or folders), else `$SOTAG_DATA`, else the shared data
+set beside the checkout (`../shared/data/stackoverflow/questions.parquet`), else the small sample bundled in
 `data/`, so a bare clone trains, compares and monitors without any download.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tagger.errors import DataError
@@ -25,7 +25,7 @@ NO_DATA_HELP = (
     "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
     "'60k Stack Overflow Questions' CSV, Kaggle's StackSample (Questions.csv with Tags.csv beside it, or their "
     "folder), a BigQuery posts_questions CSV export, or a parquet file (or folder of parts) with id, "
-    "creation_date, title, body, tags."
+    "creation_date, title, body, tags. Several files or folders are read together: --data A B."
 )
 
 
@@ -37,10 +37,25 @@ def default_data_path(environ: Mapping[str, str] | None = None) -> Path:
     return SHARED_DATA if SHARED_DATA.is_file() else BUNDLED_SAMPLE
 
 
-def resolve_data_path(text: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path:
-    """A `--data` argument: the given file or folder (parquet parts, StackSample), or the default data set when
-    empty; DataError when absent."""
-    data = Path(text) if text else default_data_path(environ)
-    if not data.exists():
-        raise DataError(NO_DATA_HELP.format(path=data))
+def resolve_data_paths(
+    values: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, ...]:
+    """`--data` as given (one value or several; empty values, e.g. MLproject's default "", are ignored): those
+    files or folders (parquet parts, StackSample, any folder of question files), or the default data set when
+    none is given. DataError naming the first path that does not exist."""
+    given = [values] if isinstance(values, str | os.PathLike) else list(values or ())
+    data = as_data_paths([v for v in given if os.fspath(v)]) or (default_data_path(environ),)
+    for path in data:
+        if not path.exists():
+            raise DataError(NO_DATA_HELP.format(path=path))
     return data
+
+
+def as_data_paths(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> tuple[Path, ...]:
+    """Data paths as the configs hold them: a tuple of Paths, in order (one path alone is a tuple of one)."""
+    return (Path(data),) if isinstance(data, str | os.PathLike) else tuple(Path(p) for p in data)
+
+
+def describe_data(data: Sequence[Path]) -> str:
+    """The data paths as one line for a log, a tag or a message: `a.parquet, extra/`."""
+    return ", ".join(str(p) for p in data)

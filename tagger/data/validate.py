@@ -20,8 +20,11 @@ class ValidationReport:
     rows_kept: int
     # CSV lines whose bytes were not UTF-8, read as cp1252 and kept (tagger.data.loaders.RepairingReader).
     repaired_encoding_lines: int = 0
+    # The question files read (tagger.data.loaders.data_inputs) and the rows read from each, in reading order.
+    inputs: tuple[str, ...] = ()
+    rows_per_input: tuple[int, ...] = ()
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -76,9 +79,10 @@ def validate_questions(raw: pd.DataFrame) -> tuple[pd.DataFrame, ValidationRepor
     frame = frame[~no_tag]
 
     frame = frame.assign(source=frame["source"].fillna("").astype(str))
-    # Prefer the copy that has a body when the same id appears twice.
+    # Prefer the copy that has a body when the same id appears twice, else the one read first (a stable sort
+    # keeps the input order among equals: the order of several --data inputs).
     frame = frame.assign(_has_body=frame["body"].str.len() > 0).sort_values(
-        ["id", "_has_body"], ascending=[True, False]
+        ["id", "_has_body"], ascending=[True, False], kind="stable"
     )
     duplicated = frame.duplicated("id", keep="first")
     frame = frame[~duplicated].drop(columns="_has_body")

@@ -206,3 +206,25 @@ def _small_champion(questions, tracking, tmp_path):
     )  # fmt: skip
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
     return path, outcome
+
+
+def test_drift_reads_several_data_paths_and_names_a_bad_one(questions, tmp_path, capsys):
+    """Issue 23: `sotag drift --data A B` (or `--data A --data B`) reads both, each question id once; a retrain on
+    alert gets the same paths; a path that does not exist is exit 2 naming it."""
+    from monitoring import runner
+    from monitoring.cli import config_from_args
+    from sotag.cli import build_parser
+    from sotag.cli import main as sotag_main
+
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    questions.iloc[:300].to_parquet(first)
+    questions.iloc[250:].to_parquet(second)
+    for flags in (["--data", str(first), str(second)], ["--data", str(first), "--data", str(second)]):
+        config = config_from_args(build_parser().parse_args(["drift", *flags, "--months", "2018-03"]))
+        assert config.data == (first, second)
+        frame = load_frame(config)
+        assert frame["id"].is_unique and len(frame) == len(questions)
+    assert runner.retrain_args(config) == ["--data", str(first), str(second)]
+    code = sotag_main(["drift", "--data", str(first), str(tmp_path / "nope.parquet"), "--no-mlflow"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(tmp_path / "nope.parquet") in err and "Traceback" not in err

@@ -245,7 +245,8 @@ def test_a_challenger_over_the_latency_budget_is_refused_before_the_window_is_sc
 
     # Through the CLI: no table of unscored models, and the skipped checks are named.
     assert (
-        main(["promote", "--version", v2, "--data", str(gate.data), "--floor", "0.5", "--max-latency-ms", "1e-6"]) == 3
+        main(["promote", "--version", v2, "--data", *map(str, gate.data), "--floor", "0.5", "--max-latency-ms", "1e-6"])
+        == 3
     )
     out = capsys.readouterr().out
     assert "latency FAILED, behaviour skipped, floor skipped, comparison skipped" in out

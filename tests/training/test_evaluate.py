@@ -40,7 +40,9 @@ def _evaluate(capsys, *args: str) -> tuple[int, list[str], str]:
     return code, out.out.strip().splitlines(), out.err
 
 
-def _expected(model_uri: str, data: Path, settings: TrackingSettings, start: str | None = None) -> dict[str, float]:
+def _expected(
+    model_uri: str, data: Path | list[Path], settings: TrackingSettings, start: str | None = None
+) -> dict[str, float]:
     """The all-tags figures computed here, straight from tagger.metrics, for the line to agree with."""
     frame, _ = load_questions(data)
     if start:
@@ -154,3 +156,32 @@ def test_bad_input_exits_2_naming_the_problem(tracking, version, questions_parqu
     assert code == 2 and "--start/--end: no questions in 2030-01-01" in err
     code, _, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", f"models:/{MODEL_NAME}/99")
     assert code == 2 and "not in the registry" in err
+
+
+def test_evaluate_on_several_files_scores_them_together(tracking, version, questions, tmp_path, capsys):
+    """Issue 23: `--data A B` reads both (a question id once); the run's source names both."""
+    first, second = tmp_path / "first.parquet", tmp_path / "second.csv"
+    questions.iloc[:300].to_parquet(first)
+    later = questions.iloc[250:]  # 50 ids in both files
+    pd.DataFrame(
+        {
+            "Id": later["id"],
+            "CreationDate": later["creation_date"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "Title": later["title"],
+            "Body": later["body"],
+            "Tags": later["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)),
+        }
+    ).to_csv(second, index=False)
+    uri = f"models:/{MODEL_NAME}/{version}"
+    code, lines, err = _evaluate(capsys, "--data", str(first), str(second), "--model-uri", uri, "--start", "2018-03-01")
+    assert code == 0, err
+    frame, _ = load_questions([first, second])
+    assert frame["id"].is_unique and len(frame) == len(questions)
+    expected = _expected(uri, [first, second], tracking, "2018-03-01")
+    assert int(expected["n_all"]) == int((questions["creation_date"] >= "2018-03-01").sum())
+    _check_line(lines, expected)
+    assert f"on {first}, {second} 2018-03-01" in lines[0]
+    [run] = MlflowClient().search_runs([mlflow.get_experiment_by_name("evaluation").experiment_id], max_results=1)
+    assert run.data.tags["data_source"] == f"{first.resolve()}, {second.resolve()}"
+    code, _, err = _evaluate(capsys, "--data", str(first), str(tmp_path / "nowhere.csv"), "--model-uri", uri)
+    assert code == 2 and "nowhere.csv" in err

@@ -68,3 +68,21 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     assert evaluated.data.tags["mlflow.project.entryPoint"] == "evaluate"
     assert evaluated.data.tags["model_version"] == str(version.version)
     assert f"n={int(evaluated.data.metrics['n_all'])}" in last
+
+
+@pytest.mark.parametrize("entry", ["main", "train", "compare", "evaluate", "promote", "retrain", "drift"])
+def test_every_entry_point_takes_several_data_paths_in_one_parameter(entry):
+    """Issue 23: `-P data="a.parquet extra/"` gives the command both paths (the shell splits the value on spaces);
+    the default "" gives none (the default data set)."""
+    from mlflow.projects._project_spec import load_project
+
+    from sotag.cli import build_parser
+
+    point = load_project(str(PROJECT_ROOT)).get_entry_point(entry)
+    for value, expected in (("a.parquet extra/", ["a.parquet", "extra/"]), ("", [])):
+        command = point.compute_command({"data": value} if value else {}, None)
+        sotag_args = command.split(" -m sotag ", 1)[1]
+        printed = f"printf '%s\\0' {sotag_args}"
+        shown = subprocess.run(["bash", "-c", printed], capture_output=True, text=True, check=True)
+        argv = shown.stdout.split("\0")[:-1]
+        assert build_parser().parse_args(argv).data == expected, argv

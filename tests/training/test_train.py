@@ -205,3 +205,57 @@ def test_cli_min_tag_questions_must_be_positive(tracking, questions_parquet, cap
         main(["train", "--data", str(questions_parquet), "--vectorizer", "plt", "--min-tag-questions", "0"])
     assert exited.value.code == 2
     assert "--min-tag-questions" in capsys.readouterr().err
+
+
+# Issue 23 item 3: `--data` takes several files or folders, in every command that reads questions.
+TINY = ["--vectorizer", "tfidf", "--split-date", "2018-03-01", "--top-n-tags", "8", "--max-features", "2000"]
+TINY += ["--min-df", "1", "--no-register"]
+
+
+def _newest_run():
+    experiment = mlflow.get_experiment_by_name(TrainConfig().experiment).experiment_id
+    return MlflowClient().search_runs([experiment], order_by=["attribute.start_time DESC"], max_results=1)[0]
+
+
+def test_cli_trains_on_several_files_and_the_digest_covers_all_of_them(tracking, questions, tmp_path, caplog):
+    older, newer = tmp_path / "older.parquet", tmp_path / "newer.parquet"
+    questions.iloc[:300].to_parquet(older)
+    questions.iloc[250:].to_parquet(newer)  # 50 ids in both files
+    assert main(["train", "--data", str(older), *TINY]) == 0
+    alone = _newest_run()
+    assert main(["train", "--data", str(older), str(newer), *TINY]) == 0
+    both = _newest_run()
+    assert main(["train", "--data", str(older), "--data", str(newer), *TINY]) == 0  # the repeated form: the same
+    repeated = _newest_run()
+    assert "50 question id(s) appear in more than one input (newer.parquet, older.parquet)" in caplog.text
+    assert both.data.tags["data_digest"] != alone.data.tags["data_digest"]
+    assert repeated.data.tags["data_digest"] == both.data.tags["data_digest"]
+    assert both.data.tags["data_source"] == f"{older.resolve()}, {newer.resolve()}"
+    assert int(both.data.params["n_train"]) + int(both.data.params["n_eval"]) == len(questions)
+    report = mlflow.artifacts.load_dict(f"runs:/{both.info.run_id}/data/validation_report.json")
+    assert report["dropped_duplicate_id"] == 50 and report["rows_kept"] == len(questions)
+    assert report["inputs"] == [str(older), str(newer)] and report["rows_per_input"] == [300, len(questions) - 250]
+    names = {i.dataset.name for i in both.inputs.dataset_inputs}
+    assert names == {"older.parquet+newer.parquet:training", "older.parquet+newer.parquet:evaluation"}
+
+
+def test_cli_trains_on_a_folder_of_exports(tracking, questions, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    questions.iloc[:200].to_parquet(folder / "part-1.parquet")
+    questions.iloc[200:].to_parquet(folder / "part-2.parquet")
+    assert main(["train", "--data", str(folder), *TINY]) == 0
+    run = _newest_run()
+    report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/data/validation_report.json")
+    assert report["rows_per_input"] == [200, len(questions) - 200] and report["rows_kept"] == len(questions)
+
+
+@pytest.mark.parametrize("bad", ["missing.parquet", "empty", "notes.txt"])
+def test_cli_a_bad_data_path_among_several_exits_2_naming_it(tracking, questions_parquet, tmp_path, capsys, bad):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.md").write_text("no questions here")
+    (tmp_path / "notes.txt").write_text("no questions here")
+    code = main(["train", "--data", str(questions_parquet), str(tmp_path / bad), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert str(tmp_path / bad) in err and "Traceback" not in err

@@ -53,6 +53,8 @@ def test_sede_csv_validation_report(tmp_path):
         "dropped_duplicate_id": 1,
         "rows_kept": 2,
         "repaired_encoding_lines": 0,
+        "inputs": (str(path),),
+        "rows_per_input": (7,),
     }
     assert frame["id"].tolist() == [1, 2]
     # The duplicate with a body wins over the empty one.
@@ -299,3 +301,87 @@ def test_undecodable_xml_and_parquet_are_named(tmp_path):
     pq.write_table(table, tmp_path / "bad.parquet")
     with pytest.raises(DataError, match=r"bad.parquet: unreadable after row 0 .*caf"):
         load_questions(tmp_path / "bad.parquet")
+
+
+# Issue 23 item 3: several files or folders read together.
+def _sede(frame: pd.DataFrame) -> pd.DataFrame:
+    """Questions as a SEDE export writes them (PascalCase columns, `<a><b>` tags)."""
+    return pd.DataFrame(
+        {
+            "Id": frame["id"],
+            "CreationDate": frame["creation_date"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "Title": frame["title"],
+            "Body": frame["body"],
+            "Tags": frame["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)),
+        }
+    )
+
+
+def test_several_files_of_different_formats_are_concatenated(tmp_path, questions):
+    questions.iloc[:200].to_parquet(tmp_path / "a.parquet")
+    _sede(questions.iloc[200:]).to_csv(tmp_path / "b.csv", index=False)
+    frame, report = load_questions([tmp_path / "a.parquet", tmp_path / "b.csv"])
+    assert sorted(frame["id"]) == sorted(questions["id"])
+    assert frame["creation_date"].is_monotonic_increasing
+    assert report.rows_read == len(questions) == report.rows_kept and report.dropped_duplicate_id == 0
+    assert report.inputs == (str(tmp_path / "a.parquet"), str(tmp_path / "b.csv"))
+    assert report.rows_per_input == (200, len(questions) - 200)
+    assert set(frame["source"]) == {"synthetic", "b.csv"}  # the parquet's own column; the CSV's file name
+
+
+def test_duplicate_ids_across_files_are_kept_once_and_counted(tmp_path, questions, caplog):
+    first, second = questions.iloc[:250].copy(), questions.iloc[150:].copy()  # ids 150..249 in both
+    second["title"] = "second copy " + second["title"]
+    second.loc[second.index[:10], "body"] = ""  # ids 150..159 have no body in the second file
+    first.loc[first.index[160:170], "body"] = ""  # ids 160..169 have none in the first
+    first.to_parquet(tmp_path / "first.parquet")
+    second.to_parquet(tmp_path / "second.parquet")
+    frame, report = load_questions([tmp_path / "first.parquet", tmp_path / "second.parquet"])
+    assert report.rows_read == 250 + 210 and report.dropped_duplicate_id == 100
+    assert report.rows_kept == len(questions) and frame["id"].is_unique
+    titles = frame.set_index("id")["title"]
+    shared = questions["id"].iloc[150:250].tolist()
+    # The copy with a body wins; between two with a body, the file given first.
+    from_second = set(questions["id"].iloc[160:170])
+    assert [i for i in shared if titles[i].startswith("second copy ")] == sorted(from_second)
+    assert "100 question id(s) appear in more than one input (first.parquet, second.parquet)" in caplog.text
+    # Given the other way round, the other file's copies win.
+    frame, report = load_questions([tmp_path / "second.parquet", tmp_path / "first.parquet"])
+    titles = frame.set_index("id")["title"]
+    assert report.dropped_duplicate_id == 100
+    assert sum(titles[i].startswith("second copy ") for i in shared) == 100 - 10
+
+
+def test_a_folder_reads_its_question_files_in_path_order(tmp_path, questions):
+    folder = tmp_path / "exports"
+    (folder / "2018").mkdir(parents=True)
+    _sede(questions.iloc[:100]).to_csv(folder / "b.csv", index=False)
+    questions.iloc[100:300].to_parquet(folder / "2018" / "a.parquet")
+    _sede(questions.iloc[300:]).to_csv(folder / "a.csv", index=False)
+    (folder / "_staging").mkdir()
+    questions.iloc[:5].assign(id=99).to_parquet(folder / "_staging" / "c.parquet")  # a writer's staging: skipped
+    (folder / "README.txt").write_text("not questions")
+    (folder / "Comments.xml").write_text("<comments/>")  # a dump's other XML files are not questions
+    from tagger.data.loaders import data_inputs
+
+    assert data_inputs(folder) == [folder / "2018" / "a.parquet", folder / "a.csv", folder / "b.csv"]
+    frame, report = load_questions([folder])
+    assert sorted(frame["id"]) == sorted(questions["id"]) and report.rows_per_input == (200, 60, 100)
+    # A file named again through its folder is read once, at its first place.
+    again = data_inputs([folder / "b.csv", folder])
+    assert again == [folder / "b.csv", folder / "2018" / "a.parquet", folder / "a.csv"]
+
+
+def test_bad_inputs_are_named(tmp_path, questions):
+    questions.to_parquet(tmp_path / "good.parquet")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    (tmp_path / "q.json").write_text("{}")
+    with pytest.raises(DataError, match=r"data file not found: .*missing\.parquet"):
+        load_questions([tmp_path / "good.parquet", tmp_path / "missing.parquet"])
+    with pytest.raises(DataError, match=r"empty: a folder with no question file"):
+        load_questions([tmp_path / "good.parquet", tmp_path / "empty"])
+    with pytest.raises(DataError, match=r"q\.json: unsupported format"):
+        load_questions([tmp_path / "good.parquet", tmp_path / "q.json"])
+    with pytest.raises(DataError, match="no questions file or folder given"):
+        load_questions([])

@@ -21,17 +21,22 @@ def test_order_explicit_then_environment_then_shared_then_sample(shared, tmp_pat
     own.write_text("Id\n")
     env = tmp_path / "env.parquet"
     env.write_text("x")
-    assert paths.resolve_data_path(str(own), {"SOTAG_DATA": str(env)}) == own
-    assert paths.resolve_data_path("", {"SOTAG_DATA": str(env)}) == env
-    assert paths.resolve_data_path("", {}) == paths.BUNDLED_SAMPLE  # no shared data beside the checkout
+    assert paths.resolve_data_paths([str(own)], {"SOTAG_DATA": str(env)}) == (own,)
+    assert paths.resolve_data_paths([str(own), str(env)], {}) == (own, env)  # several, in the order given
+    assert paths.resolve_data_paths(str(own), {}) == (own,)
+    assert paths.resolve_data_paths([""], {"SOTAG_DATA": str(env)}) == (env,)  # MLproject's empty default
+    assert paths.resolve_data_paths([], {"SOTAG_DATA": str(env)}) == (env,)
+    assert paths.resolve_data_paths([], {}) == (paths.BUNDLED_SAMPLE,)  # no shared data beside the checkout
     shared.parent.mkdir()
     shared.write_text("x")
-    assert paths.resolve_data_path(None, {}) == shared
+    assert paths.resolve_data_paths(None, {}) == (shared,)
 
 
 def test_a_missing_file_is_named_with_how_to_get_data(tmp_path):
+    own = tmp_path / "own.csv"
+    own.write_text("Id\n")
     with pytest.raises(DataError, match=r"no data file at .*nowhere\.parquet.*--data"):
-        paths.resolve_data_path(str(tmp_path / "nowhere.parquet"), {})
+        paths.resolve_data_paths([str(own), str(tmp_path / "nowhere.parquet")], {})
 
 
 def test_the_bundled_sample_is_small_real_and_spans_the_default_split():
