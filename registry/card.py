@@ -1,4 +1,4 @@
-"""The model card: what a registered version says about itself, as one MLflow version tag.
+"""The model card: what a registered version says about itself, as one JSON tag of the run it was logged from.
 
 Written when a version is registered (`sotag train`, `sotag convert-legacy`), its `gate` part when the gate
 judges it, and read through `read_card` by the gate, the lifecycle, `resolve`, monitoring's baselines and the
@@ -6,13 +6,16 @@ demo app.
 
 Layouts (`card_version`):
 
-* 2 (now): the whole card is the JSON of one tag, `sotag.card`, beside one tag a person filters on,
-  `gate_decision` (`promoted` / `rejected`). MLflow's registered-model page draws every version tag as a chip
-  on its own line in a narrow column: version 1's ~25 tags made each version row 600-800 px tall, so
-  `@champion` was thousands of pixels down the page (issue 21). The decision in words is the version's
-  description (registry/store.py); the champion moves are runs of the history experiment (registry/history.py).
-* 1 (before): one tag per field (`run_id`, `vectorizer`, `eval_metrics` JSON, the headline figures, the gate's
-  `gate_*`, `latency_*`, `behaviour_*`): still read, so versions registered before keep their card.
+* 2 (now): the whole card is the JSON of the source run's tag `sotag.card` (shown on the run's page); the
+  version itself carries one tag a person filters on, `gate_decision` (`promoted` / `rejected`), and its
+  decision in words as its description (registry/store.py). Why off the version: MLflow 3.17's registered-model
+  page draws every version tag as a chip on a line of its own in a column about 90 px wide: version 1's ~25 tags
+  made each version row 600-800 px tall, so `@champion` was thousands of pixels down the page (issue 21), and
+  even one more JSON tag costs every row 24 px, with the MLflow Assistant panel open enough to push the fifth
+  row below a 1280x900 window. The run is the training record MLflow already links from the version.
+* 1 (before): one version tag per field (`run_id`, `vectorizer`, `eval_metrics` JSON, the headline figures, the
+  gate's `gate_*`, `latency_*`, `behaviour_*`): still read, so versions registered before keep their card; the
+  gate's next verdict on such a version writes its card in the layout of now.
 
 A malformed tag (a card or metric table that is not JSON, a tag count that is not a number) is a `CardError`
 naming the version and the tag, never an empty value.
@@ -24,11 +27,16 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
 from tagger.errors import SotagError
+from tagger.store_errors import TRACKING, fault, is_absent
 
 CARD_VERSION = 2
 CARD_TAG = "sotag.card"
-DECISION_TAG = "gate_decision"  # the one tag besides the card: what a person filters on
+DECISION_TAG = "gate_decision"  # the one version tag: what a person filters on (`tags.gate_decision = 'rejected'`)
 # The gate's verdict keys, under `ModelCard.gate` (card version 2) or as tags of their own (card version 1).
 GATE_KEYS = (
     "gate_decision", "gate_reason", "gate_window", "gate_metrics", "latency_p50_ms", "latency_p99_ms",
@@ -65,8 +73,8 @@ class ModelCard:
         value = self.eval_metrics.get(metric)
         return "" if value is None else f"{value:.4f}"
 
-    def to_tags(self) -> dict[str, str]:
-        """The version tags: the card as one JSON tag, and the gate's decision (when judged) as a tag of its own."""
+    def to_json(self) -> str:
+        """The card as its run tag's value (absent fields left out)."""
         body = {
             "card_version": CARD_VERSION,
             "run_id": self.run_id,
@@ -82,14 +90,12 @@ class ModelCard:
             "score_kind": self.score_kind,
             "gate": self.gate,
         }
-        tags = {CARD_TAG: json.dumps({k: v for k, v in body.items() if v not in (None, [], {})}, sort_keys=True)}
-        if self.gate.get(DECISION_TAG):
-            tags[DECISION_TAG] = self.gate[DECISION_TAG]
-        return tags
+        return json.dumps({k: v for k, v in body.items() if v not in (None, [], {})}, sort_keys=True)
 
     @classmethod
     def from_tags(cls, version: str | int | None, tags: Mapping[str, str]) -> ModelCard:
-        """The card of `version` from its tags; CardError naming the version and the tag when one is malformed."""
+        """The card of `version` from tags holding it: its run's `sotag.card` (layout 2), or the version's own tags
+        (layout 1); CardError naming the version and the tag when one is malformed."""
 
         def bad(key: str, problem: str) -> CardError:
             return CardError(f"model version {version}: tag {key} {problem} (got {tags.get(key)!r})")
@@ -179,6 +185,29 @@ def _metrics(tags: Mapping[str, str], bad: Callable[[str, str], CardError]) -> d
         raise bad("eval_metrics", "has a value that is not a number") from None
 
 
-def read_card(version: object) -> ModelCard:
-    """The card of a registry `ModelVersion` (anything with `.version` and `.tags`): the one way to read it."""
-    return ModelCard.from_tags(getattr(version, "version", None), getattr(version, "tags", None) or {})
+def read_card(client: MlflowClient, version: ModelVersion) -> ModelCard:
+    """The card of a registered version (the one way to read it): its source run's `sotag.card` tag, else the
+    version-1 layout of its own tags. A run the store no longer has is a CardError naming the version; any other
+    failure to read it a ComponentFault naming the tracking server."""
+    run_tags: dict[str, str] = {}
+    if version.run_id:
+        try:
+            run_tags = client.get_run(version.run_id).data.tags
+        except (MlflowException, OSError) as exc:
+            if not is_absent(exc):
+                raise fault(TRACKING, f"reading the card of model version {version.version}", exc) from exc
+    if CARD_TAG in run_tags:
+        return ModelCard.from_tags(version.version, {CARD_TAG: run_tags[CARD_TAG]})
+    return ModelCard.from_tags(version.version, version.tags or {})
+
+
+def write_card(client: MlflowClient, version: ModelVersion, card: ModelCard) -> None:
+    """Write `card` as `version`'s (its source run's `sotag.card` tag) and its gate decision as the version's tag."""
+    if not version.run_id:
+        raise CardError(f"model version {version.version}: it has no source run to hold its card")
+    try:
+        client.set_tag(version.run_id, CARD_TAG, card.to_json())
+        if card.gate.get(DECISION_TAG):
+            client.set_model_version_tag(version.name, version.version, DECISION_TAG, card.gate[DECISION_TAG])
+    except (MlflowException, OSError) as exc:
+        raise fault(TRACKING, f"writing the card of model version {version.version}", exc) from exc

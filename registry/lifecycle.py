@@ -156,7 +156,7 @@ def status_text(registry: Registry) -> str:
     history = registry.history()
     rows = []
     for mv in registry.versions():
-        card = read_card(mv)
+        card = read_card(registry.client, mv)
         rows.append(
             [
                 f"v{mv.version}",

@@ -56,7 +56,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from infra.tracking import TrackingSettings
-from registry.card import read_card
+from registry.card import read_card, write_card
 from registry.history import HISTORY_PREFIX, Event, HistoryLog
 from registry.resolve import load_version
 from tagger.errors import SotagError
@@ -313,13 +313,9 @@ class Registry:
             raise fault(TRACKING, f"describing {self.name} version {version}", exc) from exc
 
     def record_gate(self, version: str, gate: dict[str, str]) -> None:
-        """The gate's verdict on `version`: into its card (one tag) and its `gate_decision` tag."""
-        card = replace(read_card(self.version(version)), gate=gate)
-        try:
-            for key, value in card.to_tags().items():
-                self.client.set_model_version_tag(self.name, str(version), key, value)
-        except (MlflowException, OSError) as exc:
-            raise fault(TRACKING, f"recording the gate's verdict on {self.name} version {version}", exc) from exc
+        """The gate's verdict on `version`: into its card and its `gate_decision` tag."""
+        mv = self.version(version)
+        write_card(self.client, mv, replace(read_card(self.client, mv), gate=gate))
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():

@@ -135,7 +135,7 @@ def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                 "gate": gate_label(card, mv.version, events),
                 "run": mv.run_id,
             }
-            for mv, card in ((mv, read_card(mv)) for mv in registry.versions())
+            for mv, card in ((mv, read_card(registry.client, mv)) for mv in registry.versions())
         ]
     )
     history = pd.DataFrame(

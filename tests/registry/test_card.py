@@ -39,20 +39,29 @@ V1_TAGS = {
 }
 
 
-def test_a_trained_versions_card_is_one_tag_and_round_trips():
-    tags = TRAINED.to_tags()
-    assert list(tags) == [CARD_TAG]  # before: 13 tags, each a line of the version's row in the MLflow UI
-    body = json.loads(tags[CARD_TAG])
+class Runs:
+    """A tracking client that knows the tags of some runs."""
+
+    def __init__(self, tags: dict[str, dict[str, str]]):
+        self.tags = tags
+
+    def get_run(self, run_id):
+        return SimpleNamespace(data=SimpleNamespace(tags=self.tags[run_id]))
+
+
+def test_a_trained_versions_card_is_one_tag_of_its_run_and_round_trips():
+    body = json.loads(TRAINED.to_json())
     assert body["card_version"] == CARD_VERSION == 2 and body["eval_metrics"]["f1_at_3"] == 0.5
-    assert ModelCard.from_tags("7", tags) == TRAINED
-    assert read_card(SimpleNamespace(version="7", tags=tags)).headline("f1_at_3") == "0.5000"
+    assert ModelCard.from_tags("7", {CARD_TAG: TRAINED.to_json()}) == TRAINED
+    # Read through the version: its run's tag; the version's own tags are only the one a person filters on.
+    version = SimpleNamespace(version="7", run_id="abc123", tags={"gate_decision": "promoted"})
+    assert read_card(Runs({"abc123": {CARD_TAG: TRAINED.to_json()}}), version) == TRAINED
+    assert read_card(Runs({"abc123": {CARD_TAG: TRAINED.to_json()}}), version).headline("f1_at_3") == "0.5000"
 
 
-def test_a_judged_versions_card_carries_the_verdict_and_one_tag_to_filter_on():
+def test_a_judged_versions_card_carries_the_verdict():
     judged = replace(TRAINED, gate={"gate_decision": "rejected", "latency_p50_ms": "0.412"})
-    tags = judged.to_tags()
-    assert tags.keys() == {CARD_TAG, "gate_decision"} and tags["gate_decision"] == "rejected"
-    assert ModelCard.from_tags("7", tags) == judged
+    assert ModelCard.from_tags("7", {CARD_TAG: judged.to_json()}) == judged
 
 
 def test_a_converted_versions_card_and_versions_from_before():
@@ -64,13 +73,16 @@ def test_a_converted_versions_card_and_versions_from_before():
         bundle_sha256="f" * 64,
         score_kind="margin",
     )
-    assert ModelCard.from_tags("2", converted.to_tags()) == converted
+    assert ModelCard.from_tags("2", {CARD_TAG: converted.to_json()}) == converted
     # Card version 1, and a version from before the card (no card_version), with the gate's stamps as tags.
     v1 = replace(TRAINED, card_version=1, gate={"gate_decision": "promoted"})
     assert ModelCard.from_tags("1", V1_TAGS | {"gate_decision": "promoted"}) == v1
     unversioned = {k: v for k, v in V1_TAGS.items() if k != "card_version"} | {"gate_decision": "promoted"}
     assert ModelCard.from_tags("1", unversioned) == v1
     assert ModelCard.from_tags("3", {}) == ModelCard(card_version=1)  # a version sotag did not register: empty
+    # A version of layout 1 through read_card: its run holds no card, its own tags do.
+    old = SimpleNamespace(version="1", run_id="abc123", tags=V1_TAGS)
+    assert read_card(Runs({"abc123": {"mlflow.runName": "x"}}), old) == replace(TRAINED, card_version=1)
 
 
 @pytest.mark.parametrize(

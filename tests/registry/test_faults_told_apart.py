@@ -180,7 +180,8 @@ def test_absent_alias_and_version_are_not_in_the_registry(make_version, registry
 
 def test_a_malformed_eval_metrics_tag_is_an_error_naming_the_version_and_the_tag(make_version, tracking):
     version = make_version()
-    MlflowClient().set_model_version_tag(MODEL_NAME, version, "sotag.card", "{not json")
+    run_id = MlflowClient().get_model_version(MODEL_NAME, version).run_id
+    MlflowClient().set_tag(run_id, "sotag.card", "{not json")
     with pytest.raises(CardError, match=rf"model version {version}: tag sotag.card is not valid JSON"):
         resolve(f"models:/{MODEL_NAME}/{version}", tracking)
     with pytest.raises(CardError, match="tag eval_metrics is not valid JSON"):

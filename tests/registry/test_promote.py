@@ -53,8 +53,8 @@ def test_first_version_becomes_champion_with_tags_and_history(make_version, regi
     assert result.promoted and result.exit_code == 0
     assert registry.alias(CHAMPION) == v1
     mv = registry.version(v1)
-    assert mv.tags.keys() == {"sotag.card", "gate_decision"} and mv.tags["gate_decision"] == "promoted"
-    assert read_card(mv).gate["gate_decision"] == "promoted"
+    assert mv.tags == {"gate_decision": "promoted"}  # the one version tag; the card is its run's tag
+    assert read_card(registry.client, mv).gate["gate_decision"] == "promoted"
     # The decision in one sentence, as the MLflow UI shows it beside the version.
     assert mv.description.startswith("Champion since ") and "promoted as the first champion" in mv.description
     history = registry.history()
@@ -119,10 +119,10 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     rolled_back_at = registry.history()[-1].at
     row = next(line for line in text.splitlines() if line.startswith(f"v{v2} "))
     assert f"promoted, then rolled back (at {rolled_back_at})" in row
-    assert gate_label(read_card(registry.version(v1)), v1, registry.history()) == "promoted"
+    assert gate_label(read_card(registry.client, registry.version(v1)), v1, registry.history()) == "promoted"
     # The all-tags columns, read from each version's model card.
     assert "P@1 all" in text and "F1@3 all" in text and "vocab cov" in text
-    card = read_card(registry.version(v1))
+    card = read_card(registry.client, registry.version(v1))
     assert card.headline("f1_at_3_all") in text and card.headline("vocabulary_coverage") in text
 
 
@@ -236,12 +236,12 @@ def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(m
     v1 = make_version()
     result = promote(registry, replace(gate, max_latency_ms=1e-6))
     assert not result.promoted and result.exit_code == 3
-    tags = read_card(registry.version(v1)).gate
+    tags = read_card(registry.client, registry.version(v1)).gate
     assert "over the latency budget of 1e-06 ms" in tags["gate_reason"] and tags["gate_decision"] == "rejected"
     assert 0 < float(tags["latency_p50_ms"]) <= float(tags["latency_p99_ms"]) and tags["latency_budget_ms"] == "1e-06"
     # The same version within the default budget passes.
     assert promote(registry, gate).promoted
-    assert float(read_card(registry.version(v1)).gate["latency_p50_ms"]) < gate.max_latency_ms
+    assert float(read_card(registry.client, registry.version(v1)).gate["latency_p50_ms"]) < gate.max_latency_ms
 
 
 def test_a_challenger_over_the_latency_budget_is_refused_before_the_window_is_scored(
@@ -308,7 +308,7 @@ def test_a_failed_required_behavioural_case_refuses_promotion(make_version, regi
     v1 = make_version()
     result = promote(registry, replace(gate, behaviour_cases=cases))
     assert not result.promoted and registry.alias(CHAMPION) is None
-    tags = read_card(registry.version(v1)).gate
+    tags = read_card(registry.client, registry.version(v1)).gate
     assert "1 required behavioural case(s) failed: impossible (css ranks" in tags["gate_reason"]
     assert json.loads(tags["behaviour_results"]) == {"ok": "pass", "impossible": "fail", "unknown-tag": "skip"}
     assert tags["behaviour_summary"] == "1 passed, 1 failed, 1 skipped (cases v7)"
@@ -316,7 +316,7 @@ def test_a_failed_required_behavioural_case_refuses_promotion(make_version, regi
     assert [c.status for c in result.verdict.checks] == ["passed", "failed", "skipped", "skipped"]
     # The shipped cases: the synthetic model passes every case whose tags it knows.
     assert promote(registry, gate).promoted
-    assert ", 0 failed," in read_card(registry.version(v1)).gate["behaviour_summary"]
+    assert ", 0 failed," in read_card(registry.client, registry.version(v1)).gate["behaviour_summary"]
 
 
 @pytest.mark.integration

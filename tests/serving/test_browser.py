@@ -264,8 +264,10 @@ def test_mlflow_ui_registered_model_page_is_readable(apps, browser, promoted_six
         browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model-six-versions.png"))
         rows = browser.execute_script(_VERSION_ROWS_JS)
         viewport = browser.execute_script("return window.innerHeight")
-        print(f"mlflow ui page: viewport {viewport} px, @champion row bottom {champion_row['bottom']:.0f} px, "
-              f"version rows {[round(r) for r in rows]} px tall")
+        print(
+            f"mlflow ui page: viewport {viewport} px, @champion row bottom {champion_row['bottom']:.0f} px, "
+            f"version rows {[round(r) for r in rows]} px tall"
+        )
         assert champion_row["bottom"] <= viewport, (
             f"@champion's row ends at {champion_row['bottom']:.0f} px, below the {viewport} px window: "
             f"the versions above it are {[round(r) for r in rows]} px tall"
