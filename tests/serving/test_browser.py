@@ -256,26 +256,51 @@ def test_mlflow_ui_registered_model_page_is_readable(apps, browser, promoted_six
 
     browser.set_window_size(1280, 900)
     try:
+        # A page load of its own: from another model's page, only the URL's #fragment would change, and MLflow's
+        # app then draws an empty panel.
+        browser.get("about:blank")
         browser.get(f"{apps['ui']}/#/models/{PAGE_MODEL}")
-        _wait_text(browser, "Version 6", timeout_s=90)
-        # The alias chip: the innermost element whose own text is "@ champion" (MLflow renders "@" and the name).
-        champion_row = WebDriverWait(browser, 60).until(lambda d: d.execute_script(_CHAMPION_ROW_JS))
-        (SCREENSHOTS.parent / "mlflow-page.html").write_text(browser.page_source)
-        browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model-six-versions.png"))
+        # Drawn: the versions table has its six rows and the `@champion` chip (the innermost element reading
+        # "@ champion": MLflow renders "@" and the name).
+        try:
+            champion_row = WebDriverWait(browser, 120).until(
+                lambda d: len(d.execute_script(_VERSION_ROWS_JS)) == 6 and d.execute_script(_CHAMPION_ROW_JS)
+            )
+        finally:
+            browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model-six-versions.png"))
         rows = browser.execute_script(_VERSION_ROWS_JS)
         viewport = browser.execute_script("return window.innerHeight")
         print(
             f"mlflow ui page: viewport {viewport} px, @champion row bottom {champion_row['bottom']:.0f} px, "
             f"version rows {[round(r) for r in rows]} px tall"
         )
-        assert champion_row["bottom"] <= viewport, (
+        assert champion_row["top"] >= 0 and champion_row["bottom"] <= viewport, (
             f"@champion's row ends at {champion_row['bottom']:.0f} px, below the {viewport} px window: "
             f"the versions above it are {[round(r) for r in rows]} px tall"
         )
         body = browser.find_element("tag name", "body").text
-        assert "sotag.history" not in body
+        assert "sotag.history" not in body  # the model's tag table holds no history JSON (before: one row per move)
+        assert re.search(r"Rolled bac|Champion|Kept out", body)  # each version's decision leads its description
     finally:
         browser.set_window_size(1400, 1000)
+    # What the rows show, through the API: one tag per version, a description stating the decision, and the
+    # history as runs of its own experiment (FINISHED moves, newest the rollback).
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{PAGE_MODEL}'")
+    assert {str(mv.version): sorted(mv.tags) for mv in versions} == {v: ["gate_decision"] for v in promoted_six_times}
+    described = {str(mv.version): mv.description.split(" ")[0] for mv in versions}
+    assert described == {"1": "Champion", "2": "Champion", "3": "Kept", "4": "Rolled", "5": "Kept", "6": "Kept"}
+    assert client.get_registered_model(PAGE_MODEL).tags == {}
+    experiment = client.get_experiment_by_name(f"{PAGE_MODEL}-registry-history")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    assert [(r.info.run_name, r.info.status) for r in runs] == [
+        ("rollback v2 (was v4)", "FINISHED"),
+        ("promote v4 (was v2)", "FINISHED"),
+        ("promote v2 (was v1)", "FINISHED"),
+        ("promote v1 (first champion)", "FINISHED"),
+    ]
 
 
 def test_gateway_docs_render_offline(apps, offline_browser):
