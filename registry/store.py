@@ -245,6 +245,7 @@ class Registry:
             try:
                 self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
             except (MlflowException, OSError) as exc:
+                self._abandon_if_unmoved(event, exc)
                 raise fault(TRACKING, f"moving @{CHAMPION} to v{version}", exc) from exc
             event = replace(event, state="done")
             self.log.update(event, f"confirming the move of @{CHAMPION} to v{version}")
@@ -252,6 +253,18 @@ class Registry:
         if mirror_stages:
             self.mirror_stages(str(version))
         return event
+
+    def _abandon_if_unmoved(self, event: Event, exc: BaseException) -> None:
+        """The alias move failed: when the registry answers that @champion did not move (a 403, a refused write),
+        the intent is abandoned now rather than left for the next command; when it cannot tell (the server died),
+        the intent stays pending and `recover` decides. Best effort: its own failure is no news."""
+        try:
+            if self.alias(CHAMPION) == event.version:
+                return
+            note = f"the alias move failed ({str(exc).splitlines()[0][:200]}); abandoned by sotag {event.action}"
+            self.log.update(replace(event, state="abandoned", recovered=note), f"abandoning {event.key}")
+        except SotagError:
+            pass
 
     def recover(self, by: str) -> list[Event]:
         """Complete or abandon every interrupted champion move (see the module docstring); return them as

@@ -191,8 +191,8 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
         )
         assert direct.status_code == 403
 
-        # Through sotag's registry layer: refused at its first write (the move's intent event), a fault of the
-        # tracking server that names it, so the alias does not move and no history event is written either.
+        # Through sotag's registry layer: refused at the alias write, a fault of the tracking server that names it;
+        # the alias does not move and the move's intent is recorded as abandoned.
         from registry.store import Registry
         from tagger.errors import ComponentFault
 
@@ -202,6 +202,9 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
         assert isinstance(refused.value.__cause__, MlflowException)
         assert refused.value.__cause__.get_http_status_code() == 403
         assert reader.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == "1"
-        assert registry.history() == []
+        # The intent run was written (the reader may create runs); the refusal abandons it at once.
+        [event] = registry.history()
+        assert (event.state, event.run_status) == ("abandoned", "KILLED") and "the alias move failed" in event.recovered
+        assert registry.recover("status") == []
     finally:
         srv.stop()

@@ -247,6 +247,24 @@ class DiesAfter:
         return wrapped
 
 
+class DeadAfter:
+    """The registry client of a tracking server that dies once `after` was called: every later call fails."""
+
+    def __init__(self, client: MlflowClient, after: str):
+        self._client, self._after, self._armed = client, after, False
+
+    def __getattr__(self, name):
+        call = getattr(self._client, name)
+
+        def wrapped(*args, **kwargs):
+            if self._armed:
+                raise MlflowException("API request failed: connection refused", error_code=TEMPORARILY_UNAVAILABLE)
+            self._armed = name == self._after
+            return call(*args, **kwargs)
+
+        return wrapped
+
+
 def test_a_crash_between_the_alias_move_and_the_history_is_completed_by_the_next_command(make_version, tracking):
     registry = open_registry(tracking, MODEL_NAME)
     v1 = make_version()
@@ -279,10 +297,11 @@ def test_a_crash_between_the_intent_and_the_alias_move_is_abandoned_by_the_next_
     v1 = make_version()
     registry.move_champion(v1, None, "promote", "first")
     v2 = make_version()
-    crashing = replace_client(registry, DiesAfter(registry.client, "create_run", "set_registered_model_alias"))
+    crashing = replace_client(registry, DeadAfter(registry.client, "log_batch"))  # dies after the intent
     with pytest.raises(ComponentFault, match=r"moving @champion to v"):
         crashing.move_champion(v2, v1, "promote", "better")
     assert registry.alias(CHAMPION) == v1
+    assert [e.state for e in registry.history()] == ["done", "pending"]
     recovered = registry.recover("rollback")
     assert [(e.version, e.state) for e in recovered] == [(v2, "abandoned")]
     assert "interrupted before the alias move" in recovered[0].recovered
@@ -291,6 +310,17 @@ def test_a_crash_between_the_intent_and_the_alias_move_is_abandoned_by_the_next_
     assert "gate_decision" not in registry.version(v2).tags and "Champion" not in (
         registry.version(v2).description or ""
     )
+
+
+def test_a_refused_alias_move_abandons_its_intent_at_once(make_version, tracking):
+    registry = open_registry(tracking, MODEL_NAME)
+    v1 = make_version()
+    refusing = replace_client(registry, DiesAfter(registry.client, "create_run", "set_registered_model_alias"))
+    with pytest.raises(ComponentFault, match=r"moving @champion to v"):
+        refusing.move_champion(v1, None, "promote", "first")
+    [event] = registry.history()  # the registry answered: @champion did not move, so nothing is left pending
+    assert (event.state, event.run_status) == ("abandoned", "KILLED") and "the alias move failed" in event.recovered
+    assert registry.recover("status") == [] and registry.alias(CHAMPION) is None
 
 
 def test_a_crash_between_the_confirmation_and_the_run_status_is_finished_by_the_next_command(make_version, tracking):
