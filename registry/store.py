@@ -6,7 +6,9 @@
   its own intent, once: see below), so two writers cannot lose each other's history (a single JSON list
   would be a read-modify-write race). The registered model's own tag table stays empty for people.
 * Each move also rewrites the description of the versions involved, one sentence stating the decision
-  ("Champion since …: <reason>", "Replaced by v3 on …"), which the MLflow UI shows beside each version.
+  ("Champion since … UTC, promoted over v2 by …: <reason>", "Champion until … UTC, replaced by v3 …", "Rolled
+  back on …"; a refused challenger's is "Kept out of @champion …", written by `lifecycle.record_verdict`),
+  which the MLflow UI shows beside each version.
 * Moves are guarded by a compare-and-set on the champion alias, made atomic on this machine by a
   lock file held only for the check, the alias write and the history event: the move is refused
   when the champion changed since the decision was made (the decision itself runs unlocked).
@@ -27,7 +29,7 @@ that). Whatever the crash point, the registry says what happened:
 * between the alias move and the confirmation: a pending event whose version *is* the champion.
 
 `recover()` runs first in every registry command (promote, rollback, status, retrain's promote), under
-the lock: a pending event whose version is @champion is completed (confirmed, the versions annotated,
+the lock: a pending event whose version is @champion is completed (confirmed, the versions described,
 `recovered` saying when and by whom); any other pending event is marked `abandoned` (the alias never
 moved, or moved elsewhere since). The alias is the truth that decides, never the history; `status` lists
 each recovery. Rewriting the pending run is no read-modify-write race: the run is new and only the

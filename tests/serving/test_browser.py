@@ -301,6 +301,14 @@ def test_mlflow_ui_registered_model_page_is_readable(apps, browser, promoted_six
         ("promote v2 (was v1)", "FINISHED"),
         ("promote v1 (first champion)", "FINISHED"),
     ]
+    # The history where MLflow shows it well: the experiment's run table, one named run per move.
+    from infra.tracking import runs_view_url
+
+    browser.get("about:blank")
+    browser.get(runs_view_url(apps["ui"], experiment.experiment_id))
+    _wait_text(browser, "rollback v2 (was v4)", timeout_s=120)
+    _wait_text(browser, "promote v1 (first champion)")
+    browser.save_screenshot(str(SCREENSHOTS / "mlflow-champion-history.png"))
 
 
 def test_gateway_docs_render_offline(apps, offline_browser):
