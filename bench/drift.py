@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import default_config, parse_args
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from monitoring.config import DriftConfig
 from monitoring.job import question_texts
 from monitoring.runner import execute
@@ -62,7 +62,7 @@ def default_path(data: Path, frame: pd.DataFrame, root: Path, cache_dir: Path) -
     champion = TrainConfig(
         data=data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, cache_dir=root / "cache"
     )
-    train(champion, settings)
+    train(champion, use_fluent(settings, champion.experiment))
     print("\n".join(promotion_lines(promote(open_registry(settings, MODEL_NAME), GateConfig(data=data)), MODEL_NAME)))
     severity: dict[str, str] = {}
     for month in (*DEFAULT_PATH_MONTHS, PLANTED_MONTH):
@@ -70,7 +70,7 @@ def default_path(data: Path, frame: pd.DataFrame, root: Path, cache_dir: Path) -
             reference=None, months=(month,), data=data, reports_root=root / "reports", cache_dir=cache_dir
         )
         with contextlib.redirect_stdout(io.StringIO()):
-            result, _ = execute(config, settings, frame=frame, log_to_mlflow=False)
+            result, _ = execute(config, settings, frame=frame)
         [checked] = result.months
         severity[month] = checked.severity
         print(f"  {month} {checked.severity:<5} " + " | ".join(checked.reasons))
@@ -97,7 +97,7 @@ def main() -> None:
             args.data, register=True, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES,
             cache_dir=root / "cache", run_name="drift-champion", vectorizer="tfidf",
         )  # fmt: skip
-        outcome = train(champion, settings)
+        outcome = train(champion, use_fluent(settings, champion.experiment))
         settings.client().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
 
         config = DriftConfig(
@@ -109,13 +109,18 @@ def main() -> None:
             cache_dir=root / "drift-cache",
         )
         start = time.perf_counter()
-        result, code = execute(config, settings, frame=frame)
+        result, code = execute(config, settings, frame=frame, publish_to=use_fluent(settings, config.experiment))
         cold = time.perf_counter() - start
         keep = Path("reports") / "bench-drift-summary.json"
         keep.parent.mkdir(exist_ok=True)
         keep.write_text((result.reports_dir / "summary.json").read_text())
         start = time.perf_counter()
-        warm_result, _ = execute(replace(config, reports_root=root / "reports-warm"), settings, frame=frame)
+        warm_result, _ = execute(
+            replace(config, reports_root=root / "reports-warm"),
+            settings,
+            frame=frame,
+            publish_to=use_fluent(settings, config.experiment),
+        )
         warm = time.perf_counter() - start
         print("default path, one month at a time (the months' reasons, if any):")
         default_line = default_path(args.data, frame, root / "default", root / "drift-cache")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster
 from registry.cli import promotion_lines
 from registry.gate import GateConfig
@@ -39,7 +39,7 @@ def decisions_on_embedded_store(data: Path, root: Path) -> list[str]:
     ]
     for label, overrides in candidates:
         config = default_config(data, register=True, cache_dir=root / "cache", run_name=label, **overrides)
-        outcome = train(config, settings)
+        outcome = train(config, use_fluent(settings, config.experiment))
         result = promote(open_registry(settings, MODEL_NAME), gate, outcome.version)
         print("\n".join(promotion_lines(result, MODEL_NAME)))
         decision = "promoted" if result.promoted else "kept"
@@ -61,7 +61,7 @@ def server_profile_round_trip(data: Path, root: Path) -> float:
         settings = TrackingSettings(server.url, None, lock_dir=root / "locks-server")
         start = time.perf_counter()
         config = default_config(data, register=True, cache_dir=root / "cache", run_name="server-profile")
-        outcome = train(config, settings)
+        outcome = train(config, use_fluent(settings, config.experiment))
         result = promote(open_registry(settings, MODEL_NAME), GateConfig(data=data), outcome.version)
         print("\n".join(promotion_lines(result, MODEL_NAME)))
         seconds = time.perf_counter() - start

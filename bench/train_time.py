@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
-from infra.tracking import TrackingSettings
+from infra.tracking import TrackingSettings, use_fluent
 from tagger.kinds import trainable_kinds
 from training.compare import compare
 from training.train import train
@@ -24,10 +24,14 @@ def main() -> None:
         settings = TrackingSettings(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
         config = default_config(args.data, register=True, cache_dir=root / "cache")
         start = time.perf_counter()
-        train(config, settings)
+        train(config, use_fluent(settings, config.experiment))
         default_s = time.perf_counter() - start
         start = time.perf_counter()
-        compare(default_config(args.data, cache_dir=root / "cache"), settings, trainable_kinds())
+        compare(
+            default_config(args.data, cache_dir=root / "cache"),
+            use_fluent(settings, "stackoverflow-tagger"),
+            trainable_kinds(),
+        )
         grid_s = time.perf_counter() - start
     print(f"train_time: default_s={default_s:.1f} grid_s={grid_s:.1f} (sbert cache cold)")
 

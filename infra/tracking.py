@@ -6,13 +6,17 @@ folder `mlartifacts/` in the project directory (both git-ignored), no server nee
 `TrackingSettings` is built once per command at the edge (`from_env`, the CLI's command function or the
 gateway's configuration) and passed down. Everything that reads or writes the store builds its client
 from it (`client()`, `download_version(client, ...)`); MLflow's process-wide tracking and registry URIs and current
-experiment are set in one place, `use_fluent`, which only the functions that open MLflow fluent runs call
-(a training run, a comparison, a drift run, a legacy conversion): never the registry, model loading or serving.
+experiment are set in one place, `use_fluent`, which only entry points call (the CLI's command functions, the
+retrain job behind `sotag retrain` and the gateway's /admin/retrain, the benches): never a library function. It
+returns a `FluentRuns`, which the library functions that open MLflow fluent runs (a training run, a comparison,
+an evaluation, a drift run, a legacy conversion) take as an argument: their signature says they log fluent runs,
+and they cannot be called before the entry point has pointed MLflow at the store.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,7 +82,42 @@ class TrackingSettings:
 
     def client(self) -> MlflowClient:
         """A client for this store and its registry (never MLflow's process-wide URIs)."""
+        use_write_ahead_log(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+
+_WAL_DONE: set[str] = set()
+
+
+def use_write_ahead_log(uri: str) -> None:
+    """Put an embedded SQLite store (`sqlite:///path`) in write-ahead-log mode, once per file and process.
+
+    Why: in SQLite's default rollback-journal mode a reader holds the whole file while it reads, so a training
+    run that commits while `make ui`, a test's poll or a second command reads the store waits, and under load
+    fails with "database is locked" (MLflow waits 20 s, then gives up). In WAL mode readers never block the writer
+    nor the writer readers. The mode is a property of the file (every later connection, `mlflow ui`'s included,
+    uses it); a file that does not exist yet is created in that mode, and MLflow then creates its tables in it.
+    Other stores (PostgreSQL, a tracking server) are left alone.
+
+    Best effort: switching modes needs the file to itself, so while another process is inside it (creating its
+    tables, say) the store stays as it is for this call and the next client tries again; a file that cannot be
+    opened at all is left for MLflow to report (a component fault at the CLI)."""
+    if not uri.startswith("sqlite:///") or uri in _WAL_DONE:
+        return
+    path = uri.removeprefix("sqlite:///")
+    if path in ("", ":memory:"):
+        return
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=5)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):
+        return
+    if mode == ("wal",):
+        _WAL_DONE.add(uri)
 
 
 def download_version(client: MlflowClient, name: str, version: str, dst: Path | None = None) -> Path:
@@ -99,26 +138,36 @@ def download_version(client: MlflowClient, name: str, version: str, dst: Path | 
     return Path(local)
 
 
-def use_fluent(settings: TrackingSettings, experiment: str) -> str:
-    """Make `settings`' store and `experiment` MLflow's process-wide current ones; return the experiment id.
+@dataclass(frozen=True)
+class FluentRuns:
+    """MLflow's fluent API (`mlflow.start_run`, `mlflow.log_*`) pointed at `settings`' store and `experiment_id`.
 
-    The one place sotag sets process-wide MLflow state. Called only by the functions that open MLflow fluent runs
-    (`mlflow.start_run`, `mlflow.log_*`): a training run, a comparison, a drift run, a legacy conversion's run.
-    The experiment is created on first use (artifacts under `artifact_root`); under `mlflow run` the launcher
-    already chose it, and its run is resumed there.
+    Made only by `use_fluent`, at an entry point; taken by the library functions that open fluent runs, which
+    read the store's settings from it and set nothing themselves."""
+
+    settings: TrackingSettings
+    experiment_id: str
+
+
+def use_fluent(settings: TrackingSettings, experiment: str) -> FluentRuns:
+    """Make `settings`' store and `experiment` MLflow's process-wide current ones (entry points only).
+
+    The one place sotag sets process-wide MLflow state: the CLI's command functions, the retrain job and the
+    benches call it before a library function that logs fluent runs. The experiment is created on first use
+    (artifacts under `artifact_root`); under `mlflow run` the launcher already chose it, and its run is resumed
+    there. Raises MlflowException when the store cannot be reached (a component fault at the CLI).
     """
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
-    if settings.launched_run_id:
-        experiment_id = settings.client().get_run(settings.launched_run_id).info.experiment_id
-        mlflow.set_experiment(experiment_id=experiment_id)
-        return experiment_id
     client = settings.client()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        location = f"{settings.artifact_root.rstrip('/')}/{experiment}" if settings.artifact_root else None
-        experiment_id = client.create_experiment(experiment, artifact_location=location)
+    if settings.launched_run_id:
+        experiment_id = client.get_run(settings.launched_run_id).info.experiment_id
     else:
-        experiment_id = found.experiment_id
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            location = f"{settings.artifact_root.rstrip('/')}/{experiment}" if settings.artifact_root else None
+            experiment_id = client.create_experiment(experiment, artifact_location=location)
+        else:
+            experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
+    return FluentRuns(settings, experiment_id)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from infra.cache import cache_dir
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings, use_fluent
 from monitoring.config import DriftConfig
 from tagger.data.split import parse_sources
 from tagger.errors import InputError
@@ -104,8 +104,14 @@ def _drift(args: argparse.Namespace) -> int:
     from monitoring.runner import execute
 
     settings = TrackingSettings.from_env()
-    _, code = execute(config_from_args(args), settings, log_to_mlflow=not args.no_mlflow)
+    config = config_from_args(args)
+    _, code = execute(config, settings, publish_to=_publish_to(args, settings, config))
     return code
+
+
+def _publish_to(args: argparse.Namespace, settings: TrackingSettings, config: DriftConfig) -> FluentRuns | None:
+    """Where the drift run is logged: MLflow's fluent API pointed at the drift experiment, unless --no-mlflow."""
+    return None if args.no_mlflow else use_fluent(settings, config.experiment)
 
 
 def _schedule(args: argparse.Namespace) -> int:
@@ -125,7 +131,8 @@ def _schedule(args: argparse.Namespace) -> int:
     def run() -> None:
         start = time.perf_counter()
         # Without --months, execute picks the newest complete month of the data at run time.
-        result, code = execute(config_from_args(args), settings, log_to_mlflow=not args.no_mlflow)
+        config = config_from_args(args)
+        result, code = execute(config, settings, publish_to=_publish_to(args, settings, config))
         elapsed = time.perf_counter() - start
         months = ",".join(m.month for m in result.months) or "no month with data"
         log.info("drift %s: worst %s, exit %d, %.0f s", months, result.worst, code, elapsed)

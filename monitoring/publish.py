@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from infra.drift_summary import SUMMARY_FILE, DriftSummary
-from infra.tracking import TrackingSettings, use_fluent
+from infra.tracking import FluentRuns
 from monitoring.config import DriftConfig
 from monitoring.job import DriftResult
 from monitoring.resolved import ResolvedRun
@@ -33,11 +33,13 @@ def log_run(
     config: DriftConfig,
     run: ResolvedRun,
     figures: dict[str, bytes],
-    settings: TrackingSettings,
+    runs: FluentRuns,
 ) -> PublishedRun:
-    """One MLflow run in `config.experiment`; `figures`: file name -> PNG (monitoring/plots.py `render`)."""
-    use_fluent(settings, config.experiment)  # the drift run is a fluent MLflow run
-    with mlflow.start_run(run_name=f"drift {run.months[0]}..{run.months[-1]}") as active:
+    """One fluent MLflow run in `runs`' experiment (the entry point's `use_fluent` with `config.experiment`);
+    `figures`: file name -> PNG (monitoring/plots.py `render`)."""
+    with mlflow.start_run(
+        run_name=f"drift {run.months[0]}..{run.months[-1]}", experiment_id=runs.experiment_id
+    ) as active:
         # The summary names its run, so the demo app can link each report to the MLflow UI.
         summary = result.summary().with_run(active.info.run_id, active.info.experiment_id)
         mlflow.log_params(

@@ -15,7 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from infra.drift_summary import write_summary
-from infra.tracking import TrackingSettings
+from infra.tracking import FluentRuns, TrackingSettings
 from monitoring import plots
 from monitoring.actions import post_webhook, retrain_line
 from monitoring.config import EXIT_ALERT, DriftConfig
@@ -54,8 +54,14 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 
 
 def execute(
-    config: DriftConfig, settings: TrackingSettings, frame: pd.DataFrame | None = None, log_to_mlflow: bool = True
+    config: DriftConfig,
+    settings: TrackingSettings,
+    frame: pd.DataFrame | None = None,
+    publish_to: FluentRuns | None = None,
 ) -> tuple[DriftResult, int]:
+    """The drift job: resolve the champion through `settings`' store, run the months, write the reports folder and,
+    with `publish_to` (the entry point's `use_fluent` with `config.experiment`), log the drift run in its experiment
+    (None: the reports only, as `--no-mlflow`). Returns the result and the exit code (4 on alert)."""
     from monitoring.evidently_report import use_pca_projection
     from registry.resolve import resolve
 
@@ -73,9 +79,9 @@ def execute(
         result = run_drift(config, run, frame)
         start = time.perf_counter()
         # The plots are drawn only for a job that publishes (as before: --no-mlflow writes the reports only).
-        figures = plots.render(result, run.rules) if log_to_mlflow else {}
+        figures = plots.render(result, run.rules) if publish_to is not None else {}
         write_reports(partial, result, figures)
-        published = log_run(result, config, run, figures, settings) if log_to_mlflow else None
+        published = log_run(result, config, run, figures, publish_to) if publish_to is not None else None
         write_summary(partial, published.summary if published else result.summary())
         result.timings |= {"load_s": load_s, "publish_s": time.perf_counter() - start}
         partial.rename(reports_dir)

@@ -138,13 +138,16 @@ def validate(
     challenger = registry.load_tagger(version)
     done: list[Check] = []
 
-    def refused(reason: str, metrics: dict[str, dict[str, float]] | None = None, **extra: object) -> Verdict:
+    def verdict(
+        promote: bool, reason: str, metrics: dict[str, dict[str, float]] | None = None, **extra: object
+    ) -> Verdict:
+        """The verdict with the checks that ran; those after a refusal are listed as skipped."""
         ran = {c.name for c in done}
         skipped = [Check(name, "skipped", "an earlier check refused") for name in ORDER if name not in ran]
         return Verdict(
             version=str(version),
             champion=champion,
-            promote=False,
+            promote=promote,
             reason=reason,
             metrics=metrics or {},
             checks=(*done, *skipped),
@@ -154,6 +157,7 @@ def validate(
             latency_budget_ms=config.max_latency_ms,
             behaviour=behaviour,
             seconds=time.perf_counter() - start,
+            primary_metric=config.primary_metric,
             **extra,
         )
 
@@ -163,7 +167,7 @@ def validate(
     refusal = latency_refusal(config, latency)
     done.append(Check("latency", "failed" if refusal else "passed", budget))
     if refusal:
-        return refused(f"{refusal}; the window was not scored")
+        return verdict(False, f"{refusal}; the window was not scored")
 
     if config.behaviour_cases is None:
         done.append(Check("behaviour", "skipped", "no behavioural cases (--no-behaviour-cases)"))
@@ -172,7 +176,7 @@ def validate(
         refusal = behaviour_refusal(behaviour)
         done.append(Check("behaviour", "failed" if refusal else "passed", behaviour.summary()))
         if refusal:
-            return refused(f"{refusal}; the window was not scored")
+            return verdict(False, f"{refusal}; the window was not scored")
 
     models = {"challenger": challenger}
     note = ""
@@ -196,24 +200,8 @@ def validate(
     done.extend(_quality_checks(config, scored["challenger"], scored.get("champion"), champion))
     vocabularies = {role: len(tagger.vocabulary) for role, tagger in models.items()}
     union = len({t for tagger in models.values() for t in tagger.vocabulary})
-    if not decision.promote:
-        return refused(decision.reason, decision.metrics, scored_tags=union, vocabulary_sizes=vocabularies)
-    return Verdict(
-        version=str(version),
-        champion=champion,
-        promote=True,
-        reason=decision.reason,
-        metrics=decision.metrics,
-        checks=tuple(done),
-        window=window,
-        n_questions=len(frame),
-        latency=latency,
-        latency_budget_ms=config.max_latency_ms,
-        behaviour=behaviour,
-        seconds=time.perf_counter() - start,
-        scored_tags=union,
-        vocabulary_sizes=vocabularies,
-        primary_metric=config.primary_metric,
+    return verdict(
+        decision.promote, decision.reason, decision.metrics, scored_tags=union, vocabulary_sizes=vocabularies
     )
 
 

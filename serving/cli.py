@@ -11,7 +11,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from serving.config import CHAMPION_URI, GatewayConfig
 
 
@@ -117,7 +117,8 @@ def _convert(args: argparse.Namespace) -> int:
         f"{len(converted.config.vocabulary)} tags, max score difference {converted.max_score_difference:.1e})"
     )
     if args.register:
-        converted = register_converted(converted, args.model_name, TrackingSettings.from_env(), args.experiment)
+        runs = use_fluent(TrackingSettings.from_env(), args.experiment)
+        converted = register_converted(converted, args.model_name, runs)
         print(f"convert-legacy: registered models:/{args.model_name}/{converted.version} as @challenger")
     return 0
 

@@ -38,7 +38,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.tracking import TrackingSettings, use_fluent
+from infra.tracking import FluentRuns
 from registry.card import ModelCard
 from registry.publish import git_commit, log_pyfunc, register_challenger
 from tagger.artifacts import (
@@ -292,13 +292,12 @@ def convert_legacy(src: Path, dest: Path) -> Converted:
     return Converted(directory=directory, config=config, max_score_difference=difference)
 
 
-def register_converted(converted: Converted, model_name: str, settings: TrackingSettings, experiment: str) -> Converted:
-    """Log the converted directory as a pyfunc run in `experiment` of `settings`' store (a fluent MLflow run) and
-    register it as @challenger."""
-    use_fluent(settings, experiment)  # artifacts under the profile's artifact root
+def register_converted(converted: Converted, model_name: str, runs: FluentRuns) -> Converted:
+    """Log the converted directory as a pyfunc in a fluent MLflow run of `runs`' experiment (artifacts under the
+    profile's artifact root) and register it as @challenger through a client of `runs`' store."""
     config = converted.config
     example = pd.DataFrame({"title": ["How do I parse JSON in Python?"], "body": ["<p>json.loads fails</p>"]})
-    with mlflow.start_run(run_name=f"convert-{config.options.converted_from}") as run:
+    with mlflow.start_run(run_name=f"convert-{config.options.converted_from}", experiment_id=runs.experiment_id) as run:
         mlflow.set_tags({"sotag.stage": "convert-legacy", "git_commit": git_commit()})
         mlflow.log_params(
             {
@@ -323,5 +322,5 @@ def register_converted(converted: Converted, model_name: str, settings: Tracking
         f"Converted from the original Tagger API's {config.options.converted_from} ({config.score_kind} scores, "
         "raw text, top-k or threshold selection)."
     )
-    register_challenger(settings.client(), model_name, version, description, card)
+    register_challenger(runs.settings.client(), model_name, version, description, card)
     return Converted(converted.directory, config, converted.max_score_difference, version)

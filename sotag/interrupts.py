@@ -6,11 +6,18 @@ command has unwound, `end_interrupted_runs` marks every run that was open when t
 one and its parents, nested ones included) KILLED, ends any run still active, and deletes a model version
 registered from one of them, so an interrupted run leaves no registered version behind. Exit code: 128 + the
 signal number (143 for SIGTERM, 130 for Ctrl-C), as a shell reports a process the signal ended.
+
+Python runs a signal handler wherever the main thread happens to be, and some places there swallow an exception:
+a weakref callback or a `__del__` run by the garbage collector prints "Exception ignored in …" and carries on (seen
+with SBERT encoding: the command then ran to its end and ignored the SIGTERM). So the signal is delivered again,
+every `REDELIVER_S` seconds, until the command has unwound: a timer (SIGALRM) re-raises `Interrupted` unless it is
+already propagating (it is then the exception being handled).
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +30,10 @@ from infra.tracking import TrackingSettings
 
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 _PARENT_TAG = "mlflow.parentRunId"
+REDELIVER_S = 1.0
 # Ids of the runs open when a signal came (the active run and its parent chain as far as it is known in memory).
 _open_at_signal: list[str] = []
+_pending: list[int] = []  # the signal being delivered, until the command has unwound
 
 
 class Interrupted(KeyboardInterrupt):
@@ -47,7 +56,16 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
         parent = run.data.tags.get(_PARENT_TAG)
         if parent:
             _open_at_signal.append(parent)
+    if not _pending:
+        _pending.append(signum)
+        signal.setitimer(signal.ITIMER_REAL, REDELIVER_S, REDELIVER_S)
     raise Interrupted(signum)
+
+
+def _redeliver(_signum: int, _frame: FrameType | None) -> None:
+    """The timer: raise the pending interruption again unless it is already unwinding the command."""
+    if _pending and not isinstance(sys.exc_info()[1], Interrupted):
+        raise Interrupted(_pending[0])
 
 
 @contextmanager
@@ -59,10 +77,14 @@ def interruptible() -> Iterator[None]:
         yield
         return
     _open_at_signal.clear()
+    _pending.clear()
     previous = {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _redeliver)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)  # delivered: the command has unwound
+        _pending.clear()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

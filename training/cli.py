@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from infra.argtypes import positive_int, unit_float
 from infra.cache import cache_dir
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from registry.cli import add_gate_args, gate_from_args, promotion_lines
 from tagger.data import resolve_data_path
 from tagger.data.split import parse_sources
@@ -90,7 +90,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args, register=not args.no_register, run_name=args.run_name)
     config = config.for_vectorizer(args.vectorizer)
-    train(config, TrackingSettings.from_env())
+    train(config, use_fluent(TrackingSettings.from_env(), config.experiment))
     return 0
 
 
@@ -103,7 +103,8 @@ def _compare(args: argparse.Namespace) -> int:
         raise DataError(
             f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(trainable_kinds())})"
         )
-    compare(config_from_args(args, register=False), TrackingSettings.from_env(), kinds)
+    config = config_from_args(args, register=False)
+    compare(config, use_fluent(TrackingSettings.from_env(), config.experiment), kinds)
     return 0
 
 
@@ -122,7 +123,9 @@ def retrain_job(settings: TrackingSettings, args: argparse.Namespace | Sequence[
         _add_retrain_args(parser)
         args = parser.parse_args(list(args))
     config = config_from_args(args).for_vectorizer(args.vectorizer)
-    result = retrain(settings, config, gate_from_args(args, config.data), args.eval_days)
+    # This function is the command (and the gateway's /admin/retrain): the entry point that points MLflow's fluent
+    # API at the store for the training run.
+    result = retrain(use_fluent(settings, config.experiment), config, gate_from_args(args, config.data), args.eval_days)
     print("\n".join(promotion_lines(result, config.model_name)))
     return result.exit_code
 
@@ -140,7 +143,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         experiment=args.experiment,
         top_missing=args.top_missing,
     )
-    outcome = evaluate_model(config, settings)
+    outcome = evaluate_model(config, use_fluent(settings, config.experiment))
     print("\n".join(report_lines(outcome, config, settings)))
     return 0
 

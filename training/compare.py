@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from infra.tracking import TrackingSettings, use_fluent
+from infra.tracking import FluentRuns
 from tagger.kinds import kind_class
 from training import plots
 from training.config import TrainConfig
@@ -45,12 +45,12 @@ def comparison_table(outcomes: dict[str, TrainOutcome]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, ...]) -> pd.DataFrame:
-    use_fluent(settings, config.experiment)  # the comparison's runs are fluent MLflow runs
+def compare(config: TrainConfig, runs: FluentRuns, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """Train each of `kinds` as a nested run of one comparison run in `runs`' experiment; the comparison table."""
     prepared = prepare(config)
     start = time.perf_counter()
     outcomes: dict[str, TrainOutcome] = {}
-    with mlflow.start_run(run_name=f"compare-top{config.top_n_tags}"):
+    with mlflow.start_run(run_name=f"compare-top{config.top_n_tags}", experiment_id=runs.experiment_id):
         mlflow.log_params(
             {
                 "vectorizers": ",".join(kinds),
@@ -64,7 +64,7 @@ def compare(config: TrainConfig, settings: TrackingSettings, kinds: tuple[str, .
         for kind in kinds:
             child = replace(config.for_vectorizer(kind), run_name=f"{kind}-top{config.top_n_tags}")
             vocabulary = kind_class(kind).vocabulary(prepared.split.train["tags"], child)
-            outcomes[kind] = log_training_run(child, replace(prepared, vocabulary=vocabulary), settings, nested=True)
+            outcomes[kind] = log_training_run(child, replace(prepared, vocabulary=vocabulary), runs, nested=True)
         table = comparison_table(outcomes)
         with tempfile.TemporaryDirectory() as tmp:
             csv, md = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.md"

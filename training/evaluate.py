@@ -25,7 +25,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
+from infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings
 from registry.gate import model_scores
 from registry.resolve import ResolvedModel, resolve
 from tagger.data import filter_sources, load_questions
@@ -136,20 +136,20 @@ def _model_id(client: MlflowClient, model: ResolvedModel) -> str | None:
     return source.removeprefix("models:/") if re.fullmatch(r"models:/m-[0-9a-f]+", source) else None
 
 
-def evaluate_model(config: EvaluateConfig, settings: TrackingSettings) -> EvaluateOutcome:
-    """Load the model and the questions, score, and log one run in `config.experiment`.
+def evaluate_model(config: EvaluateConfig, runs: FluentRuns) -> EvaluateOutcome:
+    """Load the model and the questions, score, and log one fluent run in `runs`' experiment (the entry point's
+    `use_fluent` with `config.experiment`); the model is resolved through a client of `runs`' store.
 
     Raises DataError / InputError (unknown file, empty window, unknown model: exit 2 at the CLI); MLflow and
     OS errors propagate (a component fault: exit 1).
     """
     frame, _ = load_questions(config.data)
     questions = window(frame, config)
-    model = resolve(config.model_uri, settings)
+    model = resolve(config.model_uri, runs.settings)
     report = score(model, questions, config.top_missing, config.batch_size)
-    model_id = _model_id(settings.client(), model)
-    use_fluent(settings, config.experiment)  # the evaluation run is a fluent MLflow run
+    model_id = _model_id(runs.settings.client(), model)
     version = f"v{model.version}" if model.version else "folder"
-    with mlflow.start_run(run_name=f"evaluate-{model.name}-{version}") as run:
+    with mlflow.start_run(run_name=f"evaluate-{model.name}-{version}", experiment_id=runs.experiment_id) as run:
         mlflow.set_tags(
             {
                 "sotag.stage": "evaluate",

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from infra.tracking import TrackingSettings
+from infra.tracking import FluentRuns
 from registry.gate import GateConfig
 from registry.lifecycle import PromotionResult, promote
 from registry.store import open_registry
@@ -22,8 +22,9 @@ def retrain_config(base: TrainConfig, newest_question: pd.Timestamp, eval_days: 
     return replace(base, split_date=split, eval_end=None, register=True, run_name=f"retrain-{split}")
 
 
-def retrain(settings: TrackingSettings, train_config: TrainConfig, gate: GateConfig, eval_days: int) -> PromotionResult:
-    """Train on the newest window, register, promote if better (exit 0 promoted, 3 kept).
+def retrain(runs: FluentRuns, train_config: TrainConfig, gate: GateConfig, eval_days: int) -> PromotionResult:
+    """Train on the newest window as a fluent run in `runs`' experiment, register, promote if better (exit 0
+    promoted, 3 kept); the registry is opened on `runs`' store.
 
     The champion alias moves last, after the gate, so a failure anywhere leaves the
     registry's champion as it was; a registered version whose promotion failed is tagged.
@@ -32,8 +33,8 @@ def retrain(settings: TrackingSettings, train_config: TrainConfig, gate: GateCon
     frame, report = load_questions(train_config.data)
     config = retrain_config(train_config, frame["creation_date"].max(), eval_days)
     print(f"retrain: training on questions before {config.split_date}, evaluating from it")
-    outcome = train(config, settings, (frame, report))
-    registry = open_registry(settings, config.model_name)
+    outcome = train(config, runs, (frame, report))
+    registry = open_registry(runs.settings, config.model_name)
     try:
         window = replace(gate, eval_start=config.split_date, eval_end=None)
         return promote(registry, window, outcome.version, frame)

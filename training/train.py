@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
-from infra.tracking import TrackingSettings, runs_view_url, use_fluent
+from infra.tracking import FluentRuns, TrackingSettings, runs_view_url
 from registry.publish import git_commit
 from tagger.data.validate import ValidationReport
 from tagger.metrics import quality_line
@@ -26,14 +26,12 @@ class TrainOutcome:
     seconds: float
 
 
-def log_training_run(
-    config: TrainConfig, prepared: Prepared, settings: TrackingSettings, nested: bool = False
-) -> TrainOutcome:
-    """Fit and log inside a (possibly nested) MLflow run of the current experiment (`use_fluent`); the registry
-    version is described through a client of `settings`' store."""
+def log_training_run(config: TrainConfig, prepared: Prepared, runs: FluentRuns, nested: bool = False) -> TrainOutcome:
+    """Fit and log inside a (possibly nested) MLflow run of `runs`' experiment; the registry version is described
+    through a client of its store."""
     start = time.perf_counter()
     name = config.run_name or f"{config.vectorizer}-top{config.top_n_tags}"
-    with mlflow.start_run(run_name=name, nested=nested) as run:
+    with mlflow.start_run(run_name=name, nested=nested, experiment_id=runs.experiment_id) as run:
         # Under `mlflow run` the launcher already logged its entry-point parameters on this run
         # (as typed: "30" where we write "30.0"); MLflow refuses to change a param, so add only new ones.
         already = mlflow.get_run(run.info.run_id).data.params
@@ -48,20 +46,20 @@ def log_training_run(
         result = fit_and_evaluate(config, prepared)
         mlflow_log.log_evaluation(result)
         mlflow_log.log_details(result)
-        logged = mlflow_log.log_model(result, prepared, config, digest, settings.client())
+        logged = mlflow_log.log_model(result, prepared, config, digest, runs.settings.client())
         seconds = time.perf_counter() - start
         mlflow.log_metrics({"train_wall_s": seconds, **result.timings})
     return TrainOutcome(run.info.run_id, logged.model_uri, logged.version, result, seconds)
 
 
 def train(
-    config: TrainConfig, settings: TrackingSettings, loaded: tuple[pd.DataFrame, ValidationReport] | None = None
+    config: TrainConfig, runs: FluentRuns, loaded: tuple[pd.DataFrame, ValidationReport] | None = None
 ) -> TrainOutcome:
-    """Train and log one configuration; `loaded` is the already-read data set, when the caller has it."""
-    use_fluent(settings, config.experiment)  # the training run is a fluent MLflow run
+    """Train and log one configuration as a fluent run in `runs`' experiment (the entry point's `use_fluent`, with
+    `config.experiment`); `loaded` is the already-read data set, when the caller has it."""
     prepared = prepare(config, *(loaded or ()))
-    outcome = log_training_run(config, prepared, settings)
-    _report(outcome, config, settings)
+    outcome = log_training_run(config, prepared, runs)
+    _report(outcome, config, runs.settings)
     return outcome
 
 

@@ -17,7 +17,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
 from registry.gate import GateConfig
 from registry.lifecycle import promote
@@ -74,7 +74,7 @@ def test_train_register_promote_load_on_postgres_and_s3(server, components, ques
         threshold=0.2,
     )
     start = time.perf_counter()
-    outcome = train(config, settings)
+    outcome = train(config, use_fluent(settings, config.experiment))
     registry = open_registry(settings, MODEL_NAME)
     result = promote(registry, GateConfig(data=questions_parquet, floor=0.5))
     print(f"server profile: train → promote in {time.perf_counter() - start:.1f} s")

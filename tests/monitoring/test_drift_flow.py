@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from infra.drift_summary import SCHEMA_VERSION, DriftSummary, SummaryError, read_summary, write_summary
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, use_fluent
 from monitoring import plots
 from monitoring.config import DriftConfig
 from monitoring.publish import log_run
@@ -36,7 +36,7 @@ def drift_config(tracking, questions_parquet, tmp_path) -> DriftConfig:
         data=questions_parquet, split_date="2017-07-01", top_n_tags=8, max_features=2000, min_df=1,
         cache_dir=tmp_path / "cache",
     )  # fmt: skip
-    version = train(config, tracking).version
+    version = train(config, use_fluent(tracking, config.experiment)).version
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
     return DriftConfig(
         reference=("2017-01", "2017-06"),
@@ -62,7 +62,7 @@ def test_the_job_reads_back_nothing_it_wrote_and_writes_the_summary_once(drift_c
 
     monkeypatch.setattr(builtins, "open", watching_open)
     monkeypatch.setattr(io, "open", watching_open)
-    result, code = execute(drift_config, tracking, frame=None)
+    result, code = execute(drift_config, tracking, frame=None, publish_to=use_fluent(tracking, drift_config.experiment))
     monkeypatch.undo()
 
     assert reads == []  # neither the summary nor any projection went through the disk
@@ -83,13 +83,15 @@ def test_the_job_reads_back_nothing_it_wrote_and_writes_the_summary_once(drift_c
 
 
 def test_publishing_works_from_the_result_alone_after_the_reports_folder_is_gone(drift_config, tracking):
-    result, _ = execute(drift_config, tracking, log_to_mlflow=False)
+    result, _ = execute(drift_config, tracking)
     assert not (result.reports_dir / "drift_over_time.png").exists()  # --no-mlflow: the reports only, as before
     shutil.rmtree(result.reports_dir)
 
     frame, _ = load_questions(drift_config.data)
     run = resolve_run(drift_config, frame, resolve(drift_config.model_uri, tracking))
-    published = log_run(result, drift_config, run, plots.render(result, run.rules), tracking)
+    published = log_run(
+        result, drift_config, run, plots.render(result, run.rules), use_fluent(tracking, drift_config.experiment)
+    )
 
     client = MlflowClient()
     artifacts = {a.path for folder in ("plots", "reports") for a in client.list_artifacts(published.run_id, folder)}

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from infra.prediction_log import PredictionLog, PredictionRecord, now
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, use_fluent
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.runner import execute, load_frame
 from registry.card import read_card
@@ -28,7 +28,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
         data=shared_data, split_date=CHAMPION_SPLIT, exclude_sources=TOPIC_SPECIFIC_SOURCES, top_n_tags=50,
         max_features=20_000, cache_dir=tmp_path / "cache",
     )  # fmt: skip
-    outcome = train(config, tracking)
+    outcome = train(config, use_fluent(tracking, config.experiment))
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
     frame = scenario_frame(shared_data)
     drift = DriftConfig(
@@ -40,7 +40,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
         reports_root=tmp_path / "reports",
         cache_dir=tmp_path / "drift-cache",
     )
-    result, code = execute(drift, tracking, frame=frame)
+    result, code = execute(drift, tracking, frame=frame, publish_to=use_fluent(tracking, drift.experiment))
     severity = {m.month: m.severity for m in result.months}
     assert severity[PLANTED_MONTH] == "alert", result.summary()
     assert code == EXIT_ALERT
@@ -61,13 +61,13 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
     assert "plots/drift_over_time.png" in artifacts
 
     # Warm: every embedding comes from the cache, same verdicts.
-    warm, _ = execute(replace(drift, reports_root=tmp_path / "warm"), tracking, frame=frame, log_to_mlflow=False)
+    warm, _ = execute(replace(drift, reports_root=tmp_path / "warm"), tracking, frame=frame)
     assert warm.timings["embed_s"] < result.timings["embed_s"] / 5
     assert [m.severity for m in warm.months] == [m.severity for m in result.months]
 
     # The default job, as `make drift` runs it: no --reference.
     default = replace(drift, reference=None, months=("2017-07", PLANTED_MONTH), reports_root=tmp_path / "default")
-    result, code = execute(default, tracking, frame=frame, log_to_mlflow=False)
+    result, code = execute(default, tracking, frame=frame)
     out = capsys.readouterr().out
     held_out = read_card(MlflowClient(), MlflowClient().get_model_version(MODEL_NAME, outcome.version)).eval_metrics
     # Before, the supervised baseline was the model scored on its own training months: P@1 = 1.000.
@@ -82,7 +82,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
 
     # A named reference inside the training window: embeddings and text only, and the job says so.
     overlapping = replace(default, reference=("2016-07", "2016-12"), months=("2017-07",))
-    result, _ = execute(overlapping, tracking, frame=frame, log_to_mlflow=False)
+    result, _ = execute(overlapping, tracking, frame=frame)
     assert "overlaps the champion's training" in capsys.readouterr().out
     assert result.baselines["predictions"].startswith("the champion's evaluation window 2017-01-01")
     assert result.reference["precision_at_1"] == held_out["precision_at_1"]
@@ -131,7 +131,7 @@ def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions
         cache_dir=tmp_path / "drift-cache",
         on_alert="retrain",
     )
-    result, code = execute(drift, tracking, frame=frame, log_to_mlflow=False)
+    result, code = execute(drift, tracking, frame=frame)
     out = capsys.readouterr().out
     floors = load_floors(DEFAULT_THRESHOLDS)
     [month] = result.months
@@ -175,7 +175,7 @@ def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_refe
         reports_root=tmp_path / "reports",
         cache_dir=tmp_path / "drift-cache",
     )
-    result, _ = execute(drift, tracking, frame=frame, log_to_mlflow=False)
+    result, _ = execute(drift, tracking, frame=frame)
     out = capsys.readouterr().out
     ordinary, planted = result.months
     assert result.reference["oov_share"] == pytest.approx(baseline, abs=1e-4)  # from the model card (4 decimals)
@@ -203,7 +203,7 @@ def _small_champion(questions, tracking, tmp_path):
     outcome = train(
         TrainConfig(vectorizer="tfidf", data=path, split_date="2018-03-01", top_n_tags=8, max_features=2000,
                     min_df=1, C=10.0, cache_dir=tmp_path / "cache"),
-        tracking,
+        use_fluent(tracking, "stackoverflow-tagger"),
     )  # fmt: skip
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", outcome.version)
     return path, outcome

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from infra.scored import read_scored
 from infra.spark import SparkSettings, spark_available
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, use_fluent
 from monitoring.config import DriftConfig
 from monitoring.job import question_texts
 from monitoring.runner import execute
@@ -41,7 +41,7 @@ def setup(tracking, tmp_path: Path):
         data=data, split_date="2018-01-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2,
         cache_dir=tmp_path / "train-cache",
     )  # fmt: skip
-    version = train(config, tracking).version
+    version = train(config, use_fluent(tracking, config.experiment)).version
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
     run_score(ScoreConfig(input=data, output=tmp_path / "scored", engine="local", progress=False), tracking)
     return data, tmp_path
@@ -54,7 +54,7 @@ def test_spark_embeddings_feed_the_cache_and_scored_output_feeds_prediction_drif
         reports_root=root / "reports", cache_dir=root / "drift-cache", engine="spark",
         spark=SparkSettings(master="local[2]"), scored=root / "scored",
     )  # fmt: skip
-    result, code = execute(drift, tracking, log_to_mlflow=False)
+    result, code = execute(drift, tracking)
     assert code in (0, 4)
     # Every distinct text was encoded on Spark once (the synthetic questions repeat some), and cached by the driver.
     import sqlite3
@@ -84,7 +84,7 @@ def test_spark_embeddings_feed_the_cache_and_scored_output_feeds_prediction_drif
         assert {"tag_psi", "tag_chi2", "no_tag_share"} <= set(month.values)
 
     # Warm: nothing left for Spark to encode, same verdicts.
-    warm, _ = execute(replace(drift, reports_root=root / "warm"), tracking, log_to_mlflow=False)
+    warm, _ = execute(replace(drift, reports_root=root / "warm"), tracking)
     assert "spark_encoded_texts" not in warm.timings
     assert [m.severity for m in warm.months] == [m.severity for m in result.months]
 

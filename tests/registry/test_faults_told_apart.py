@@ -27,10 +27,7 @@ from registry.store import CHAMPION, Registry, open_registry
 from sotag.cli import main
 from tagger.errors import BrokenModel, ComponentFault, SotagError
 from tagger.loading import fetch_model
-from training.config import TrainConfig
-from training.train import train
 
-SMALL = dict(split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2)
 GATE = ["--floor", "0", "--no-behaviour-cases", "--max-latency-ms", "1000"]
 
 
@@ -153,20 +150,6 @@ def test_an_outage_in_resolve_is_not_bad_input(server_503):
 
 
 # -- against an embedded registry ----------------------------------------------------------------------------------
-
-
-@pytest.fixture()
-def make_version(tracking, questions_parquet, tmp_path):
-    def _train(**overrides: object) -> str:
-        config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **{**SMALL, **overrides})
-        return train(config, tracking).version
-
-    return _train
-
-
-@pytest.fixture()
-def registry(tracking):
-    return open_registry(tracking, MODEL_NAME)
 
 
 def test_absent_alias_and_version_are_not_in_the_registry(make_version, registry, tracking):

@@ -15,31 +15,13 @@ from infra.tracking import MODEL_NAME
 from registry.card import read_card
 from registry.gate import GateConfig, judge, score_models
 from registry.lifecycle import gate_label, promote, rollback, status_text
-from registry.store import CHAMPION, RegistryConflict, RegistryError, open_registry
+from registry.store import CHAMPION, RegistryConflict, RegistryError
 from sotag.cli import main
 from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
-from training.config import TrainConfig
-from training.train import train
+from tests.registry.conftest import SMALL
 
-SMALL = dict(
-    vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
-)
 # Five features cannot tell six topics apart: a clearly worse model on the same window.
 WEAK = dict(SMALL, max_features=5)
-
-
-@pytest.fixture()
-def make_version(tracking, questions_parquet, tmp_path):
-    def _train(**overrides: object) -> str:
-        config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **{**SMALL, **overrides})
-        return train(config, tracking).version
-
-    return _train
-
-
-@pytest.fixture()
-def registry(tracking):
-    return open_registry(tracking, MODEL_NAME)
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from registry.gate import GateConfig
 from training.config import TrainConfig
 
@@ -32,7 +32,7 @@ class Store:
         from training.train import train
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
-        version = train(config, self.settings).version
+        version = train(config, use_fluent(self.settings, config.experiment)).version
         # Serving tests need a champion to serve, not a gate decision: promoted without floor or cases, and over
         # a broken champion as an operator would (--replace-broken-champion).
         gate = GateConfig(data=self.data, floor=0.0, behaviour_cases=None, replace_broken_champion=True)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, use_fluent
 from mlruns_config.servers import free_port
 from serving.app import create_app
 from serving.config import GatewayConfig
@@ -112,7 +112,7 @@ def _train(store, **overrides: object) -> str:
     from training.train import train
 
     config = TrainConfig(data=store.data, cache_dir=store.root / "cache", **{**SMALL, **overrides})
-    return train(config, store.settings).version
+    return train(config, use_fluent(store.settings, config.experiment)).version
 
 
 def _wait_for_check(client: TestClient, outcomes: set[str], version: str, timeout_s: float = 120) -> dict:

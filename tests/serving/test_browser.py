@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.tracking import PROJECT_ROOT
+from infra.tracking import PROJECT_ROOT, use_fluent
 from mlruns_config.servers import free_port
 from tests.processes import start_server, stop_server, venv_env
 
@@ -41,7 +41,7 @@ def drift_reports(store, tmp_path_factory) -> Path:
         reports_root=root,
         cache_dir=root / "cache",
     )
-    execute(config, store.settings)
+    execute(config, store.settings, publish_to=use_fluent(store.settings, config.experiment))
     return root
 
 
@@ -223,6 +223,7 @@ PAGE_MODEL = "page-tagger"
 def promoted_six_times(store) -> dict[str, str]:
     """Six versions of a model of its own, as an operator's week leaves them: promotions, kept challengers and a
     rollback, each through the real gate (its verdict, annotations and history). Returns version -> outcome."""
+    from infra.tracking import use_fluent
     from registry.gate import GateConfig
     from registry.lifecycle import promote, rollback
     from registry.store import open_registry
@@ -239,7 +240,7 @@ def promoted_six_times(store) -> dict[str, str]:
             data=store.data, cache_dir=store.root / "cache", experiment=PAGE_MODEL, model_name=PAGE_MODEL,
             **{**SMALL, "C": 10.0 - n},
         )  # fmt: skip
-        version = train(config, store.settings).version
+        version = train(config, use_fluent(store.settings, config.experiment)).version
         gate = GateConfig(data=store.data, floor=0.0, min_delta=min_delta, behaviour_cases=None)
         result = promote(registry, gate, version)
         outcome[version] = "promoted" if result.promoted else "kept"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, PROJECT_ROOT, use_fluent
+from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, use_fluent
 
 pytestmark = pytest.mark.integration
 SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"
@@ -28,6 +28,9 @@ def _start(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, MlflowCli
         SOTAG_CACHE=str(tmp_path / "cache"),
         SOTAG_LOCK_DIR=str(tmp_path / "locks"),
     )
+    # The store exists (with its tables) before the job starts, as a user's does: the job and this test's polls then
+    # only read and write it, never race to create it.
+    TrackingSettings(uri, (tmp_path / "artifacts").as_uri()).client().search_experiments()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "sotag"), *args],
         env=env,
@@ -63,28 +66,31 @@ def _all_runs(client: MlflowClient) -> list:
 
 
 def test_sigterm_to_train_kills_its_run_and_registers_nothing(tmp_path):
-    proc, client = _start(["train", "--data", str(SAMPLE), "--vectorizer", "tfidf"], tmp_path)
-    _wait_running(proc, client, "tfidf-top100")
+    # The sbert kind encodes every training question inside its run (cold cache: tens of seconds on 2 cores), so
+    # the signal lands mid-run however fast the machine; a tfidf fit of the sample can end before it arrives.
+    proc, client = _start(["train", "--data", str(SAMPLE), "--vectorizer", "sbert"], tmp_path)
+    _wait_running(proc, client, "sbert-top100")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr[-2000:]
     assert "sotag train: interrupted (SIGTERM); runs ended KILLED: " in stderr
     assert "Traceback" not in stderr
     runs = _all_runs(client)
-    assert [(r.info.run_name, r.info.status) for r in runs] == [("tfidf-top100", "KILLED")]
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("sbert-top100", "KILLED")]
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
 
 
 def test_ctrl_c_to_compare_kills_the_parent_and_the_nested_run(tmp_path):
-    args = ["compare", "--data", str(SAMPLE), "--vectorizers", "bow,tfidf", "--top-n-tags", "20"]
+    # sbert first: its nested run is still encoding when the signal comes (see the test above).
+    args = ["compare", "--data", str(SAMPLE), "--vectorizers", "sbert,bow", "--top-n-tags", "20"]
     proc, client = _start(args, tmp_path)
-    _wait_running(proc, client, "bow-top20")
+    _wait_running(proc, client, "sbert-top20")
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "sotag compare: interrupted (SIGINT)" in stderr
     statuses = {r.info.run_name: r.info.status for r in _all_runs(client)}
-    assert statuses == {"compare-top20": "KILLED", "bow-top20": "KILLED"}
+    assert statuses == {"compare-top20": "KILLED", "sbert-top20": "KILLED"}
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
 
 
@@ -115,3 +121,24 @@ def test_a_version_registered_from_the_interrupted_run_is_deleted(tracking, tmp_
     for run_id in killed:
         assert client.get_run(run_id).info.status == "KILLED"
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def test_an_interruption_swallowed_on_the_way_is_delivered_again_until_the_command_unwinds():
+    """Python may run the handler inside a garbage-collector callback, which prints "Exception ignored" and goes on:
+    the interruption comes again (SIGALRM timer) until it unwinds the command, then the timer is off."""
+    import time
+
+    from sotag import interrupts
+
+    with pytest.raises(interrupts.Interrupted) as caught, interrupts.interruptible():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # swallowed, as a weakref callback would
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the command carries on working
+            time.sleep(0.05)
+    assert caught.value.code == 143
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)

@@ -2,6 +2,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import use_fluent
 from training.compare import compare
 from training.config import TrainConfig
 
@@ -17,7 +18,7 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
         cache_dir=tmp_path / "cache",
         register=False,
     )
-    table = compare(config, tracking, ("bow", "tfidf", "sbert", "ensemble"))
+    table = compare(config, use_fluent(tracking, config.experiment), ("bow", "tfidf", "sbert", "ensemble"))
     assert table["vectorizer"].tolist() == ["bow", "tfidf", "sbert", "ensemble"]
     assert (table["precision_at_1"] > 0.8).all()
 

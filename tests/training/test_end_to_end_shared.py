@@ -4,6 +4,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from infra.tracking import use_fluent
 from training.config import TrainConfig
 from training.train import train
 
@@ -14,7 +15,7 @@ def test_shared_data_train_register_load_predict(tracking, shared_data, tmp_path
     config = TrainConfig(
         vectorizer="tfidf", data=shared_data, top_n_tags=30, max_features=30_000, C=10.0, cache_dir=tmp_path / "cache"
     )
-    outcome = train(config, tracking)
+    outcome = train(config, use_fluent(tracking, config.experiment))
     metrics = outcome.result.evaluation.metrics
     assert metrics["precision_at_1"] > 0.7
     assert metrics["recall_at_5"] > 0.85

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, use_fluent
 from tagger.kinds.ensemble import EnsembleKind, combine
 from training.config import TrainConfig
 from training.fit import fit_and_evaluate, prepare
@@ -28,7 +28,7 @@ def config(questions_parquet, tmp_path):
 
 
 def test_scores_are_the_weighted_mean_of_the_two_heads_through_the_pyfunc(config, tracking, questions):
-    outcome = train(config, tracking)
+    outcome = train(config, use_fluent(tracking, config.experiment))
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{outcome.version}")
     tagger = model.unwrap_python_model().tagger
     assert isinstance(tagger.model, EnsembleKind) and tagger.config.vectorizer == tagger.config.kind == "ensemble"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, TrackingSettings
+from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
 from registry.resolve import resolve
 from sotag.cli import main
 from tagger.data import load_questions
@@ -31,7 +31,7 @@ LINE = re.compile(
 @pytest.fixture()
 def version(tracking, questions_parquet, tmp_path) -> str:
     config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
-    return train(config, tracking).version
+    return train(config, use_fluent(tracking, config.experiment)).version
 
 
 def _evaluate(capsys, *args: str) -> tuple[int, list[str], str]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from infra.tracking import MODEL_NAME
+from infra.tracking import MODEL_NAME, use_fluent
 from registry.card import read_card
 from registry.gate import GateConfig
 from registry.store import CHAMPION, open_registry
@@ -23,14 +23,16 @@ def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
 ):
     config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
     gate = GateConfig(data=questions_parquet, floor=0.5)
-    first = retrain_module.retrain(tracking, config, gate, eval_days=60)
+    first = retrain_module.retrain(use_fluent(tracking, config.experiment), config, gate, eval_days=60)
     assert first.promoted and first.exit_code == 0
     registry = open_registry(tracking, MODEL_NAME)
     assert registry.alias(CHAMPION) == first.version
     # The newest window: the last 60 days of the data.
     assert read_card(registry.client, registry.version(first.version)).split_date == "2018-04-25"
 
-    worse = retrain_module.retrain(tracking, replace(config, max_features=5), gate, eval_days=60)
+    worse = retrain_module.retrain(
+        use_fluent(tracking, config.experiment), replace(config, max_features=5), gate, eval_days=60
+    )
     assert worse.exit_code == 3 and registry.alias(CHAMPION) == first.version
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -38,7 +40,7 @@ def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
 
     monkeypatch.setattr(retrain_module, "promote", broken)
     with pytest.raises(RuntimeError):
-        retrain_module.retrain(tracking, config, gate, eval_days=60)
+        retrain_module.retrain(use_fluent(tracking, config.experiment), config, gate, eval_days=60)
     assert registry.alias(CHAMPION) == first.version
     newest = registry.versions()[-1]
     assert newest.tags["retrain_status"].startswith("failed during promotion")

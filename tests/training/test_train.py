@@ -10,6 +10,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from infra.tracking import use_fluent
 from registry.card import read_card
 from sotag.cli import main
 from tagger.data import load_questions
@@ -25,7 +26,7 @@ SMALL = dict(
 @pytest.fixture()
 def trained(tracking, questions_parquet, tmp_path):
     config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
-    return config, train(config, tracking)
+    return config, train(config, use_fluent(tracking, config.experiment))
 
 
 def test_run_logs_params_metrics_dataset_and_artifacts(trained):
@@ -111,7 +112,10 @@ def test_registered_model_predicts_through_pyfunc(trained):
 
 def test_second_training_adds_a_version_and_moves_challenger(trained, questions_parquet, tracking, tmp_path):
     config, _ = trained
-    outcome = train(TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **{**SMALL, "C": 1.0}), tracking)
+    outcome = train(
+        TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **{**SMALL, "C": 1.0}),
+        use_fluent(tracking, "stackoverflow-tagger"),
+    )
     assert outcome.version == "2"
     assert str(MlflowClient().get_model_version_by_alias(config.model_name, "challenger").version) == "2"
 
@@ -131,7 +135,7 @@ def test_cli_bad_split_date_exits_2(tracking, questions_parquet, capsys):
 
 def test_every_line_train_prints_is_labelled(tracking, questions_parquet, tmp_path, capsys):
     config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", **SMALL)
-    outcome = train(config, tracking)
+    outcome = train(config, use_fluent(tracking, config.experiment))
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.split(":", 1)[0].strip().isidentifier() for line in lines), lines
     (served,) = [line for line in lines if line.startswith("served:")]
