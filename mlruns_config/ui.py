@@ -23,6 +23,8 @@ from mlruns_config.servers import ServerError, _http_ok, _stop, _wait
 EXPERIMENTS = (
     ("stackoverflow-tagger", "training runs", "make demo / make train"),
     ("drift-monitoring", "drift-monitoring runs", "make drift"),
+    # registry/history.py: one run per move of @champion
+    (f"{MODEL_NAME}-registry-history", "champion history", "make promote"),
 )
 START_TIMEOUT_S = 300
 

@@ -1,11 +1,24 @@
-"""The model card: what a registered version says about itself, as its MLflow version tags.
+"""The model card: what a registered version says about itself, as one JSON tag of the run it was logged from.
 
-Written once when a version is registered (`sotag train`, `sotag convert-legacy`) and read through
-`read_card` by the gate, the lifecycle, `resolve`, monitoring's baselines and the demo app. The tag
-keys are those sotag has always written, so versions registered before the card existed read as
-card version 1; `card_version` says which layout a version carries. A malformed tag (a metric table
-that is not JSON, a tag count that is not a number) is a `CardError` naming the version and the tag,
-never an empty value.
+Written when a version is registered (`sotag train`, `sotag convert-legacy`), its `gate` part when the gate
+judges it, and read through `read_card` by the gate, the lifecycle, `resolve`, monitoring's baselines and the
+demo app.
+
+Layouts (`card_version`):
+
+* 2 (now): the whole card is the JSON of the source run's tag `sotag.card` (shown on the run's page); the
+  version itself carries one tag a person filters on, `gate_decision` (`promoted` / `rejected`), and its
+  decision in words as its description (registry/store.py). Why off the version: MLflow 3.17's registered-model
+  page draws every version tag as a chip on a line of its own in a column about 90 px wide: version 1's ~25 tags
+  made each version row 600-800 px tall, so `@champion` was thousands of pixels down the page (issue 21), and
+  even one more JSON tag costs every row 24 px, with the MLflow Assistant panel open enough to push the fifth
+  row below a 1280x900 window. The run is the training record MLflow already links from the version.
+* 1 (before): one version tag per field (`run_id`, `vectorizer`, `eval_metrics` JSON, the headline figures, the
+  gate's `gate_*`, `latency_*`, `behaviour_*`): still read, so versions registered before keep their card; the
+  gate's next verdict on such a version writes its card in the layout of now.
+
+A malformed tag (a card or metric table that is not JSON, a tag count that is not a number) is a `CardError`
+naming the version and the tag, never an empty value.
 """
 
 from __future__ import annotations
@@ -14,22 +27,21 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from tagger.errors import SotagError
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
-CARD_VERSION = 1
-# Each also a tag of its own, 4 decimals: the in-vocabulary figures, then the all-tags ones (every question of the
-# evaluation window against every tag its asker chose, tagger.metrics) and the share of tag occurrences the
-# vocabulary covers. Versions trained before the all-tags metrics have only the first four.
-HEADLINE = (
-    "precision_at_1",
-    "f1_at_3",
-    "recall_at_5",
-    "tag_coverage",
-    "precision_at_1_all",
-    "recall_at_5_all",
-    "f1_at_3_all",
-    "vocabulary_coverage",
-)
+from tagger.errors import SotagError
+from tagger.store_errors import TRACKING, fault, is_absent
+
+CARD_VERSION = 2
+CARD_TAG = "sotag.card"
+DECISION_TAG = "gate_decision"  # the one version tag: what a person filters on (`tags.gate_decision = 'rejected'`)
+# The gate's verdict keys, under `ModelCard.gate` (card version 2) or as tags of their own (card version 1).
+GATE_KEYS = (
+    "gate_decision", "gate_reason", "gate_window", "gate_metrics", "latency_p50_ms", "latency_p99_ms",
+    "latency_budget_ms", "behaviour_summary", "behaviour_results",
+)  # fmt: skip
 
 
 class CardError(SotagError):
@@ -52,6 +64,8 @@ class ModelCard:
     converted_from: str | None = None
     bundle_sha256: str | None = None
     score_kind: str | None = None
+    # The gate's last verdict on this version (registry.validate.Verdict.tags): empty until it is judged.
+    gate: dict[str, str] = field(default_factory=dict)
     card_version: int = CARD_VERSION
 
     def headline(self, metric: str) -> str:
@@ -59,31 +73,29 @@ class ModelCard:
         value = self.eval_metrics.get(metric)
         return "" if value is None else f"{value:.4f}"
 
-    def to_tags(self) -> dict[str, str]:
-        """The version tags, with the keys sotag has always used; absent fields are not written."""
-        tags: dict[str, str] = {"card_version": str(self.card_version)}
-        if self.run_id is not None:
-            tags["run_id"] = self.run_id
-        if self.data_digest is not None:
-            tags["data_digest"] = self.data_digest
-        tags["vectorizer"] = self.vectorizer
-        if self.split_date is not None:
-            tags["split_date"] = self.split_date
-            tags["eval_end"] = self.eval_end or ""
-            tags["exclude_sources"] = ",".join(self.exclude_sources)
-        if self.top_n_tags is not None:
-            tags["top_n_tags"] = str(self.top_n_tags)
-        if self.eval_metrics:
-            tags["eval_metrics"] = json.dumps(self.eval_metrics, sort_keys=True)
-            tags |= {key: self.headline(key) for key in HEADLINE if key in self.eval_metrics}
-        for key in ("converted_from", "bundle_sha256", "score_kind"):
-            if getattr(self, key) is not None:
-                tags[key] = getattr(self, key)
-        return tags
+    def to_json(self) -> str:
+        """The card as its run tag's value (absent fields left out)."""
+        body = {
+            "card_version": CARD_VERSION,
+            "run_id": self.run_id,
+            "vectorizer": self.vectorizer,
+            "top_n_tags": self.top_n_tags,
+            "data_digest": self.data_digest,
+            "split_date": self.split_date,
+            "eval_end": self.eval_end,
+            "exclude_sources": list(self.exclude_sources),
+            "eval_metrics": self.eval_metrics,
+            "converted_from": self.converted_from,
+            "bundle_sha256": self.bundle_sha256,
+            "score_kind": self.score_kind,
+            "gate": self.gate,
+        }
+        return json.dumps({k: v for k, v in body.items() if v not in (None, [], {})}, sort_keys=True)
 
     @classmethod
     def from_tags(cls, version: str | int | None, tags: Mapping[str, str]) -> ModelCard:
-        """The card of `version` from its tags; CardError naming the version and the tag when one is malformed."""
+        """The card of `version` from tags holding it: its run's `sotag.card` (layout 2), or the version's own tags
+        (layout 1); CardError naming the version and the tag when one is malformed."""
 
         def bad(key: str, problem: str) -> CardError:
             return CardError(f"model version {version}: tag {key} {problem} (got {tags.get(key)!r})")
@@ -96,6 +108,8 @@ class ModelCard:
             except ValueError:
                 raise bad(key, "is not an integer") from None
 
+        if CARD_TAG in tags:
+            return cls._from_json(version, tags[CARD_TAG], bad)
         card_version = integer("card_version") or 1
         if card_version > CARD_VERSION:
             raise bad("card_version", f"is newer than this code reads ({CARD_VERSION}); upgrade sotag")
@@ -111,6 +125,46 @@ class ModelCard:
             converted_from=tags.get("converted_from"),
             bundle_sha256=tags.get("bundle_sha256"),
             score_kind=tags.get("score_kind"),
+            gate={k: tags[k] for k in GATE_KEYS if k in tags},
+            card_version=card_version,
+        )
+
+    @classmethod
+    def _from_json(cls, version: str | int | None, raw: str, bad: Callable[[str, str], CardError]) -> ModelCard:
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise bad(CARD_TAG, f"is not valid JSON ({exc.args[0]})") from None
+        if not isinstance(body, dict):
+            raise bad(CARD_TAG, "is not a JSON object")
+        card_version = body.get("card_version")
+        if not isinstance(card_version, int):
+            raise bad(CARD_TAG, "has no integer card_version")
+        if card_version > CARD_VERSION:
+            newer = f"has card_version {card_version}, newer than this code reads ({CARD_VERSION}); upgrade sotag"
+            raise bad(CARD_TAG, newer)
+        metrics = body.get("eval_metrics", {})
+        if not isinstance(metrics, dict) or not all(isinstance(v, int | float) for v in metrics.values()):
+            raise bad(CARD_TAG, "has eval_metrics that are not a JSON object of metric -> number")
+        gate = body.get("gate", {})
+        if not isinstance(gate, dict):
+            raise bad(CARD_TAG, "has a gate that is not a JSON object")
+        top_n = body.get("top_n_tags")
+        if top_n is not None and not isinstance(top_n, int):
+            raise bad(CARD_TAG, "has a top_n_tags that is not an integer")
+        return cls(
+            run_id=body.get("run_id"),
+            vectorizer=body.get("vectorizer", ""),
+            top_n_tags=top_n,
+            data_digest=body.get("data_digest"),
+            split_date=body.get("split_date"),
+            eval_end=body.get("eval_end"),
+            exclude_sources=tuple(body.get("exclude_sources", ())),
+            eval_metrics={str(k): float(v) for k, v in metrics.items()},
+            converted_from=body.get("converted_from"),
+            bundle_sha256=body.get("bundle_sha256"),
+            score_kind=body.get("score_kind"),
+            gate={str(k): str(v) for k, v in gate.items()},
             card_version=card_version,
         )
 
@@ -131,6 +185,29 @@ def _metrics(tags: Mapping[str, str], bad: Callable[[str, str], CardError]) -> d
         raise bad("eval_metrics", "has a value that is not a number") from None
 
 
-def read_card(version: object) -> ModelCard:
-    """The card of a registry `ModelVersion` (anything with `.version` and `.tags`): the one way to read it."""
-    return ModelCard.from_tags(getattr(version, "version", None), getattr(version, "tags", None) or {})
+def read_card(client: MlflowClient, version: ModelVersion) -> ModelCard:
+    """The card of a registered version (the one way to read it): its source run's `sotag.card` tag, else the
+    version-1 layout of its own tags. A run the store no longer has is a CardError naming the version; any other
+    failure to read it a ComponentFault naming the tracking server."""
+    run_tags: dict[str, str] = {}
+    if version.run_id:
+        try:
+            run_tags = client.get_run(version.run_id).data.tags
+        except (MlflowException, OSError) as exc:
+            if not is_absent(exc):
+                raise fault(TRACKING, f"reading the card of model version {version.version}", exc) from exc
+    if CARD_TAG in run_tags:
+        return ModelCard.from_tags(version.version, {CARD_TAG: run_tags[CARD_TAG]})
+    return ModelCard.from_tags(version.version, version.tags or {})
+
+
+def write_card(client: MlflowClient, version: ModelVersion, card: ModelCard) -> None:
+    """Write `card` as `version`'s (its source run's `sotag.card` tag) and its gate decision as the version's tag."""
+    if not version.run_id:
+        raise CardError(f"model version {version.version}: it has no source run to hold its card")
+    try:
+        client.set_tag(version.run_id, CARD_TAG, card.to_json())
+        if card.gate.get(DECISION_TAG):
+            client.set_model_version_tag(version.name, version.version, DECISION_TAG, card.gate[DECISION_TAG])
+    except (MlflowException, OSError) as exc:
+        raise fault(TRACKING, f"writing the card of model version {version.version}", exc) from exc

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from tabulate import tabulate
 
-from registry.card import read_card
+from registry.card import ModelCard, read_card
 from registry.gate import GateConfig
 from registry.store import CHALLENGER, CHAMPION, Event, Registry, RegistryConflict, RegistryError
 from registry.validate import Verdict, validate
@@ -91,8 +91,12 @@ def promote(
 
 
 def record_verdict(registry: Registry, verdict: Verdict) -> None:
-    """The verdict on the judged version (its `gate_*`, `latency_*` and `behaviour_*` tags)."""
-    registry.tag_version(verdict.version, verdict.tags())
+    """The verdict on the judged version: in its card (`gate`) and `gate_decision` tag; a refusal also as the
+    version's description, one sentence (a promotion's is written by the move)."""
+    registry.record_gate(verdict.version, verdict.tags())
+    if not verdict.promote:
+        against = f"champion v{verdict.champion} stays" if verdict.champion else "no champion yet"
+        registry.describe(verdict.version, f"Kept out of @{CHAMPION} ({against}): {'; '.join(verdict.reasons)}")
 
 
 def deploy(registry: Registry, verdict: Verdict, mirror_stages: bool = False) -> Event:
@@ -132,17 +136,16 @@ def rollback(registry: Registry, reason: str = "manual rollback", mirror_stages:
     target = lineage[-2]
     registry.version(target)  # refuse a deleted version before touching the alias
     event = registry.move_champion(target, current, "rollback", reason, mirror_stages=mirror_stages)
-    registry.tag_version(current, {"rolled_back_at": event.at, "rollback_reason": reason})
     return RollbackResult(target, current, reason, event)
 
 
-def gate_label(tags: dict[str, str]) -> str:
+def gate_label(card: ModelCard, version: str, history: list[Event]) -> str:
     """A version's gate decision as `status` and the app show it: "promoted", "rejected", or
-    "promoted, then rolled back (at <time>)" for a champion a rollback replaced."""
-    decision = tags.get("gate_decision", "")
-    rolled_back_at = tags.get("rolled_back_at")
-    if rolled_back_at:
-        return f"{decision or 'champion'}, then rolled back (at {rolled_back_at})"
+    "promoted, then rolled back (at <time>)" for a champion a rollback replaced (the last such rollback)."""
+    decision = card.gate.get("gate_decision", "")
+    rolled_back = [e for e in history if e.action == "rollback" and e.state == "done" and e.previous == str(version)]
+    if rolled_back:
+        return f"{decision or 'champion'}, then rolled back (at {rolled_back[-1].at})"
     return decision
 
 
@@ -150,9 +153,10 @@ def status_text(registry: Registry) -> str:
     """Versions, aliases and the promotion history; an interrupted move found now is repaired and said first."""
     recovered = registry.recover("status") if registry.model() is not None else []
     aliases = registry.aliases()
+    history = registry.history()
     rows = []
     for mv in registry.versions():
-        tags, card = mv.tags, read_card(mv)
+        card = read_card(registry.client, mv)
         rows.append(
             [
                 f"v{mv.version}",
@@ -166,7 +170,7 @@ def status_text(registry: Registry) -> str:
                 card.headline("recall_at_5_all"),
                 card.headline("f1_at_3_all"),
                 card.headline("vocabulary_coverage"),
-                gate_label(tags),
+                gate_label(card, mv.version, history),
                 pd.Timestamp(mv.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
                 (card.run_id or mv.run_id or "")[:12],
             ]
@@ -189,9 +193,8 @@ def status_text(registry: Registry) -> str:
         tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True),  # figures as the card has them
         legend,
         "",
-        "promotion history:",
+        f"promotion history (one run per move in the MLflow experiment '{registry.log.experiment}'):",
     ]
-    history = registry.history()
     if not history:
         lines.append("  (no champion yet: sotag promote)")
     for event in history:

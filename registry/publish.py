@@ -17,7 +17,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
 from infra.tracking import PROJECT_ROOT
-from registry.card import ModelCard
+from registry.card import ModelCard, write_card
 from registry.store import CHALLENGER
 from tagger.errors import ComponentFault, SotagError
 from tagger.kinds import kind_class
@@ -98,7 +98,6 @@ def _log_model(model_dir: Path, kind: str, top_k: int, threshold: float, example
 def register_challenger(client: MlflowClient, model_name: str, version: str, description: str, card: ModelCard) -> None:
     """Describe a freshly registered version, tag it with its model card, and point @challenger at it (last, once it
     is complete)."""
-    client.update_model_version(model_name, version, description=description)
-    for key, value in card.to_tags().items():
-        client.set_model_version_tag(model_name, version, key, value)
+    mv = client.update_model_version(model_name, version, description=description)
+    write_card(client, mv, card)
     client.set_registered_model_alias(model_name, CHALLENGER, version)

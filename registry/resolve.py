@@ -191,7 +191,7 @@ def resolve(uri: str, settings: TrackingSettings) -> ResolvedModel:
     name, alias = parsed.name, parsed.alias
     client = settings.client()
     mv = _model_version(client, uri)
-    card = read_card(mv)  # a malformed tag is a CardError naming the version and the tag, before any download
+    card = read_card(client, mv)  # a malformed tag is a CardError naming the version and the tag, before any download
     loaded = load_version(client, name, str(mv.version))
     return ResolvedModel(
         loaded=loaded,

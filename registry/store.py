@@ -1,12 +1,14 @@
 """The registry as sotag uses it: aliases are the truth, every alias move is an event.
 
 * `challenger` points at the newest trained version, `champion` at the served one.
-* Each move of `champion` appends one event to the registered model's tags under its own
-  key (`sotag.history.<time>.<id>`). No writer rewrites another's event (only its own intent, once:
-  see below), so two writers cannot lose each other's history (a single JSON list would be a
-  read-modify-write race).
-* Each move also writes tags on the versions involved (promoted_at, reason, metrics, the
-  previous champion), which the MLflow UI shows on the version page.
+* Each move of `champion` appends one event to the history: its own MLflow run in the experiment
+  `<model>-registry-history` (registry/history.py says why a run). No writer rewrites another's event (only
+  its own intent, once: see below), so two writers cannot lose each other's history (a single JSON list
+  would be a read-modify-write race). The registered model's own tag table stays empty for people.
+* Each move also rewrites the description of the versions involved, one sentence stating the decision
+  ("Champion since … UTC, promoted over v2 by …: <reason>", "Champion until … UTC, replaced by v3 …", "Rolled
+  back on …"; a refused challenger's is "Kept out of @champion …", written by `lifecycle.record_verdict`),
+  which the MLflow UI shows beside each version.
 * Moves are guarded by a compare-and-set on the champion alias, made atomic on this machine by a
   lock file held only for the check, the alias write and the history event: the move is refused
   when the champion changed since the decision was made (the decision itself runs unlocked).
@@ -18,20 +20,22 @@ Crash-safe moves (why an intent, and why this one)
 ---------------------------------------------------
 A move is several writes to a server that can die between any two of them. MLflow has no transaction
 across an alias and a tag, so the history is written around the alias move instead: the event is first
-written as an *intent* (`"state": "pending"`, under its own new key), then the alias moves, then the same
-key is rewritten as `"state": "done"` (the version tags are annotations after that). Whatever the crash
-point, the registry says what happened:
+written as an *intent* (`"state": "pending"`, a new run, RUNNING), then the alias moves, then the same
+run's record is rewritten as `"state": "done"` (FINISHED; the version descriptions are annotations after
+that). Whatever the crash point, the registry says what happened:
 
 * before the intent: nothing was written;
 * between the intent and the alias move: a pending event whose version is not the champion;
 * between the alias move and the confirmation: a pending event whose version *is* the champion.
 
 `recover()` runs first in every registry command (promote, rollback, status, retrain's promote), under
-the lock: a pending event whose version is @champion is completed (confirmed, the versions annotated,
+the lock: a pending event whose version is @champion is completed (confirmed, the versions described,
 `recovered` saying when and by whom); any other pending event is marked `abandoned` (the alias never
 moved, or moved elsewhere since). The alias is the truth that decides, never the history; `status` lists
-each recovery. Rewriting the pending key is no read-modify-write race: the key is new and only the
-lock's holder (the mover, or later the recoverer) writes it, and every other event keeps its own key.
+each recovery. Rewriting the pending run is no read-modify-write race: the run is new and only the
+lock's holder (the mover, or later the recoverer) writes it, and every other event keeps its own run.
+Recovery also moves the events a registry written before still holds as `sotag.history.*` model tags into
+runs (`HistoryLog.migrate`), and finishes a run whose record says done but whose status a crash left RUNNING.
 Only `done` events count in the lineage that `rollback` follows. A pending event seen while the lock is
 held is a move in flight, not an interrupted one, which is why recovery takes the lock.
 """
@@ -40,12 +44,11 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +58,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from infra.tracking import TrackingSettings
+from registry.card import read_card, write_card
+from registry.history import HISTORY_PREFIX, Event, HistoryLog
 from registry.resolve import load_version
 from tagger.errors import SotagError
 from tagger.model import Tagger
@@ -62,7 +67,7 @@ from tagger.store_errors import TRACKING, fault, is_absent
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-HISTORY_PREFIX = "sotag.history."
+__all__ = ["CHALLENGER", "CHAMPION", "Event", "Registry", "RegistryConflict", "RegistryError", "open_registry"]
 
 
 class RegistryError(SotagError):
@@ -82,35 +87,6 @@ class BrokenChampion(RegistryError):
     exit_code = 3
 
 
-@dataclass(frozen=True)
-class Event:
-    """One move of the champion alias."""
-
-    action: str  # "promote" or "rollback"
-    version: str  # the new champion
-    previous: str | None  # the champion before the move
-    at: str  # ISO time, UTC
-    by: str
-    reason: str
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    state: str = "done"  # "pending" (intent written, alias move not confirmed), "done", "abandoned"
-    recovered: str = ""  # set when `Registry.recover` completed or abandoned an interrupted move
-    key: str = ""
-
-    def to_json(self) -> str:
-        body = {k: v for k, v in self.__dict__.items() if k != "key"}
-        return json.dumps(body, sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_tag(cls, key: str, value: str) -> Event:
-        """An event from its tag; RegistryError naming the tag when the value is not one."""
-        try:
-            body = json.loads(value)
-            return cls(key=key, **body)
-        except (ValueError, TypeError) as exc:
-            raise RegistryError(f"registered model tag {key}: not a sotag history event ({exc})") from None
-
-
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -121,9 +97,18 @@ def _user() -> str:
 class Registry:
     """Aliases, history and version tags of one registered model."""
 
-    def __init__(self, client: MlflowClient, name: str, store_uri: str, lock_dir: Path, lock_timeout_s: float = 600.0):
+    def __init__(
+        self,
+        client: MlflowClient,
+        name: str,
+        store_uri: str,
+        lock_dir: Path,
+        lock_timeout_s: float = 600.0,
+        artifact_root: str | None = None,
+    ):
         self.client = client
         self.name = name
+        self._artifact_root = artifact_root  # where the history experiment's (empty) artifact folder goes
         # One lock file per registry store and model: promotions elsewhere do not wait on this one.
         digest = hashlib.sha256(f"{store_uri}|{name}".encode()).hexdigest()[:16]
         lock_dir.mkdir(parents=True, exist_ok=True)
@@ -180,12 +165,16 @@ class Registry:
             out.setdefault(str(version), []).append(alias)
         return out
 
+    @property
+    def log(self) -> HistoryLog:
+        """The history runs, through this registry's client."""
+        return HistoryLog(self.client, self.name, self._artifact_root)
+
     def history(self, model: RegisteredModel | None = None) -> list[Event]:
-        """Every champion move, oldest first, pending and abandoned ones included (see `Event.state`)."""
+        """Every champion move, oldest first, pending and abandoned ones included (see `Event.state`); none while
+        the registered model does not exist."""
         model = model or self.model()
-        tags = (model.tags or {}) if model is not None else {}
-        events = [Event.from_tag(k, v) for k, v in tags.items() if k.startswith(HISTORY_PREFIX)]
-        return sorted(events, key=lambda e: (e.at, e.key))
+        return [] if model is None else self.log.read(model)
 
     def lineage(self) -> list[str]:
         """The champions still to roll back to, oldest first; the last one is the champion by history.
@@ -254,23 +243,30 @@ class Registry:
                 key=f"{HISTORY_PREFIX}{moved_at.strftime('%Y%m%dT%H%M%S%f')}.{uuid.uuid4().hex[:8]}",
             )
             # Intent, move, confirmation: a crash between any two is repaired by `recover` (module docstring).
-            self._write_event(event, f"recording the intent to move @{CHAMPION} to v{version}")
+            event = self.log.append(event, f"recording the intent to move @{CHAMPION} to v{version}")
             try:
                 self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
             except (MlflowException, OSError) as exc:
+                self._abandon_if_unmoved(event, exc)
                 raise fault(TRACKING, f"moving @{CHAMPION} to v{version}", exc) from exc
             event = replace(event, state="done")
-            self._write_event(event, f"confirming the move of @{CHAMPION} to v{version}")
+            self.log.update(event, f"confirming the move of @{CHAMPION} to v{version}")
         self._annotate(event)
         if mirror_stages:
             self.mirror_stages(str(version))
         return event
 
-    def _write_event(self, event: Event, doing: str) -> None:
+    def _abandon_if_unmoved(self, event: Event, exc: BaseException) -> None:
+        """The alias move failed: when the registry answers that @champion did not move (a 403, a refused write),
+        the intent is abandoned now rather than left for the next command; when it cannot tell (the server died),
+        the intent stays pending and `recover` decides. Best effort: its own failure is no news."""
         try:
-            self.client.set_registered_model_tag(self.name, event.key, event.to_json())
-        except (MlflowException, OSError) as exc:
-            raise fault(TRACKING, doing, exc) from exc
+            if self.alias(CHAMPION) == event.version:
+                return
+            note = f"the alias move failed ({str(exc).splitlines()[0][:200]}); abandoned by sotag {event.action}"
+            self.log.update(replace(event, state="abandoned", recovered=note), f"abandoning {event.key}")
+        except SotagError:
+            pass
 
     def recover(self, by: str) -> list[Event]:
         """Complete or abandon every interrupted champion move (see the module docstring); return them as
@@ -282,10 +278,14 @@ class Registry:
         model = self.model()
         if model is None:
             return []
+        if self.log.migrate(model):  # a registry written before: its history tags become runs
+            model = self.model()
         champion = (model.aliases or {}).get(CHAMPION)
         champion = None if champion is None else str(champion)
         repaired = []
-        for event in self.history(model):
+        history = self.history(model)
+        self.log.align_status(history)
+        for event in history:
             if event.state != "pending":
                 continue
             now = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -296,25 +296,41 @@ class Registry:
                 where = f"v{champion}" if champion else "no version"
                 note = f"interrupted before the alias move (@{CHAMPION} is {where}); abandoned by sotag {by} at {now}"
                 event = replace(event, state="abandoned", recovered=note)
-            self._write_event(event, f"recording the recovery of the interrupted move {event.key}")
+            self.log.update(event, f"recording the recovery of the interrupted move {event.key}")
             if event.state == "done":
                 self._annotate(event)
             repaired.append(event)
         return repaired
 
     def _annotate(self, event: Event) -> None:
-        """The move on the versions' pages: when, why, with which metrics, and who was demoted."""
-        tags = {
-            "promoted_at" if event.action == "promote" else "restored_at": event.at,
-            f"{event.action}_reason": event.reason,
-            "previous_champion": event.previous or "",
-        }
-        if event.metrics:
-            tags["promotion_metrics"] = json.dumps(event.metrics, sort_keys=True)
-        self.tag_version(event.version, tags)
+        """The move in the versions' descriptions, one sentence each: the new champion's and the one it replaced."""
+        when = f"{event.at[:16].replace('T', ' ')} UTC"
+        if event.action == "promote":
+            over = f"promoted over v{event.previous}" if event.previous else "promoted as the first champion"
+            self.describe(event.version, f"Champion since {when}, {over} by {event.by}: {event.reason}")
+        else:
+            self.describe(
+                event.version, f"Champion again since {when}, restored by a rollback from v{event.previous} by "
+                f"{event.by}: {event.reason}",
+            )  # fmt: skip
         if event.previous and event.previous != event.version:
-            demoted = {"demoted_at": event.at, "demoted_for": event.version, "demoted_by": event.action}
-            self.tag_version(event.previous, demoted)
+            if event.action == "rollback":
+                text = f"Rolled back on {when}: @{CHAMPION} back to v{event.version} by {event.by} ({event.reason})."
+            else:
+                text = f"Champion until {when}, replaced by v{event.version} (promoted by {event.by})."
+            self.describe(event.previous, text)
+
+    def describe(self, version: str, sentence: str) -> None:
+        """Set the version's description (the MLflow UI shows it beside the version): one sentence of the decision."""
+        try:
+            self.client.update_model_version(self.name, str(version), description=sentence)
+        except (MlflowException, OSError) as exc:
+            raise fault(TRACKING, f"describing {self.name} version {version}", exc) from exc
+
+    def record_gate(self, version: str, gate: dict[str, str]) -> None:
+        """The gate's verdict on `version`: into its card and its `gate_decision` tag."""
+        mv = self.version(version)
+        write_card(self.client, mv, replace(read_card(self.client, mv), gate=gate))
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
@@ -334,4 +350,6 @@ class Registry:
 
 def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
     """The registry of `model_name` in the store the settings name (a client of its own; no process-wide state)."""
-    return Registry(settings.client(), model_name, settings.tracking_uri, settings.lock_dir)
+    return Registry(
+        settings.client(), model_name, settings.tracking_uri, settings.lock_dir, artifact_root=settings.artifact_root
+    )

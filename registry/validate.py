@@ -133,7 +133,7 @@ def validate(
     DataError (no window).
     """
     start = time.perf_counter()
-    window = window_for(config, read_card(registry.version(version)))
+    window = window_for(config, read_card(registry.client, registry.version(version)))
     frame = evaluation_frame(config.data, window, questions)
     challenger = registry.load_tagger(version)
     done: list[Check] = []
@@ -183,7 +183,7 @@ def validate(
     if champion is not None:
         try:
             models["champion"] = registry.load_tagger(champion)
-            note = overlap_note(read_card(registry.version(champion)), window)
+            note = overlap_note(read_card(registry.client, registry.version(champion)), window)
         except BrokenModel as exc:
             if not config.replace_broken_champion:
                 raise BrokenChampion(

@@ -122,6 +122,7 @@ def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
     registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
     aliases = registry.aliases()
+    events = registry.history()
     versions = pd.DataFrame(
         [
             {
@@ -131,16 +132,16 @@ def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                 "P@1": card.headline("precision_at_1"),
                 "F1@3": card.headline("f1_at_3"),
                 "R@5": card.headline("recall_at_5"),
-                "gate": gate_label(mv.tags),
+                "gate": gate_label(card, mv.version, events),
                 "run": mv.run_id,
             }
-            for mv, card in ((mv, read_card(mv)) for mv in registry.versions())
+            for mv, card in ((mv, read_card(registry.client, mv)) for mv in registry.versions())
         ]
     )
     history = pd.DataFrame(
         [
             {"at": e.at, "action": e.action, "from": e.previous or "", "to": e.version, "by": e.by, "reason": e.reason}
-            for e in registry.history()
+            for e in events
         ]
     )
     return versions, history

@@ -6,6 +6,7 @@ model in memory; the artifacts are in the bucket and the version and alias are i
 
 from __future__ import annotations
 
+import json
 import time
 
 import mlflow
@@ -103,8 +104,16 @@ def test_train_register_promote_load_on_postgres_and_s3(server, components, ques
         assert [str(v) for (v,) in cur.fetchall()] == [outcome.version]
         cur.execute("SELECT alias, version FROM registered_model_aliases WHERE name = %s ORDER BY alias", (MODEL_NAME,))
         assert cur.fetchall() == [("challenger", int(outcome.version)), ("champion", int(outcome.version))]
+        # The promotion's history: one FINISHED run of the history experiment; the model's own tag table is empty.
+        cur.execute(
+            "SELECT r.status, t.value FROM runs r JOIN experiments x ON x.experiment_id = r.experiment_id "
+            "JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'sotag.event' WHERE x.name = %s",
+            (f"{MODEL_NAME}-registry-history",),
+        )
+        [(status, event)] = cur.fetchall()
+        assert status == "FINISHED" and json.loads(event)["version"] == outcome.version
         cur.execute("SELECT key FROM registered_model_tags WHERE name = %s", (MODEL_NAME,))
-        assert any(k.startswith("sotag.history.") for (k,) in cur.fetchall())
+        assert cur.fetchall() == []
     conn.close()
 
 
@@ -182,8 +191,8 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
         )
         assert direct.status_code == 403
 
-        # Through sotag's registry layer: refused at its first write (the move's intent event), a fault of the
-        # tracking server that names it, so the alias does not move and no history event is written either.
+        # Through sotag's registry layer: refused at the alias write, a fault of the tracking server that names it;
+        # the alias does not move and the move's intent is recorded as abandoned.
         from registry.store import Registry
         from tagger.errors import ComponentFault
 
@@ -193,6 +202,9 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
         assert isinstance(refused.value.__cause__, MlflowException)
         assert refused.value.__cause__.get_http_status_code() == 403
         assert reader.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == "1"
-        assert registry.history() == []
+        # The intent run was written (the reader may create runs); the refusal abandons it at once.
+        [event] = registry.history()
+        assert (event.state, event.run_status) == ("abandoned", "KILLED") and "the alias move failed" in event.recovered
+        assert registry.recover("status") == []
     finally:
         srv.stop()

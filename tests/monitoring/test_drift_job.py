@@ -14,6 +14,7 @@ from infra.prediction_log import PredictionLog, PredictionRecord, now
 from infra.tracking import MODEL_NAME, use_fluent
 from monitoring.config import EXIT_ALERT, DriftConfig
 from monitoring.runner import execute, load_frame
+from registry.card import read_card
 from tagger.data.split import TOPIC_SPECIFIC_SOURCES
 from tests.support.drift_scenario import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
 from training.config import TrainConfig
@@ -68,7 +69,7 @@ def test_planted_topic_shift_is_alert_with_a_named_or_the_default_reference(shar
     default = replace(drift, reference=None, months=("2017-07", PLANTED_MONTH), reports_root=tmp_path / "default")
     result, code = execute(default, tracking, frame=frame)
     out = capsys.readouterr().out
-    held_out = json.loads(MlflowClient().get_model_version(MODEL_NAME, outcome.version).tags["eval_metrics"])
+    held_out = read_card(MlflowClient(), MlflowClient().get_model_version(MODEL_NAME, outcome.version)).eval_metrics
     # Before, the supervised baseline was the model scored on its own training months: P@1 = 1.000.
     assert result.reference["precision_at_1"] == held_out["precision_at_1"] < 0.99
     assert result.baselines["embeddings"].startswith("2016-07..2016-12, the champion's last 6 training months")

@@ -163,8 +163,9 @@ def test_absent_alias_and_version_are_not_in_the_registry(make_version, registry
 
 def test_a_malformed_eval_metrics_tag_is_an_error_naming_the_version_and_the_tag(make_version, tracking):
     version = make_version()
-    MlflowClient().set_model_version_tag(MODEL_NAME, version, "eval_metrics", "{not json")
-    with pytest.raises(CardError, match=rf"model version {version}: tag eval_metrics is not valid JSON"):
+    run_id = MlflowClient().get_model_version(MODEL_NAME, version).run_id
+    MlflowClient().set_tag(run_id, "sotag.card", "{not json")
+    with pytest.raises(CardError, match=rf"model version {version}: tag sotag.card is not valid JSON"):
         resolve(f"models:/{MODEL_NAME}/{version}", tracking)
     with pytest.raises(CardError, match="tag eval_metrics is not valid JSON"):
         ModelCard.from_tags(version, {"eval_metrics": "{not json"})  # drift's baseline: before, {} (silently)
@@ -229,26 +230,45 @@ class DiesAfter:
         return wrapped
 
 
+class DeadAfter:
+    """The registry client of a tracking server that dies once `after` was called: every later call fails."""
+
+    def __init__(self, client: MlflowClient, after: str):
+        self._client, self._after, self._armed = client, after, False
+
+    def __getattr__(self, name):
+        call = getattr(self._client, name)
+
+        def wrapped(*args, **kwargs):
+            if self._armed:
+                raise MlflowException("API request failed: connection refused", error_code=TEMPORARILY_UNAVAILABLE)
+            self._armed = name == self._after
+            return call(*args, **kwargs)
+
+        return wrapped
+
+
 def test_a_crash_between_the_alias_move_and_the_history_is_completed_by_the_next_command(make_version, tracking):
     registry = open_registry(tracking, MODEL_NAME)
     v1 = make_version()
     registry.move_champion(v1, None, "promote", "first")
     v2 = make_version()
-    crashing = replace_client(
-        registry, DiesAfter(registry.client, "set_registered_model_alias", "set_registered_model_tag")
-    )
+    crashing = replace_client(registry, DiesAfter(registry.client, "set_registered_model_alias", "log_batch"))
     with pytest.raises(ComponentFault, match="tracking server"):
         crashing.move_champion(v2, v1, "promote", "better")
     assert crashing.client.died
     assert registry.alias(CHAMPION) == v2  # the alias moved; the confirmation did not reach the registry
-    assert [e.state for e in registry.history()] == ["done", "pending"]
+    assert [(e.state, e.run_status) for e in registry.history()] == [("done", "FINISHED"), ("pending", "RUNNING")]
 
     text = status_text(registry)  # the next registry command repairs it and says so
     assert (
         f"INTERRUPTED MOVE: promote v{v1} -> v{v2}: interrupted after the alias move; completed by sotag status" in text
     )
-    assert [(e.version, e.state) for e in registry.history()] == [(v1, "done"), (v2, "done")]
-    assert registry.version(v2).tags["previous_champion"] == v1  # the annotations the crash skipped
+    assert [(e.version, e.state, e.run_status) for e in registry.history()] == [
+        (v1, "done", "FINISHED"),
+        (v2, "done", "FINISHED"),
+    ]
+    assert f"promoted over v{v1}" in registry.version(v2).description  # the annotations the crash skipped
 
     result = rollback(registry)  # before: refused, "the alias was moved outside sotag"
     assert (result.previous, result.version) == (v2, v1)
@@ -260,17 +280,43 @@ def test_a_crash_between_the_intent_and_the_alias_move_is_abandoned_by_the_next_
     v1 = make_version()
     registry.move_champion(v1, None, "promote", "first")
     v2 = make_version()
-    crashing = replace_client(
-        registry, DiesAfter(registry.client, "set_registered_model_tag", "set_registered_model_alias")
-    )
+    crashing = replace_client(registry, DeadAfter(registry.client, "log_batch"))  # dies after the intent
     with pytest.raises(ComponentFault, match=r"moving @champion to v"):
         crashing.move_champion(v2, v1, "promote", "better")
     assert registry.alias(CHAMPION) == v1
+    assert [e.state for e in registry.history()] == ["done", "pending"]
     recovered = registry.recover("rollback")
     assert [(e.version, e.state) for e in recovered] == [(v2, "abandoned")]
     assert "interrupted before the alias move" in recovered[0].recovered
+    assert [e.run_status for e in registry.history()] == ["FINISHED", "KILLED"]  # the UI's run table says so
     assert registry.lineage() == [v1]  # an abandoned move is no champion to roll back to
-    assert "gate_decision" not in registry.version(v2).tags and "promoted_at" not in registry.version(v2).tags
+    assert "gate_decision" not in registry.version(v2).tags and "Champion" not in (
+        registry.version(v2).description or ""
+    )
+
+
+def test_a_refused_alias_move_abandons_its_intent_at_once(make_version, tracking):
+    registry = open_registry(tracking, MODEL_NAME)
+    v1 = make_version()
+    refusing = replace_client(registry, DiesAfter(registry.client, "create_run", "set_registered_model_alias"))
+    with pytest.raises(ComponentFault, match=r"moving @champion to v"):
+        refusing.move_champion(v1, None, "promote", "first")
+    [event] = registry.history()  # the registry answered: @champion did not move, so nothing is left pending
+    assert (event.state, event.run_status) == ("abandoned", "KILLED") and "the alias move failed" in event.recovered
+    assert registry.recover("status") == [] and registry.alias(CHAMPION) is None
+
+
+def test_a_crash_between_the_confirmation_and_the_run_status_is_finished_by_the_next_command(make_version, tracking):
+    registry = open_registry(tracking, MODEL_NAME)
+    v1 = make_version()
+    crashing = replace_client(registry, DiesAfter(registry.client, "set_registered_model_alias", "set_terminated"))
+    with pytest.raises(ComponentFault, match="tracking server"):
+        crashing.move_champion(v1, None, "promote", "first")
+    [event] = registry.history()
+    assert (event.state, event.run_status) == ("done", "RUNNING")  # the record is confirmed, its mirror is not
+    assert registry.recover("status") == []  # no interrupted move: the alias and the record agree
+    [event] = registry.history()
+    assert (event.state, event.run_status) == ("done", "FINISHED")
 
 
 def test_history_written_before_intents_still_reads(registry, make_version):
@@ -279,6 +325,14 @@ def test_history_written_before_intents_still_reads(registry, make_version):
            "by": "someone", "reason": "first", "metrics": {}}  # fmt: skip
     MlflowClient().set_registered_model_tag(MODEL_NAME, "sotag.history.20260101T000000000000.abcd1234", json.dumps(old))
     assert [(e.version, e.state) for e in registry.history()] == [(v1, "done")]
+    assert registry.lineage() == [v1]
+    # The next registry command moves it into a run of the history experiment; twice changes nothing more.
+    for _ in range(2):
+        registry.recover("status")
+        assert registry.model().tags == {}
+        [event] = registry.history()
+        assert (event.version, event.state, event.run_status, event.by) == (v1, "done", "FINISHED", "someone")
+        assert event.key == "sotag.history.20260101T000000000000.abcd1234" and event.run_id
     assert registry.lineage() == [v1]
     MlflowClient().set_registered_model_tag(MODEL_NAME, "sotag.history.20260102T000000000000.bad", "{oops")
     with pytest.raises(SotagError, match=r"tag sotag.history.20260102T000000000000.bad: not a sotag history event"):

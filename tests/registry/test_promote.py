@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from infra.tracking import MODEL_NAME
+from registry.card import read_card
 from registry.gate import GateConfig, judge, score_models
 from registry.lifecycle import gate_label, promote, rollback, status_text
 from registry.store import CHAMPION, RegistryConflict, RegistryError
@@ -33,14 +34,20 @@ def test_first_version_becomes_champion_with_tags_and_history(make_version, regi
     result = promote(registry, gate)
     assert result.promoted and result.exit_code == 0
     assert registry.alias(CHAMPION) == v1
-    tags = registry.version(v1).tags
-    assert tags["gate_decision"] == "promoted"
-    assert tags["promoted_at"] and tags["previous_champion"] == ""
-    assert "first champion" in tags["promote_reason"]
-    metrics = json.loads(tags["promotion_metrics"])
-    assert metrics["challenger"]["f1_at_3"] > 0.5
+    mv = registry.version(v1)
+    assert mv.tags == {"gate_decision": "promoted"}  # the one version tag; the card is its run's tag
+    assert read_card(registry.client, mv).gate["gate_decision"] == "promoted"
+    # The decision in one sentence, as the MLflow UI shows it beside the version.
+    assert mv.description.startswith("Champion since ") and "promoted as the first champion" in mv.description
     history = registry.history()
     assert [(e.action, e.version, e.previous) for e in history] == [("promote", v1, None)]
+    assert "first champion" in history[0].reason and history[0].metrics["challenger"]["f1_at_3"] > 0.5
+    # The event is a FINISHED run of the history experiment, its gate figures run metrics; the model has no tags.
+    run = MlflowClient().get_run(history[0].run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == f"promote v{v1} (first champion)"
+    assert run.data.params["action"] == "promote" and run.data.params["version"] == v1
+    assert run.data.metrics["challenger.f1_at_3"] == history[0].metrics["challenger"]["f1_at_3"]
+    assert registry.model().tags == {}
 
 
 def test_below_floor_is_not_promoted(make_version, registry, gate):
@@ -50,6 +57,7 @@ def test_below_floor_is_not_promoted(make_version, registry, gate):
     assert registry.alias(CHAMPION) is None
     assert registry.version(v1).tags["gate_decision"] == "rejected"
     assert "below the floor 0.9990" in result.verdict.reason
+    assert registry.version(v1).description.startswith("Kept out of @champion (no champion yet): floor: ")
 
 
 def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_restores(make_version, registry, gate):
@@ -60,8 +68,9 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     result = promote(registry, gate)
     assert result.promoted, result.verdict.reason
     assert registry.alias(CHAMPION) == v2
-    assert registry.version(v1).tags["demoted_for"] == v2
-    assert registry.version(v2).tags["previous_champion"] == v1
+    demoted = registry.version(v1).description
+    assert demoted.startswith("Champion until ") and f"replaced by v{v2}" in demoted
+    assert f"promoted over v{v1}" in registry.version(v2).description
     # Both were re-scored on the same window: the strong model is better on every ranking metric.
     m = result.verdict.metrics
     assert m["challenger"]["f1_at_3"] > m["champion"]["f1_at_3"]
@@ -73,10 +82,13 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     assert registry.alias(CHAMPION) == v2
     assert "not better, champion kept" in kept.verdict.reason
     assert registry.version(v3).tags["gate_decision"] == "rejected"
+    assert registry.version(v3).description.startswith(f"Kept out of @champion (champion v{v2} stays): comparison: ")
 
     assert rollback(registry, "bad tags in prod").version == v1
     assert registry.alias(CHAMPION) == v1
-    assert registry.version(v2).tags["rollback_reason"] == "bad tags in prod"
+    assert registry.version(v2).description.startswith("Rolled back on ")
+    assert "bad tags in prod" in registry.version(v2).description
+    assert registry.version(v1).description.startswith("Champion again since ")
     assert [e.action for e in registry.history()] == ["promote", "promote", "rollback"]
     with pytest.raises(RegistryError, match="first champion"):
         rollback(registry)
@@ -86,14 +98,14 @@ def test_worse_challenger_keeps_champion_then_better_one_wins_and_rollback_resto
     for needle in (f"v{v1}", f"v{v2}", f"v{v3}", "champion", "rejected", "rollback", "bad tags in prod"):
         assert needle in text
     # The rolled-back version's gate decision says it was rolled back, and when.
-    rolled_back_at = registry.version(v2).tags["rolled_back_at"]
+    rolled_back_at = registry.history()[-1].at
     row = next(line for line in text.splitlines() if line.startswith(f"v{v2} "))
     assert f"promoted, then rolled back (at {rolled_back_at})" in row
-    assert gate_label(registry.version(v1).tags) == "promoted"
+    assert gate_label(read_card(registry.client, registry.version(v1)), v1, registry.history()) == "promoted"
     # The all-tags columns, read from each version's model card.
     assert "P@1 all" in text and "F1@3 all" in text and "vocab cov" in text
-    card = registry.version(v1).tags
-    assert card["f1_at_3_all"] in text and card["vocabulary_coverage"] in text
+    card = read_card(registry.client, registry.version(v1))
+    assert card.headline("f1_at_3_all") in text and card.headline("vocabulary_coverage") in text
 
 
 def test_rollback_without_champion_says_so(make_version, registry):
@@ -206,12 +218,12 @@ def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(m
     v1 = make_version()
     result = promote(registry, replace(gate, max_latency_ms=1e-6))
     assert not result.promoted and result.exit_code == 3
-    tags = registry.version(v1).tags
+    tags = read_card(registry.client, registry.version(v1)).gate
     assert "over the latency budget of 1e-06 ms" in tags["gate_reason"] and tags["gate_decision"] == "rejected"
     assert 0 < float(tags["latency_p50_ms"]) <= float(tags["latency_p99_ms"]) and tags["latency_budget_ms"] == "1e-06"
     # The same version within the default budget passes.
     assert promote(registry, gate).promoted
-    assert float(registry.version(v1).tags["latency_p50_ms"]) < gate.max_latency_ms
+    assert float(read_card(registry.client, registry.version(v1)).gate["latency_p50_ms"]) < gate.max_latency_ms
 
 
 def test_a_challenger_over_the_latency_budget_is_refused_before_the_window_is_scored(
@@ -279,7 +291,7 @@ def test_a_failed_required_behavioural_case_refuses_promotion(make_version, regi
     v1 = make_version()
     result = promote(registry, replace(gate, behaviour_cases=cases))
     assert not result.promoted and registry.alias(CHAMPION) is None
-    tags = registry.version(v1).tags
+    tags = read_card(registry.client, registry.version(v1)).gate
     assert "1 required behavioural case(s) failed: impossible (css ranks" in tags["gate_reason"]
     assert json.loads(tags["behaviour_results"]) == {"ok": "pass", "impossible": "fail", "unknown-tag": "skip"}
     assert tags["behaviour_summary"] == "1 passed, 1 failed, 1 skipped (cases v7)"
@@ -287,7 +299,7 @@ def test_a_failed_required_behavioural_case_refuses_promotion(make_version, regi
     assert [c.status for c in result.verdict.checks] == ["passed", "failed", "skipped", "skipped"]
     # The shipped cases: the synthetic model passes every case whose tags it knows.
     assert promote(registry, gate).promoted
-    assert ", 0 failed," in registry.version(v1).tags["behaviour_summary"]
+    assert ", 0 failed," in read_card(registry.client, registry.version(v1)).gate["behaviour_summary"]
 
 
 @pytest.mark.integration
@@ -403,13 +415,17 @@ def test_validation_runs_unlocked_and_the_lock_covers_only_the_compare_and_set_a
     assert result.promoted and result.verdict.champion == v1 and "champion" in result.verdict.metrics
     assert [(e.version, e.previous) for e in registry.history()] == [(v1, None), (v2, v1)]
     under_lock = [name for name, locked in calls if locked]
-    # Under the lock only: this promote's recovery check (one read of the registered model), the other writer's
-    # move (recovery check and alias read, the intent event, the alias, the confirmation), this promote's refused
-    # compare-and-set (the same two reads), then its move after judging again.
-    recover = ["get_registered_model"]
-    read = [*recover, "get_registered_model"]
-    move = [*read, "set_registered_model_tag", "set_registered_model_alias", "set_registered_model_tag"]
-    assert under_lock == recover + move + read + move
+    # Under the lock only: this promote's recovery check (the registered model, the history experiment: none yet),
+    # the other writer's move (recovery check and alias read, the intent run in the history experiment it creates,
+    # the alias, the confirmation), this promote's refused compare-and-set (recovery check, now reading the history
+    # runs, and the alias read), then its move after judging again.
+    first_recover = ["get_registered_model", "get_experiment_by_name"]
+    recover = [*first_recover, "search_runs"]
+    intent = ["get_experiment_by_name", "create_run", "log_batch"]
+    move = ["set_registered_model_alias", "log_batch", "set_terminated"]
+    first_move = [*first_recover, "get_registered_model", intent[0], "create_experiment", *intent[1:], *move]
+    later_move = [*recover, "get_registered_model", *intent, *move]
+    assert under_lock == first_recover + first_move + recover + ["get_registered_model"] + later_move
     assert any(name == "set_model_version_tag" for name, locked in calls if not locked)  # annotations: after it
 
 

@@ -212,9 +212,104 @@ def test_mlflow_ui_shows_the_champion_alias(apps, browser):
     browser.get(f"{apps['ui']}/#/models/stackoverflow-tagger")
     _wait_text(browser, "stackoverflow-tagger", timeout_s=90)
     _wait_text(browser, "Aliases", timeout_s=90)
-    # The alias chip reads "@ champion" (the history tag's JSON also says "champion", so match the chip).
     assert re.search(r"@\s?champion", browser.find_element("tag name", "body").text)
     browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model.png"))
+
+
+PAGE_MODEL = "page-tagger"
+
+
+@pytest.fixture(scope="module")
+def promoted_six_times(store) -> dict[str, str]:
+    """Six versions of a model of its own, as an operator's week leaves them: promotions, kept challengers and a
+    rollback, each through the real gate (its verdict, annotations and history). Returns version -> outcome."""
+    from infra.tracking import use_fluent
+    from registry.gate import GateConfig
+    from registry.lifecycle import promote, rollback
+    from registry.store import open_registry
+    from training.config import TrainConfig
+    from training.train import train
+
+    from .conftest import SMALL
+
+    registry = open_registry(store.settings, PAGE_MODEL)
+    outcome = {}
+    # min_delta -1 promotes whatever passes the floor, +1 keeps the champion: the page gets both kinds of row.
+    for n, min_delta in enumerate((-1.0, -1.0, 1.0, -1.0, 1.0, 1.0)):
+        config = TrainConfig(
+            data=store.data, cache_dir=store.root / "cache", experiment=PAGE_MODEL, model_name=PAGE_MODEL,
+            **{**SMALL, "C": 10.0 - n},
+        )  # fmt: skip
+        version = train(config, use_fluent(store.settings, config.experiment)).version
+        gate = GateConfig(data=store.data, floor=0.0, min_delta=min_delta, behaviour_cases=None)
+        result = promote(registry, gate, version)
+        outcome[version] = "promoted" if result.promoted else "kept"
+    back = rollback(registry, reason="bad tags in prod")  # v4 -> v2: the champion is the fifth row of six
+    outcome[back.previous] = "rolled back"
+    assert registry.alias("champion") == back.version == "2"
+    return outcome
+
+
+def test_mlflow_ui_registered_model_page_is_readable(apps, browser, promoted_six_times):
+    """Issue 21 item 6: the page an operator promotes from shows `@champion` without scrolling past the other
+    versions' tags, at a laptop's window size; the model's tag table holds no history JSON."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(1280, 900)
+    try:
+        # A page load of its own: from another model's page, only the URL's #fragment would change, and MLflow's
+        # app then draws an empty panel.
+        browser.get("about:blank")
+        browser.get(f"{apps['ui']}/#/models/{PAGE_MODEL}")
+        # Drawn: the versions table has its six rows and the `@champion` chip (the innermost element reading
+        # "@ champion": MLflow renders "@" and the name).
+        try:
+            champion_row = WebDriverWait(browser, 120).until(
+                lambda d: len(d.execute_script(_VERSION_ROWS_JS)) == 6 and d.execute_script(_CHAMPION_ROW_JS)
+            )
+        finally:
+            browser.save_screenshot(str(SCREENSHOTS / "mlflow-registered-model-six-versions.png"))
+        rows = browser.execute_script(_VERSION_ROWS_JS)
+        viewport = browser.execute_script("return window.innerHeight")
+        print(
+            f"mlflow ui page: viewport {viewport} px, @champion row bottom {champion_row['bottom']:.0f} px, "
+            f"version rows {[round(r) for r in rows]} px tall"
+        )
+        assert champion_row["top"] >= 0 and champion_row["bottom"] <= viewport, (
+            f"@champion's row ends at {champion_row['bottom']:.0f} px, below the {viewport} px window: "
+            f"the versions above it are {[round(r) for r in rows]} px tall"
+        )
+        body = browser.find_element("tag name", "body").text
+        assert "sotag.history" not in body  # the model's tag table holds no history JSON (before: one row per move)
+        assert re.search(r"Rolled bac|Champion|Kept out", body)  # each version's decision leads its description
+    finally:
+        browser.set_window_size(1400, 1000)
+    # What the rows show, through the API: one tag per version, a description stating the decision, and the
+    # history as runs of its own experiment (FINISHED moves, newest the rollback).
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{PAGE_MODEL}'")
+    assert {str(mv.version): sorted(mv.tags) for mv in versions} == {v: ["gate_decision"] for v in promoted_six_times}
+    described = {str(mv.version): mv.description.split(" ")[0] for mv in versions}
+    assert described == {"1": "Champion", "2": "Champion", "3": "Kept", "4": "Rolled", "5": "Kept", "6": "Kept"}
+    assert client.get_registered_model(PAGE_MODEL).tags == {}
+    experiment = client.get_experiment_by_name(f"{PAGE_MODEL}-registry-history")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    assert [(r.info.run_name, r.info.status) for r in runs] == [
+        ("rollback v2 (was v4)", "FINISHED"),
+        ("promote v4 (was v2)", "FINISHED"),
+        ("promote v2 (was v1)", "FINISHED"),
+        ("promote v1 (first champion)", "FINISHED"),
+    ]
+    # The history where MLflow shows it well: the experiment's run table, one named run per move.
+    from infra.tracking import runs_view_url
+
+    browser.get("about:blank")
+    browser.get(runs_view_url(apps["ui"], experiment.experiment_id))
+    _wait_text(browser, "rollback v2 (was v4)", timeout_s=120)
+    _wait_text(browser, "promote v1 (first champion)")
+    browser.save_screenshot(str(SCREENSHOTS / "mlflow-champion-history.png"))
 
 
 def test_gateway_docs_render_offline(apps, offline_browser):
@@ -234,3 +329,22 @@ def test_gateway_docs_render_offline(apps, offline_browser):
     assert outside == [], f"/docs requested resources beyond the gateway: {outside}"
     assert any(url.endswith("/swagger-ui-bundle.js") for url in resources)
     offline_browser.save_screenshot(str(SCREENSHOTS / "gateway-docs-offline.png"))
+
+
+# The row of the versions table that carries the `@champion` chip (the innermost element reading "@ champion"),
+# or null while the table is not drawn; its box relative to the window.
+_CHAMPION_ROW_JS = """
+const table = document.querySelector('[data-testid="model-version-table"]');
+if (!table) return null;
+const chips = [...table.querySelectorAll('*')].filter(
+  el => /^@\\s*champion$/.test(el.textContent.trim()) && ![...el.children].some(c => /champion/.test(c.textContent)));
+if (!chips.length) return null;
+const row = chips[0].closest('tr, [role="row"]') || chips[0];
+const box = row.getBoundingClientRect();
+return {top: box.top, bottom: box.bottom};
+"""
+# The heights of the versions table's rows, header excluded.
+_VERSION_ROWS_JS = """
+return [...document.querySelectorAll('[data-testid="model-version-table"] [role="row"]')].slice(1)
+  .map(r => r.getBoundingClientRect().height);
+"""

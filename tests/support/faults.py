@@ -295,17 +295,28 @@ class Lab:
         finally:
             conn.close()
 
+    def history_events(self) -> dict[str, str]:
+        """Event key -> the event's JSON, as written: the runs of the history experiment (registry/history.py), and
+        any event a registry written before still holds as a registered-model tag."""
+        runs = self.sql(
+            "SELECT k.value, e.value FROM tags e JOIN tags k ON k.run_uuid = e.run_uuid AND k.key = 'sotag.event_key' "
+            "JOIN runs r ON r.run_uuid = e.run_uuid JOIN experiments x ON x.experiment_id = r.experiment_id "
+            "WHERE e.key = 'sotag.event' AND x.name = %s",
+            (f"{MODEL}-registry-history",),
+        )
+        tags = self.sql(
+            "SELECT key, value FROM registered_model_tags WHERE name = %s AND key LIKE 'sotag.history.%%'", (MODEL,)
+        )
+        return dict(tags) | dict(runs)
+
     def registry_state(self) -> dict:
         """Versions with their storage location, aliases, history events: straight from PostgreSQL."""
         versions = self.sql("SELECT version, storage_location, status FROM model_versions WHERE name = %s", (MODEL,))
         aliases = dict(self.sql("SELECT alias, version FROM registered_model_aliases WHERE name = %s", (MODEL,)))
-        history = self.sql(
-            "SELECT key, value FROM registered_model_tags WHERE name = %s AND key LIKE 'sotag.history.%%'", (MODEL,)
-        )
         return {
             "versions": {str(v): (loc, status) for v, loc, status in versions},
             "aliases": {k: str(v) for k, v in aliases.items()},
-            "history": sorted((json.loads(v) for _, v in history), key=lambda e: e.get("at", "")),
+            "history": sorted((json.loads(v) for v in self.history_events().values()), key=lambda e: e.get("at", "")),
         }
 
     def runs(self, status: str | None = None) -> list[tuple[str, str]]:
@@ -725,14 +736,17 @@ def _switch_on(lab: Lab) -> None:
 
 
 def _snapshot(lab: Lab) -> dict:
-    """What a fault must leave as it was: the aliases, every history tag as written, every version's tags."""
+    """What a fault must leave as it was: the aliases, every history event as written, every version's tags, with
+    its description and its model card (its run's `sotag.card` tag) as two more."""
     aliases = dict(lab.sql("SELECT alias, version FROM registered_model_aliases WHERE name = %s", (MODEL,)))
-    history = dict(
-        lab.sql(
-            "SELECT key, value FROM registered_model_tags WHERE name = %s AND key LIKE 'sotag.history.%%'", (MODEL,)
-        )
-    )
+    history = lab.history_events()
     version_tags: dict[str, dict[str, str]] = {}
+    for version, description, card in lab.sql(
+        "SELECT v.version, v.description, t.value FROM model_versions v "
+        "LEFT JOIN tags t ON t.run_uuid = v.run_id AND t.key = 'sotag.card' WHERE v.name = %s",
+        (MODEL,),
+    ):
+        version_tags[str(version)] = {"description": description or ""} | ({"card": card} if card else {})
     for version, key, value in lab.sql("SELECT version, key, value FROM model_version_tags WHERE name = %s", (MODEL,)):
         version_tags.setdefault(str(version), {})[key] = value
     return {"aliases": {k: str(v) for k, v in aliases.items()}, "history": history, "version_tags": version_tags}

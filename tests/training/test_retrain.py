@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from infra.tracking import MODEL_NAME, use_fluent
+from registry.card import read_card
 from registry.gate import GateConfig
 from registry.store import CHAMPION, open_registry
 from training import retrain as retrain_module
@@ -27,7 +28,7 @@ def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
     registry = open_registry(tracking, MODEL_NAME)
     assert registry.alias(CHAMPION) == first.version
     # The newest window: the last 60 days of the data.
-    assert registry.version(first.version).tags["split_date"] == "2018-04-25"
+    assert read_card(registry.client, registry.version(first.version)).split_date == "2018-04-25"
 
     worse = retrain_module.retrain(
         use_fluent(tracking, config.experiment), replace(config, max_features=5), gate, eval_days=60
@@ -54,4 +55,4 @@ def test_retrain_job_runs_sotag_retrain_with_its_flags_in_process(tracking, ques
     assert retrain_job(tracking, flags) == 0
     registry = open_registry(tracking, MODEL_NAME)
     champion = registry.alias(CHAMPION)
-    assert champion is not None and registry.version(champion).tags["split_date"] == "2018-04-25"
+    assert champion is not None and read_card(registry.client, registry.version(champion)).split_date == "2018-04-25"
