@@ -54,7 +54,8 @@ class ModelCard:
 
     run_id: str | None = None
     vectorizer: str = ""  # the features (bow, tfidf, sbert, ensemble), as config.json's `vectorizer`
-    top_n_tags: int | None = None
+    top_n_tags: int | None = None  # the training setting (for the plt kind: the one-vs-rest head's size)
+    n_tags: int | None = None  # the tags the model can suggest (its vocabulary); None on cards written before
     data_digest: str | None = None  # MLflow's digest of the whole data set it was trained from
     split_date: str | None = None  # trained on questions before, evaluated from (YYYY-MM-DD)
     eval_end: str | None = None  # evaluated before this date (None: to the end of the data)
@@ -68,6 +69,12 @@ class ModelCard:
     gate: dict[str, str] = field(default_factory=dict)
     card_version: int = CARD_VERSION
 
+    @property
+    def vocabulary_size(self) -> int | None:
+        """How many tags the model can suggest: `n_tags`, else (older cards, where the two were equal for the
+        one-vs-rest kinds) `top_n_tags`."""
+        return self.n_tags if self.n_tags is not None else self.top_n_tags
+
     def headline(self, metric: str) -> str:
         """A held-out figure as the registry lists it ("0.1234"), or "" when the version has none."""
         value = self.eval_metrics.get(metric)
@@ -80,6 +87,7 @@ class ModelCard:
             "run_id": self.run_id,
             "vectorizer": self.vectorizer,
             "top_n_tags": self.top_n_tags,
+            "n_tags": self.n_tags,
             "data_digest": self.data_digest,
             "split_date": self.split_date,
             "eval_end": self.eval_end,
@@ -149,13 +157,15 @@ class ModelCard:
         gate = body.get("gate", {})
         if not isinstance(gate, dict):
             raise bad(CARD_TAG, "has a gate that is not a JSON object")
-        top_n = body.get("top_n_tags")
-        if top_n is not None and not isinstance(top_n, int):
-            raise bad(CARD_TAG, "has a top_n_tags that is not an integer")
+        top_n, n_tags = body.get("top_n_tags"), body.get("n_tags")
+        for key, value in (("top_n_tags", top_n), ("n_tags", n_tags)):
+            if value is not None and not isinstance(value, int):
+                raise bad(CARD_TAG, f"has a {key} that is not an integer")
         return cls(
             run_id=body.get("run_id"),
             vectorizer=body.get("vectorizer", ""),
             top_n_tags=top_n,
+            n_tags=n_tags,
             data_digest=body.get("data_digest"),
             split_date=body.get("split_date"),
             eval_end=body.get("eval_end"),

@@ -162,7 +162,7 @@ def status_text(registry: Registry) -> str:
                 f"v{mv.version}",
                 ",".join(sorted(aliases.get(str(mv.version), []))),
                 card.vectorizer,
-                "" if card.top_n_tags is None else str(card.top_n_tags),
+                "" if card.vocabulary_size is None else str(card.vocabulary_size),
                 card.headline("precision_at_1"),
                 card.headline("f1_at_3"),
                 card.headline("recall_at_5"),

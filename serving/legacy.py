@@ -314,6 +314,7 @@ def register_converted(converted: Converted, model_name: str, runs: FluentRuns) 
         run_id=run.info.run_id,
         vectorizer=config.vectorizer,
         top_n_tags=len(config.vocabulary),
+        n_tags=len(config.vocabulary),
         converted_from=config.options.converted_from,
         bundle_sha256=config.options.bundle_sha256,
         score_kind=config.score_kind,

@@ -29,13 +29,18 @@ THRESHOLD_STRING_PATTERNS = {
 }
 
 
+# A blank line: nothing but whitespace between two line breaks (an HTML form's "  " line is blank to its writer).
+BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+
+
 def split_text(text: str) -> tuple[str, str]:
     """`text` as (title, body): before and after its first blank line, else all title.
 
-    Line endings are normalised first (tagger.text.normalize_newlines): a CRLF blank line splits the same."""
+    Line endings are normalised first (tagger.text.normalize_newlines): a CRLF blank line splits the same, and a
+    line holding only spaces or tabs is blank too."""
     text = normalize_newlines(text)
-    title, blank, body = text.partition("\n\n")
-    return (title, body) if blank and title.strip() else (text, "")
+    parts = BLANK_LINE.split(text, maxsplit=1)
+    return (parts[0], parts[1]) if len(parts) == 2 and parts[0].strip() else (text, "")
 
 
 def lax_options(request: dict[str, Any]) -> dict[str, Any]:

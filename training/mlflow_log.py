@@ -126,8 +126,9 @@ def log_model(
 def describe_version(client: MlflowClient, config: TrainConfig, version: str, result: FitResult, digest: str) -> None:
     run_id = mlflow.active_run().info.run_id
     m = result.evaluation.metrics
+    n_tags = len(result.tagger.vocabulary)
     description = (
-        f"{config.vectorizer} + one-vs-rest logistic regression over the top {config.top_n_tags} tags, "
+        f"{config.vectorizer} model suggesting {n_tags} tags (training setting --top-n-tags {config.top_n_tags}), "
         f"trained on questions before {config.split_date}, evaluated from {config.split_date}: "
         f"P@1 {m['precision_at_1']:.3f}, F1@3 {m['f1_at_3']:.3f}, R@5 {m['recall_at_5']:.3f}. Run {run_id}."
     )
@@ -135,6 +136,7 @@ def describe_version(client: MlflowClient, config: TrainConfig, version: str, re
         run_id=run_id,
         vectorizer=config.vectorizer,
         top_n_tags=config.top_n_tags,
+        n_tags=n_tags,
         data_digest=digest,
         split_date=config.split_date,
         eval_end=config.eval_end or None,

@@ -469,3 +469,14 @@ def test_a_champion_that_keeps_moving_ends_in_a_conflict_with_nothing_recorded(m
         promote(registry, GateConfig(data=None))
     assert judged == ["0", "1", "2"]  # judged again against each new champion
     assert registry.tagged == []  # no verdict recorded for a move that never happened
+
+
+def test_status_counts_the_tags_a_label_tree_model_can_suggest_not_its_head(make_version, registry):
+    """The plt kind's --top-n-tags is the one-vs-rest head's size; its vocabulary also holds the tree's tags."""
+    version = make_version(vectorizer="plt", top_n_tags=3, min_tag_questions=5)
+    n_tags = len(registry.load_tagger(version).vocabulary)
+    card = read_card(registry.client, registry.version(version))
+    assert card.top_n_tags == 3 and card.n_tags == n_tags > 3
+    assert f"suggesting {n_tags} tags" in registry.version(version).description
+    row = next(line for line in status_text(registry).splitlines() if line.startswith(f"v{version} "))
+    assert row.split()[2:4] == ["plt", str(n_tags)]

@@ -33,10 +33,19 @@ class Store:
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
         version = train(config, use_fluent(self.settings, config.experiment)).version
-        # Serving tests need a champion to serve, not a gate decision: promoted without floor or cases, and over
-        # a broken champion as an operator would (--replace-broken-champion).
-        gate = GateConfig(data=self.data, floor=0.0, behaviour_cases=None, replace_broken_champion=True)
-        promote(open_registry(self.settings, MODEL_NAME), gate, version)
+        # Serving tests need a champion to serve, not a gate decision: promoted without floor, cases, latency
+        # budget (a loaded machine's p50 is no concern here) or margin over the champion, and over a broken
+        # champion as an operator would (--replace-broken-champion).
+        gate = GateConfig(
+            data=self.data,
+            floor=0.0,
+            behaviour_cases=None,
+            replace_broken_champion=True,
+            max_latency_ms=1e9,
+            min_delta=-1.0,
+        )
+        result = promote(open_registry(self.settings, MODEL_NAME), gate, version)
+        assert result.champion == version, result.verdict.reason if result.verdict else result
         return version
 
 

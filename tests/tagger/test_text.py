@@ -47,7 +47,14 @@ def test_squash_whitespace_equals_the_regex_it_replaced():
 
 
 # Issue 20 kind 1: every line ending is "\n" once text comes in.
-@pytest.mark.parametrize("blank", ["\r\n\r\n", "\r\r", "\u2028\u2028", "\u2029\u2029", "\x85\x85", "\r\n\n", "\n\r\n"])
+@pytest.mark.parametrize(
+    "blank",
+    [
+        *("\r\n\r\n", "\r\r", "\u2028\u2028", "\u2029\u2029", "\x85\x85", "\r\n\n", "\n\r\n"),
+        # A line of spaces or tabs is blank too (an HTML form, a client that indents).
+        *("\n  \n", "\r\n  \r\n", "\n\t\n", "\n\u00a0\n"),
+    ],
+)
 def test_split_text_splits_a_blank_line_in_any_line_ending(blank):
     from serving.original_api import split_text
 
