@@ -162,16 +162,7 @@ def test_evaluate_on_several_files_scores_them_together(tracking, version, quest
     """Issue 23: `--data A B` reads both (a question id once); the run's source names both."""
     first, second = tmp_path / "first.parquet", tmp_path / "second.csv"
     questions.iloc[:300].to_parquet(first)
-    later = questions.iloc[250:]  # 50 ids in both files
-    pd.DataFrame(
-        {
-            "Id": later["id"],
-            "CreationDate": later["creation_date"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-            "Title": later["title"],
-            "Body": later["body"],
-            "Tags": later["tags"].map(lambda ts: "".join(f"<{t}>" for t in ts)),
-        }
-    ).to_csv(second, index=False)
+    _sede_csv(questions.iloc[250:], second)  # 50 ids in both files
     uri = f"models:/{MODEL_NAME}/{version}"
     code, lines, err = _evaluate(capsys, "--data", str(first), str(second), "--model-uri", uri, "--start", "2018-03-01")
     assert code == 0, err
