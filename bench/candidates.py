@@ -37,6 +37,7 @@ from tagger.data import load_questions, tag_vocabulary
 from tagger.data.split import tags_with_at_least
 from tagger.fused import FusedLinearModel
 from tagger.kinds.linear import fit_one_vs_rest
+from tagger.kinds.plt import HeadAndTree
 from tagger.label_tree import LabelTree, TreeSettings, tag_indicator
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
 from tagger.questions import question_texts
@@ -137,20 +138,18 @@ def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: obj
 
 
 def ovr_plus_plt(ovr: FusedLinearModel, tree: LabelTree, head: list[int], n_tags: int) -> Fitted:
-    """The baseline's one-vs-rest for the `head` tag ids (the top-100) and a fitted tree over the whole vocabulary:
-    the tree's dense scores with the head's columns replaced by the OvR probabilities (what the `plt` kind serves).
-    Its fit time is the sum of the two fits (both are reused, not refitted)."""
-    head_ids = np.asarray(head)
-
-    def scores(features: sp.csr_matrix) -> np.ndarray:
-        out = tree.scores(features)
-        out[:, head_ids] = ovr.predict_proba(features)
-        return out
+    """The baseline's one-vs-rest for the `head` tag ids (the top-100, the vocabulary's first columns) and a fitted
+    tree over the whole vocabulary, combined as the `plt` kind serves them (tagger.kinds.plt.HeadAndTree: a head
+    column's score is the geometric mean of the two). Its fit time is the sum of the two fits (both are reused,
+    not refitted)."""
+    if head != list(range(len(head))):
+        raise ValueError("ovr+plt: the head tags must be the vocabulary's first columns")
+    combined = HeadAndTree(ovr, tree, combine="geometric")
 
     def merged(features: sp.csr_matrix, depth: int) -> list[list[int]]:
-        return top_k_indices(scores(features), depth).tolist()
+        return top_k_indices(combined.scores(features), depth).tolist()
 
-    return Fitted(merged, lambda row: top_k_indices(scores(row), TOP_K)[0].tolist())
+    return Fitted(merged, lambda row: top_k_indices(combined.scores(row), TOP_K)[0].tolist())
 
 
 def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 10) -> Fitted:
@@ -373,7 +372,8 @@ def candidate_lines(config: TrainConfig, run: CandidateRun) -> Iterator[str]:
         return figures["fitted"], line("candidate", name, figures, base_s)
 
     for m in run.min_tag_questions:
-        vocabulary = tags_with_at_least(train_tags, m)
+        known = set(top100)  # the plt kind's vocabulary: the head first, then every other tag with >= m questions
+        vocabulary = top100 + [t for t in tags_with_at_least(train_tags, m) if t not in known]
         ids = label_ids(train_tags, vocabulary)
         n = len(vocabulary)
         head = [vocabulary.index(t) for t in top100 if t in vocabulary]

@@ -1,29 +1,32 @@
-"""A probabilistic label tree (PLT) with linear node classifiers, scored exactly by stacked sparse products.
+"""Label trees (Parabel / PLT) with linear node classifiers, scored exactly by stacked sparse products.
 
 One-vs-rest fits one linear model per tag over every question, so its training time grows linearly with the
-vocabulary. A label tree groups the tags and fits one logistic regression per tree node, each on the questions
-that reach the node's parent only; a tag's probability is the product of the node probabilities on its path
-(root to the tag's leaf), P(tag | question).
+vocabulary. A label tree groups the tags and fits one linear classifier per tree node, each on the questions that
+reach the node's parent only; a tag's score is the product of the node scores on its path (root to the tag's
+leaf). Node scores: exp(-max(0, 1 - z)^2) for squared-hinge nodes (Parabel's), sigmoid(z) for logistic ones (then
+the product is P(tag | question)). A forest of `n_trees` such trees, built from different seeds, averages them.
 
 Written here rather than called from a library (napkinxc, omikuji) because it makes scoring an order of magnitude
 faster: those libraries answer with a best-first or beam search, one Python call per question, 6-10 ms each. The
-node classifiers are linear, so the whole tree scores exactly with two sparse products and no search:
+node classifiers are linear, so the whole forest scores exactly with stacked sparse products and no search:
 
-* every node's logit at once: `Z = X @ W + b`, `W` the sparse (n_features, n_nodes) stacked node weights;
-* every tag's log-probability: `log P = logsigmoid(Z) @ A`, `A` the sparse (n_nodes, n_tags) path matrix
-  (A[node, tag] = 1 when the node is on the tag's path); probabilities = exp.
+* every node's logit at once: `Z = X @ W + b`, `W` the sparse (n_features, n_nodes) stacked node weights of all
+  the trees;
+* every node's log-score (elementwise), then the sums along every path, level by level (each node adds its
+  parent's sum); a tag's log-score in a tree is its leaf's sum; scores = exp, averaged over the trees.
 
 That is the dense (n, n_tags) score matrix every model kind returns, for one question or a batch (batches go in
 chunks of `CHUNK` rows to bound memory).
 
 Training (Parabel-style): each tag is represented by the l2-normalised sum of its questions' feature rows; the
 tags are split by balanced spherical 2-means, recursively, until a group has at most `max_leaves` tags, whose
-leaves (one per tag) hang under it. Each node is a binary logistic regression (liblinear, dual) fitted on the
-questions that reach its parent (the root's: every question), positive when the question has a tag under the
-node. Deterministic: the 2-means starts from seeded draws and every liblinear problem gets the same `seed`; the
+leaves (one per tag) hang under it. Each node is a binary linear classifier (liblinear: a primal squared-hinge SVM
+with tolerance 0.1, as omikuji, or a dual logistic regression) fitted on the questions that reach its parent (the
+root's: every question), positive when the question has a tag under the node, over the features those questions
+use. Deterministic: the 2-means starts from seeded draws and every liblinear problem gets the same `seed`; the
 `threads` workers are processes (liblinear's generator is process-global), so the fit is the same bit for bit
-whatever their number or timing. Weights with |w| < `prune` are dropped, which
-keeps the artifact small.
+whatever their number or timing. Weights with |w| < `prune` are dropped in the workers, which keeps what they
+send back and the artifact small.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
+from sklearn.svm import LinearSVC
 
+LOSSES = ("log", "squared_hinge")
 CHUNK = 2048  # rows scored at once: the (CHUNK, n_nodes) logits are the largest temporary
 DTYPE = np.float32
 
@@ -44,20 +49,41 @@ DTYPE = np.float32
 @dataclass(frozen=True)
 class TreeSettings:
     """`max_leaves`: most tags under one group node; `C`: each node's inverse regularisation; `prune`: weights
-    with a smaller magnitude are dropped; `kmeans_iterations` per split; `seed`; `threads` fitting nodes."""
+    with a smaller magnitude are dropped; `kmeans_iterations` per split; `seed`; `threads` fitting nodes;
+    `loss`: the node classifiers' ("squared_hinge": linear SVMs scored exp(-max(0, 1 - z)^2), Parabel's;
+    "log": logistic regressions scored sigmoid(z)); `n_trees`: trees fitted (seeds `seed`, `seed` + 1, …) whose
+    scores are averaged.
 
-    max_leaves: int = 8
-    C: float = 10.0
-    prune: float = 0.2
+    The defaults are Parabel's (omikuji's): groups of up to 100 tags, squared hinge, C 1, prune 0.1, measured
+    best on the shared split (README). Trees saved before `loss` and `n_trees` existed used logistic nodes and
+    one tree: their pickles read back so (`__setstate__`)."""
+
+    max_leaves: int = 100
+    C: float = 1.0
+    prune: float = 0.1
     kmeans_iterations: int = 10
     seed: int = 7
     threads: int = 2
+    loss: str = "squared_hinge"
+    n_trees: int = 1
 
     def __post_init__(self) -> None:
         if self.max_leaves < 2:
             raise ValueError(f"max_leaves: {self.max_leaves}; a group node needs at least 2 tags")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: {self.loss!r}; one of {', '.join(LOSSES)}")
+        if self.n_trees < 1:
+            raise ValueError(f"n_trees: {self.n_trees}; at least 1")
         if self.C <= 0 or self.prune < 0:
             raise ValueError(f"C must be > 0 and prune >= 0 (got C={self.C}, prune={self.prune})")
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for key, value in {**LEGACY_SETTINGS, **state}.items():
+            object.__setattr__(self, key, value)
+
+
+# What a TreeSettings pickled before `loss` and `n_trees` existed was fitted with (logistic nodes, one tree).
+LEGACY_SETTINGS = {"loss": "log", "n_trees": 1}
 
 
 def balanced_split(vectors: sp.csr_matrix, iterations: int, rng: np.random.Generator) -> np.ndarray:
@@ -88,8 +114,15 @@ def _node_model(x: sp.csr_matrix, y: np.ndarray, settings: TreeSettings) -> tupl
     is a constant: zero weights and a smoothed log-odds bias."""
     positives = int(y.sum())
     if positives in (0, len(y)):
+        if settings.loss == "squared_hinge":  # score 0 when all are positive, -4 (e^-4) when none is
+            return np.zeros(x.shape[1]), 1.0 if positives else -1.0
         return np.zeros(x.shape[1]), float(np.log((positives + 0.5) / (len(y) - positives + 0.5)))
-    model = LogisticRegression(C=settings.C, solver="liblinear", dual=True, max_iter=1000, random_state=settings.seed)
+    if settings.loss == "squared_hinge":
+        model = LinearSVC(C=settings.C, loss="squared_hinge", dual=False, tol=0.1, random_state=settings.seed)
+    else:
+        model = LogisticRegression(
+            C=settings.C, solver="liblinear", dual=True, max_iter=1000, random_state=settings.seed
+        )
     model.fit(x, y)
     return model.coef_.ravel(), float(model.intercept_[0])
 
@@ -102,8 +135,24 @@ def _fit_nodes(
     for parent, nodes in jobs:
         rows = covered[:, parent].indices if parent >= 0 else np.arange(x.shape[0])
         sub, targets = x[rows], covered[:, nodes].tocsr()[rows].toarray()
-        out.extend((node, *_node_model(sub, targets[:, j], settings)) for j, node in enumerate(nodes))
+        # Only the features these questions use: the solver's dense vectors shrink from every feature to those
+        # (a leaf group's questions use a few thousand of the 100,000); the weights go back to full width.
+        used = np.unique(sub.indices)
+        sub = sub[:, used]
+        for j, node in enumerate(nodes):
+            w, b = _node_model(sub, targets[:, j], settings)
+            kept = np.flatnonzero((np.abs(w) >= settings.prune) & (w != 0))
+            out.append((node, used[kept], w[kept].astype(DTYPE), b))  # pruned here: workers send back little
     return out
+
+
+def _log_squared_hinge(z: np.ndarray) -> np.ndarray:
+    """Parabel's node score for squared-hinge classifiers, -max(0, 1 - z)^2, in place."""
+    np.subtract(1.0, z, out=z)
+    np.maximum(z, 0.0, out=z)
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    return z
 
 
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -118,8 +167,10 @@ def _log_sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class LabelTree:
-    """A fitted PLT: `weights` (n_features, n_nodes) CSR, `bias` (n_nodes,), `paths` (n_nodes, n_tags) CSC 0/1,
-    `parent` (n_nodes,) with -1 for the root (node 0), `leaf` (n_tags,) each tag's leaf node. Picklable."""
+    """A fitted PLT, or several (`settings.n_trees`) whose scores are averaged, all nodes stacked in one
+    numbering: `weights` (n_features, n_nodes) CSR, `bias` (n_nodes,), `paths` (n_nodes, n_tags) CSR 0/1 (the
+    tags under each node), `parent` (n_nodes,) with -1 for each tree's root (the first tree's is node 0), `leaf`
+    (n_trees, n_tags) each tag's leaf node in each tree (a tree pickled before forests: (n_tags,)). Picklable."""
 
     def __init__(self, settings: TreeSettings | None = None) -> None:
         self.settings = settings or TreeSettings()
@@ -131,7 +182,12 @@ class LabelTree:
 
     @property
     def n_tags(self) -> int:
-        return len(self.leaf)
+        return self.leaf.shape[-1]
+
+    @property
+    def leaves(self) -> np.ndarray:
+        """(n_trees, n_tags) each tag's leaf node in each tree."""
+        return np.atleast_2d(self.leaf)
 
     @property
     def n_nodes(self) -> int:
@@ -160,7 +216,8 @@ class LabelTree:
             if parent >= 0:
                 children.setdefault(parent, []).append(node)
         # One job per parent: its children's problems share the parent's rows (the root's job: the root itself).
-        jobs = [(-1, [0]), *((parent, children[parent]) for parent in sorted(children))]
+        roots = np.flatnonzero(self.parent < 0).tolist()
+        jobs = [*((-1, [root]) for root in roots), *((parent, children[parent]) for parent in sorted(children))]
         workers = min(self.settings.threads, len(jobs))
         batches = [jobs[i::workers] for i in range(workers)]  # the root job and the large ones spread out
         if workers == 1:
@@ -173,35 +230,40 @@ class LabelTree:
             )
         results = [r for batch in done for r in batch]
         results.sort(key=lambda r: r[0])
-        self.bias = np.array([b for _, _, b in results], dtype=DTYPE)
-        columns = []
-        for _, w, _ in results:
-            kept = np.flatnonzero((np.abs(w) >= self.settings.prune) & (w != 0))
-            columns.append(sp.csc_matrix((w[kept], (kept, np.zeros(len(kept), dtype=np.int64))), shape=(len(w), 1)))
-        self.weights = sp.csr_matrix(sp.hstack(columns, format="csc"), dtype=DTYPE)
+        self.bias = np.array([b for *_, b in results], dtype=DTYPE)
+        indptr = np.cumsum([0] + [len(features) for _, features, _, _ in results])
+        indices = np.concatenate([features for _, features, _, _ in results]).astype(np.int64)
+        values = np.concatenate([w for _, _, w, _ in results]).astype(DTYPE)
+        by_node = sp.csc_matrix((values, indices, indptr), shape=(x.shape[1], len(results)))
+        self.weights = sp.csr_matrix(by_node, dtype=DTYPE)
         return self
 
     def _build_tree(self, label_vectors: sp.csr_matrix, n_tags: int) -> None:
-        """Nodes in breadth-first order: root 0, group nodes, then each tag's leaf under its group."""
-        rng = np.random.default_rng(self.settings.seed)
-        parent: list[int] = [-1]
-        under: list[np.ndarray] = [np.arange(n_tags)]  # the tags under each node
-        leaf = np.full(n_tags, -1, dtype=np.int64)
-        queue = [0]
-        while queue:
-            node = queue.pop(0)
-            tags = under[node]
-            if len(tags) <= self.settings.max_leaves:
-                for t in tags.tolist():
-                    leaf[t] = len(parent)
+        """Each tree's nodes in breadth-first order (its root, group nodes, each tag's leaf under its group), the
+        trees one after the other; tree t splits with the generator seeded `seed + t`. A parent is always numbered
+        before its children."""
+        parent: list[int] = []
+        under: list[np.ndarray] = []  # the tags under each node
+        leaf = np.full((self.settings.n_trees, n_tags), -1, dtype=np.int64)
+        for tree in range(self.settings.n_trees):
+            rng = np.random.default_rng(self.settings.seed + tree)
+            queue = [len(parent)]
+            parent.append(-1)
+            under.append(np.arange(n_tags))
+            while queue:
+                node = queue.pop(0)
+                tags = under[node]
+                if len(tags) <= self.settings.max_leaves:
+                    for t in tags.tolist():
+                        leaf[tree, t] = len(parent)
+                        parent.append(node)
+                        under.append(np.array([t]))
+                    continue
+                first = balanced_split(label_vectors[tags], self.settings.kmeans_iterations, rng)
+                for half in (tags[first], tags[~first]):
+                    queue.append(len(parent))
                     parent.append(node)
-                    under.append(np.array([t]))
-                continue
-            first = balanced_split(label_vectors[tags], self.settings.kmeans_iterations, rng)
-            for half in (tags[first], tags[~first]):
-                queue.append(len(parent))
-                parent.append(node)
-                under.append(half)
+                    under.append(half)
         self.parent, self.leaf = np.asarray(parent, dtype=np.int64), leaf
         self._levels_cache = None
         rows = [node for node, tags in enumerate(under) for _ in range(len(tags))]
@@ -223,7 +285,8 @@ class LabelTree:
         return z
 
     def scores(self, features: sp.spmatrix) -> np.ndarray:
-        """(n, n_tags) P(tag | question) = exp(logsigmoid(node logits) @ paths), exact over the whole tree.
+        """(n, n_tags) scores in [0, 1]: each tree's exp(sum of the node log-scores on the tag's path), exact over
+        the whole tree (with logistic nodes, P(tag | question)), averaged over the trees.
 
         The sum over each path is taken level by level (nodes are numbered breadth first, so a node's parent is
         already summed when the node is reached): the same numbers as the sparse product with `paths`, with one
@@ -234,40 +297,61 @@ class LabelTree:
         out = np.empty((x.shape[0], self.n_tags), dtype=np.float64)
         for lo in range(0, x.shape[0], CHUNK):
             chunk = x if x.shape[0] <= CHUNK else x[lo : lo + CHUNK]
-            out[lo : lo + CHUNK] = np.exp(self._path_sums(_log_sigmoid(self.node_logits(chunk).T.copy()))).T
+            path_sums = self._path_sums(self._log_node(self.node_logits(chunk).T.copy()))
+            leaves = self.leaves
+            mean = np.exp(path_sums[leaves[0]])
+            for tree_leaves in leaves[1:]:
+                mean += np.exp(path_sums[tree_leaves])
+            if len(leaves) > 1:
+                mean /= len(leaves)
+            out[lo : lo + CHUNK] = mean.T
         return out
 
+    def _log_node(self, z: np.ndarray) -> np.ndarray:
+        """Node logits -> node log-scores, in place."""
+        return _log_squared_hinge(z) if self.settings.loss == "squared_hinge" else _log_sigmoid(z)
+
     def _path_sums(self, log_node: np.ndarray) -> np.ndarray:
-        """(n_nodes, n) log-probabilities of the nodes -> (n_tags, n) of the tags' paths, in place by level."""
+        """(n_nodes, n) log-scores of the nodes -> (n_nodes, n) sums along each node's path from its root, in
+        place by level (a tag's path sum in a tree: the row of its leaf there)."""
         for level in self._levels():
             log_node[level] += log_node[self.parent[level]]
-        return log_node[self.leaf]
+        return log_node
 
     def _levels(self) -> list[np.ndarray]:
         """The non-root nodes by depth (cached; derived from `parent`)."""
         levels = getattr(self, "_levels_cache", None)
         if levels is None:
             depth = np.zeros(self.n_nodes, dtype=np.int64)
-            for node in range(1, self.n_nodes):  # breadth-first numbering: a parent's depth is known
-                depth[node] = depth[self.parent[node]] + 1
+            for node, parent in enumerate(self.parent.tolist()):  # a parent is numbered first: its depth is known
+                depth[node] = 0 if parent < 0 else depth[parent] + 1
             levels = [np.flatnonzero(depth == d) for d in range(1, int(depth.max()) + 1)]
             self._levels_cache = levels
         return levels
 
-    def path(self, tag: int) -> list[int]:
-        """The nodes from the root to `tag`'s leaf."""
-        nodes, node = [], int(self.leaf[tag])
+    def path(self, tag: int, tree: int = 0) -> list[int]:
+        """The nodes from `tree`'s root to `tag`'s leaf in it."""
+        nodes, node = [], int(self.leaves[tree, tag])
         while node >= 0:
             nodes.append(node)
             node = int(self.parent[node])
         return nodes[::-1]
 
     def brute_force_scores(self, features: sp.spmatrix) -> np.ndarray:
-        """The same probabilities one tag at a time (the product of sigmoids along each path): the reference
-        the stacked product is tested against. Slow; for tests."""
+        """The same scores one tag and one tree at a time (the product of the node scores along each path,
+        averaged over the trees): the reference the stacked product is tested against. Slow; for tests."""
         z = self.node_logits(features).astype(np.float64)
-        sig = 1.0 / (1.0 + np.exp(-z))
-        return np.column_stack([np.prod(sig[:, self.path(t)], axis=1) for t in range(self.n_tags)])
+        if self.settings.loss == "squared_hinge":
+            node = np.exp(-(np.maximum(0.0, 1.0 - z) ** 2))
+        else:
+            node = 1.0 / (1.0 + np.exp(-z))
+        trees = range(len(self.leaves))
+        return np.column_stack(
+            [
+                np.mean([np.prod(node[:, self.path(t, tree)], axis=1) for tree in trees], axis=0)
+                for t in range(self.n_tags)
+            ]
+        )
 
 
 def tag_indicator(tag_ids: Sequence[Sequence[int]], n_tags: int) -> sp.csr_matrix:

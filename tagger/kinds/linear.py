@@ -46,12 +46,17 @@ def fit_one_vs_rest(
     outnumber questions. Threads (not processes) avoid copying the matrix and the
     read-only memmap failure of process-based OvR with liblinear; the matrix is made
     canonical float64 first so no thread mutates or converts the shared copy.
+
+    The caller's matrix is left as it was: the canonical copy is a whole copy. (A dtype-converting
+    `csr_matrix(x, dtype=...)` copies the values but shares the index arrays, so sorting the copy's indices
+    in place scrambled the caller's matrix: a float32 TF-IDF matrix with unsorted indices, which a label tree
+    was then fitted on.)
     """
     dense = not sp.issparse(features)
     if dense:
         features = np.ascontiguousarray(features, dtype=np.float64)
     else:
-        features = sp.csr_matrix(features, dtype=np.float64)
+        features = sp.csr_matrix(features, dtype=np.float64, copy=True)
         features.sum_duplicates()
     estimator = LogisticRegression(C=C, solver="liblinear", dual=not dense, max_iter=1000)
     ovr = OneVsRestClassifier(estimator, n_jobs=n_jobs)

@@ -191,3 +191,21 @@ def test_a_config_naming_an_unknown_kind_or_option_is_refused(tmp_path):
     (directory / "config.json").write_text(json.dumps(payload | {"options": {"title_repeats": 2}}))
     with pytest.raises(ArtifactError, match=r"unknown field.*title_repeats"):
         read_config(directory)
+
+
+def test_fitting_one_vs_rest_leaves_the_callers_feature_matrix_unchanged():
+    """The plt kind fits its head, then its trees, on one TF-IDF matrix: float32 with unsorted column indices
+    (what TfidfVectorizer returns). Fitting the head once scrambled that matrix (a dtype-converting copy shared
+    its index arrays and sorted them in place), so the trees learned from wrong features."""
+    import scipy.sparse as sp
+
+    from tagger.kinds.linear import fit_one_vs_rest
+
+    texts = [f"python pandas frame {i}" if i % 2 else f"docker compose volume {i} python" for i in range(40)]
+    x = TfidfVectorizer(dtype=np.float32).fit_transform(texts)
+    x = sp.csr_matrix(x)
+    assert x.dtype == np.float32 and not x.has_sorted_indices  # the case that was scrambled
+    before = (x.data.copy(), x.indices.copy(), x.indptr.copy())
+    fit_one_vs_rest(x, np.array([[i % 2, 1 - i % 2] for i in range(40)]), C=10.0, n_jobs=2)
+    for kept, was in zip((x.data, x.indices, x.indptr), before, strict=True):
+        np.testing.assert_array_equal(kept, was)

@@ -28,17 +28,29 @@ def synthetic(n: int = 600, seed: int = 0) -> tuple[sp.csr_matrix, list[list[int
     return x, tags
 
 
+# Deep trees of logistic nodes (the first plt recipe): every path has several nodes to multiply.
+LOGISTIC = dict(max_leaves=4, prune=0.0, loss="log", C=10.0)
+
+
 @pytest.fixture(scope="module")
 def fitted() -> tuple[LabelTree, sp.csr_matrix, list[list[int]]]:
     x, tags = synthetic()
-    return LabelTree(TreeSettings(max_leaves=4, prune=0.0)).fit(x, tag_indicator(tags, N_TAGS)), x, tags
+    return LabelTree(TreeSettings(**LOGISTIC)).fit(x, tag_indicator(tags, N_TAGS)), x, tags
+
+
+@pytest.fixture(scope="module")
+def forest() -> tuple[LabelTree, sp.csr_matrix, list[list[int]]]:
+    """Three squared-hinge trees (the kind's node classifiers), small groups so the paths are deep."""
+    x, tags = synthetic()
+    settings = TreeSettings(max_leaves=4, prune=0.0, n_trees=3)
+    return LabelTree(settings).fit(x, tag_indicator(tags, N_TAGS)), x, tags
 
 
 def test_the_tree_has_one_leaf_per_tag_and_groups_of_at_most_max_leaves(fitted):
     tree, _, _ = fitted
-    assert tree.n_tags == N_TAGS and len(set(tree.leaf.tolist())) == N_TAGS
+    assert tree.n_tags == N_TAGS and len(set(tree.leaf.ravel().tolist())) == N_TAGS
     assert tree.parent[0] == -1 and np.all(tree.parent[1:] >= 0)
-    groups = np.bincount(tree.parent[tree.leaf], minlength=tree.n_nodes)
+    groups = np.bincount(tree.parent[tree.leaves[0]], minlength=tree.n_nodes)
     assert groups.max() <= 4
     # 40 tags split in balanced halves down to groups of <= 4: 40 -> 20 -> 10 -> 5 -> 3/2 ... every path is deep
     assert all(len(tree.path(t)) >= 5 for t in range(N_TAGS))
@@ -81,13 +93,13 @@ def test_a_pickle_round_trip_scores_identically_and_a_refit_is_identical(fitted)
     joblib.dump(tree, buffer)
     buffer.seek(0)
     np.testing.assert_array_equal(joblib.load(buffer).scores(x[:40]), tree.scores(x[:40]))
-    again = LabelTree(TreeSettings(max_leaves=4, prune=0.0, threads=1)).fit(x, tag_indicator(tags, N_TAGS))
+    again = LabelTree(TreeSettings(**LOGISTIC, threads=1)).fit(x, tag_indicator(tags, N_TAGS))
     np.testing.assert_array_equal(again.scores(x[:40]), tree.scores(x[:40]))  # seeded: threads do not matter
 
 
 def test_pruning_drops_small_weights_and_keeps_the_ranking(fitted):
     tree, x, tags = fitted
-    pruned = LabelTree(TreeSettings(max_leaves=4, prune=0.05)).fit(x, tag_indicator(tags, N_TAGS))
+    pruned = LabelTree(TreeSettings(**{**LOGISTIC, "prune": 0.05})).fit(x, tag_indicator(tags, N_TAGS))
     assert pruned.weights.nnz < tree.weights.nnz
     assert np.mean(pruned.scores(x).argmax(1) == tree.scores(x).argmax(1)) > 0.95
 
@@ -112,7 +124,7 @@ def test_bad_inputs_are_refused():
 
 def test_a_tag_without_questions_scores_low_and_the_others_still_rank():
     x, tags = synthetic(300)
-    tree = LabelTree(TreeSettings(max_leaves=4)).fit(x, tag_indicator(tags, N_TAGS + 2))  # tags 40, 41: no question
+    tree = LabelTree(TreeSettings(**LOGISTIC)).fit(x, tag_indicator(tags, N_TAGS + 2))  # tags 40, 41: no question
     scores = tree.scores(x)
     assert scores[:, N_TAGS:].max() < 0.1 and scores[:, N_TAGS:].mean() < 0.01
     tagged = [i for i, t in enumerate(tags) if t]
@@ -121,3 +133,55 @@ def test_a_tag_without_questions_scores_low_and_the_others_still_rank():
         LabelTree().scores(x)
     with pytest.raises(ValueError, match="max_leaves"):
         TreeSettings(max_leaves=1)
+    with pytest.raises(ValueError, match="loss: 'hinge'"):
+        TreeSettings(loss="hinge")
+    with pytest.raises(ValueError, match="n_trees: 0"):
+        TreeSettings(n_trees=0)
+
+
+def test_a_forest_has_one_leaf_per_tag_in_each_tree_and_its_trees_differ(forest):
+    tree, _, _ = forest
+    assert tree.leaves.shape == (3, N_TAGS) and tree.n_tags == N_TAGS
+    roots = np.flatnonzero(tree.parent < 0)
+    assert len(roots) == 3 and roots[0] == 0
+    for t, root in enumerate(roots.tolist()):
+        assert len(set(tree.leaves[t].tolist())) == N_TAGS
+        assert all(tree.path(tag, t)[0] == root for tag in range(N_TAGS))
+    assert np.all(tree.parent < np.arange(tree.n_nodes))  # a parent is numbered before its children
+    # the trees split with different seeds: some tags share a leaf group in one tree and not in another
+    groups = [
+        {frozenset(np.flatnonzero(tree.parent[leaves] == g).tolist()) for g in set(tree.parent[leaves])}
+        for leaves in tree.leaves
+    ]
+    assert groups[0] != groups[1] or groups[1] != groups[2]
+
+
+def test_forest_scores_are_the_mean_of_each_trees_squared_hinge_path_product(forest):
+    tree, x, tags = forest
+    stacked = tree.scores(x[:50])
+    np.testing.assert_allclose(stacked, tree.brute_force_scores(x[:50]), rtol=1e-5, atol=1e-7)
+    # by hand for one tag: in each tree, the product of exp(-max(0, 1 - z)^2) over its path; then the mean
+    z = tree.node_logits(x[:1])[0].astype(np.float64)
+    per_tree = [np.prod([np.exp(-(max(0.0, 1.0 - z[n]) ** 2)) for n in tree.path(7, t)]) for t in range(3)]
+    assert stacked[0, 7] == pytest.approx(np.mean(per_tree), rel=1e-5)
+    scores = tree.scores(x)
+    assert np.all((scores >= 0) & (scores <= 1))
+    tagged = [i for i, t in enumerate(tags) if t]
+    assert np.mean([int(np.argmax(scores[i])) in tags[i] for i in tagged]) > 0.9
+
+
+def test_a_tree_pickled_before_forests_reads_back_as_one_logistic_tree(fitted):
+    """Models saved before `loss` and `n_trees` existed: TreeSettings without those fields, `leaf` (n_tags,).
+    They must score as they did (logistic nodes), not with the new defaults (squared hinge)."""
+    tree, x, tags = fitted
+    old = LabelTree(TreeSettings(**LOGISTIC)).fit(x, tag_indicator(tags, N_TAGS))
+    old.leaf = old.leaf[0]
+    for field in ("loss", "n_trees"):  # the instance attribute goes; the class default (squared hinge) shows
+        object.__delattr__(old.settings, field)
+    assert old.settings.loss == "squared_hinge"
+    buffer = io.BytesIO()
+    joblib.dump(old, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    assert loaded.settings.loss == "log" and loaded.settings.n_trees == 1 and loaded.leaves.shape == (1, N_TAGS)
+    np.testing.assert_allclose(loaded.scores(x[:40]), tree.scores(x[:40]), rtol=1e-6)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tagger.explain import explain
-from tagger.kinds.plt import HeadAndTree, TreeKind
+from tagger.kinds.plt import TREES, HeadAndTree, TreeKind
 from tagger.model import Tagger
 from tagger.pyfunc import MODEL_DIR_KEY, TaggerPyfunc
 
@@ -48,17 +48,36 @@ def test_the_vocabulary_is_the_head_then_every_tag_with_enough_questions(trained
     assert result.evaluation.metrics["precision_at_1"] > 0.7  # titles name their topic
 
 
-def test_scores_are_the_head_for_head_tags_and_the_tree_for_the_rest(trained):
+def test_head_tags_combine_head_and_trees_and_the_rest_are_the_trees(trained):
     _, _, result = trained
     model = result.tagger.model
     assert isinstance(model, TreeKind) and isinstance(model.estimator, HeadAndTree)
+    estimator = model.estimator
+    assert estimator.combine == "geometric" and estimator.tree.settings.n_trees == TREES == 2
+    assert estimator.tree.settings.loss == "squared_hinge" and estimator.tree.leaves.shape[0] == 2
     features = model.features.transform(model.texts(["docker compose volume mount"], [""]))
-    scores = model.estimator.scores(features)
-    np.testing.assert_allclose(scores[:, :3], model.estimator.head.predict_proba(features))
-    np.testing.assert_allclose(scores[:, 3:], model.estimator.tree.scores(features)[:, 3:])
-    np.testing.assert_allclose(
-        model.estimator.tree.scores(features), model.estimator.tree.brute_force_scores(features), rtol=1e-5
-    )
+    scores = estimator.scores(features)
+    trees = estimator.tree.scores(features)
+    np.testing.assert_allclose(scores[:, :3], np.sqrt(estimator.head.predict_proba(features) * trees[:, :3]))
+    np.testing.assert_allclose(scores[:, 3:], trees[:, 3:])
+    np.testing.assert_allclose(trees, estimator.tree.brute_force_scores(features), rtol=1e-5)
+
+
+def test_a_model_saved_before_combine_existed_still_replaces_the_head_columns(trained):
+    """An estimator pickled by the first plt (no `combine` field) must score as it did: head columns = head."""
+    _, _, result = trained
+    estimator = result.tagger.model.estimator
+    old = HeadAndTree(estimator.head, estimator.tree, combine="geometric")
+    del old.__dict__["combine"]  # what an older pickle holds: the field's class default shows
+    buffer = io.BytesIO()
+    joblib.dump(old, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    features = result.tagger.model.features.transform(result.tagger.model.texts(["docker compose volume"], [""]))
+    assert loaded.combine == "replace"
+    np.testing.assert_allclose(loaded.scores(features)[:, :3], estimator.head.predict_proba(features))
+    with pytest.raises(ValueError, match="combine: 'mean'"):
+        HeadAndTree(estimator.head, estimator.tree, combine="mean")
 
 
 def test_saved_loaded_served_and_pickled_identically(trained, tmp_path):
@@ -90,7 +109,11 @@ def test_head_tags_are_broken_down_and_tree_tags_say_why_not(trained):
     _, prepared, result = trained
     head_tag, tree_tag = prepared.vocabulary[0], prepared.vocabulary[-1]
     [head, tree] = explain(result.tagger, f"{head_tag} question", "", [head_tag, tree_tag])
-    assert head.terms and head.note is None
+    assert head.terms and "geometric mean of this logit's probability" in head.note
+    assert head.score == pytest.approx(
+        np.sqrt(1 / (1 + np.exp(-head.logit)) * float(head.note.split("label trees' score (")[1].rstrip(")"))),
+        rel=1e-3,
+    )
     assert head.logit == pytest.approx(head.intercept + sum(t.contribution for t in head.terms) + head.other_terms)
     assert not tree.terms and "label-tree tag" in tree.note
     assert 0.0 <= tree.score <= 1.0
