@@ -37,7 +37,7 @@ from tagger.data import load_questions, tag_vocabulary
 from tagger.data.split import tags_with_at_least
 from tagger.fused import FusedLinearModel
 from tagger.kinds.linear import fit_one_vs_rest
-from tagger.kinds.plt import HeadAndTree
+from tagger.kinds.plt import TREE_C, TREE_PRUNE, TREES, HeadAndTree
 from tagger.label_tree import LabelTree, TreeSettings, tag_indicator
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
 from tagger.questions import question_texts
@@ -128,8 +128,10 @@ def fit_omikuji(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, settings: s
 
 
 def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: object) -> Fitted:
-    """sotag's LabelTree (stacked sparse scoring of a PLT), fitted on 2 threads unless `threads` says otherwise."""
-    tree = LabelTree(TreeSettings(**{"threads": 2, **settings})).fit(x, tag_indicator(ids, n_tags))
+    """sotag's LabelTree (stacked sparse scoring of label trees) with the `plt` kind's settings (its trees, C and
+    pruning) and 2 threads, unless `settings` say otherwise."""
+    kind = {"threads": 2, "n_trees": TREES, "C": TREE_C, "prune": TREE_PRUNE}
+    tree = LabelTree(TreeSettings(**{**kind, **settings})).fit(x, tag_indicator(ids, n_tags))
 
     def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
         return top_k_indices(tree.scores(features), depth).tolist()
@@ -306,7 +308,7 @@ CANDIDATES = ("ovr", "parabel", "bonsai", "plt", "pecos", "ovr+plt", "knn")
 @dataclass(frozen=True)
 class CandidateRun:
     """What one measurement fits: `candidates` (of CANDIDATES), each vocabulary floor in `min_tag_questions`,
-    LabelTree settings per configuration (`plt`, '' = the defaults), the extra questions (`extra`, evaluated
+    LabelTree settings per configuration (`plt`, '' = the plt kind's), the extra questions (`extra`, evaluated
     from `extra_from` or the cutoff, trained on before the cutoff with `train_extra`), the latency repeats."""
 
     candidates: tuple[str, ...] = CANDIDATES
@@ -407,7 +409,12 @@ def main() -> None:
     parser.add_argument("--min-tag-questions", default="5", help="comma-separated vocabulary thresholds")
     parser.add_argument("--ovr-large", action="store_true", help="also fit one-vs-rest on the large vocabulary")
     parser.add_argument(
-        "--plt", default="", help="LabelTree settings, ';' between configurations: 'max_leaves=16;C=30,prune=0.001'"
+        "--plt",
+        default="",
+        help=(
+            "LabelTree settings over the plt kind's, ';' between configurations ('' = the kind's): "
+            "';n_trees=3;C=1,prune=0.1'"
+        ),
     )
     parser.add_argument(
         "--extra",
