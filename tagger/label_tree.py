@@ -54,9 +54,9 @@ class TreeSettings:
     "log": logistic regressions scored sigmoid(z)); `n_trees`: trees fitted (seeds `seed`, `seed` + 1, …) whose
     scores are averaged.
 
-    The defaults are Parabel's (omikuji's): groups of up to 100 tags, squared hinge, C 1, prune 0.1, measured
-    best on the shared split (README). Trees saved before `loss` and `n_trees` existed used logistic nodes and
-    one tree: their pickles read back so (`__setstate__`)."""
+    The defaults are Parabel's (omikuji's): groups of up to 100 tags, squared hinge, C 1, prune 0.1; the plt
+    kind sets its own number of trees, C and pruning (tagger.kinds.plt, measured in README). Trees saved before
+    `loss` and `n_trees` existed used logistic nodes and one tree: their pickles read back so (`__setstate__`)."""
 
     max_leaves: int = 100
     C: float = 1.0
@@ -111,7 +111,8 @@ def balanced_split(vectors: sp.csr_matrix, iterations: int, rng: np.random.Gener
 
 def _node_model(x: sp.csr_matrix, y: np.ndarray, settings: TreeSettings) -> tuple[np.ndarray, float]:
     """One node's (weights (n_features,), bias); a node whose questions are all positive (or all negative)
-    is a constant: zero weights and a smoothed log-odds bias."""
+    is a constant: zero weights and a bias (logistic: the smoothed log-odds; squared hinge: +1 or -1, node
+    scores 1 or e^-4)."""
     positives = int(y.sum())
     if positives in (0, len(y)):
         if settings.loss == "squared_hinge":  # score 0 when all are positive, -4 (e^-4) when none is

@@ -5,9 +5,10 @@ at least `min_tag_questions` training questions, most frequent first. Features: 
 kind's vectorizer and cleaning). Scores in [0, 1]: every tag's from `TREES` Parabel-style label trees over the
 whole vocabulary (tagger.label_tree, scored exactly by stacked sparse products, averaged over the trees); a head
 tag's is the geometric mean of that and its one-vs-rest logistic regression's probability (the default model's
-head). Measured on the shared split (README, `python -m bench.candidates`): two trees with the head reach all-tags
-F1@3 0.480 where the head alone replacing the trees' head columns (the first `plt`) reached 0.478 and one tree
-0.472; a third tree adds 0.001 for a third more fit time.
+head). Measured on the shared split (README, `python -m bench.candidates`): with the head, two trees reach all-tags
+F1@3 0.484 and three 0.486, at twice the one-vs-rest default's fit time (the budget) instead of 1.8 times; the
+geometric mean scored 0.487 where the first `plt`'s rule (the head's probability replacing the trees' score)
+scored 0.484 (two trees, prune 0.1).
 
 `vectorizer.joblib` holds the fitted TF-IDF vectorizer, `estimator.joblib` a `HeadAndTree` (the fused head and
 the trees). Explanations: a head tag's logit is broken down into terms (tagger.explain); a tree tag's score is a
