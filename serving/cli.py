@@ -180,7 +180,11 @@ def register(
         "creation date are counted and skipped. Exit codes: 0 done, 2 bad input, 1 a component (the tracking server, "
         "the artifact store) failed.",
     )
-    p.add_argument("input", help="a .parquet file or a folder of parquet parts, a SEDE/Kaggle .csv, or Posts.xml")
+    p.add_argument(
+        "input",
+        help="one questions file in any supported format (parquet, SEDE or BigQuery CSV, StackSample Questions.csv, "
+        "Posts.xml), a StackSample folder, or a folder of parquet parts",
+    )
     p.add_argument("--out", required=True, help="output folder (created; its scored months are replaced)")
     p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
     p.add_argument(

@@ -119,6 +119,25 @@ def score(model: ResolvedModel, questions: pd.DataFrame, top_missing: int = 20, 
     return EvaluationReport(metrics, evaluation.per_tag, missing, len(questions))
 
 
+def seen_in_training(questions: pd.DataFrame, split_date: str | None) -> int:
+    """How many of `questions` were asked before `split_date` (the model's card: it was trained on questions
+    before that date), so possibly in its training window; 0 when the date is unknown (a model folder)."""
+    if not split_date:
+        return 0
+    return int((questions["creation_date"] < pd.Timestamp(split_date)).sum())
+
+
+def overlap_note(n_seen: int, n_questions: int, split_date: str | None) -> str | None:
+    """What `sotag evaluate` says when some questions fall inside the model's training window, else None."""
+    if n_seen == 0:
+        return None
+    return (
+        f"note: {n_seen} of these {n_questions} questions were asked before {split_date}, inside the model's "
+        f"training window (it was trained on questions before that date): its figures on them are optimistic; "
+        f"--start {split_date} scores only later questions"
+    )
+
+
 def evaluate_line(metrics: dict[str, float]) -> str:
     """The last line `sotag evaluate` prints (an interface: names and format are kept)."""
     m = metrics
@@ -151,6 +170,7 @@ def evaluate_model(config: EvaluateConfig, runs: FluentRuns) -> EvaluateOutcome:
     questions = window(frame, config)
     model = resolve(config.model_uri, runs.settings)
     report = score(model, questions, config.top_missing, config.batch_size)
+    report.metrics["n_before_split_date"] = float(seen_in_training(questions, model.card.split_date))
     model_id = _model_id(runs.settings.client(), model)
     version = f"v{model.version}" if model.version else "folder"
     with mlflow.start_run(run_name=f"evaluate-{model.name}-{version}", experiment_id=runs.experiment_id) as run:
@@ -162,6 +182,7 @@ def evaluate_model(config: EvaluateConfig, runs: FluentRuns) -> EvaluateOutcome:
                 "model_uri": config.model_uri,
                 "model_alias": model.alias or "",
                 "data_source": describe_data([p.resolve() for p in config.data]),
+                "model_split_date": model.card.split_date or "",
             }
         )
         # Under `mlflow run -e evaluate` the launcher already logged its entry-point parameters on this run.
@@ -207,6 +228,7 @@ def report_lines(outcome: EvaluateOutcome, config: EvaluateConfig, settings: Tra
         "per tag (most frequent 15; all in the run's evaluation/per_tag_metrics.csv):",
         per_tag,
         f"most used tags the model cannot suggest (top {config.top_missing}): {missing}",
+        *filter(None, [overlap_note(int(m.get("n_before_split_date", 0)), r.n_questions, model.card.split_date)]),
         f"run:   {outcome.run_id}  (experiment '{config.experiment}', tracking: {settings.tracking_uri})"
         + (f"; metrics linked to logged model {outcome.model_id}" if outcome.model_id else ""),
         evaluate_line(m),

@@ -176,3 +176,26 @@ def test_evaluate_on_several_files_scores_them_together(tracking, version, quest
     assert run.data.tags["data_source"] == f"{first.resolve()}, {second.resolve()}"
     code, _, err = _evaluate(capsys, "--data", str(first), str(tmp_path / "nowhere.csv"), "--model-uri", uri)
     assert code == 2 and "nowhere.csv" in err
+
+
+def test_questions_inside_the_training_window_are_counted_and_said(tracking, version, questions_parquet, capsys):
+    """The README's own command evaluates the demo's champion on the file it was trained on: the figures are
+    optimistic, and evaluate must say so (the promotion gate already did). From the split date on, nothing is said."""
+    uri = f"models:/{MODEL_NAME}/{version}"
+    code, lines, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", uri)
+    assert code == 0, err
+    frame, _ = load_questions(questions_parquet)
+    tagged = frame[frame["tags"].map(len) > 0]
+    seen = int((tagged["creation_date"] < pd.Timestamp(SMALL["split_date"])).sum())
+    assert 0 < seen < len(tagged)
+    (note,) = [line for line in lines if line.startswith("note: ")]
+    assert note.startswith(f"note: {seen} of these {len(tagged)} questions were asked before 2018-03-01")
+    assert "optimistic" in note and "--start 2018-03-01" in note
+    assert LINE.match(lines[-1])  # the interface line stays last
+    client = MlflowClient(tracking.tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("evaluation").experiment_id])
+    assert run.data.metrics["n_before_split_date"] == seen and run.data.tags["model_split_date"] == "2018-03-01"
+
+    code, lines, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", uri, "--start", "2018-03-01")
+    assert code == 0, err
+    assert not [line for line in lines if line.startswith("note: ")]
