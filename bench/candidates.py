@@ -34,11 +34,11 @@ import scipy.sparse as sp
 from bench.common import default_config, parse_args
 from tagger.compiled import CompiledVectorizer
 from tagger.data import load_questions, tag_vocabulary
-from tagger.data.split import tags_with_at_least
+from tagger.data.split import head_then_frequent_tags
 from tagger.fused import FusedLinearModel
 from tagger.kinds.linear import fit_one_vs_rest
-from tagger.kinds.plt import TREE_C, TREE_PRUNE, TREES, HeadAndTree
-from tagger.label_tree import LabelTree, TreeSettings, tag_indicator
+from tagger.kinds.plt import HeadAndTree, tree_settings
+from tagger.label_tree import LabelTree, tag_indicator
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
 from tagger.questions import question_texts
 from tagger.text import clean_question
@@ -130,8 +130,7 @@ def fit_omikuji(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, settings: s
 def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: object) -> Fitted:
     """sotag's LabelTree (stacked sparse scoring of label trees) with the `plt` kind's settings (its trees, C and
     pruning) and 2 threads, unless `settings` say otherwise."""
-    kind = {"threads": 2, "n_trees": TREES, "C": TREE_C, "prune": TREE_PRUNE}
-    tree = LabelTree(TreeSettings(**{**kind, **settings})).fit(x, tag_indicator(ids, n_tags))
+    tree = LabelTree(tree_settings(2, **settings)).fit(x, tag_indicator(ids, n_tags))
 
     def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
         return top_k_indices(tree.scores(features), depth).tolist()
@@ -374,8 +373,7 @@ def candidate_lines(config: TrainConfig, run: CandidateRun) -> Iterator[str]:
         return figures["fitted"], line("candidate", name, figures, base_s)
 
     for m in run.min_tag_questions:
-        known = set(top100)  # the plt kind's vocabulary: the head first, then every other tag with >= m questions
-        vocabulary = top100 + [t for t in tags_with_at_least(train_tags, m) if t not in known]
+        vocabulary = head_then_frequent_tags(train_tags, config.top_n_tags, m)  # the plt kind's
         ids = label_ids(train_tags, vocabulary)
         n = len(vocabulary)
         head = [vocabulary.index(t) for t in top100 if t in vocabulary]

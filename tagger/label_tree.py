@@ -296,10 +296,10 @@ class LabelTree:
             raise ValueError("LabelTree: not fitted")
         x = sp.csr_matrix(features, dtype=DTYPE)
         out = np.empty((x.shape[0], self.n_tags), dtype=np.float64)
+        leaves = self.leaves
         for lo in range(0, x.shape[0], CHUNK):
             chunk = x if x.shape[0] <= CHUNK else x[lo : lo + CHUNK]
             path_sums = self._path_sums(self._log_node(self.node_logits(chunk).T.copy()))
-            leaves = self.leaves
             mean = np.exp(path_sums[leaves[0]])
             for tree_leaves in leaves[1:]:
                 mean += np.exp(path_sums[tree_leaves])

@@ -66,6 +66,14 @@ def tags_with_at_least(tags: pd.Series, min_questions: int) -> list[str]:
     return [t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_questions]
 
 
+def head_then_frequent_tags(tags: pd.Series, top_n: int, min_questions: int) -> list[str]:
+    """The `top_n` most frequent tags (the head, first, as `tag_vocabulary` ranks them), then every other tag on
+    at least `min_questions` questions, most frequent first: the label-tree kind's vocabulary."""
+    head = tag_vocabulary(tags, top_n)
+    known = set(head)
+    return head + [t for t in tags_with_at_least(tags, min_questions) if t not in known]
+
+
 def restrict_tags(tags: pd.Series, vocabulary: list[str]) -> list[list[str]]:
     """Each row's tags that are in the vocabulary."""
     known = set(vocabulary)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tagger.data.split import tag_vocabulary, tags_with_at_least
+from tagger.data.split import head_then_frequent_tags
 from tagger.errors import ArtifactError
 from tagger.explain import TagExplanation, linear_explanations
 from tagger.fused import FusedLinearModel
@@ -53,6 +53,12 @@ TREE_PRUNE = 0.2
 COMBINATIONS = ("geometric", "replace")
 
 
+def tree_settings(threads: int, **overrides: object) -> TreeSettings:
+    """The kind's label-tree settings (`TREES`, `TREE_C`, `TREE_PRUNE`) fitted on `threads`, with `overrides`
+    (a benchmark's variations) on top."""
+    return TreeSettings(**{"threads": threads, "n_trees": TREES, "C": TREE_C, "prune": TREE_PRUNE, **overrides})
+
+
 @dataclass
 class HeadAndTree:
     """`head`: the fused one-vs-rest over the first `head.n_tags` columns; `tree`: a LabelTree (one or several
@@ -75,14 +81,17 @@ class HeadAndTree:
     def scores(self, features: sp.spmatrix) -> np.ndarray:
         """(n, n_tags) scores in [0, 1]: the trees', with the head's columns combined with (or replaced by) the
         head's probabilities."""
-        out = self.tree.scores(features)
-        head = self.head.predict_proba(features)
+        return self.combined(self.head.predict_proba(features), self.tree.scores(features))
+
+    def combined(self, head: np.ndarray, trees: np.ndarray) -> np.ndarray:
+        """The (n, n_tags) scores from the head's (n, head.n_tags) probabilities and the trees' (n, n_tags)
+        scores; `trees` is overwritten and returned."""
         n = self.head.n_tags
         if self.combine == "geometric":
-            out[:, :n] = np.sqrt(head * out[:, :n])
+            trees[:, :n] = np.sqrt(head * trees[:, :n])
         else:
-            out[:, :n] = head
-        return out
+            trees[:, :n] = head
+        return trees
 
 
 class TreeKind(TextFeaturesKind):
@@ -101,9 +110,7 @@ class TreeKind(TextFeaturesKind):
     def vocabulary(cls, tags: pd.Series, config: FitConfig) -> list[str]:
         """The top `top_n_tags` tags (the head, first), then every other tag on at least `min_tag_questions`
         questions, most frequent first."""
-        head = tag_vocabulary(tags, config.top_n_tags)
-        known = set(head)
-        return head + [t for t in tags_with_at_least(tags, config.min_tag_questions) if t not in known]
+        return head_then_frequent_tags(tags, config.top_n_tags, config.min_tag_questions)
 
     @classmethod
     def fit(cls, train: TrainingQuestions, evaluation: TrainingQuestions, config: FitConfig) -> Fitted:
@@ -131,7 +138,7 @@ class TreeKind(TextFeaturesKind):
         ovr = fit_one_vs_rest(x_train, train.y[:, :n_head], config.C, config.n_jobs)
         timings["fit_head_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        settings = TreeSettings(threads=config.n_jobs, n_trees=TREES, C=TREE_C, prune=TREE_PRUNE)
+        settings = tree_settings(config.n_jobs)
         tree = LabelTree(settings).fit(x_train, sp.csr_matrix(train.y))
         timings["fit_tree_s"] = time.perf_counter() - start
         timings["fit_s"] = timings["fit_head_s"] + timings["fit_tree_s"]
@@ -162,17 +169,18 @@ class TreeKind(TextFeaturesKind):
         by, with the trees' share said in the note when the two are combined). Tree tags: the score, not broken
         down (a product of node scores along the tag's path in each tree, averaged over the trees)."""
         features = self.features.transform(self.texts([title], [body]))
-        scores = self.estimator.scores(features)[0]
         head = self.estimator.head
+        trees = self.estimator.tree.scores(features)  # once: the combined score and the note both need it
+        tree_scores = trees[0].copy()
+        scores = self.estimator.combined(head.predict_proba(features), trees)[0]
         column = {t: i for i, t in enumerate(vocabulary)}
         in_head = [t for t in tags if column[t] < head.n_tags]
-        geometric = getattr(self.estimator, "combine", "replace") == "geometric"
-        tree_scores = self.estimator.tree.scores(features)[0] if geometric and in_head else None
+        geometric = self.estimator.combine == "geometric"
         explained = {}
         for e in linear_explanations(
             head, features, self.vectorizer.get_feature_names_out(), scores, in_head, vocabulary, n_terms
         ):
-            if tree_scores is not None:
+            if geometric:
                 e = replace(
                     e,
                     note=(
