@@ -39,8 +39,9 @@ from tagger.fused import FusedLinearModel
 from tagger.kinds.linear import fit_one_vs_rest
 from tagger.kinds.plt import HeadAndTree, tree_settings
 from tagger.label_tree import LabelTree, tag_indicator
+from tagger.mentions import TagMentions
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
-from tagger.questions import question_texts
+from tagger.questions import question_texts, titles_and_bodies
 from tagger.text import clean_question
 from tagger.vectorizers import tfidf_vectorizer
 from training.config import TrainConfig
@@ -60,12 +61,17 @@ def label_ids(tag_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> 
     return [sorted({index[t] for t in row if t in index}) for row in tag_lists]
 
 
+# The questions behind a feature matrix's rows: their raw titles and cleaned texts (what tag mentions are read from).
+Questions = tuple[Sequence[str], Sequence[str]]
+
+
 @dataclass
 class Fitted:
-    """A fitted candidate: `rank(X)` gives each row's best tag ids (best first, up to RANK_DEPTH)."""
+    """A fitted candidate: `rank(X, depth, questions)` gives each row's best tag ids (best first, up to `depth`);
+    only a candidate reading tag mentions (the `plt` kind as served) looks at `questions`."""
 
-    rank: Callable[[sp.csr_matrix, int], list[list[int]]]
-    single: Callable[[sp.csr_matrix], list[int]]  # one row -> its top-5 ids (the latency path)
+    rank: Callable[[sp.csr_matrix, int, Questions], list[list[int]]]
+    single: Callable[[sp.csr_matrix, Questions], list[int]]  # one row -> its top-5 ids (the latency path)
     fused: FusedLinearModel | None = None
     tree: LabelTree | None = None
     fit_s: float = 0.0
@@ -76,10 +82,10 @@ def fit_ovr(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, C: float) -> Fi
     y = tag_indicator(ids, n_tags).toarray().astype(np.int64)
     fused = FusedLinearModel.from_one_vs_rest(fit_one_vs_rest(x, y, C, n_jobs=2))
 
-    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+    def rank(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
         return top_k_indices(fused.scores(features), depth).tolist()
 
-    return Fitted(rank, lambda row: top_k_indices(fused.scores(row), TOP_K)[0].tolist(), fused=fused)
+    return Fitted(rank, lambda row, questions=None: top_k_indices(fused.scores(row), TOP_K)[0].tolist(), fused=fused)
 
 
 def write_omikuji_data(path: Path, x: sp.csr_matrix, ids: list[list[int]], n_tags: int) -> None:
@@ -120,11 +126,11 @@ def fit_omikuji(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, settings: s
         pairs = list(zip(row.indices.tolist(), row.data.tolist(), strict=True))
         return [label for label, _ in model.predict(pairs, beam_size=beam, top_k=depth)]
 
-    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+    def rank(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
         features.sort_indices()
         return [one(features[i], depth) for i in range(features.shape[0])]
 
-    return Fitted(rank, lambda row: one(row, TOP_K))
+    return Fitted(rank, lambda row, questions=None: one(row, TOP_K))
 
 
 def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: object) -> Fitted:
@@ -132,25 +138,40 @@ def fit_plt(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, **settings: obj
     pruning) and 2 threads, unless `settings` say otherwise."""
     tree = LabelTree(tree_settings(2, **settings)).fit(x, tag_indicator(ids, n_tags))
 
-    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+    def rank(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
         return top_k_indices(tree.scores(features), depth).tolist()
 
-    return Fitted(rank, lambda row: top_k_indices(tree.scores(row), TOP_K)[0].tolist(), tree=tree)
+    return Fitted(rank, lambda row, questions=None: top_k_indices(tree.scores(row), TOP_K)[0].tolist(), tree=tree)
 
 
-def ovr_plus_plt(ovr: FusedLinearModel, tree: LabelTree, head: list[int], n_tags: int) -> Fitted:
+def ovr_plus_plt(
+    ovr: FusedLinearModel,
+    tree: LabelTree,
+    head: list[int],
+    n_tags: int,
+    mentions: TagMentions | None,
+    title_repeat: int,
+) -> Fitted:
     """The baseline's one-vs-rest for the `head` tag ids (the top-100, the vocabulary's first columns) and a fitted
     tree over the whole vocabulary, combined as the `plt` kind serves them (tagger.kinds.plt.HeadAndTree: a head
-    column's score is the geometric mean of the two). Its fit time is the sum of the two fits (both are reused,
-    not refitted)."""
+    column's score is the geometric mean of the two), then raised by the tags the question names when `mentions`
+    is given (tagger.mentions, as `TreeKind.scores` does). Its fit time is the sum of the fits (all reused)."""
     if head != list(range(len(head))):
         raise ValueError("ovr+plt: the head tags must be the vocabulary's first columns")
-    combined = HeadAndTree(ovr, tree, combine="geometric")
+    combined = HeadAndTree(ovr, tree, combine="geometric", mentions=mentions)
 
-    def merged(features: sp.csr_matrix, depth: int) -> list[list[int]]:
-        return top_k_indices(combined.scores(features), depth).tolist()
+    def scores(features: sp.csr_matrix, questions: Questions | None) -> np.ndarray:
+        out = combined.scores(features)
+        if mentions is not None:
+            if questions is None:
+                raise ValueError("ovr+plt with mentions: the questions' titles and texts are needed")
+            out = mentions.raise_scores(out, *titles_and_bodies(questions[0], questions[1], title_repeat))
+        return out
 
-    return Fitted(merged, lambda row: top_k_indices(combined.scores(row), TOP_K)[0].tolist())
+    def merged(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
+        return top_k_indices(scores(features, questions), depth).tolist()
+
+    return Fitted(merged, lambda row, questions=None: top_k_indices(scores(row, questions), TOP_K)[0].tolist())
 
 
 def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 10) -> Fitted:
@@ -162,7 +183,7 @@ def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 1
     chain = Indexer.gen(LabelEmbeddingFactory.create(y, x32, method="pifa"), seed=7, threads=2)
     model = XLinearModel.train(x32, y, C=chain, threads=2)
 
-    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+    def rank(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
         pred = model.predict(features.astype(np.float32), beam_size=beam, only_topk=depth, threads=2).tocsr()
         out = []
         for i in range(pred.shape[0]):
@@ -171,7 +192,7 @@ def fit_pecos(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, beam: int = 1
             out.append(pred.indices[lo:hi][order].tolist())
         return out
 
-    return Fitted(rank, lambda row: rank(row, TOP_K)[0])
+    return Fitted(rank, lambda row, questions=None: rank(row, TOP_K)[0])
 
 
 def parse_settings(text: str) -> dict[str, object]:
@@ -194,7 +215,7 @@ def fit_knn(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, k: int = 25, po
     train_t = sp.csr_matrix(x.T, dtype=np.float32)
     y = tag_indicator(ids, n_tags)
 
-    def rank(features: sp.csr_matrix, depth: int) -> list[list[int]]:
+    def rank(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
         out: list[list[int]] = []
         for lo in range(0, features.shape[0], 512):
             sims = (features[lo : lo + 512].astype(np.float32) @ train_t).toarray()
@@ -206,7 +227,7 @@ def fit_knn(x: sp.csr_matrix, ids: list[list[int]], n_tags: int, k: int = 25, po
             out.extend(top_k_indices(np.asarray(votes.todense()), depth).tolist())
         return out
 
-    return Fitted(rank, lambda row: rank(row, TOP_K)[0])
+    return Fitted(rank, lambda row, questions=None: rank(row, TOP_K)[0])
 
 
 def in_vocabulary(ranked: list[list[str]], truth: Sequence[Sequence[str]], top100: list[str]) -> dict[str, float]:
@@ -225,11 +246,12 @@ def measure(
     vocabulary: list[str],
     compiled: CompiledVectorizer,
     x_eval: sp.csr_matrix,
+    eval_texts: list[str],
     eval_frame,
     truth: list[list[str]],
     top100: list[str],
     args: CandidateRun | argparse.Namespace,
-    extra: tuple[sp.csr_matrix, list[list[str]]] | None = None,
+    extra: tuple[sp.csr_matrix, list[list[str]], Questions] | None = None,
 ) -> dict[str, float]:
     start = time.perf_counter()
     fitted = fit()
@@ -237,8 +259,8 @@ def measure(
     names = np.asarray(vocabulary, dtype=object)
     figures_extra = {}
     if extra is not None:  # the extra file's own later questions: quality only
-        x_extra, truth_extra = extra
-        ranked_extra = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_extra, RANK_DEPTH)]
+        x_extra, truth_extra, questions_extra = extra
+        ranked_extra = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_extra, RANK_DEPTH, questions_extra)]
         m = all_tags_metrics(ranked_extra, truth_extra)
         figures_extra = {
             "x_P@1": m["precision_at_1_all"],
@@ -248,7 +270,8 @@ def measure(
             "x_coverage": vocabulary_coverage(vocabulary, truth_extra),
             "x_n": m["n_all"],
         }
-    ranked = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_eval, RANK_DEPTH)]
+    titles, bodies = eval_frame["title"].tolist(), eval_frame["body"].tolist()
+    ranked = [names[r].tolist() if len(r) else [] for r in fitted.rank(x_eval, RANK_DEPTH, (titles, eval_texts))]
     fitted.fit_s = fit_s
     figures = {"fit_s": fit_s, "n_tags": float(len(vocabulary))}
     figures.update(in_vocabulary(ranked, truth, top100))
@@ -262,11 +285,10 @@ def measure(
             "coverage": vocabulary_coverage(vocabulary, truth),
         }
     )
-    titles, bodies = eval_frame["title"].tolist(), eval_frame["body"].tolist()
 
     def suggest_one(i: int) -> list[str]:
-        row = compiled.transform([clean_question(titles[i], bodies[i], keep_code=True, title_repeat=2)])
-        return names[fitted.single(row)].tolist()
+        text = clean_question(titles[i], bodies[i], keep_code=True, title_repeat=2)
+        return names[fitted.single(compiled.transform([text]), ([titles[i]], [text]))].tolist()
 
     medians = []
     for _ in range(args.repeats):
@@ -279,7 +301,7 @@ def measure(
     figures["p50_ms"] = 1000 * statistics.median(medians)
     t0 = time.perf_counter()
     texts = [clean_question(t, b, keep_code=True, title_repeat=2) for t, b in zip(titles, bodies, strict=True)]
-    _ = [names[r[:TOP_K]].tolist() for r in fitted.rank(compiled.transform(texts), TOP_K)]
+    _ = [names[r[:TOP_K]].tolist() for r in fitted.rank(compiled.transform(texts), TOP_K, (titles, texts))]
     figures["batch_qps"] = len(titles) / (time.perf_counter() - t0)
     figures.update(figures_extra)
     figures["fitted"] = fitted
@@ -349,10 +371,24 @@ def candidate_lines(config: TrainConfig, run: CandidateRun) -> Iterator[str]:
     x_train = sp.csr_matrix(vectorizer.fit_transform(texts))
     yield f"features: n_features={x_train.shape[1]} vectorize_s={time.perf_counter() - start:.1f}"
     compiled = CompiledVectorizer(vectorizer)
-    x_eval = compiled.transform(frame_texts(split.evaluation, config))
-    common = dict(compiled=compiled, x_eval=x_eval, eval_frame=split.evaluation, truth=truth, top100=top100, args=run)
+    eval_texts = frame_texts(split.evaluation, config)
+    x_eval = compiled.transform(eval_texts)
+    common = dict(
+        compiled=compiled,
+        x_eval=x_eval,
+        eval_texts=eval_texts,
+        eval_frame=split.evaluation,
+        truth=truth,
+        top100=top100,
+        args=run,
+    )
     if extra_later is not None:
-        common["extra"] = (compiled.transform(frame_texts(extra_later, config)), extra_later["tags"].tolist())
+        extra_texts = frame_texts(extra_later, config)
+        common["extra"] = (
+            compiled.transform(extra_texts),
+            extra_later["tags"].tolist(),
+            (extra_later["title"].tolist(), extra_texts),
+        )
 
     baseline = measure(
         "ovr-top100",
@@ -377,6 +413,15 @@ def candidate_lines(config: TrainConfig, run: CandidateRun) -> Iterator[str]:
         ids = label_ids(train_tags, vocabulary)
         n = len(vocabulary)
         head = [vocabulary.index(t) for t in top100 if t in vocabulary]
+        mentions, mentions_s = None, 0.0
+        if "ovr+plt" in wanted:
+            start = time.perf_counter()
+            mentions = TagMentions.fit(
+                vocabulary,
+                *titles_and_bodies(train["title"].tolist(), texts, config.title_repeat),
+                tag_indicator(ids, n),
+            )
+            mentions_s = time.perf_counter() - start
         if "ovr" in wanted and run.ovr_large:
             yield fit_and_line(f"ovr-min{m}", partial(fit_ovr, x_train, ids, n, config.C), vocabulary)[1]
         for text in run.plt:
@@ -386,9 +431,12 @@ def candidate_lines(config: TrainConfig, run: CandidateRun) -> Iterator[str]:
                 plt, said = fit_and_line(f"plt-min{m}{suffix}", fit, vocabulary)
                 yield said
                 if plt is not None and "ovr+plt" in wanted:
-                    combo = ovr_plus_plt(base_fused, plt.tree, head, n)
-                    combo.reused_fit_s = base_s + plt.fit_s
-                    yield fit_and_line(f"ovr100+plt-min{m}{suffix}", lambda combo=combo: combo, vocabulary)[1]
+                    # Without the mentions, then as the kind serves it (the kind's fit: head, trees, mentions).
+                    for named, with_mentions in (("", None), ("+mentions", mentions)):
+                        combo = ovr_plus_plt(base_fused, plt.tree, head, n, with_mentions, config.title_repeat)
+                        combo.reused_fit_s = base_s + plt.fit_s + (mentions_s if with_mentions else 0.0)
+                        name = f"ovr100+plt-min{m}{suffix}{named}"
+                        yield fit_and_line(name, lambda combo=combo: combo, vocabulary)[1]
         if "knn" in wanted:
             yield fit_and_line(f"knn-min{m}", partial(fit_knn, x_train, ids, n), vocabulary)[1]
         if "pecos" in wanted:

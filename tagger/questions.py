@@ -49,3 +49,19 @@ def repeated_and_natural(
         return natural, natural
     prefixes = [clean_question(t, "", title_repeat=title_repeat - 1, version=version) for t in titles]
     return [p + n for p, n in zip(prefixes, natural, strict=True)], natural
+
+
+def titles_and_bodies(
+    titles: Sequence[str], texts: Sequence[str], title_repeat: int, version: str = PREPROCESSING_VERSION
+) -> tuple[list[str], list[str]]:
+    """The cleaned, lower-cased title and body of each question, split out of its `question_texts` text.
+
+    The body is what follows the title's `title_repeat` prefixes (see `repeated_and_natural`), so only the
+    titles are cleaned again: the bodies, the expensive part, are not.
+    """
+    prefixes = [clean_question(t, "", title_repeat=1, version=version) for t in titles]
+    repeat = max(title_repeat, 1)
+    return (
+        [p[:-3] for p in prefixes],  # clean_question ends the title with " . "
+        [text[len(p) * repeat :] for p, text in zip(prefixes, texts, strict=True)],
+    )

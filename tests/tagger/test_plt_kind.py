@@ -110,10 +110,47 @@ def test_head_tags_are_broken_down_and_tree_tags_say_why_not(trained):
     head_tag, tree_tag = prepared.vocabulary[0], prepared.vocabulary[-1]
     [head, tree] = explain(result.tagger, f"{head_tag} question", "", [head_tag, tree_tag])
     assert head.terms and "geometric mean of this logit's probability" in head.note
-    assert head.score == pytest.approx(
-        np.sqrt(1 / (1 + np.exp(-head.logit)) * float(head.note.split("label trees' score (")[1].rstrip(")"))),
-        rel=1e-3,
-    )
+    # The title names the head tag, so the score it ranks by is the combined one raised by the mention.
+    combined = float(head.note.split("raised the score from ")[1].split(" ")[0])
+    trees = float(head.note.split("label trees' score (")[1].split(")")[0])
+    assert combined == pytest.approx(np.sqrt(1 / (1 + np.exp(-head.logit)) * trees), rel=1e-3)
+    assert head.score > combined
     assert head.logit == pytest.approx(head.intercept + sum(t.contribution for t in head.terms) + head.other_terms)
-    assert not tree.terms and "label-tree tag" in tree.note
+    assert not tree.terms and "label-tree tag" in tree.note and "names the tag" not in tree.note
     assert 0.0 <= tree.score <= 1.0
+
+
+def test_tags_the_question_names_are_raised_and_only_those(trained):
+    _, prepared, result = trained
+    model = result.tagger.model
+    mentions = model.estimator.mentions
+    assert mentions is not None and mentions.n_tags == len(prepared.vocabulary)
+    assert ((mentions.title_precision > 0) & (mentions.title_precision < 1)).all()
+    tree_tag = prepared.vocabulary[-1]
+    titles = [f"a question about {tree_tag}", "a question about nothing in particular"]
+    bodies = ["", f"<p>see {tree_tag}</p>"]
+    plain = model.estimator.scores(model.features.transform(model.texts(titles, bodies)))
+    raised = model.scores(titles, bodies)
+    column = prepared.vocabulary.index(tree_tag)
+    named = np.zeros_like(plain, dtype=bool)
+    named[:, column] = True
+    assert (raised[named] > plain[named]).all()
+    np.testing.assert_array_equal(raised[~named], plain[~named])
+    title_share = mentions.title_weight * mentions.title_precision[column]
+    assert raised[0, column] == pytest.approx(1 - (1 - plain[0, column]) * (1 - title_share))
+    assert result.record.params["mention_title_weight"] == mentions.title_weight
+
+
+def test_a_model_saved_before_mentions_existed_scores_as_it_did(trained):
+    _, _, result = trained
+    model = result.tagger.model
+    old = HeadAndTree(model.estimator.head, model.estimator.tree, combine="geometric", mentions=None)
+    del old.__dict__["mentions"]  # what an older pickle holds: the field's class default shows
+    buffer = io.BytesIO()
+    joblib.dump(old, buffer)
+    buffer.seek(0)
+    loaded = TreeKind(model.vectorizer, joblib.load(buffer), model.options)
+    assert loaded.estimator.mentions is None
+    titles, bodies = [f"{result.tagger.config.vocabulary[-1]} question"], [""]
+    expected = loaded.estimator.scores(loaded.features.transform(loaded.texts(titles, bodies)))
+    np.testing.assert_array_equal(loaded.scores(titles, bodies), expected)
