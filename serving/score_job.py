@@ -62,7 +62,8 @@ class ScoreResult:
     def summary(self) -> str:
         return (
             f"score: rows={self.rows_read} scored={self.rows_scored} rows_per_s={rate(self.rows_per_s)} "
-            f"partitions={len(self.months)} model={self.model_name} version={self.model_version} engine={self.engine} "
+            f"partitions={len(self.months)} model={self.model_name} "
+            f"version={self.model_version or 'unregistered'} engine={self.engine} "
             f"dropped: bad_id={self.unusable.bad_id} empty_title={self.unusable.empty_title} "
             f"bad_date={self.unusable.bad_date} too_long={self.too_long}"
         )

@@ -13,8 +13,9 @@ its tokens (sotag's token pattern, tagger.vectorizers.TOKEN_PATTERN), or those o
 as a space (`ruby-on-rails` as `ruby on rails`), appear consecutively in the cleaned text.
 
 Measured on the shared split (README; `python -m bench.candidates`): the default `plt` goes from all-tags
-P@1 0.698 / R@5 0.576 / F1@3 0.484 to 0.731 / 0.606 / 0.513 at weights 0.2 (title) and 0.1 (body); the
-plateau is wide (title 0.1-0.5 with body 0.05-0.1 all give F1@3 0.510-0.514). Written by hand: no library
+P@1 0.698 / R@5 0.576 / F1@3 0.484 to 0.730 / 0.607 / 0.514 at weights 0.3 (title) and 0.1 (body). Fitted on
+the oldest 85% of the training window and scored on its newest 15%, those weights gave F1@3 0.520 (0.483
+without mentions; the best pair, 0.3 and 0.2, 0.521); the plateau is wide. Written by hand: no library
 matches a vocabulary of multi-word names against token streams, and one pass over each text is what keeps
 batch scoring in budget.
 """

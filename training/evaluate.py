@@ -215,7 +215,14 @@ def report_lines(outcome: EvaluateOutcome, config: EvaluateConfig, settings: Tra
     m = r.metrics
     named = f"models:/{model.name}/{model.version}" if model.version else config.model_uri
     span = f"{config.start or 'start of data'} .. {config.end or 'end of data'}"
-    per_tag = r.per_tag.head(15).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    # Printed: the tags these questions carry or were served (on a few questions most of the vocabulary is neither:
+    # rows of zeros). The run's CSV keeps every tag.
+    seen = r.per_tag[(r.per_tag["support"] > 0) | (r.per_tag["predicted"] > 0)]
+    per_tag = (
+        seen.head(15).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        if len(seen)
+        else "(none of the model's tags was asked or served)"
+    )
     missing = ", ".join(f"{t} ({c})" for t, c in r.missing.itertuples(index=False)) or "(none)"
     return [
         f"evaluate: {named} ({len(model.tagger.vocabulary)} tags) on {describe_data(config.data)} {span}: "
@@ -225,7 +232,8 @@ def report_lines(outcome: EvaluateOutcome, config: EvaluateConfig, settings: Tra
         f"all tags:      P@1={m['precision_at_1_all']:.4f} R@3={m['recall_at_3_all']:.4f} "
         f"R@5={m['recall_at_5_all']:.4f} F1@3={m['f1_at_3_all']:.4f} "
         f"vocabulary coverage={m['vocabulary_coverage']:.4f}",
-        "per tag (most frequent 15; all in the run's evaluation/per_tag_metrics.csv):",
+        f"per tag (the {min(15, len(seen))} most asked of the {len(seen)} asked or served; every tag in the run's "
+        "evaluation/per_tag_metrics.csv):",
         per_tag,
         f"most used tags the model cannot suggest (top {config.top_missing}): {missing}",
         *filter(None, [overlap_note(int(m.get("n_before_split_date", 0)), r.n_questions, model.card.split_date)]),

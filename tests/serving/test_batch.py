@@ -219,6 +219,16 @@ def test_rates_of_small_runs_are_not_rounded_to_zero():
     assert "rows=10 scored=10 rows_per_s=0.5 " in result.summary()
 
 
+def test_a_model_folder_is_named_as_unregistered_not_version_none():
+    from serving.score_job import ScoreResult, UnusableRows
+
+    registered = ScoreResult(10, 10, UnusableRows(), 0, ["2018-05"], 2.0, "stackoverflow-tagger", "3", "local")
+    folder = ScoreResult(10, 10, UnusableRows(), 0, ["2018-05"], 2.0, "/models/tagger", None, "local")
+    assert " model=stackoverflow-tagger version=3 " in registered.summary()
+    assert " model=/models/tagger version=unregistered " in folder.summary()
+    assert "None" not in folder.summary()
+
+
 def test_the_closing_line_names_the_partitions_written(champion, tmp_path, capsys):
     path = tmp_path / "posts_questions.csv"
     pd.DataFrame(

@@ -61,6 +61,9 @@ class TcpSwitch:
         self._lock = threading.Lock()
 
     def start(self) -> TcpSwitch:
+        """Listen (again); a no-op when already listening, so a scenario's `finally` never hides its own error."""
+        if self._server is not None:
+            return self
         server = socket.socket()
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", self.port))
@@ -583,7 +586,15 @@ def reload_with_s3_down(lab: Lab) -> Outcome:
     try:
         trained = lab.sotag("train", "--data", str(SAMPLE), *TRAIN_ARGS, "--run-name", "reload-target")
         version = re.search(r"models:/[^/]+/(\d+)", trained.stdout)
+        if trained.returncode != 0 or version is None:  # the set-up failed, not the fault: say how
+            return Outcome("reload while the artifact store is down", False, 0,
+                           f"set-up: train exit {trained.returncode}: {trained.stderr[-1500:]}")  # fmt: skip
         client = MlflowClient(lab.server.url)
+        versions = {v.version: v.run_id for v in client.search_model_versions(f"name = '{MODEL}'")}
+        if version.group(1) not in versions:
+            return Outcome("reload while the artifact store is down", False, 0,
+                           f"set-up: train said v{version.group(1)}, the registry holds {versions}; "
+                           f"train stdout: {trained.stdout[-800:]}; stderr: {trained.stderr[-800:]}")  # fmt: skip
         client.set_registered_model_alias(MODEL, "champion", version.group(1))
         lab.switch.stop()
         load = BackgroundLoad(f"{base}/predict")

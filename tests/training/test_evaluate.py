@@ -199,3 +199,27 @@ def test_questions_inside_the_training_window_are_counted_and_said(tracking, ver
     code, lines, err = _evaluate(capsys, "--data", str(questions_parquet), "--model-uri", uri, "--start", "2018-03-01")
     assert code == 0, err
     assert not [line for line in lines if line.startswith("note: ")]
+
+
+def test_the_printed_per_tag_table_lists_only_tags_asked_or_served(tracking, version, questions, tmp_path, capsys):
+    """On three questions most of the model's tags are neither asked nor served: no rows of zeros are printed;
+    the run's CSV still has every tag."""
+    few = tmp_path / "few.parquet"
+    questions[questions["creation_date"] >= pd.Timestamp("2018-03-01")].head(3).to_parquet(few)
+    code, lines, err = _evaluate(capsys, "--data", str(few), "--model-uri", f"models:/{MODEL_NAME}/{version}")
+    assert code == 0, err
+    start = next(i for i, line in enumerate(lines) if line.startswith("per tag ("))
+    end = next(i for i, line in enumerate(lines) if line.startswith("most used tags"))
+    header, *rows = lines[start + 1 : end]
+    assert header.split() == ["tag", "support", "predicted", "precision", "recall", "f1"]
+    assert 0 < len(rows) < SMALL["top_n_tags"]
+    assert all(int(row.split()[1]) > 0 or int(row.split()[2]) > 0 for row in rows)
+    assert lines[start].startswith(f"per tag (the {len(rows)} most asked of the {len(rows)} asked or served")
+    client = MlflowClient(tracking.tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("evaluation").experiment_id])
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="evaluation/per_tag_metrics.csv", tracking_uri=tracking.tracking_uri
+        )
+    )
+    assert len(table) == SMALL["top_n_tags"]
