@@ -29,20 +29,20 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagger.compiled import ascii_tokens
 from tagger.vectorizers import TOKEN_PATTERN
 
 TITLE_WEIGHT = 0.3
 BODY_WEIGHT = 0.1
 
 _TOKEN = re.compile(TOKEN_PATTERN)
-_ASCII_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_#+.-")
-_SPLIT_TABLE = {c: 32 for c in range(128) if chr(c) not in _ASCII_TOKEN_CHARS}
 
 
 def tokens(text: str) -> list[str]:
-    """TOKEN_PATTERN's tokens of a lower-cased `text` (ASCII texts by a split: the same tokens, faster)."""
+    """TOKEN_PATTERN's tokens of a lower-cased `text` (ASCII texts by the compiled vectorizer's split: the same
+    tokens, faster)."""
     if text.isascii():
-        return [t for run in text.translate(_SPLIT_TABLE).split() if (t := run.strip(".-"))]
+        return [t.decode("ascii") for t in ascii_tokens(text)]
     return _TOKEN.findall(text)
 
 
@@ -98,7 +98,7 @@ class TagMentions:
         cls, vocabulary: Sequence[str], titles: Sequence[str], bodies: Sequence[str], y: sp.spmatrix | np.ndarray
     ) -> TagMentions:
         """Matcher and precisions from the training questions: cleaned, lower-cased `titles` and `bodies`
-        (tagger.questions.question_parts) and their (n, n_tags) 0/1 labels `y`."""
+        (tagger.questions.titles_and_bodies) and their (n, n_tags) 0/1 labels `y`."""
         mentions = cls.for_vocabulary(vocabulary)
         labels = sp.csr_matrix(y, dtype=np.float64)
         for texts, name in ((titles, "title_precision"), (bodies, "body_precision")):
@@ -134,18 +134,11 @@ class TagMentions:
         data = np.ones(len(indices))
         return sp.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(texts), self.n_tags))
 
-    def evidence(self, titles: Sequence[str], bodies: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """(n, n_tags) strengths in [0, 1) of the title's and the body's mentions: weight × precision, where named."""
-        return (
-            self.named(titles).multiply(self.title_weight * self.title_precision).tocsr(),
-            self.named(bodies).multiply(self.body_weight * self.body_precision).tocsr(),
-        )
-
     def raise_scores(self, scores: np.ndarray, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
         """`scores` (n, n_tags, in [0, 1]) raised by the named tags' evidence (the noisy-or above); in place.
 
-        The same as applying `evidence`, without building sparse matrices: for one question their overhead is
-        several times the matching's."""
+        Built from index lists, not sparse matrices: for one question scipy's overhead was several times the
+        matching's."""
         for texts, strength in (
             (titles, self.title_weight * self.title_precision),
             (bodies, self.body_weight * self.body_precision),

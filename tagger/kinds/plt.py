@@ -12,8 +12,8 @@ scored 0.484 (two trees, prune 0.1). Last, the tags a question names are raised 
 carrying them in the training window (tagger.mentions): all-tags F1@3 0.484 -> 0.514, P@1 0.698 -> 0.730.
 
 `vectorizer.joblib` holds the fitted TF-IDF vectorizer, `estimator.joblib` a `HeadAndTree` (the fused head, the
-trees and the tag mentions). Explanations: a head tag's logit is broken down into terms (tagger.explain); a tree tag's score is a
-product along its tree paths, so it is said, not broken down.
+trees and the tag mentions). Explanations: a head tag's logit is broken down into terms (tagger.explain); a tree
+tag's score is a product along its tree paths, so it is said, not broken down.
 """
 
 from __future__ import annotations
