@@ -9,7 +9,8 @@ warning (`mlflow.models.utils._enforce_params_schema`), and answers 200 with the
 `predict` never sees the name, so the check cannot live there. Here the params are checked as the body is split
 into data and params, before MLflow's enforcement: an unknown name is a 400 naming it and the known ones, and each
 value is checked by `tagger.params` (the gateway's rules: 3.0 is the integer 3, which MLflow's enforcement of a
-`long` param would refuse). Everything else is MLflow's app as is:
+`long` param would refuse). A refusal by the model's `predict` (a threshold outside its range, a null title) is
+answered with its message alone: MLflow prefixes it with the request's data. Everything else is MLflow's app as is:
 same routes (/invocations, /ping, /health, /version), same protocol. `sotag serve` runs this module under
 uvicorn (`--factory serving.scoring_app:create_app`) exactly as `mlflow models serve --env-manager local` runs
 MLflow's (tests/serving/test_bad_input.py).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
 from tagger.errors import InputError
@@ -72,11 +74,38 @@ def check_params() -> None:
     scoring_server._split_data_and_params = _split_checking_params
 
 
+UPSTREAM_INVOCATIONS = scoring_server.invocations
+_ECHO_END = "'. \nError: "
+
+
+def _invocations_without_echo(data, content_type, model, input_schema):
+    try:
+        return UPSTREAM_INVOCATIONS(data, content_type, model, input_schema)
+    except MlflowException as exc:
+        if exc.message.startswith("Failed to predict data '") and _ECHO_END in exc.message:
+            exc.message = exc.message[exc.message.rfind(_ECHO_END) + len(_ECHO_END) :]
+        raise
+
+
+def answer_without_echo() -> None:
+    """Patch MLflow's scoring server (3.17, `mlflow.pyfunc.scoring_server.invocations`) so a request the model's
+    `predict` refuses (a threshold outside the model's range, a null or empty title) is answered with the model's
+    message alone, as the params checked earlier are.
+
+    Upstream behaviour worked around: `invocations` prefixes the MlflowException of `predict` with
+    `Failed to predict data '<the request's DataFrame, as pandas prints it>'`, sending the caller's text back in
+    the error. The app's handler looks `invocations` up in the module at call time. Applied by `create_app`;
+    idempotent.
+    """
+    scoring_server.invocations = _invocations_without_echo
+
+
 def create_app():
     """The app `sotag serve` runs under uvicorn: MLflow's scoring server on the model folder MLflow's own variable
     names (as `mlflow models serve` sets it), with JSON nesting bounded and the params checked."""
     bound_json_nesting()
     check_params()
+    answer_without_echo()
     return scoring_server.init(
         scoring_server.load_model_with_mlflow_config(os.environ[scoring_server._SERVER_MODEL_PATH])
     )

@@ -129,6 +129,8 @@ def _check(response: requests.Response, status: int, word: str) -> None:
     text = message + " " + " ".join(d.get("field", "") for d in body.get("details", []))
     assert word.lower() in text.lower(), f"{word!r} not named in {message[:300]!r}"
     assert "Traceback" not in response.text
+    # The error names the problem; it does not send the request's data back (MLflow's "Failed to predict data").
+    assert "Failed to predict data" not in message and OK["title"] not in message, message[:300]
 
 
 @pytest.mark.parametrize(

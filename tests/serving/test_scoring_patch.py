@@ -40,3 +40,28 @@ def test_mlflow_scoring_server_still_drops_unknown_params():
         _split_checking_params(body)
     body = json.dumps({"dataframe_records": [{"title": "a"}], "params": {"top_k": 3.0}})
     assert _split_checking_params(body)[1] == {"top_k": 3} and isinstance(_split_checking_params(body)[1]["top_k"], int)
+
+
+def test_mlflow_scoring_server_still_echoes_the_request_in_predict_errors():
+    """Upstream prefixes a refusal by `predict` with the request's DataFrame; `answer_without_echo` keeps only the
+    model's message."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    from serving.scoring_app import UPSTREAM_INVOCATIONS, _invocations_without_echo
+
+    class Refusing:
+        metadata = None
+
+        def predict(self, data: pd.DataFrame, params: dict | None = None) -> list:
+            raise MlflowException("threshold: must be between 0 and 1, got 1.5", error_code=INVALID_PARAMETER_VALUE)
+
+    body = json.dumps({"dataframe_records": [{"title": "a secret title"}]})
+    with pytest.raises(MlflowException) as upstream:
+        UPSTREAM_INVOCATIONS(body, "application/json", Refusing(), None)
+    assert "Failed to predict data" in upstream.value.message and "a secret title" in upstream.value.message
+    with pytest.raises(MlflowException) as ours:
+        _invocations_without_echo(body, "application/json", Refusing(), None)
+    assert ours.value.message == "threshold: must be between 0 and 1, got 1.5"
+    assert ours.value.error_code == "INVALID_PARAMETER_VALUE"
