@@ -183,7 +183,7 @@ def register(
     p.add_argument(
         "input",
         help="one questions file in any supported format (parquet, SEDE or BigQuery CSV, StackSample Questions.csv, "
-        "Posts.xml), a StackSample folder, or a folder of parquet parts",
+        "Posts.xml), a StackSample folder, or any folder of question files (sub-folders included)",
     )
     p.add_argument("--out", required=True, help="output folder (created; its scored months are replaced)")
     p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))

@@ -358,6 +358,10 @@ class ReadNotes:
     repaired_encoding_lines: int = 0
 
 
+# input_format's answer for a folder of question files that are not all parquet (read file by file).
+FOLDER = "folder"
+
+
 def input_file(path: Path) -> Path:
     """The file a path names: itself, or a StackSample folder's `Questions.csv` (a folder without one is parquet)."""
     if path.is_dir():
@@ -368,11 +372,12 @@ def input_file(path: Path) -> Path:
 
 
 def input_format(path: Path) -> str:
-    """The suffix that picks the reader: a folder is read as parquet parts, or as StackSample when it holds a
-    Questions.csv."""
+    """The suffix that picks the reader: ".parquet" for a folder of parquet parts only, FOLDER for any other folder
+    of question files (`question_files`: each read by its own reader), a StackSample folder's Questions.csv's."""
     path = input_file(path)
     if path.is_dir():
-        return ".parquet"
+        files = question_files(path)  # DataError, naming the folder, when it holds no question file
+        return ".parquet" if all(f.suffix.lower() == ".parquet" for f in files) else FOLDER
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
@@ -395,7 +400,11 @@ def iter_raw(
     and, where the format says it, the line; repairs are counted in `notes`."""
     path = Path(path)
     suffix = input_format(path)
-    yield from _READERS[suffix](input_file(path), batch_rows, required, notes)
+    if suffix == FOLDER:
+        for file in question_files(path):
+            yield from _READERS[input_format(file)](input_file(file), batch_rows, required, notes)
+    else:
+        yield from _READERS[suffix](input_file(path), batch_rows, required, notes)
 
 
 def read_raw(path: str | Path, notes: ReadNotes | None = None) -> pd.DataFrame:

@@ -277,3 +277,32 @@ def test_stacksample_with_a_cp1252_line_and_bigquery_exports_score_through_the_c
     code = sotag_main(["score", str(bigquery), "--out", str(tmp_path / "bq"), "--engine", "local", "--no-progress"])
     assert code == 0 and "score: rows=2 scored=2 " in capsys.readouterr().out
     assert read_scored(tmp_path / "bq")["creation_date"].min() == pd.Timestamp("2018-05-02 16:16:31.123")
+
+
+def test_a_folder_of_question_files_scores_as_train_and_evaluate_read_it(champion, tmp_path, capsys):
+    """A folder holding a BigQuery CSV (field case bigquery-posts-questions) and a parquet part: `score` reads every
+    question file in it, as `train` and `evaluate` do, on both engines; a folder with none is refused up front."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "posts_questions.csv").write_text(
+        "id,title,body,accepted_answer_id,creation_date,tags,view_count\n"
+        "21,python list comprehension,<p>a</p>,,2018-05-02 16:16:31.123 UTC,python|list,3\n"
+        "22,css grid,,,2018-05-03 01:00:00 UTC,css,4\n"
+    )
+    pd.DataFrame(
+        {"id": [31], "title": ["java stream to list"], "body": [""], "creation_date": [pd.Timestamp("2018-06-01")]}
+    ).to_parquet(folder / "part-0.parquet")
+    for engine in ("local", "spark"):
+        out = tmp_path / engine
+        code = sotag_main(["score", str(folder), "--out", str(out), "--engine", engine, "--no-progress"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "score: rows=3 scored=3 " in captured.out
+        assert sorted(read_scored(out)["id"]) == [21, 22, 31]
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no questions here")
+    code = sotag_main(["score", str(empty), "--out", str(tmp_path / "none"), "--engine", "spark", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and f"{empty}: a folder with no question file" in captured.err
+    assert "Traceback" not in captured.err and not (tmp_path / "none").exists()  # refused before any work
