@@ -42,7 +42,7 @@ from tagger.label_tree import LabelTree, tag_indicator
 from tagger.mentions import TagMentions
 from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
 from tagger.questions import question_texts, titles_and_bodies
-from tagger.text import clean_question
+from tagger.text import PREPROCESSING_VERSION, clean_question
 from tagger.vectorizers import tfidf_vectorizer
 from training.config import TrainConfig
 from training.fit import prepare
@@ -161,12 +161,10 @@ def ovr_plus_plt(
     combined = HeadAndTree(ovr, tree, combine="geometric", mentions=mentions)
 
     def scores(features: sp.csr_matrix, questions: Questions | None) -> np.ndarray:
+        if mentions is not None and questions is None:
+            raise ValueError("ovr+plt with mentions: the questions' titles and texts are needed")
         out = combined.scores(features)
-        if mentions is not None:
-            if questions is None:
-                raise ValueError("ovr+plt with mentions: the questions' titles and texts are needed")
-            out = mentions.raise_scores(out, *titles_and_bodies(questions[0], questions[1], title_repeat))
-        return out
+        return out if questions is None else combined.raised(out, *questions, title_repeat, PREPROCESSING_VERSION)
 
     def merged(features: sp.csr_matrix, depth: int, questions: Questions | None = None) -> list[list[int]]:
         return top_k_indices(scores(features, questions), depth).tolist()

@@ -124,15 +124,20 @@ class TagMentions:
                         found.update(columns)
         return found
 
+    def named_pairs(self, texts: Sequence[str]) -> tuple[list[int], list[int]]:
+        """(rows, columns): text `rows[i]` names tag `columns[i]`; rows ascending, each text's columns sorted."""
+        rows: list[int] = []
+        columns: list[int] = []
+        for row, text in enumerate(texts):
+            named = sorted(self.columns(text))
+            rows.extend([row] * len(named))
+            columns.extend(named)
+        return rows, columns
+
     def named(self, texts: Sequence[str]) -> sp.csr_matrix:
         """(n, n_tags) 0/1: which tags each text names."""
-        indptr = [0]
-        indices: list[int] = []
-        for text in texts:
-            indices.extend(sorted(self.columns(text)))
-            indptr.append(len(indices))
-        data = np.ones(len(indices))
-        return sp.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(texts), self.n_tags))
+        rows, columns = self.named_pairs(texts)
+        return sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(texts), self.n_tags))
 
     def raise_scores(self, scores: np.ndarray, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
         """`scores` (n, n_tags, in [0, 1]) raised by the named tags' evidence (the noisy-or above); in place.
@@ -143,12 +148,7 @@ class TagMentions:
             (titles, self.title_weight * self.title_precision),
             (bodies, self.body_weight * self.body_precision),
         ):
-            rows: list[int] = []
-            columns: list[int] = []
-            for row, text in enumerate(texts):
-                named = self.columns(text)
-                rows.extend([row] * len(named))
-                columns.extend(named)
+            rows, columns = self.named_pairs(texts)
             if columns:
                 scores[rows, columns] = 1.0 - (1.0 - scores[rows, columns]) * (1.0 - strength[columns])
         return scores

@@ -358,12 +358,12 @@ class ReadNotes:
     repaired_encoding_lines: int = 0
 
 
-# input_format's answer for a folder of question files that are not all parquet (read file by file).
+# input_format's answer for a folder of question files that are not all parquet (iter_raw reads it file by file).
 FOLDER = "folder"
 
 
 def input_file(path: Path) -> Path:
-    """The file a path names: itself, or a StackSample folder's `Questions.csv` (a folder without one is parquet)."""
+    """The file a path names: itself, or a StackSample folder's `Questions.csv` (any other folder: itself)."""
     if path.is_dir():
         for child in path.iterdir():
             if child.name.lower() == "questions.csv" and child.is_file():
@@ -398,13 +398,8 @@ def iter_raw(
     """The input in batches of at most `batch_rows` rows (None: one batch), canonical column names, not yet
     validated: never the whole input in memory when batched. Malformed files raise DataError naming the file
     and, where the format says it, the line; repairs are counted in `notes`."""
-    path = Path(path)
-    suffix = input_format(path)
-    if suffix == FOLDER:
-        for file in question_files(path):
-            yield from _READERS[input_format(file)](input_file(file), batch_rows, required, notes)
-    else:
-        yield from _READERS[suffix](input_file(path), batch_rows, required, notes)
+    for file in question_files(Path(path)):  # a file or a StackSample folder: itself; any other folder: its files
+        yield from _READERS[input_format(file)](input_file(file), batch_rows, required, notes)
 
 
 def read_raw(path: str | Path, notes: ReadNotes | None = None) -> pd.DataFrame:

@@ -98,6 +98,16 @@ class HeadAndTree:
             trees[:, :n] = head
         return trees
 
+    def raised(
+        self, scores: np.ndarray, titles: Sequence[str], texts: Sequence[str], title_repeat: int, version: str
+    ) -> np.ndarray:
+        """`scores` raised in place by the tag mentions in the questions' cleaned `texts` (`question_texts` with
+        `title_repeat` under preprocessing `version`; the raw `titles` are recleaned alone to find where each body
+        starts); unchanged without mentions."""
+        if self.mentions is None:
+            return scores
+        return self.mentions.raise_scores(scores, *titles_and_bodies(titles, texts, title_repeat, version))
+
 
 class TreeKind(TextFeaturesKind):
     """TF-IDF, a one-vs-rest head for the frequent tags and a probabilistic label tree for all of them."""
@@ -118,15 +128,9 @@ class TreeKind(TextFeaturesKind):
         return self.raised(scores, titles, texts)
 
     def raised(self, scores: np.ndarray, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
-        """`scores` raised in place by the tag mentions in the questions' cleaned `texts` (their raw `titles`
-        recleaned alone to find where the body starts); unchanged for a model without mentions."""
-        mentions = self.estimator.mentions
-        if mentions is None:
-            return scores
-        title_texts, body_texts = titles_and_bodies(
-            titles, texts, self.options.title_repeat, self.preprocessing_version
-        )
-        return mentions.raise_scores(scores, title_texts, body_texts)
+        """`scores` raised in place by the tag mentions in the questions' cleaned `texts` (HeadAndTree.raised, under
+        the model's text options and preprocessing)."""
+        return self.estimator.raised(scores, titles, texts, self.options.title_repeat, self.preprocessing_version)
 
     @classmethod
     def vocabulary(cls, tags: pd.Series, config: FitConfig) -> list[str]:
