@@ -90,10 +90,14 @@ test: setup system-deps lint  ## the whole suite, integration tests included (te
 test-unit: setup
 	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
-lint: setup  ## ruff (lint + format) and the import contracts (the layer rule)
+lint: setup  ## ruff (lint + format) and the import contracts (the layer rule), checked on the installed layout
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
+	@# import-linter walks a package's folder; the repository's folders become one `sotag` package only once
+	@# installed (pyproject.toml, package-dir), so the contracts are checked on a wheel's layout in .lint/.
+	rm -rf .lint && $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target .lint/site . 2>&1 \
+		| { grep -v '^WARNING: Location' || true; }
+	cd .lint/site && $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml
 
 format: setup
 	$(BIN)/ruff format .

@@ -26,12 +26,12 @@ import pandas as pd
 import psutil
 
 from bench.common import fit_default_in_store, parse_args
-from infra.scored import read_scored
-from infra.tracking import MODEL_NAME
-from registry.publish import log_pyfunc
-from tagger.data import load_questions
+from sotag.data import load_questions
+from sotag.infra.scored import read_scored
+from sotag.infra.tracking import MODEL_NAME
+from sotag.registry.publish import log_pyfunc
+from sotag.training.mlflow_log import data_name
 from tests.support.scored_outputs import equal_outputs
-from training.mlflow_log import data_name
 
 PART_ROWS = 50_000
 

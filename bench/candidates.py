@@ -32,20 +32,20 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bench.common import default_config, parse_args
-from tagger.compiled import CompiledVectorizer
-from tagger.data import load_questions, tag_vocabulary
-from tagger.data.split import head_then_frequent_tags
-from tagger.fused import FusedLinearModel
-from tagger.kinds.linear import fit_one_vs_rest
-from tagger.kinds.plt import HeadAndTree, tree_settings
-from tagger.label_tree import LabelTree, tag_indicator
-from tagger.mentions import TagMentions
-from tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
-from tagger.questions import question_texts, titles_and_bodies
-from tagger.text import PREPROCESSING_VERSION, clean_question
-from tagger.vectorizers import tfidf_vectorizer
-from training.config import TrainConfig
-from training.fit import prepare
+from sotag.data import load_questions
+from sotag.tagger.compiled import CompiledVectorizer
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.kinds.linear import fit_one_vs_rest
+from sotag.tagger.kinds.plt import HeadAndTree, tree_settings
+from sotag.tagger.label_tree import LabelTree, tag_indicator
+from sotag.tagger.mentions import TagMentions
+from sotag.tagger.metrics import all_tags_metrics, top_k_indices, vocabulary_coverage
+from sotag.tagger.questions import question_texts, titles_and_bodies
+from sotag.tagger.text import PREPROCESSING_VERSION, clean_question
+from sotag.tagger.vectorizers import tfidf_vectorizer
+from sotag.tagger.vocabulary import head_then_frequent_tags, tag_vocabulary
+from sotag.training.config import TrainConfig
+from sotag.training.fit import prepare
 
 RANK_DEPTH = 10  # suggestions kept per question: enough to re-rank within the top-100 tags for in-vocabulary P@1
 TOP_K = 5

@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from infra.argtypes import add_data_argument
-from infra.cache import cache_dir
-from tagger.data import resolve_data_paths
-from tagger.errors import DataError
-from training.config import TrainConfig
+from sotag.data import resolve_data_paths
+from sotag.infra.argtypes import add_data_argument
+from sotag.settings import Settings, load_settings
+from sotag.tagger.errors import DataError
+from sotag.training.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -24,14 +24,20 @@ def parse_args(description: str, parser: argparse.ArgumentParser | None = None) 
     add_data_argument(parser)
     args = parser.parse_args()
     try:
-        args.data = resolve_data_paths(args.data)
+        given = tuple(v for v in getattr(args, "data", ()) if v)
+        args.data = resolve_data_paths(given or bench_settings().data, bench_settings().home)
     except DataError as exc:
         parser.exit(2, f"error: {exc}\n")
     return args
 
 
+def bench_settings() -> Settings:
+    """The settings a `sotag` command run here would have (the benches' edge)."""
+    return load_settings().settings
+
+
 def default_config(data: tuple[Path, ...], **overrides: object) -> TrainConfig:
-    return replace(TrainConfig(data=data, register=False, cache_dir=cache_dir(os.environ)), **overrides)
+    return replace(TrainConfig(data=data, register=False, cache_dir=bench_settings().cache), **overrides)
 
 
 @dataclass
@@ -55,8 +61,8 @@ class DefaultInStore:
 
 def fit_default_in_store(data: tuple[Path, ...], root: Path, experiment: str, **overrides: object) -> DefaultInStore:
     """The default configuration (with `overrides`, e.g. `vectorizer="tfidf"`) fitted on `data`."""
-    from infra.tracking import TrackingSettings, use_fluent
-    from training.fit import fit_and_evaluate, prepare
+    from sotag.infra.tracking import TrackingSettings, use_fluent
+    from sotag.training.fit import fit_and_evaluate, prepare
 
     config = default_config(data, **overrides)
     prepared = prepare(config)

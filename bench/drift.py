@@ -26,19 +26,19 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import default_config, parse_args
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from monitoring.config import DriftConfig
-from monitoring.job import question_texts
-from monitoring.runner import execute
-from registry.cli import promotion_lines
-from registry.gate import GateConfig
-from registry.lifecycle import promote
-from registry.store import open_registry
-from tagger import sbert
-from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from sotag.data.split import TOPIC_SPECIFIC_SOURCES
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.job import question_texts
+from sotag.monitoring.runner import execute
+from sotag.registry.cli import promotion_lines
+from sotag.registry.gate import GateConfig
+from sotag.registry.lifecycle import promote
+from sotag.registry.store import open_registry
+from sotag.tagger import sbert
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 from tests.support.drift_scenario import CHAMPION_SPLIT, ORDINARY_MONTHS, PLANTED_MONTH, REFERENCE, scenario_frame
-from training.config import TrainConfig
-from training.train import train
 
 
 def sbert_throughput(texts: list[str]) -> float:

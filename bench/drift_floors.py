@@ -22,7 +22,6 @@ Prints one line per family and n (`floors: family=… n=… ok=…/100`) and end
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.tracking import TrackingSettings
+from sotag.infra.tracking import TrackingSettings
 
 GRID = (3, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300)
 DRAWS = 100
@@ -48,7 +47,7 @@ def floor_of(ok_counts: dict[int, int], draws: int = DRAWS) -> int | None:
 
 
 def _levels(rules: list, family: str, values: dict[str, float], reference: dict[str, float], n: float) -> str:
-    from monitoring.severity import LEVELS
+    from sotag.monitoring.severity import LEVELS
 
     levels = [r.level(values.get(r.metric), reference.get(r.metric), n) for r in rules if r.family == family]
     return max(levels, key=LEVELS.index, default="ok")
@@ -57,12 +56,12 @@ def _levels(rules: list, family: str, values: dict[str, float], reference: dict[
 def embedding_floor(frame: pd.DataFrame, split_date: str, cache_dir: Path, rng: np.random.Generator) -> dict[int, int]:
     from evidently.legacy.metrics.data_drift.embedding_drift_methods import model
 
-    from monitoring import stats
-    from monitoring.config import DriftConfig
-    from monitoring.job import question_texts, sample
-    from monitoring.months import champion_window
-    from monitoring.severity import load_rules
-    from tagger.sbert import EmbeddingCache, encode
+    from sotag.monitoring import stats
+    from sotag.monitoring.config import DriftConfig
+    from sotag.monitoring.job import question_texts, sample
+    from sotag.monitoring.months import champion_window
+    from sotag.monitoring.severity import load_rules
+    from sotag.tagger.sbert import EmbeddingCache, encode
 
     rules = load_rules()
     first, last = champion_window(split_date)
@@ -95,13 +94,13 @@ def model_floors(
     frame: pd.DataFrame, split_date: str, model_uri: str, settings: TrackingSettings, rng: np.random.Generator
 ) -> dict[str, dict]:
     """Predictions (tag PSI, no-tag share) and supervised (P@1) on draws from the questions after training."""
-    from monitoring import stats
-    from monitoring.config import DriftConfig
-    from monitoring.job import sample
-    from monitoring.severity import load_rules
-    from registry.resolve import resolve
-    from tagger.data.split import restrict_tags
-    from tagger.metrics import decide, evaluate
+    from sotag.monitoring import stats
+    from sotag.monitoring.config import DriftConfig
+    from sotag.monitoring.job import sample
+    from sotag.monitoring.severity import load_rules
+    from sotag.registry.resolve import resolve
+    from sotag.tagger.metrics import decide, evaluate
+    from sotag.tagger.vocabulary import restrict_tags
 
     rules = load_rules()
     tagger = resolve(model_uri, settings).tagger
@@ -152,8 +151,8 @@ def vocabulary_floor(
     frame: pd.DataFrame, split_date: str, vocabulary: list[str], rng: np.random.Generator
 ) -> dict[int, int]:
     """The out-of-vocabulary share of draws of n questions from the evaluation window, against the window's own."""
-    from monitoring.severity import load_rules
-    from tagger.metrics import vocabulary_coverage
+    from sotag.monitoring.severity import load_rules
+    from sotag.tagger.metrics import vocabulary_coverage
 
     rules = load_rules()
     window = frame[frame["creation_date"] >= pd.Timestamp(split_date)]
@@ -177,11 +176,11 @@ def vocabulary_floor(
 
 
 def main() -> None:
-    from infra.argtypes import add_data_argument
-    from infra.cache import cache_dir as sotag_cache_dir
-    from infra.tracking import MODEL_NAME
-    from tagger.data import load_questions, resolve_data_paths
-    from training.config import DEFAULT_SPLIT_DATE
+    from bench.common import bench_settings
+    from sotag.data import load_questions, resolve_data_paths
+    from sotag.infra.argtypes import add_data_argument
+    from sotag.infra.tracking import MODEL_NAME
+    from sotag.training.config import DEFAULT_SPLIT_DATE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_argument(parser)
@@ -193,18 +192,19 @@ def main() -> None:
         "--top-n-tags", type=int, default=None, help="with --only vocabulary: the top-N training tags, no model"
     )
     args = parser.parse_args()
-    cache_dir = sotag_cache_dir(os.environ)
-    settings = TrackingSettings.from_env()
+    edge = bench_settings()
+    cache_dir = edge.cache
+    settings = TrackingSettings.from_settings(edge)
     start = time.perf_counter()
-    frame, _ = load_questions(resolve_data_paths(args.data))
+    frame, _ = load_questions(resolve_data_paths(getattr(args, "data", None) or edge.data, edge.home))
     rng = np.random.default_rng(args.seed)
     if args.top_n_tags:
-        from tagger.data.split import tag_vocabulary
+        from sotag.tagger.vocabulary import tag_vocabulary
 
         training = frame[frame["creation_date"] < pd.Timestamp(args.split_date)]
         vocabulary = tag_vocabulary(training["tags"], args.top_n_tags)  # as `sotag train --top-n-tags` picks it
     else:
-        from registry.resolve import resolve
+        from sotag.registry.resolve import resolve
 
         vocabulary = list(resolve(args.model_uri, settings).tagger.vocabulary)
     floors: dict[str, int | None] = {}

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.common import default_config, parse_args
-from tagger.metrics import top_k_indices
-from training.fit import fit_and_evaluate, prepare
+from sotag.tagger.metrics import top_k_indices
+from sotag.training.fit import fit_and_evaluate, prepare
 
 
 def median_ms(fn: Callable[[int], object], n: int) -> float:

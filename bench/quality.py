@@ -18,8 +18,8 @@ import time
 
 from bench.candidates import CandidateRun, candidate_lines
 from bench.common import default_config, parse_args
-from tagger.metrics import quality_all_line, quality_line
-from training.fit import fit_and_evaluate, prepare
+from sotag.tagger.metrics import quality_all_line, quality_line
+from sotag.training.fit import fit_and_evaluate, prepare
 
 
 def main() -> None:

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster
-from registry.cli import promotion_lines
-from registry.gate import GateConfig
-from registry.lifecycle import promote, status_text
-from registry.store import open_registry
-from training.train import train
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
+from sotag.mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster
+from sotag.registry.cli import promotion_lines
+from sotag.registry.gate import GateConfig
+from sotag.registry.lifecycle import promote, status_text
+from sotag.registry.store import open_registry
+from sotag.training.train import train
 
 
 def decisions_on_embedded_store(data: tuple[Path, ...], root: Path) -> list[str]:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from infra.argtypes import add_data_argument
-from tagger import sbert
+from sotag.infra.argtypes import add_data_argument
+from sotag.tagger import sbert
 
 ADOPT = {"texts_per_s": 100.0, "cosine_mean": 0.99, "cosine_min": 0.97}
 
@@ -132,10 +132,12 @@ def main() -> None:
         texts = pd.read_parquet(args.texts)["text"].tolist()[: args.n]
         gpu(texts, args.model_dir or sbert.model_directory(), args.repeats)
         return
-    from monitoring.job import question_texts
-    from tagger.data import load_questions, resolve_data_paths
+    from bench.common import bench_settings
+    from sotag.data import load_questions, resolve_data_paths
+    from sotag.monitoring.job import question_texts
 
-    frame, _ = load_questions(resolve_data_paths(args.data))
+    edge = bench_settings()
+    frame, _ = load_questions(resolve_data_paths(getattr(args, "data", None) or edge.data, edge.home))
     sample = frame[frame["creation_date"] >= "2018-04-01"].sample(args.n, random_state=0)
     cpu(question_texts(sample), args.repeats)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import set_model
 
-from tagger.text import clean_question
+from sotag.tagger.text import clean_question
 
 
 class SeedTagger(mlflow.pyfunc.PythonModel):

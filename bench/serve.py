@@ -33,10 +33,10 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from bench.common import default_config, fit_default_in_store, parse_args
-from infra.tracking import MODEL_NAME, PROJECT_ROOT
-from mlruns_config.servers import free_port
-from registry.publish import log_pyfunc
-from training.fit import fit_and_evaluate, prepare
+from sotag.infra.tracking import MODEL_NAME
+from sotag.mlruns_config.servers import free_port
+from sotag.registry.publish import log_pyfunc, stage_model_code
+from sotag.training.fit import fit_and_evaluate, prepare
 
 TOKEN = "bench-token"
 
@@ -164,14 +164,14 @@ def log_models(root: Path, data: tuple[Path, ...]) -> tuple[list[dict], str]:
         )
         mlflow.pyfunc.log_model(
             name="seed",
-            python_model=str(PROJECT_ROOT / "bench" / "seed_pyfunc.py"),
+            python_model=str(Path(__file__).with_name("seed_pyfunc.py")),
             artifacts={
                 "vectorizer": str(seed_dir / "vectorizer.joblib"),
                 "ovr": str(seed_dir / "ovr.joblib"),
                 "mlb": str(seed_dir / "mlb.joblib"),
                 "config": str(seed_dir / "config.json"),
             },
-            code_paths=[str(PROJECT_ROOT / "tagger")],
+            code_paths=[str(stage_model_code(root / "seed-code"))],
             input_example=example,
             registered_model_name="seed-tagger",
         )

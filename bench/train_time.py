@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from bench.common import default_config, parse_args
-from infra.tracking import TrackingSettings, use_fluent
-from tagger.kinds import trainable_kinds
-from training.compare import compare
-from training.train import train
+from sotag.infra.tracking import TrackingSettings, use_fluent
+from sotag.tagger.kinds import trainable_kinds
+from sotag.training.compare import compare
+from sotag.training.train import train
 
 
 def main() -> None:

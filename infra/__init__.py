@@ -5,9 +5,10 @@
 * `prediction_log`: the gateway's prediction log (schema, writer with spool, reader for monitoring).
 * `spark`: Spark settings and session start-up.
 * `scored`: the layout of `sotag score` output (staged, committed by renames, read back).
-* `argtypes`: argparse value types shared by the sub-commands.
-* `cache`: where the embeddings cache lives (`$SOTAG_CACHE`, read once at the edge).
+* `argtypes`: argparse value types and the settings flags shared by the sub-commands.
+* `model_loading`: the one model-loading path (fetch from a store, then load and verify the local copy).
+* `store_errors`: telling a store's outage from a thing that is not there.
 * `drift_summary`: the drift job's `summary.json` schema, written by monitoring, read by the demo app.
 
-The stages and the registry import it; `tagger/` (the code each model version ships) never does.
+The stages and the registry import it; `sotag.tagger` (the code each model version ships) never does.
 """

@@ -1,8 +1,47 @@
-"""argparse value types shared by every `sotag` sub-command: the message names the rule broken."""
+"""argparse value types shared by every `sotag` sub-command (the message names the rule broken), and `setting`:
+a flag that sets one field of the settings object (sotag.settings), given only when the user typed it."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from sotag.settings import Settings
+
+_DEFAULTS = Settings()
+
+
+def default_of(dotted: str) -> Any:
+    """The default a setting has when nothing sets it (sotag.settings, written once)."""
+    value: Any = _DEFAULTS
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def setting(parser: argparse.ArgumentParser, flag: str, dest: str, help: str = "", **kwargs: Any) -> None:
+    """`flag` sets the field `dest` ("train.top_n_tags"): left out of the parsed namespace unless given, so the
+    config file and the environment are not overridden by a default; the help says the default."""
+    default = default_of(dest)
+    shown = "none" if default is None else default
+    if kwargs.get("action") in ("store_true", "store_false"):
+        text = help
+    else:
+        text = f"{help} (default: {shown})".strip() if help else f"default: {shown}"
+    parser.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=text.replace("%", "%%"), **kwargs)
+
+
+def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line set: every namespace entry whose name is a field's dotted path."""
+    flags = {name: value for name, value in vars(args).items() if "." in name or name in _TOP_LEVEL}
+    if "data" in flags:
+        given = tuple(v for v in flags.pop("data") if v)
+        if given:
+            flags["data"] = given
+    return flags
+
+
+_TOP_LEVEL = frozenset({"data", "model_uri"})
 
 
 def positive_int(text: str) -> int:
@@ -39,11 +78,29 @@ def positive_float(text: str) -> float:
 DATA_HELP = (
     "questions: one or several files or folders (SEDE CSV, Posts.xml, parquet, StackSample, BigQuery; a folder: "
     "its question files), concatenated, each question id once; `--data A B` or `--data A --data B` "
-    "(default: $SOTAG_DATA, the shared data, or the bundled sample)"
+    "(default: the `data` setting ($SOTAG_DATA, sotag.toml), the shared data beside the working folder, or the "
+    "bundled sample)"
 )
 
 
 def add_data_argument(parser: argparse.ArgumentParser, help: str = DATA_HELP) -> None:
-    """`--data PATH [PATH …]`, repeatable: every value given, in order (tagger.data.resolve_data_paths reads them;
-    none, or only empty ones, means the default data set)."""
-    parser.add_argument("--data", nargs="*", action="extend", default=[], metavar="PATH", help=help)
+    """`--data PATH [PATH …]`, repeatable: the `data` setting, every value given, in order (empty values, e.g.
+    MLproject's, are dropped; none left means the setting from the file or the environment, else the default)."""
+    parser.add_argument(
+        "--data", nargs="*", action="extend", type=_data_path, default=argparse.SUPPRESS, metavar="PATH", help=help
+    )
+
+
+def _data_path(text: str) -> str | None:
+    return text or None
+
+
+def add_model_uri_argument(parser: argparse.ArgumentParser) -> None:
+    """`--model-uri`: the `model_uri` setting (none: models:/<model name>@champion)."""
+    parser.add_argument(
+        "--model-uri",
+        dest="model_uri",
+        default=argparse.SUPPRESS,
+        help="registry URI (models:/name@alias, models:/name/3), runs:/ URI or model folder (default: the "
+        "model_uri setting, $SOTAG_MODEL_URI, else models:/stackoverflow-tagger@champion)",
+    )

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from tagger.errors import DataError
+from sotag.tagger.errors import DataError
 
 PARTITION = "creation_month"
 STAGING_PREFIX = "_sotag-staging-"

@@ -8,13 +8,14 @@ exactly the code the driver does; on a cluster the executors need the same envir
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from tagger.errors import InputError, SotagError
+from sotag.settings import library_defaults
+from sotag.tagger.errors import InputError, SotagError
 
 DEFAULT_MASTER = "local[*]"
 
@@ -52,6 +53,8 @@ class SparkSettings:
     master: str = DEFAULT_MASTER
     conf: Mapping[str, str] = field(default_factory=dict)
     app_name: str = "sotag"
+    java_home: Path | None = None  # the settings' spark.java_home ($JAVA_HOME); None: `java` on the PATH
+    log_level: str = "WARN"
 
     @property
     def local(self) -> bool:
@@ -62,27 +65,27 @@ class SparkSettings:
         return {**base, **self.conf}
 
 
-def spark_available() -> str | None:
-    """None when pyspark and a Java runtime are here, else what is missing (for errors and test skips)."""
+def spark_available(java_home: Path | None = None) -> str | None:
+    """None when pyspark and a Java runtime (`java_home`, else `java` on the PATH) are here, else what is missing
+    (for errors and test skips)."""
     try:
         import pyspark  # noqa: F401
     except ImportError:
         return "pyspark is not installed (pip install pyspark==4.3.0, or --engine local)"
-    java_home = os.environ.get("JAVA_HOME")
-    if not shutil.which("java") and not (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))):
+    if not shutil.which("java") and not (java_home and (java_home / "bin" / "java").exists()):
         return "no Java runtime (install openjdk-17-jre-headless, set JAVA_HOME, or use --engine local)"
     return None
 
 
 def start_session(settings: SparkSettings):
     """Start (or join) the session; Python workers use this interpreter."""
-    missing = spark_available()
+    missing = spark_available(settings.java_home)
     if missing:
         raise SotagError(f"--engine spark: {missing}")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if settings.local:
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # Python workers run this interpreter (pyspark reads it from the environment only); an embedded session stays
+    # on the loopback interface.
+    python = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    library_defaults({**python, **({"SPARK_LOCAL_IP": "127.0.0.1"} if settings.local else {})})
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
@@ -93,5 +96,5 @@ def start_session(settings: SparkSettings):
     except Exception as exc:  # the JVM failed to start or the master is unreachable: say which, no Java trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SotagError(f"Spark session on {settings.master} did not start: {first}") from None
-    spark.sparkContext.setLogLevel(os.environ.get("SOTAG_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(settings.log_level)
     return spark

@@ -1,24 +1,22 @@
-"""Where runs and models are tracked: one setting, `MLFLOW_TRACKING_URI`.
+"""Where runs and models are tracked: one setting, `tracking.uri` (`MLFLOW_TRACKING_URI`).
 
 With nothing set, the embedded profile applies: a SQLite store `mlflow.db` and an artifact
-folder `mlartifacts/` in the project directory (both git-ignored), no server needed.
+folder `mlartifacts/` in the state folder (`home`: the working folder unless `SOTAG_HOME` says), no server needed.
 
-`TrackingSettings` is built once per command at the edge (`from_env`, the CLI's command function or the
-gateway's configuration) and passed down. Everything that reads or writes the store builds its client
-from it (`client()`, `download_version(client, ...)`); MLflow's process-wide tracking and registry URIs and current
-experiment are set in one place, `use_fluent`, which only entry points call (the CLI's command functions, the
-retrain job behind `sotag retrain` and the gateway's /admin/retrain, the benches): never a library function. It
-returns a `FluentRuns`, which the library functions that open MLflow fluent runs (a training run, a comparison,
-an evaluation, a drift run, a legacy conversion) take as an argument: their signature says they log fluent runs,
-and they cannot be called before the entry point has pointed MLflow at the store.
+`TrackingSettings` is the tracking view of the settings (`from_settings`), built once per command at the edge (the
+CLI's command function or the gateway's configuration) and passed down. Everything that reads or writes the store
+builds its client from it (`client()`, `download_version(client, ...)`); MLflow's process-wide tracking and
+registry URIs and current experiment are set in one place, `use_fluent`, which only entry points call (the CLI's
+command functions, the retrain job behind `sotag retrain` and the gateway's /admin/retrain, the benches): never a
+library function. It returns a `FluentRuns`, which the library functions that open MLflow fluent runs (a training
+run, a comparison, an evaluation, a drift run, a legacy conversion) take as an argument: their signature says they
+log fluent runs, and they cannot be called before the entry point has pointed MLflow at the store.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +24,9 @@ import mlflow
 import mlflow.artifacts
 from mlflow.tracking import MlflowClient
 
-from tagger.data.paths import PROJECT_ROOT
+from sotag.settings import MODEL_NAME, Settings
 
-MODEL_NAME = "stackoverflow-tagger"
+__all__ = ["MODEL_NAME", "FluentRuns", "TrackingSettings", "download_version", "use_fluent"]
 LOCAL_UI_URL = "http://127.0.0.1:5000"  # where `make ui` serves the embedded store
 
 
@@ -47,32 +45,20 @@ class TrackingSettings:
     # Set by `mlflow run`: the launcher's run, whose experiment (--experiment-name) takes precedence.
     launched_run_id: str | None = None
     # Where promote/rollback take their lock file (one per registry and model).
-    lock_dir: Path = PROJECT_ROOT / ".locks"
+    lock_dir: Path = Path(".locks")
     # The MLflow UI for this store: the tracking server itself, else `make ui` (or $MLFLOW_UI_URL).
     ui_url: str = LOCAL_UI_URL
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrackingSettings:
-        env = os.environ if environ is None else environ
-        uri = env.get("MLFLOW_TRACKING_URI")
-        run_id = env.get("MLFLOW_RUN_ID") or None
-        home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
-        lock_dir = Path(env.get("SOTAG_LOCK_DIR", home / ".locks"))
-        if uri:
-            server = uri if uri.startswith(("http://", "https://")) else LOCAL_UI_URL
-            return cls(
-                tracking_uri=uri,
-                artifact_root=env.get("SOTAG_ARTIFACT_ROOT"),
-                launched_run_id=run_id,
-                lock_dir=lock_dir,
-                ui_url=env.get("MLFLOW_UI_URL", server),
-            )
+    def from_settings(cls, settings: Settings) -> TrackingSettings:
+        uri = settings.tracking_uri
+        server = uri if uri.startswith(("http://", "https://")) else LOCAL_UI_URL
         return cls(
-            tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
-            artifact_root=env.get("SOTAG_ARTIFACT_ROOT", (home / "mlartifacts").as_uri()),
-            launched_run_id=run_id,
-            lock_dir=lock_dir,
-            ui_url=env.get("MLFLOW_UI_URL", LOCAL_UI_URL),
+            tracking_uri=uri,
+            artifact_root=settings.artifact_root,
+            launched_run_id=settings.tracking.launched_run_id,
+            lock_dir=settings.lock_dir,
+            ui_url=settings.tracking.ui_url or server,
         )
 
     @property

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import requests
 
+from sotag.settings import child_environment
+
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
 
@@ -255,7 +257,7 @@ class MlflowServer:
         return cmd
 
     def start(self, timeout_s: float = 120) -> MlflowServer:
-        env = {**os.environ, **self.env}
+        env = child_environment(None, self.env)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         if self.auth is not None:
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(self.auth.write_ini(self.workdir))

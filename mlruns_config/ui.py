@@ -16,8 +16,9 @@ import subprocess
 import sys
 from types import FrameType
 
-from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, runs_view_url
-from mlruns_config.servers import ServerError, _http_ok, _stop, _wait
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings, runs_view_url
+from sotag.mlruns_config.servers import ServerError, _http_ok, _stop, _wait
+from sotag.settings import load_settings
 
 # (experiment, label, the command that fills it)
 EXPERIMENTS = (
@@ -49,14 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
-    settings = TrackingSettings.from_env()
+    settings = TrackingSettings.from_settings(load_settings().settings)
     if settings.tracking_uri.startswith(("http://", "https://")):
         # A tracking server serves its own UI: nothing to start, only where to look.
         print(f"the tracking server {settings.tracking_uri} serves the UI:")
         print("\n".join(links(settings, settings.ui_url)))
         return
     ui_url = f"http://{args.host}:{args.port}"
-    root = settings.artifact_root or (PROJECT_ROOT / "mlartifacts").as_uri()
+    root = settings.artifact_root or "./mlartifacts"
     mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
     command = ["--backend-store-uri", settings.tracking_uri, "--default-artifact-root", root]
     print(f"mlflow ui on {settings.tracking_uri}: starting on {ui_url} (links once it answers) …", flush=True)

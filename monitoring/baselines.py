@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from monitoring.months import champion_window
-from monitoring.severity import FAMILIES
-from registry.card import ModelCard
-from tagger.errors import InputError
+from sotag.monitoring.months import champion_window
+from sotag.monitoring.severity import FAMILIES
+from sotag.registry.card import ModelCard
+from sotag.tagger.errors import InputError
 
 EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED, VOCABULARY = FAMILIES
 

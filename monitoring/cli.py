@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
-from infra.argtypes import add_data_argument
-from infra.cache import cache_dir
-from infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings, use_fluent
-from monitoring.config import DriftConfig
-from tagger.data.split import parse_sources
-from tagger.errors import InputError
+from sotag.data.split import parse_sources
+from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, setting
+from sotag.infra.tracking import FluentRuns, TrackingSettings, use_fluent
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.severity import DEFAULT_THRESHOLDS
+from sotag.settings import Settings
+from sotag.tagger.errors import InputError
 
 
 def _add_drift_args(p: argparse.ArgumentParser) -> None:
     add_data_argument(
         p,
         "questions with creation_date: one or several files or folders, read together as for train "
-        "(default: $SOTAG_DATA, the shared data, or the sample)",
+        "(default: the data setting, the shared data, or the sample)",
     )
     p.add_argument(
         "--predictions",
@@ -35,112 +35,123 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
         "champion did not train on it, also the baseline of prediction and supervised statistics",
     )
     p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM to check (default: the newest complete month)")
-    p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes, or 'topic-specific'")
-    p.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion")
-    p.add_argument(
-        "--max-per-month", type=int, default=None, help="sample size per month; 0 = all (default 400, spark: 0)"
+    setting(p, "--exclude-sources", "drift.exclude_sources", "comma-separated source prefixes, or 'topic-specific'")
+    add_model_uri_argument(p)
+    setting(
+        p, "--max-per-month", "drift.max_per_month", "sample size per month; 0 = all (none: 400, spark: 0)", type=int
     )
-    p.add_argument("--max-reference", type=int, default=None, help="reference sample size; 0 = all (default 2000)")
-    p.add_argument(
+    setting(p, "--max-reference", "drift.max_reference", "reference sample size; 0 = all (none: 2000)", type=int)
+    setting(
+        p,
         "--engine",
+        "drift.engine",
+        "where SBERT embeds the months: this process, or Spark (full months by default)",
         choices=("local", "spark"),
-        default="local",
-        help="where SBERT embeds the months: this process, or Spark (full months by default)",
     )
-    p.add_argument("--master", default=os.environ.get("SOTAG_SPARK_MASTER", "local[*]"), help="Spark master URL")
+    setting(p, "--master", "spark.master", "Spark master URL")
     p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)")
-    p.add_argument("--thresholds", type=Path, default=DriftConfig.thresholds)
-    p.add_argument("--reports-dir", type=Path, default=DriftConfig.reports_root)
-    p.add_argument("--on-alert", choices=("none", "retrain"), default="none")
-    p.add_argument("--webhook", default=None, help="POST the summary here when a month is alert")
-    p.add_argument("--no-mlflow", action="store_true", help="write the reports only")
+    setting(p, "--thresholds", "drift.thresholds", "none: the thresholds shipped with sotag", type=Path)
+    setting(p, "--reports-dir", "drift.reports_dir", "none: <home>/reports/drift", type=Path)
+    setting(p, "--on-alert", "drift.on_alert", choices=("none", "retrain"))
+    setting(p, "--webhook", "drift.webhook", "POST the summary here when a month is alert")
+    setting(p, "--no-mlflow", "drift.mlflow", "write the reports only", action="store_false")
 
 
-def config_from_args(args: argparse.Namespace) -> DriftConfig:
-    from infra.spark import SparkSettings, parse_conf
-    from monitoring.months import month_range
-    from tagger.data import resolve_data_paths
+def config_from_settings(args: argparse.Namespace, settings: Settings) -> DriftConfig:
+    from sotag.data import resolve_data_paths
+    from sotag.infra.spark import SparkSettings, parse_conf
+    from sotag.monitoring.months import month_range
 
+    d = settings.drift
     log_url, scored = None, None
     if args.predictions and "://" in args.predictions:
-        if any(args.data):
+        if settings.data and "data" in vars(args):
             raise InputError("--predictions", "a prediction log replaces --data; give one of them")
         log_url = args.predictions
     elif args.predictions:
         scored = Path(args.predictions)
         if not scored.is_dir():
             raise InputError("--predictions", f"{scored} is neither a log URL nor a folder of sotag score output")
-    data = resolve_data_paths(args.data) if log_url is None else None
+    data = resolve_data_paths(settings.data, settings.home) if log_url is None else None
     # No --reference: the runner takes the champion's last training months from its version tags.
     reference = month_range(args.reference, "--reference") if args.reference else None
     # No --months: the job picks the newest complete month from the data it reads anyway.
     months = month_range(args.months, "--months") if args.months else ()
-    full = args.engine == "spark"  # Spark embeds full months unless told to sample
-    per_month = args.max_per_month if args.max_per_month is not None else (0 if full else DriftConfig.max_per_month)
-    per_reference = args.max_reference if args.max_reference is not None else (0 if full else DriftConfig.max_reference)
+    full = d.engine == "spark"  # Spark embeds full months unless told to sample
+    per_month = d.max_per_month if d.max_per_month is not None else (0 if full else DriftConfig.max_per_month)
+    per_reference = d.max_reference if d.max_reference is not None else (0 if full else DriftConfig.max_reference)
     for flag, value in (("--max-per-month", per_month), ("--max-reference", per_reference)):
         if value != 0 and value < 10:
             raise InputError(flag, f"samples need at least 10 questions (0 = all), got {value}")
+    spark = SparkSettings(
+        master=settings.spark.master,
+        conf=parse_conf(args.conf),
+        app_name="sotag drift",
+        java_home=settings.spark.java_home,
+        log_level=settings.spark.log_level,
+    )
     return DriftConfig(
         reference=(reference[0], reference[-1]) if reference else None,
         months=months,
         data=data,
         predictions_url=log_url,
         scored=scored,
-        engine=args.engine,
-        spark=SparkSettings(master=args.master, conf=parse_conf(args.conf), app_name="sotag drift"),
-        model_uri=args.model_uri,
-        exclude_sources=parse_sources(args.exclude_sources),
+        engine=d.engine,
+        spark=spark,
+        model_uri=settings.served_model_uri,
+        exclude_sources=parse_sources(d.exclude_sources),
         max_per_month=per_month,
         max_reference=per_reference,
-        thresholds=args.thresholds,
-        reports_root=args.reports_dir,
-        on_alert=args.on_alert,
-        webhook=args.webhook,
-        cache_dir=cache_dir(os.environ),
+        thresholds=d.thresholds or DEFAULT_THRESHOLDS,
+        reports_root=settings.reports_dir,
+        on_alert=d.on_alert,
+        webhook=d.webhook,
+        cache_dir=settings.cache,
+        experiment=d.experiment,
     )
 
 
-def _drift(args: argparse.Namespace) -> int:
-    from monitoring.runner import execute
+def _drift(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.monitoring.runner import execute
 
-    settings = TrackingSettings.from_env()
-    config = config_from_args(args)
-    _, code = execute(config, settings, publish_to=_publish_to(args, settings, config))
+    tracking = TrackingSettings.from_settings(settings)
+    config = config_from_settings(args, settings)
+    _, code = execute(config, tracking, publish_to=_publish_to(settings, tracking, config))
     return code
 
 
-def _publish_to(args: argparse.Namespace, settings: TrackingSettings, config: DriftConfig) -> FluentRuns | None:
+def _publish_to(settings: Settings, tracking: TrackingSettings, config: DriftConfig) -> FluentRuns | None:
     """Where the drift run is logged: MLflow's fluent API pointed at the drift experiment, unless --no-mlflow."""
-    return None if args.no_mlflow else use_fluent(settings, config.experiment)
+    return use_fluent(tracking, config.experiment) if settings.drift.mlflow else None
 
 
-def _schedule(args: argparse.Namespace) -> int:
+def _schedule(args: argparse.Namespace, settings: Settings) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
 
-    from monitoring.runner import execute
+    from sotag.monitoring.runner import execute
 
+    cron = settings.drift.cron
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("sotag.schedule")
     try:
-        trigger = CronTrigger.from_crontab(args.cron, timezone="UTC")
+        trigger = CronTrigger.from_crontab(cron, timezone="UTC")
     except ValueError as exc:
-        raise InputError("--cron", f"{args.cron!r} is not a crontab expression ({exc})") from None
-    settings = TrackingSettings.from_env()
+        raise InputError("--cron", f"{cron!r} is not a crontab expression ({exc})") from None
+    tracking = TrackingSettings.from_settings(settings)
 
     def run() -> None:
         start = time.perf_counter()
         # Without --months, execute picks the newest complete month of the data at run time.
-        config = config_from_args(args)
-        result, code = execute(config, settings, publish_to=_publish_to(args, settings, config))
+        config = config_from_settings(args, settings)
+        result, code = execute(config, tracking, publish_to=_publish_to(settings, tracking, config))
         elapsed = time.perf_counter() - start
         months = ",".join(m.month for m in result.months) or "no month with data"
         log.info("drift %s: worst %s, exit %d, %.0f s", months, result.worst, code, elapsed)
 
     job = guarded(run, log)
     scheduler = make_scheduler(BlockingScheduler(timezone="UTC"), trigger, job, args.run_now)
-    log.info("drift scheduled with cron %r (UTC); next run %s", args.cron, trigger.get_next_fire_time(None, _now()))
+    log.info("drift scheduled with cron %r (UTC); next run %s", cron, trigger.get_next_fire_time(None, _now()))
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -184,7 +195,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_drift)
 
     p = subparsers.add_parser("schedule", help="run the drift job on a cron expression (APScheduler), stays up")
-    p.add_argument("--cron", default="0 6 1 * *", help="crontab expression, UTC (default: 06:00 on the 1st)")
+    setting(p, "--cron", "drift.cron", "crontab expression, UTC (06:00 on the 1st)")
     p.add_argument("--run-now", action="store_true", help="also run once at start")
     _add_drift_args(p)
     p.set_defaults(handler=_schedule)

@@ -1,15 +1,14 @@
-"""The drift job's configuration: one typed object from CLI flags and the environment."""
+"""The drift job's configuration: the job's typed view of the settings' `drift` section and the command's flags."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.cache import DEFAULT_CACHE_DIR
-from infra.spark import SparkSettings
-from infra.tracking import MODEL_NAME
-from monitoring.severity import DEFAULT_THRESHOLDS
-from tagger.data.paths import PROJECT_ROOT, as_data_paths
+from sotag.data.paths import as_data_paths
+from sotag.infra.spark import SparkSettings
+from sotag.infra.tracking import MODEL_NAME
+from sotag.monitoring.severity import DEFAULT_THRESHOLDS
 
 EXIT_ALERT = 4
 
@@ -29,8 +28,8 @@ class DriftConfig:
     spark: SparkSettings = field(default_factory=SparkSettings)
     scored: Path | None = None  # `sotag score` output: the prediction statistics read every scored question
     thresholds: Path = DEFAULT_THRESHOLDS
-    reports_root: Path = PROJECT_ROOT / "reports" / "drift"
-    cache_dir: Path = DEFAULT_CACHE_DIR  # the CLI passes $SOTAG_CACHE (infra.cache)
+    reports_root: Path = Path("reports") / "drift"  # the CLI passes the settings' (<home>/reports/drift)
+    cache_dir: Path = Path(".cache")  # the CLI passes the settings' (<home>/.cache)
     experiment: str = "drift-monitoring"
     on_alert: str = "none"  # "none" or "retrain"
     webhook: str | None = None

@@ -31,22 +31,22 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.drift_summary import DriftSummary, MonthSummary
-from monitoring import stats
-from monitoring.baselines import PREDICTIONS as PREDICTIONS_FAMILY
-from monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
-from monitoring.baselines import VOCABULARY as VOCABULARY_FAMILY
-from monitoring.config import DriftConfig
-from monitoring.evidently_report import month_report
-from monitoring.resolved import ResolvedRun
-from monitoring.severity import FAMILIES, LEVELS, assess, not_enough
-from tagger.data.split import restrict_tags
-from tagger.errors import DataError
-from tagger.metrics import decide, evaluate, vocabulary_coverage
-from tagger.model import Tagger
-from tagger.questions import question_texts as natural_texts
-from tagger.sbert import EmbeddingCache, encode
-from tagger.text import code_share
+from sotag.infra.drift_summary import DriftSummary, MonthSummary
+from sotag.monitoring import stats
+from sotag.monitoring.baselines import PREDICTIONS as PREDICTIONS_FAMILY
+from sotag.monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
+from sotag.monitoring.baselines import VOCABULARY as VOCABULARY_FAMILY
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.evidently_report import month_report
+from sotag.monitoring.resolved import ResolvedRun
+from sotag.monitoring.severity import FAMILIES, LEVELS, assess, not_enough
+from sotag.tagger.errors import DataError
+from sotag.tagger.metrics import decide, evaluate, vocabulary_coverage
+from sotag.tagger.model import Tagger
+from sotag.tagger.questions import question_texts as natural_texts
+from sotag.tagger.sbert import EmbeddingCache, encode
+from sotag.tagger.text import code_share
+from sotag.tagger.vocabulary import restrict_tags
 
 SUPERVISED = ("precision_at_1", "precision_at_3", "recall_at_3", "recall_at_5", "f1_at_3", "f1_at_5", "tag_coverage")
 NEW_TAGS = 10  # how many of a month's most used out-of-vocabulary tags it lists
@@ -237,7 +237,7 @@ class MonthScorer:
 
 def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """`sotag score` output of the checked months, per month."""
-    from infra.scored import PARTITION, read_scored
+    from sotag.infra.scored import PARTITION, read_scored
 
     frame = read_scored(config.scored, months)
     if frame.empty:
@@ -279,7 +279,7 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
     parts = [reference, *checked.values()]
     encoder = None
     if config.engine == "spark":
-        from monitoring.spark_embed import SparkEncoder
+        from sotag.monitoring.spark_embed import SparkEncoder
 
         encoder = SparkEncoder(config.spark)
     all_embeddings = encode(question_texts(pd.concat(parts)), cache=cache, progress=progress, encoder=encoder)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tagger.errors import InputError
+from sotag.tagger.errors import InputError
 
 
 def parse_month(text: str, field: str) -> pd.Period:

@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from infra.drift_summary import DriftSummary
-from monitoring.job import DriftResult
-from monitoring.severity import Rule
+from sotag.infra.drift_summary import DriftSummary
+from sotag.monitoring.job import DriftResult
+from sotag.monitoring.severity import Rule
 
 SEVERITY_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
 SERIES = (

@@ -13,13 +13,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from infra.drift_summary import SUMMARY_FILE, DriftSummary
-from infra.tracking import FluentRuns
-from monitoring.config import DriftConfig
-from monitoring.job import DriftResult
-from monitoring.resolved import ResolvedRun
-from monitoring.severity import LEVELS
-from tagger.data import describe_data
+from sotag.data import describe_data
+from sotag.infra.drift_summary import SUMMARY_FILE, DriftSummary
+from sotag.infra.tracking import FluentRuns
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.job import DriftResult
+from sotag.monitoring.resolved import ResolvedRun
+from sotag.monitoring.severity import LEVELS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitoring.job import DriftResult
+from sotag.monitoring.job import DriftResult
 
 
 def write_reports(folder: Path, result: DriftResult, figures: dict[str, bytes]) -> None:

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from monitoring.baselines import Baselines, plan
-from monitoring.config import DriftConfig
-from monitoring.months import newest_complete_month
-from monitoring.severity import Rule, load_floors, load_rules
-from tagger.model import Tagger
+from sotag.monitoring.baselines import Baselines, plan
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.months import newest_complete_month
+from sotag.monitoring.severity import Rule, load_floors, load_rules
+from sotag.tagger.model import Tagger
 
 if TYPE_CHECKING:
-    from registry.resolve import ResolvedModel
+    from sotag.registry.resolve import ResolvedModel
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,18 @@ from datetime import UTC, datetime
 import pandas as pd
 from tabulate import tabulate
 
-from infra.drift_summary import write_summary
-from infra.tracking import FluentRuns, TrackingSettings
-from monitoring import plots
-from monitoring.actions import post_webhook, retrain_line
-from monitoring.config import EXIT_ALERT, DriftConfig
-from monitoring.job import DriftResult, run_drift
-from monitoring.publish import log_run
-from monitoring.reports import write_reports
-from monitoring.resolved import resolve_run
-from monitoring.severity import FAMILIES
-from tagger.data import filter_sources, load_questions
-from tagger.errors import DataError, SotagError
+from sotag.data import filter_sources, load_questions
+from sotag.infra.drift_summary import write_summary
+from sotag.infra.tracking import FluentRuns, TrackingSettings
+from sotag.monitoring import plots
+from sotag.monitoring.actions import post_webhook, retrain_line
+from sotag.monitoring.config import EXIT_ALERT, DriftConfig
+from sotag.monitoring.job import DriftResult, run_drift
+from sotag.monitoring.publish import log_run
+from sotag.monitoring.reports import write_reports
+from sotag.monitoring.resolved import resolve_run
+from sotag.monitoring.severity import FAMILIES
+from sotag.tagger.errors import DataError, SotagError
 
 
 def load_frame(config: DriftConfig) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     if config.data is not None:
         frame, _ = load_questions(config.data)
         return filter_sources(frame, config.exclude_sources)
-    from infra.prediction_log import read_predictions
+    from sotag.infra.prediction_log import read_predictions
 
     logged = read_predictions(config.predictions_url)
     if logged.empty:
@@ -67,8 +67,8 @@ def execute(
     """The drift job: resolve the champion through `settings`' store, run the months, write the reports folder and,
     with `publish_to` (the entry point's `use_fluent` with `config.experiment`), log the drift run in its experiment
     (None: the reports only, as `--no-mlflow`). Returns the result and the exit code (4 on alert)."""
-    from monitoring.evidently_report import use_pca_projection
-    from registry.resolve import resolve
+    from sotag.monitoring.evidently_report import use_pca_projection
+    from sotag.registry.resolve import resolve
 
     use_pca_projection()  # the drift job's reports draw embeddings with PCA, not t-SNE
     start = time.perf_counter()

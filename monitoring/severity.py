@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 LEVELS = ("ok", "warn", "alert")
-DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.json")
+# Package data, read in place (shipped in the wheel: pyproject.toml, package-data).
+DEFAULT_THRESHOLDS = Path(str(resources.files(__package__) / "thresholds.json"))
 FAMILIES = ("embeddings", "text", "predictions", "supervised", "vocabulary")
 # The statistic holding a family's month sample, for a rule's `noise_z` (the standard error of a share at that size).
 SAMPLE_SIZE = {"supervised": "n_evaluated", "vocabulary": "n_tagged_questions"}

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from infra.spark import SparkSettings, start_session
-from tagger.sbert import EMBEDDING_DIM
+from sotag.infra.spark import SparkSettings, start_session
+from sotag.tagger.sbert import EMBEDDING_DIM
 
 # Texts per Spark task: small enough that both cores of a small machine stay busy and progress moves.
 TEXTS_PER_PARTITION = 512
@@ -26,7 +26,7 @@ def _embed_partition(max_seq_length: int) -> Callable[[Iterator[pd.DataFrame]], 
     def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
 
-        from tagger.sbert import encode
+        from sotag.tagger.sbert import encode
 
         torch.set_num_threads(1)
         for batch in batches:

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from tagger.errors import InputError
-from tagger.model import Tagger
+from sotag.tagger.errors import InputError
+from sotag.tagger.model import Tagger
 
-DEFAULT_CASES = Path(__file__).with_name("behaviour_cases.json")
+# Package data, read in place (shipped in the wheel: pyproject.toml, package-data).
+DEFAULT_CASES = Path(str(resources.files(__package__) / "behaviour_cases.json"))
 KINDS = ("contains", "same_top", "moves_up")
 
 

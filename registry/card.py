@@ -31,8 +31,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tagger.errors import SotagError
-from tagger.store_errors import TRACKING, fault, is_absent
+from sotag.infra.store_errors import TRACKING, fault, is_absent
+from sotag.tagger.errors import SotagError
 
 CARD_VERSION = 2
 CARD_TAG = "sotag.card"

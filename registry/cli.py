@@ -4,71 +4,83 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from tabulate import tabulate
 
-from infra.argtypes import add_data_argument, positive_float, unit_float
-from infra.tracking import MODEL_NAME, TrackingSettings
-from registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
-from registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
-from registry.store import CHAMPION, open_registry
-from registry.validate import Verdict
-from tagger.data import resolve_data_paths
-from tagger.data.split import parse_sources
+from sotag.data import resolve_data_paths
+from sotag.data.split import parse_sources
+from sotag.infra.argtypes import add_data_argument, positive_float, setting, unit_float
+from sotag.infra.tracking import TrackingSettings
+from sotag.registry.behaviour import DEFAULT_CASES
+from sotag.registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
+from sotag.registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
+from sotag.registry.store import CHAMPION, open_registry
+from sotag.registry.validate import Verdict
+from sotag.settings import Settings
 
 
 def add_gate_args(p: argparse.ArgumentParser) -> None:
-    d = GateConfig.__dataclass_fields__
-    p.add_argument("--primary-metric", choices=GATE_METRICS, default=d["primary_metric"].default)
-    p.add_argument("--floor-metric", choices=GATE_METRICS, default=d["floor_metric"].default)
-    p.add_argument(
-        "--floor", type=unit_float, default=float(os.environ.get("SOTAG_PROMOTION_FLOOR", d["floor"].default))
-    )
-    p.add_argument("--min-delta", type=float, default=d["min_delta"].default, help="required gain over the champion")
-    p.add_argument(
+    setting(p, "--primary-metric", "promote.primary_metric", choices=GATE_METRICS)
+    setting(p, "--floor-metric", "promote.floor_metric", choices=GATE_METRICS)
+    setting(p, "--floor", "promote.floor", "the floor metric the challenger must reach", type=unit_float)
+    setting(p, "--min-delta", "promote.min_delta", "required gain over the champion", type=float)
+    setting(
+        p,
         "--max-latency-ms",
+        "promote.max_latency_ms",
+        "refuse a challenger whose single-question p50 (in-process) is over this (TF-IDF and plt pass 5, an SBERT "
+        "or ensemble model on a CPU needs a larger budget)",
         type=positive_float,
-        default=float(os.environ.get("SOTAG_MAX_LATENCY_MS", d["max_latency_ms"].default)),
-        help="refuse a challenger whose single-question p50 (in-process) is over this (default 5: TF-IDF passes, "
-        "an SBERT or ensemble model on a CPU needs a larger budget)",
     )
-    p.add_argument(
+    setting(
+        p,
         "--behaviour-cases",
+        "promote.behaviour_cases",
+        "behavioural cases file the challenger must pass (none: the cases shipped with sotag)",
         type=Path,
-        default=d["behaviour_cases"].default,
-        help="behavioural cases file the challenger must pass (default: registry/behaviour_cases.json)",
     )
-    p.add_argument("--no-behaviour-cases", action="store_true", help="run no behavioural case")
-    p.add_argument(
-        "--mirror-stages", action="store_true", help="also set the legacy stage: champion Production, previous Archived"
-    )
-    p.add_argument(
-        "--replace-broken-champion",
+    setting(p, "--no-behaviour-cases", "promote.run_behaviour_cases", "run no behavioural case", action="store_false")
+    setting(
+        p,
+        "--mirror-stages",
+        "promote.mirror_stages",
+        "also set the legacy stage: champion Production, previous Archived",
         action="store_true",
-        help="when @champion's files fail their sha256 or do not load, judge the challenger on the floor alone and "
+    )
+    setting(
+        p,
+        "--replace-broken-champion",
+        "promote.replace_broken_champion",
+        "when @champion's files fail their sha256 or do not load, judge the challenger on the floor alone and "
         "promote it (the history says so); by default nothing is promoted over a broken champion (exit 3)",
+        action="store_true",
     )
 
 
-def gate_from_args(args: argparse.Namespace, data: tuple[Path, ...]) -> GateConfig:
-    exclude = None
-    if getattr(args, "eval_exclude_sources", None) is not None:
-        exclude = parse_sources(args.eval_exclude_sources)
+def gate_from_settings(
+    settings: Settings,
+    data: tuple[Path, ...],
+    eval_start: str | None = None,
+    eval_end: str | None = None,
+    eval_exclude_sources: str | None = None,
+) -> GateConfig:
+    """The `promote` section as the gate's configuration, on `data` and an optional window."""
+    g = settings.promote
+    cases = (g.behaviour_cases or DEFAULT_CASES) if g.run_behaviour_cases else None
     return GateConfig(
         data=data,
-        primary_metric=args.primary_metric,
-        floor_metric=args.floor_metric,
-        floor=args.floor,
-        min_delta=args.min_delta,
-        eval_start=getattr(args, "eval_start", None),
-        eval_end=getattr(args, "eval_end_gate", None),
-        exclude_sources=exclude,
-        mirror_stages=args.mirror_stages,
-        max_latency_ms=args.max_latency_ms,
-        behaviour_cases=None if args.no_behaviour_cases else args.behaviour_cases,
-        replace_broken_champion=args.replace_broken_champion,
+        primary_metric=g.primary_metric,
+        floor_metric=g.floor_metric,
+        floor=g.floor,
+        min_delta=g.min_delta,
+        eval_start=eval_start,
+        eval_end=eval_end,
+        exclude_sources=None if eval_exclude_sources is None else parse_sources(eval_exclude_sources),
+        mirror_stages=g.mirror_stages,
+        max_latency_ms=g.max_latency_ms,
+        behaviour_cases=cases,
+        replace_broken_champion=g.replace_broken_champion,
     )
 
 
@@ -132,23 +144,29 @@ def rollback_line(result: RollbackResult) -> str:
     return f"rollback: @{CHAMPION} moved from v{result.previous} back to v{result.version} ({result.reason})"
 
 
-def _promote(args: argparse.Namespace) -> int:
-    registry = open_registry(TrackingSettings.from_env(), args.model_name)
-    gate = gate_from_args(args, resolve_data_paths(args.data))
+def _promote(args: argparse.Namespace, settings: Settings) -> int:
+    registry = open_registry(TrackingSettings.from_settings(settings), settings.tracking.model_name)
+    data = resolve_data_paths(settings.data, settings.home)
+    gate = gate_from_settings(settings, data, args.eval_start, args.eval_end_gate, args.eval_exclude_sources)
     result = promote(registry, gate, args.version, dry_run=args.dry_run)
     print("\n".join(promotion_lines(result, registry.name)))
     return result.exit_code
 
 
-def _rollback(args: argparse.Namespace) -> int:
-    result = rollback(open_registry(TrackingSettings.from_env(), args.model_name), args.reason, args.mirror_stages)
+def _rollback(args: argparse.Namespace, settings: Settings) -> int:
+    registry = open_registry(TrackingSettings.from_settings(settings), settings.tracking.model_name)
+    result = rollback(registry, args.reason, settings.promote.mirror_stages)
     print(rollback_line(result))
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
-    print(status_text(open_registry(TrackingSettings.from_env(), args.model_name)))
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    print(status_text(open_registry(TrackingSettings.from_settings(settings), settings.tracking.model_name)))
     return 0
+
+
+def add_model_name_argument(p: argparse.ArgumentParser) -> None:
+    setting(p, "--model-name", "tracking.model_name", "the registered model")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -170,16 +188,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--eval-exclude-sources", default=None, help="sources to drop from the window (default: the challenger's)"
     )
-    p.add_argument("--model-name", default=MODEL_NAME)
+    add_model_name_argument(p)
     add_gate_args(p)
     p.set_defaults(handler=_promote)
 
     p = subparsers.add_parser("rollback", help="put @champion back on the previous champion")
     p.add_argument("--reason", default="manual rollback")
-    p.add_argument("--model-name", default=MODEL_NAME)
-    p.add_argument("--mirror-stages", action="store_true", help="also move the legacy Production stage")
+    add_model_name_argument(p)
+    setting(p, "--mirror-stages", "promote.mirror_stages", "also move the legacy Production stage", action="store_true")
     p.set_defaults(handler=_rollback)
 
     p = subparsers.add_parser("status", help="versions, aliases, key metrics and the promotion history")
-    p.add_argument("--model-name", default=MODEL_NAME)
+    add_model_name_argument(p)
     p.set_defaults(handler=_status)

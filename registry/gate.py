@@ -21,14 +21,14 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm import tqdm
 
-from registry.behaviour import DEFAULT_CASES, BehaviourReport
-from registry.card import ModelCard
-from tagger.data import filter_sources, load_questions, time_split
-from tagger.data.paths import as_data_paths
-from tagger.data.split import restrict_tags
-from tagger.errors import DataError
-from tagger.metrics import all_tags_from_scores, evaluate
-from tagger.model import Tagger
+from sotag.data import filter_sources, load_questions, time_split
+from sotag.data.paths import as_data_paths
+from sotag.registry.behaviour import DEFAULT_CASES, BehaviourReport
+from sotag.registry.card import ModelCard
+from sotag.tagger.errors import DataError
+from sotag.tagger.metrics import all_tags_from_scores, evaluate
+from sotag.tagger.model import Tagger
+from sotag.tagger.vocabulary import restrict_tags
 
 REPORTED = (
     "f1_at_3_all",

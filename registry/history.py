@@ -34,8 +34,8 @@ from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tagger.errors import SotagError
-from tagger.store_errors import TRACKING, fault, is_absent
+from sotag.infra.store_errors import TRACKING, fault, is_absent
+from sotag.tagger.errors import SotagError
 
 HISTORY_PREFIX = "sotag.history."  # the event keys, and the registered-model tags of registries written before
 EXPERIMENT_SUFFIX = "-registry-history"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import pandas as pd
 from tabulate import tabulate
 
-from registry.card import ModelCard, read_card
-from registry.gate import GateConfig
-from registry.store import CHALLENGER, CHAMPION, Event, Registry, RegistryConflict, RegistryError
-from registry.validate import Verdict, validate
+from sotag.registry.card import ModelCard, read_card
+from sotag.registry.gate import GateConfig
+from sotag.registry.store import CHALLENGER, CHAMPION, Event, Registry, RegistryConflict, RegistryError
+from sotag.registry.validate import Verdict, validate
 
 EXIT_PROMOTED = 0
 EXIT_KEPT = 3

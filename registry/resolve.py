@@ -6,8 +6,8 @@ model folder; registry URIs are parsed and resolved by MLflow's own functions, s
 For a registry URI the version it names is read once and pinned before loading, so an alias or `latest` may move
 meanwhile without the caller serving a mix, and that version is what is recorded: batch output, the gateway's
 /health and drift say `v7`, not `latest`. The gateway, the drift job and the gate all load through here (and so
-through `tagger.loading`, the one loading path). Registry reads and downloads go through a client of the store the
-caller's `TrackingSettings` name, never through MLflow's process-wide tracking or registry URI.
+through `sotag.infra.model_loading`, the one loading path). Registry reads and downloads go through a client of
+the store the caller's `TrackingSettings` name, never through MLflow's process-wide tracking or registry URI.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.utils.models import ParsedModelUri, _parse_model_uri, get_model_name_and_version
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, TrackingSettings
-from registry.card import ModelCard, read_card
-from tagger.errors import ArtifactError, SotagError
-from tagger.loading import STORE_FAILURES, LoadedModel, fetch_model, load_model
-from tagger.model import Tagger
-from tagger.store_errors import TRACKING, fault, first_line, is_absent
+from sotag.infra.model_loading import STORE_FAILURES, LoadedModel, fetch_model, load_model
+from sotag.infra.store_errors import TRACKING, fault, first_line, is_absent
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings
+from sotag.registry.card import ModelCard, read_card
+from sotag.tagger.errors import ArtifactError, SotagError
+from sotag.tagger.model import Tagger
 
 
 @dataclass(frozen=True)

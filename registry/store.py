@@ -57,13 +57,13 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import TrackingSettings
-from registry.card import read_card, write_card
-from registry.history import HISTORY_PREFIX, Event, HistoryLog
-from registry.resolve import load_version
-from tagger.errors import SotagError
-from tagger.model import Tagger
-from tagger.store_errors import TRACKING, fault, is_absent
+from sotag.infra.store_errors import TRACKING, fault, is_absent
+from sotag.infra.tracking import TrackingSettings
+from sotag.registry.card import read_card, write_card
+from sotag.registry.history import HISTORY_PREFIX, Event, HistoryLog
+from sotag.registry.resolve import load_version
+from sotag.tagger.errors import SotagError
+from sotag.tagger.model import Tagger
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

@@ -16,9 +16,9 @@ from typing import Literal
 
 import pandas as pd
 
-from registry.behaviour import BehaviourReport, run_cases
-from registry.card import read_card
-from registry.gate import (
+from sotag.registry.behaviour import BehaviourReport, run_cases
+from sotag.registry.card import read_card
+from sotag.registry.gate import (
     GateConfig,
     Latency,
     Window,
@@ -31,8 +31,8 @@ from registry.gate import (
     score_models,
     window_for,
 )
-from registry.store import BrokenChampion, Registry
-from tagger.errors import BrokenModel
+from sotag.registry.store import BrokenChampion, Registry
+from sotag.tagger.errors import BrokenModel
 
 CheckName = Literal["latency", "behaviour", "floor", "comparison"]
 CheckStatus = Literal["passed", "failed", "skipped"]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from serving.model_holder import ModelHolder
+from sotag.serving.model_holder import ModelHolder
 
 log = logging.getLogger("sotag.gateway")
 

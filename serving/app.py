@@ -30,19 +30,19 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from infra.prediction_log import PredictionLog, PredictionRecord, now
-from registry.lifecycle import rollback
-from registry.resolve import ResolvedModel, parse_alias_uri, pin
-from registry.store import open_registry
-from serving import contract
-from serving.admin_guard import FailedAttempts, token_matches
-from serving.alias_watch import AliasCheck, AliasWatch
-from serving.config import GatewayConfig
-from serving.jobs import JobRefused, Jobs, RetrainJob
-from serving.metrics import GatewayMetrics
-from serving.mlflow_webhook import WebhookRefused, alias_event, verify
-from serving.model_holder import ModelHolder
-from serving.schemas import (
+from sotag.infra.prediction_log import PredictionLog, PredictionRecord, now
+from sotag.registry.lifecycle import rollback
+from sotag.registry.resolve import ResolvedModel, parse_alias_uri, pin
+from sotag.registry.store import open_registry
+from sotag.serving import contract
+from sotag.serving.admin_guard import FailedAttempts, token_matches
+from sotag.serving.alias_watch import AliasCheck, AliasWatch
+from sotag.serving.config import GatewayConfig
+from sotag.serving.jobs import JobRefused, Jobs, RetrainJob
+from sotag.serving.metrics import GatewayMetrics
+from sotag.serving.mlflow_webhook import WebhookRefused, alias_event, verify
+from sotag.serving.model_holder import ModelHolder
+from sotag.serving.schemas import (
     BatchRequest,
     BatchResponse,
     ErrorResponse,
@@ -51,10 +51,10 @@ from serving.schemas import (
     PredictResponse,
     ReloadResponse,
 )
-from tagger.errors import InputError, SotagError
-from tagger.explain import explain
-from tagger.kinds.base import NotExplainable
-from tagger.params import check_threshold
+from sotag.tagger.errors import InputError, SotagError
+from sotag.tagger.explain import explain
+from sotag.tagger.kinds.base import NotExplainable
+from sotag.tagger.params import check_threshold
 
 log = logging.getLogger("sotag.gateway")
 KNOWN_ROUTES = {

@@ -1,6 +1,6 @@
 """`sotag score`: tag a backlog of questions with a registered model, on Spark or in-process.
 
-Both engines read through the one loader (tagger.data), drop the rows no model can score with the one
+Both engines read through the one loader (sotag.data), drop the rows no model can score with the one
 validation (counted per reason, never a crash), score with the registered pyfunc pinned to one version,
 and write parquet partitioned by creation month (infra.scored: staged, then committed by renames).
 * `spark`: `mlflow.pyfunc.spark_udf` with a struct return type runs the pyfunc inside Spark's Python
@@ -19,19 +19,19 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from infra import scored
-from infra.spark import SparkSettings, spark_available
-from infra.tracking import TrackingSettings
-from registry.resolve import ResolvedModel, pin, resolve
-from serving.score_job import ScoreConfig, ScoreResult, scorable
-from tagger.data.loaders import SCORING_COLUMNS, input_format, iter_raw, parquet_parts
-from tagger.data.validate import UnusableRows
-from tagger.errors import DataError, SotagError
+from sotag.data.loaders import SCORING_COLUMNS, input_format, iter_raw, parquet_parts
+from sotag.data.validate import UnusableRows
+from sotag.infra import scored
+from sotag.infra.spark import SparkSettings, spark_available
+from sotag.infra.tracking import TrackingSettings
+from sotag.registry.resolve import ResolvedModel, pin, resolve
+from sotag.serving.score_job import ScoreConfig, ScoreResult, scorable
+from sotag.tagger.errors import DataError, SotagError
 
 
-def default_engine() -> str:
+def default_engine(java_home: Path | None = None) -> str:
     """Spark where it can start (pyspark and Java present), else in-process."""
-    return "spark" if spark_available() is None else "local"
+    return "spark" if spark_available(java_home) is None else "local"
 
 
 def output_frame(
@@ -105,9 +105,15 @@ def run_score(config: ScoreConfig, tracking: TrackingSettings) -> ScoreResult:
     scored_at = datetime.now(UTC).replace(microsecond=0)
     try:
         if config.engine == "spark":
-            from serving.spark_score import score_on_spark
+            from sotag.serving.spark_score import score_on_spark
 
-            settings = SparkSettings(master=config.master, conf=dict(config.conf), app_name="sotag score")
+            settings = SparkSettings(
+                master=config.master,
+                conf=dict(config.conf),
+                app_name="sotag score",
+                java_home=config.java_home,
+                log_level=config.spark_log_level,
+            )
             result = score_on_spark(config, settings, tracking, pinned, staging, scored_at)
         else:
             result = _local(config, model, staging, scored_at)

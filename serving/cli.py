@@ -11,8 +11,11 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from serving.config import CHAMPION_URI, GatewayConfig
+from sotag.infra.argtypes import add_model_uri_argument, positive_int, setting
+from sotag.infra.tracking import TrackingSettings, use_fluent
+from sotag.registry.cli import add_model_name_argument
+from sotag.serving.config import GatewayConfig
+from sotag.settings import Settings, child_environment
 
 
 def serve_command(host: str, port: int, workers: int) -> list[str]:
@@ -20,29 +23,35 @@ def serve_command(host: str, port: int, workers: int) -> list[str]:
     uvicorn = str(Path(sys.executable).parent / "uvicorn")
     return [
         uvicorn, "--host", host, "--port", str(port), "--workers", str(workers),
-        "--factory", "serving.scoring_app:create_app",
+        "--factory", "sotag.serving.scoring_app:create_app",
     ]  # fmt: skip
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
     from mlflow.pyfunc import scoring_server
 
-    from registry.resolve import model_files, pinned_uri
+    from sotag.registry.resolve import model_files, pinned_uri
 
-    settings = TrackingSettings.from_env()
+    tracking = TrackingSettings.from_settings(settings)
+    model_uri = settings.served_model_uri
     # As `mlflow models serve` does: the model (pinned to the version an alias, `latest` or a stage names now)
     # downloaded once, then the scoring server on the local copy.
-    pinned = pinned_uri(args.model_uri, settings)
-    local_path = str(model_files(pinned, settings))
-    env = dict(os.environ)
-    env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env[scoring_server._SERVER_MODEL_PATH] = local_path
-    env[MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.name] = str(MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
-    command = serve_command(args.host, args.port, args.workers)
-    served = args.model_uri if pinned == args.model_uri else f"{args.model_uri} = {pinned}"
-    print(f"serve: {served} ({local_path}) on http://{args.host}:{args.port}/invocations", flush=True)
+    pinned = pinned_uri(model_uri, tracking)
+    local_path = str(model_files(pinned, tracking))
+    bindir = str(Path(sys.executable).parent)
+    env = child_environment(
+        settings,
+        {
+            scoring_server._SERVER_MODEL_PATH: local_path,
+            MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.name: str(MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()),
+        },
+    )
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    serve = settings.serve
+    command = serve_command(serve.host, serve.port, serve.workers)
+    served = model_uri if pinned == model_uri else f"{model_uri} = {pinned}"
+    print(f"serve: {served} ({local_path}) on http://{serve.host}:{serve.port}/invocations", flush=True)
     os.execve(command[0], command, env)
     return 0  # not reached
 
@@ -51,7 +60,7 @@ def model_to_serve(config: GatewayConfig) -> GatewayConfig:
     """With SOTAG_MODEL_URL: fetch and verify it (unless already installed with that digest), serve the folder."""
     if not config.model_url:
         return config
-    from serving.fetch import ensure_model
+    from sotag.serving.fetch import ensure_model
 
     directory, downloaded = ensure_model(config.model_url, config.model_dir, config.model_sha256)
     done = "downloaded and verified" if downloaded else "already installed with that sha256, nothing downloaded"
@@ -59,21 +68,22 @@ def model_to_serve(config: GatewayConfig) -> GatewayConfig:
     return replace(config, model_uri=str(directory))
 
 
-def _gateway(args: argparse.Namespace) -> int:
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from serving.app import create_app
+    from sotag.serving.app import create_app
 
-    config = model_to_serve(GatewayConfig.from_env(model_uri=args.model_dir or args.model_uri))
-    retrain = partial(args.retrain_job, config.tracking) if args.retrain_job is not None else None
+    config = model_to_serve(GatewayConfig.from_settings(settings))
+    retrain = partial(args.retrain_job, settings) if args.retrain_job is not None else None
     app = create_app(config, retrain=retrain)
     model = app.state.holder.current
-    print(f"gateway: {model.name} v{model.version} from {model.source} on http://{args.host}:{args.port} (docs /docs)")
+    host, port = settings.gateway.host, settings.gateway.port
+    print(f"gateway: {model.name} v{model.version} from {model.source} on http://{host}:{port} (docs /docs)")
     watch = app.state.alias_watch
     if watch is not None:
-        follows = "polling off ($SOTAG_RELOAD_POLL_S=0)"
+        follows = "polling off (gateway.reload_poll_s = 0)"
         if watch.poll_s:
-            follows = f"checked every {watch.poll_s:g} s ($SOTAG_RELOAD_POLL_S)"
+            follows = f"checked every {watch.poll_s:g} s (gateway.reload_poll_s, $SOTAG_RELOAD_POLL_S)"
         hook = ", and on POST /webhooks/mlflow" if config.webhook_secret else ""
         print(f"gateway: following {model.source}: {follows}{hook}", flush=True)
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
@@ -83,10 +93,10 @@ def _gateway(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        host=host,
+        port=port,
+        log_level=settings.gateway.log_level,
+        access_log=settings.gateway.access_log,
         timeout_graceful_shutdown=config.shutdown_timeout_s,
     )
     status = app.state.prediction_log.status()
@@ -98,18 +108,22 @@ def _gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch(args: argparse.Namespace) -> int:
-    from serving.fetch import FetchConfig, fetch_model
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.serving.fetch import FetchConfig, fetch_model
 
-    config = FetchConfig(connect_timeout_s=args.connect_timeout, read_timeout_s=args.read_timeout)
+    config = FetchConfig(
+        connect_timeout_s=args.connect_timeout,
+        read_timeout_s=args.read_timeout,
+        s3_endpoint_url=settings.s3_endpoint_url,
+    )
     dest = fetch_model(args.source, Path(args.dest), args.sha256, args.manifest, config)
     print(f"fetch-model: installed {args.source} into {dest} (sha256 verified, four artifacts verified)")
     print(f"serve it:    MODEL_DIR={dest} sotag gateway")
     return 0
 
 
-def _convert(args: argparse.Namespace) -> int:
-    from serving.legacy import convert_legacy, register_converted
+def _convert(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.serving.legacy import convert_legacy, register_converted
 
     converted = convert_legacy(Path(args.bundle), Path(args.dest))
     print(
@@ -117,58 +131,63 @@ def _convert(args: argparse.Namespace) -> int:
         f"{len(converted.config.vocabulary)} tags, max score difference {converted.max_score_difference:.1e})"
     )
     if args.register:
-        runs = use_fluent(TrackingSettings.from_env(), args.experiment)
-        converted = register_converted(converted, args.model_name, runs)
-        print(f"convert-legacy: registered models:/{args.model_name}/{converted.version} as @challenger")
+        runs = use_fluent(TrackingSettings.from_settings(settings), args.experiment)
+        name = settings.tracking.model_name
+        converted = register_converted(converted, name, runs)
+        print(f"convert-legacy: registered models:/{name}/{converted.version} as @challenger")
     return 0
 
 
-def _score(args: argparse.Namespace) -> int:
-    from infra.spark import parse_conf
-    from serving.batch import default_engine, run_score
-    from serving.score_job import ScoreConfig, written_partitions
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.infra.spark import parse_conf
+    from sotag.serving.batch import default_engine, run_score
+    from sotag.serving.score_job import ScoreConfig, written_partitions
 
-    settings = TrackingSettings.from_env()
     config = ScoreConfig(
         input=Path(args.input),
         output=Path(args.out),
-        model_uri=args.model_uri,
-        engine=args.engine or default_engine(),
-        master=args.master,
+        model_uri=settings.served_model_uri,
+        engine=settings.score.engine or default_engine(settings.spark.java_home),
+        master=settings.spark.master,
         conf=parse_conf(args.conf),
-        batch_rows=args.batch_rows,
-        progress=not args.no_progress,
+        batch_rows=settings.score.batch_rows,
+        progress=settings.score.progress,
+        java_home=settings.spark.java_home,
+        spark_log_level=settings.spark.log_level,
     )
-    result = run_score(config, settings)
+    result = run_score(config, TrackingSettings.from_settings(settings))
     print(result.summary())
     print(f"score: wrote {written_partitions(config.output, result.months)}")
     return 0
 
 
-def register(
-    subparsers: argparse._SubParsersAction, retrain_job: Callable[[TrackingSettings], int] | None = None
-) -> None:
+def add_master_argument(p: argparse.ArgumentParser) -> None:
+    setting(p, "--master", "spark.master", "any Spark master URL")
+
+
+def register(subparsers: argparse._SubParsersAction, retrain_job: Callable[[Settings], int] | None = None) -> None:
     """The serving sub-commands; `retrain_job(settings)` is what the gateway's /admin/retrain runs (`sotag retrain`
     in the gateway's process), handed in by the `sotag` command layer since serving does not import training."""
     p = subparsers.add_parser("serve", help="mlflow models serve on the registered champion (/invocations)")
-    p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5001)
-    p.add_argument("--workers", type=int, default=1)
+    add_model_uri_argument(p)
+    setting(p, "--host", "serve.host", "bind address")
+    setting(p, "--port", "serve.port", type=int)
+    setting(p, "--workers", "serve.workers", type=positive_int)
     p.set_defaults(handler=_serve)
 
     p = subparsers.add_parser(
         "gateway",
         help="the gateway API (/predict, /explain, /reload, /metrics, ...)",
-        description="With $SOTAG_MODEL_URL (and $SOTAG_MODEL_SHA256 or a .sha256 manifest) the model archive is "
-        "fetched and verified into $SOTAG_MODEL_DIR at start, unless already installed with that digest.",
+        description="With gateway.model_url ($SOTAG_MODEL_URL, and $SOTAG_MODEL_SHA256 or a .sha256 manifest) the "
+        "model archive is fetched and verified into gateway.model_dir at start, unless already installed with that "
+        "digest. Every setting: `sotag config`.",
     )
-    p.add_argument("--model-uri", default=None, help=f"default: $SOTAG_MODEL_URI or {CHAMPION_URI}")
-    p.add_argument("--model-dir", default=None, help="serve a local model directory instead ($MODEL_DIR)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 only when asked: a PaaS, a container)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)), help="default: $PORT or 8000")
-    p.add_argument("--log-level", default="warning")
-    p.add_argument("--access-log", action="store_true")
+    add_model_uri_argument(p)
+    setting(p, "--model-dir", "gateway.model_dir_served", "serve a local model directory instead ($MODEL_DIR)")
+    setting(p, "--host", "gateway.host", "bind address (0.0.0.0 only when asked: a PaaS, a container)")
+    setting(p, "--port", "gateway.port", "$PORT sets it too", type=int)
+    setting(p, "--log-level", "gateway.log_level")
+    setting(p, "--access-log", "gateway.access_log", "log every request", action="store_true")
     p.set_defaults(handler=_gateway, retrain_job=retrain_job)
 
     p = subparsers.add_parser(
@@ -186,14 +205,18 @@ def register(
         "Posts.xml), a StackSample folder, or any folder of question files (sub-folders included)",
     )
     p.add_argument("--out", required=True, help="output folder (created; its scored months are replaced)")
-    p.add_argument("--model-uri", default=os.environ.get("SOTAG_MODEL_URI", CHAMPION_URI))
-    p.add_argument(
-        "--engine", choices=("spark", "local"), default=None, help="default: spark when pyspark and Java are here"
+    add_model_uri_argument(p)
+    setting(
+        p,
+        "--engine",
+        "score.engine",
+        "none: spark when pyspark and Java are here, else local",
+        choices=("spark", "local"),
     )
-    p.add_argument("--master", default=os.environ.get("SOTAG_SPARK_MASTER", "local[*]"), help="any Spark master URL")
+    add_master_argument(p)
     p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)")
-    p.add_argument("--batch-rows", type=int, default=20_000, help="rows per chunk of the local engine and the reader")
-    p.add_argument("--no-progress", action="store_true")
+    setting(p, "--batch-rows", "score.batch_rows", "rows per chunk of the local engine and the reader", type=int)
+    setting(p, "--no-progress", "score.progress", "print no progress line", action="store_false")
     p.set_defaults(handler=_score)
 
     p = subparsers.add_parser("fetch-model", help="download a model archive (URL or s3://), verify, install atomically")
@@ -209,6 +232,6 @@ def register(
     p.add_argument("bundle")
     p.add_argument("dest")
     p.add_argument("--register", action="store_true", help="log and register it as @challenger")
-    p.add_argument("--model-name", default=MODEL_NAME)
+    add_model_name_argument(p)
     p.add_argument("--experiment", default="stackoverflow-tagger")
     p.set_defaults(handler=_convert)

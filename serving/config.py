@@ -1,15 +1,12 @@
-"""Gateway configuration: one typed object built from the environment (and CLI flags)."""
+"""Gateway configuration: the gateway's typed view of the settings (`from_settings`), built once at start."""
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings
-from tagger.errors import InputError
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings
+from sotag.settings import Settings
 
 CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
 
@@ -19,7 +16,7 @@ class GatewayConfig:
     tracking: TrackingSettings  # the store the registry URIs, /reload and /admin/rollback use
     model_uri: str = CHAMPION_URI  # a registry URI, a run URI or a local model directory (MODEL_DIR)
     admin_token: str | None = None  # bearer token for /reload and /admin/*; admin routes refuse all without it
-    prediction_log_url: str = f"sqlite:///{PROJECT_ROOT / 'predictions.db'}"
+    prediction_log_url: str = "sqlite:///predictions.db"
     log_text: bool = False  # store title/body in the prediction log (off: digests only)
     admin_max_failures: int = 5  # failed admin attempts per client and window before 429
     admin_window_s: float = 60.0
@@ -28,55 +25,43 @@ class GatewayConfig:
     timeout_s: float = 10.0
     log_flush_s: float = 0.5
     log_max_pending: int = 100_000  # rows buffered while the log database is away; beyond: dropped, counted
-    spool_dir: Path = PROJECT_ROOT / "spool"  # rows the database could not take at shutdown; replayed at start
+    spool_dir: Path = Path("spool")  # rows the database could not take at shutdown; replayed at start
     shutdown_timeout_s: float = 20.0  # SIGTERM: in-flight requests get this long, then the log drains
     # A PaaS start (as the original Tagger API did on Heroku): fetch this archive (https, s3:// or a path),
     # verify it against model_sha256 (or its .sha256 manifest) into model_dir, and serve that.
     model_url: str | None = None
     model_sha256: str | None = None
-    model_dir: Path = PROJECT_ROOT / "models" / "current"
+    model_dir: Path = Path("models") / "current"
     # Follow the served alias (models:/name@alias): look every reload_poll_s seconds, swap when it moved; 0: off.
     reload_poll_s: float = 30.0
     # HMAC secret of the MLflow webhook that POSTs alias moves to /webhooks/mlflow; the route refuses all without it.
     webhook_secret: str | None = None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> GatewayConfig:
-        env = os.environ if environ is None else environ
-        home = Path(env.get("SOTAG_HOME", PROJECT_ROOT))
+    def from_settings(cls, settings: Settings, **overrides: object) -> GatewayConfig:
+        """The `gateway` section, with its state paths under the settings' home; `overrides` (not None) win."""
+        g = settings.gateway
+        served = str(g.model_dir_served) if g.model_dir_served else settings.served_model_uri
         values: dict[str, object] = {
-            "tracking": TrackingSettings.from_env(env),
-            "model_uri": env.get("MODEL_DIR") or env.get("SOTAG_MODEL_URI") or CHAMPION_URI,
-            "admin_token": env.get("SOTAG_ADMIN_TOKEN") or None,
-            "prediction_log_url": env.get("SOTAG_PREDICTION_LOG", f"sqlite:///{home / 'predictions.db'}"),
-            "log_text": env.get("SOTAG_LOG_TEXT", "0").lower() in {"1", "true", "yes"},
-            "max_batch": int(env.get("SOTAG_MAX_BATCH", cls.max_batch)),
-            "admin_max_failures": int(env.get("SOTAG_ADMIN_MAX_FAILURES", cls.admin_max_failures)),
-            "admin_window_s": float(env.get("SOTAG_ADMIN_WINDOW_S", cls.admin_window_s)),
-            "max_body_bytes": int(env.get("SOTAG_MAX_BODY_BYTES", cls.max_body_bytes)),
-            "timeout_s": float(env.get("SOTAG_REQUEST_TIMEOUT_S", cls.timeout_s)),
-            "log_max_pending": int(env.get("SOTAG_LOG_MAX_PENDING", cls.log_max_pending)),
-            "spool_dir": Path(env.get("SOTAG_SPOOL_DIR") or home / "spool"),
-            "shutdown_timeout_s": float(env.get("SOTAG_SHUTDOWN_TIMEOUT_S", cls.shutdown_timeout_s)),
-            "model_url": env.get("SOTAG_MODEL_URL") or None,
-            "model_sha256": env.get("SOTAG_MODEL_SHA256") or None,
-            "model_dir": Path(env.get("SOTAG_MODEL_DIR") or home / "models" / "current"),
-            "reload_poll_s": _seconds(env, "SOTAG_RELOAD_POLL_S", cls.reload_poll_s),
-            "webhook_secret": env.get("SOTAG_WEBHOOK_SECRET") or None,
+            "tracking": TrackingSettings.from_settings(settings),
+            "model_uri": served,
+            "admin_token": g.admin_token or None,
+            "prediction_log_url": settings.prediction_log_url,
+            "log_text": g.log_text,
+            "max_batch": g.max_batch,
+            "admin_max_failures": g.admin_max_failures,
+            "admin_window_s": g.admin_window_s,
+            "max_body_bytes": g.max_body_bytes,
+            "timeout_s": g.request_timeout_s,
+            "log_flush_s": g.log_flush_s,
+            "log_max_pending": g.log_max_pending,
+            "spool_dir": settings.spool_dir,
+            "shutdown_timeout_s": g.shutdown_timeout_s,
+            "model_url": g.model_url or None,
+            "model_sha256": g.model_sha256 or None,
+            "model_dir": settings.fetched_model_dir,
+            "reload_poll_s": g.reload_poll_s,
+            "webhook_secret": g.webhook_secret or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A duration in seconds from the environment, 0 or more; InputError naming the variable otherwise."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(name, f"{raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(name, f"{raw!r}: give 0 (off) or a positive number of seconds")
-    return value

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving.original_api import THRESHOLD_STRING_PATTERNS, TOPK_STRING_PATTERN
-from tagger.params import MAX_ABS_THRESHOLD
+from sotag.serving.original_api import THRESHOLD_STRING_PATTERNS, TOPK_STRING_PATTERN
+from sotag.tagger.params import MAX_ABS_THRESHOLD
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 RELOAD_REF = {"$ref": "#/components/schemas/ReloadResponse"}

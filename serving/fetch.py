@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, verify_artifacts
-from tagger.errors import ArtifactError, InputError
+from sotag.tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, verify_artifacts
+from sotag.tagger.errors import ArtifactError, InputError
 
 CHUNK = 1 << 20
 
@@ -40,6 +40,7 @@ class FetchConfig:
     max_bytes: int = 4 << 30  # the archive as downloaded
     max_extracted_bytes: int = 8 << 30  # everything it expands to: past this, a decompression bomb
     max_member_bytes: int = 4 << 30  # any one file in it
+    s3_endpoint_url: str | None = None  # an S3-compatible store (the settings' s3_endpoint_url); None: AWS
 
 
 def _chunks(source: str, config: FetchConfig) -> Iterator[bytes]:
@@ -65,7 +66,7 @@ def _chunks(source: str, config: FetchConfig) -> Iterator[bytes]:
         parsed = urlparse(source)
         client = boto3.client(
             "s3",
-            endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None,
+            endpoint_url=config.s3_endpoint_url,
             config=Config(
                 connect_timeout=config.connect_timeout_s,
                 read_timeout=config.read_timeout_s,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tagger.errors import ComponentFault, SotagError
+from sotag.tagger.errors import ComponentFault, SotagError
 
 # What a job's exit code means (sotag retrain's: 0 promoted, 3 champion kept, anything else failed).
 OUTCOMES = {0: "promoted", 3: "kept"}

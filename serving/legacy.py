@@ -38,10 +38,10 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.tracking import FluentRuns
-from registry.card import ModelCard
-from registry.publish import git_commit, log_pyfunc, register_challenger
-from tagger.artifacts import (
+from sotag.infra.tracking import FluentRuns
+from sotag.registry.card import ModelCard
+from sotag.registry.publish import git_commit, log_pyfunc, register_challenger
+from sotag.tagger.artifacts import (
     ARTIFACT_FILES,
     CONFIG_FILE,
     ModelConfig,
@@ -49,11 +49,11 @@ from tagger.artifacts import (
     sha256_file,
     write_artifacts,
 )
-from tagger.errors import ArtifactError
-from tagger.fused import FusedLinearModel
-from tagger.kinds.legacy import LegacyKind, LegacyOptions
-from tagger.model import Tagger
-from tagger.text import PREPROCESSING_VERSION
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.kinds.legacy import LegacyKind, LegacyOptions
+from sotag.tagger.model import Tagger
+from sotag.tagger.text import PREPROCESSING_VERSION
 
 ALIASES = {
     "vectorizer": ("vectorizer", "vectoriser", "tfidf", "vect"),

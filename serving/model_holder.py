@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from infra.tracking import TrackingSettings
-from registry.resolve import ResolvedModel, resolve
+from sotag.infra.tracking import TrackingSettings
+from sotag.registry.resolve import ResolvedModel, resolve
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tagger.text import normalize_newlines
+from sotag.tagger.text import normalize_newlines
 
 ORIGINAL_FIELDS = ("text", "topk")
 LAX_FIELDS = ("topk", "threshold")

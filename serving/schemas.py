@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
-from serving.original_api import ORIGINAL_FIELDS, lax_options, split_text
-from tagger.errors import InputError
-from tagger.params import MAX_ABS_THRESHOLD, MAX_TOP_K, threshold_value, top_k_value
-from tagger.pyfunc import MAX_FIELD_CHARS
-from tagger.text import normalize_newlines
+from sotag.serving.original_api import ORIGINAL_FIELDS, lax_options, split_text
+from sotag.tagger.errors import InputError
+from sotag.tagger.params import MAX_ABS_THRESHOLD, MAX_TOP_K, threshold_value, top_k_value
+from sotag.tagger.pyfunc import MAX_FIELD_CHARS
+from sotag.tagger.text import normalize_newlines
 
 OURS, ORIGINAL = ("title", "body", "top_k"), ORIGINAL_FIELDS
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from infra import scored
-from infra.spark import DEFAULT_MASTER
-from serving.config import CHAMPION_URI
-from tagger.data.validate import UnusableRows, drop_unusable
-from tagger.errors import InputError
-from tagger.pyfunc import MAX_FIELD_CHARS
+from sotag.data.validate import UnusableRows, drop_unusable
+from sotag.infra import scored
+from sotag.infra.spark import DEFAULT_MASTER
+from sotag.serving.config import CHAMPION_URI
+from sotag.tagger.errors import InputError
+from sotag.tagger.pyfunc import MAX_FIELD_CHARS
 
 ENGINES = ("spark", "local")
 RESULT_TYPE = "struct<tags: array<string>, scores: array<double>>"
@@ -33,6 +33,8 @@ class ScoreConfig:
     conf: Mapping[str, str] = field(default_factory=dict)
     batch_rows: int = 20_000
     progress: bool = True
+    java_home: Path | None = None
+    spark_log_level: str = "WARN"
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:

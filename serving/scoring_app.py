@@ -18,13 +18,12 @@ MLflow's (tests/serving/test_bad_input.py).
 
 from __future__ import annotations
 
-import os
-
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
-from tagger.errors import InputError
-from tagger.params import checked_params
+from sotag.settings import load_settings
+from sotag.tagger.errors import InputError, SotagError
+from sotag.tagger.params import checked_params
 
 # MLflow's decoder and split, kept before the patches below replace them (tests/serving checks upstream still
 # needs them).
@@ -106,6 +105,9 @@ def create_app():
     bound_json_nesting()
     check_params()
     answer_without_echo()
-    return scoring_server.init(
-        scoring_server.load_model_with_mlflow_config(os.environ[scoring_server._SERVER_MODEL_PATH])
-    )
+    model_path = load_settings().settings.serve.model_path
+    if not model_path:
+        raise SotagError(
+            f"no model to serve: {scoring_server._SERVER_MODEL_PATH} is not set (start it with sotag serve)"
+        )
+    return scoring_server.init(scoring_server.load_model_with_mlflow_config(model_path))

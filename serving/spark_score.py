@@ -19,14 +19,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from infra.scored import PARTITION
-from infra.spark import SparkSettings, start_session
-from infra.tracking import TrackingSettings, download_version
-from registry.resolve import PinnedVersion
-from serving.score_job import RESULT_TYPE, ScoreConfig, ScoreResult, scorable
-from tagger.data.loaders import SCORING_COLUMNS, check_parquet, input_format, iter_raw
-from tagger.data.validate import UnusableRows
-from tagger.pyfunc import MAX_FIELD_CHARS
+from sotag.data.loaders import SCORING_COLUMNS, check_parquet, input_format, iter_raw
+from sotag.data.validate import UnusableRows
+from sotag.infra.scored import PARTITION
+from sotag.infra.spark import SparkSettings, start_session
+from sotag.infra.tracking import TrackingSettings, download_version
+from sotag.registry.resolve import PinnedVersion
+from sotag.serving.score_job import RESULT_TYPE, ScoreConfig, ScoreResult, scorable
+from sotag.tagger.pyfunc import MAX_FIELD_CHARS
 
 # Python's whitespace (str.strip, str.isspace) as a Java character class: a title with nothing else is empty.
 _PY_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())

@@ -9,7 +9,6 @@ default reports/drift) and MLFLOW_UI_URL (links to runs, default http://127.0.0.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import pandas as pd
 import requests
 import streamlit as st
 
-from infra.drift_summary import SummaryError, latest_summary
-from tagger.data.paths import PROJECT_ROOT
+from sotag.infra.drift_summary import SummaryError, latest_summary
+from sotag.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -29,15 +28,17 @@ class AppSettings:
     timeout_s: float = 10.0
 
     @classmethod
-    def from_env(cls) -> AppSettings:
+    def from_settings(cls, settings: Settings) -> AppSettings:
         return cls(
-            api_url=os.environ.get("SOTAG_API_URL", "http://127.0.0.1:8000").rstrip("/"),
-            reports_dir=Path(os.environ.get("SOTAG_REPORTS_DIR", PROJECT_ROOT / "reports" / "drift")),
-            mlflow_ui_url=os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
+            api_url=settings.app.api_url.rstrip("/"),
+            reports_dir=settings.reports_dir,
+            mlflow_ui_url=(settings.tracking.ui_url or "http://127.0.0.1:5000").rstrip("/"),
         )
 
 
-SETTINGS = AppSettings.from_env()
+# The app is a script Streamlit runs: its edge, where the settings are built once.
+LOADED = load_settings()
+SETTINGS = AppSettings.from_settings(LOADED.settings)
 
 
 @st.cache_data(ttl=30)
@@ -115,12 +116,12 @@ def ask_page() -> None:
 
 @st.cache_data(ttl=30)
 def registry_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from infra.tracking import MODEL_NAME, TrackingSettings
-    from registry.card import read_card
-    from registry.lifecycle import gate_label
-    from registry.store import open_registry
+    from sotag.infra.tracking import TrackingSettings
+    from sotag.registry.card import read_card
+    from sotag.registry.lifecycle import gate_label
+    from sotag.registry.store import open_registry
 
-    registry = open_registry(TrackingSettings.from_env(), MODEL_NAME)
+    registry = open_registry(TrackingSettings.from_settings(LOADED.settings), LOADED.settings.tracking.model_name)
     aliases = registry.aliases()
     events = registry.history()
     versions = pd.DataFrame(

@@ -2,7 +2,8 @@
 
 Each stage package (and the registry, for promote / rollback / status) contributes its
 sub-commands through `register(subparsers)`. This module sits above every layer, so the
-stages need not know each other; errors
+stages need not know each other. It builds the settings once (sotag.settings: defaults < config file <
+environment < the flags given) and hands them to the command; `sotag config` prints them with their sources. Errors
 meant for the user (SotagError) print one line and exit with code 2, never a traceback. SIGTERM and Ctrl-C
 end the command's open MLflow runs KILLED and exit 143 / 130 (`sotag.interrupts`).
 """
@@ -10,33 +11,58 @@ end the command's open MLflow runs KILLED and exit 143 / 130 (`sotag.interrupts`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
-import monitoring.cli
-import registry.cli
-import serving.cli
-import training.cli
-from infra.tracking import TrackingSettings
 from sotag import interrupts
-from tagger.errors import ComponentFault, SotagError
+from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, settings_flags
+from sotag.infra.tracking import TrackingSettings
+from sotag.monitoring import cli as monitoring_cli
+from sotag.registry import cli as registry_cli
+from sotag.serving import cli as serving_cli
+from sotag.settings import Loaded, Settings, describe, load_settings, quiet_artifact_downloads
+from sotag.tagger.errors import ComponentFault, SotagError
+from sotag.training import cli as training_cli
 
 # In the order `sotag --help` lists them: the lifecycle from training to monitoring.
-SECTIONS = (training.cli, registry.cli, serving.cli, monitoring.cli)
+SECTIONS = (training_cli, registry_cli, serving_cli, monitoring_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sotag", description="StackOverflow tag suggestion, run with MLflow.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for section in SECTIONS:
-        if section is serving.cli:
+        if section is serving_cli:
             # The gateway's /admin/retrain runs the function `sotag retrain` runs: this layer may import every
             # stage, serving may not import training, so the job is handed to it here.
-            section.register(subparsers, retrain_job=training.cli.retrain_job)
+            section.register(subparsers, retrain_job=training_cli.retrain_job)
         else:
             section.register(subparsers)
+    p = subparsers.add_parser(
+        "config",
+        help="print every setting, its value and where it came from (default, file, env, flag); where state lives",
+        description="Settings come from, lowest first: defaults, a config file (--config, $SOTAG_CONFIG, or "
+        "sotag.toml / sotag.yaml in the working folder), the environment (the documented names, or any field as "
+        "SOTAG_<SECTION>__<FIELD>), then flags.",
+    )
+    add_data_argument(p)
+    add_model_uri_argument(p)
+    p.set_defaults(handler=_config)
+    for command in subparsers.choices.values():
+        command.add_argument(
+            "--config",
+            dest="config_file",
+            default=None,
+            metavar="FILE",
+            help="a settings file (TOML or YAML; default: $SOTAG_CONFIG, else sotag.toml or sotag.yaml here)",
+        )
     return parser
+
+
+def _config(args: argparse.Namespace, settings: Settings, loaded: Loaded | None = None) -> int:
+    print("\n".join(describe(loaded)) if loaded else settings.model_dump_json(indent=2))
+    return 0
 
 
 def component_fault(exc: BaseException) -> str | None:
@@ -76,16 +102,19 @@ def component_fault(exc: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # MLflow draws a bar per artifact download (even a 4-file model); ours already say what runs.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    handler: Callable[..., int] = args.handler
+    settings: Settings | None = None
     try:
+        loaded = load_settings(settings_flags(args), config=args.config_file)
+        settings = loaded.settings
+        quiet_artifact_downloads()
+        extra: dict[str, Any] = {"loaded": loaded} if handler is _config else {}
         with interrupts.interruptible():
-            return handler(args)
+            return handler(args, settings, **extra)
     except KeyboardInterrupt as exc:  # Ctrl-C, or an `interrupts.Interrupted` for SIGTERM / SIGINT
-        return _interrupted(args.command, exc)
+        return _interrupted(args.command, exc, settings)
     except ComponentFault as exc:
         print(f"sotag {args.command}: failed: {exc}", file=sys.stderr)
         return 1
@@ -95,18 +124,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except Exception as exc:
         fault = component_fault(exc)
-        if fault is None or os.environ.get("SOTAG_DEBUG"):
+        if fault is None or (settings is not None and settings.debug):
             raise
         print(f"sotag {args.command}: failed: {fault}", file=sys.stderr)
         return 1
 
 
-def _interrupted(command: str, exc: BaseException) -> int:
+def _interrupted(command: str, exc: BaseException, settings: Settings | None) -> int:
     """End the runs the signal left open (KILLED), say so in one line, return 143 (SIGTERM) or 130 (Ctrl-C)."""
     code = exc.code if isinstance(exc, interrupts.Interrupted) else 130
     name = str(exc) if isinstance(exc, interrupts.Interrupted) else "SIGINT"
+    if settings is None:
+        print(f"sotag {command}: interrupted ({name})", file=sys.stderr, flush=True)
+        return code
     try:
-        killed = interrupts.end_interrupted_runs(TrackingSettings.from_env())
+        killed = interrupts.end_interrupted_runs(TrackingSettings.from_settings(settings))
         runs = f"; runs ended KILLED: {', '.join(killed)}" if killed else ""
     except Exception as err:  # the store may be the reason the job was stopped
         runs = f"; open runs not ended ({component_fault(err) or type(err).__name__})"

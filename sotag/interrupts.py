@@ -26,7 +26,7 @@ from types import FrameType
 import mlflow
 from mlflow.entities import RunStatus
 
-from infra.tracking import TrackingSettings
+from sotag.infra.tracking import TrackingSettings
 
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 _PARENT_TAG = "mlflow.parentRunId"

@@ -22,9 +22,9 @@ import joblib
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
-from tagger.errors import ArtifactError
-from tagger.kinds import kind_class
-from tagger.kinds.base import KindOptions
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.kinds import kind_class
+from sotag.tagger.kinds.base import KindOptions
 
 log = logging.getLogger(__name__)
 

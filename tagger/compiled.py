@@ -47,7 +47,7 @@ class CompiledVectorizer:
             raise ValueError("stop words and accent stripping are not supported by the compiled path")
         self.lowercase = fitted.lowercase
         self.pattern = re.compile(fitted.token_pattern)
-        from tagger.vectorizers import TOKEN_PATTERN
+        from sotag.tagger.vectorizers import TOKEN_PATTERN
 
         self.ascii_fast = self.lowercase and fitted.token_pattern == TOKEN_PATTERN
         self.min_n, self.max_n = fitted.ngram_range

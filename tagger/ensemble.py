@@ -3,6 +3,6 @@
 The ensemble kind is `tagger.kinds.ensemble`; this module only keeps the pickled class paths loadable.
 """
 
-from tagger.kinds.ensemble import EnsembleFeatures, EnsembleModel, EnsembleVectorizer, combine
+from sotag.tagger.kinds.ensemble import EnsembleFeatures, EnsembleModel, EnsembleVectorizer, combine
 
 __all__ = ["EnsembleFeatures", "EnsembleModel", "EnsembleVectorizer", "combine"]

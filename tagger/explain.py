@@ -17,8 +17,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
-    from tagger.fused import FusedLinearModel
-    from tagger.model import Tagger
+    from sotag.tagger.fused import FusedLinearModel
+    from sotag.tagger.model import Tagger
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagger.compiled import ascii_tokens
-from tagger.vectorizers import TOKEN_PATTERN
+from sotag.tagger.compiled import ascii_tokens
+from sotag.tagger.vectorizers import TOKEN_PATTERN
 
 TITLE_WEIGHT = 0.3
 BODY_WEIGHT = 0.1

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, hamming_loss, jaccard_score, precision_recall_fscore_support
 
-from tagger.errors import DataError
+from sotag.tagger.errors import DataError
 
 KS = (1, 3, 5)
 

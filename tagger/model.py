@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.artifacts import LoadedArtifacts, ModelConfig, load_artifacts, write_artifacts
-from tagger.errors import ArtifactError
-from tagger.kinds import kind_class
-from tagger.kinds.base import ModelKind, Suggestion
+from sotag.tagger.artifacts import LoadedArtifacts, ModelConfig, load_artifacts, write_artifacts
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.kinds import kind_class
+from sotag.tagger.kinds.base import ModelKind, Suggestion
 
 __all__ = ["Suggestion", "Tagger"]
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tagger.errors import InputError
+from sotag.tagger.errors import InputError
 
 PARAMS = ("top_k", "threshold")
 MAX_TOP_K = 50

@@ -20,10 +20,10 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import Array
 
-from tagger.errors import InputError
-from tagger.model import Tagger
-from tagger.params import request_params
-from tagger.text import normalize_newlines
+from sotag.tagger.errors import InputError
+from sotag.tagger.model import Tagger
+from sotag.tagger.params import request_params
+from sotag.tagger.text import normalize_newlines
 
 MODEL_DIR_KEY = "model_dir"
 MAX_FIELD_CHARS = 100_000

@@ -6,6 +6,6 @@ only pickles loaded are the three joblib artifacts, and only after their sha256 
 
 from mlflow.models import set_model
 
-from tagger.pyfunc import TaggerPyfunc
+from sotag.tagger.pyfunc import TaggerPyfunc
 
 set_model(TaggerPyfunc())

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from tagger.text import PREPROCESSING_VERSION, clean_question
+from sotag.tagger.text import PREPROCESSING_VERSION, clean_question
 
 
 def question_texts(

@@ -7,7 +7,6 @@ Shared by the SBERT vectorizer (training, serving) and drift monitoring.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -50,9 +49,7 @@ def model_identity(max_seq_length: int) -> str:
 
 def load_encoder(directory: Path, max_seq_length: int, on: str):
     """A SentenceTransformer from a local folder (never a hub), in fp16 on a GPU."""
-    # Never reach a hub: the weights are on disk.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Never reach a hub: the weights are on disk (local_files_only; the Makefile also exports HF_HUB_OFFLINE=1).
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(directory), device=on, local_files_only=True)

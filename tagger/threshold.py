@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tagger.metrics import top_k_indices
+from sotag.tagger.metrics import top_k_indices
 
 # Fine at the low end: a label tree's probabilities over thousands of tags are small (on the bundled sample the
 # best served F1 was at 0.05, the lowest of a grid starting there).

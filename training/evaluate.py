@@ -25,15 +25,15 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings
-from registry.gate import model_scores
-from registry.resolve import ResolvedModel, resolve
-from tagger.data import describe_data, filter_sources, load_questions
-from tagger.data.paths import as_data_paths
-from tagger.data.split import restrict_tags
-from tagger.errors import DataError
-from tagger.metrics import all_tags_from_scores, evaluate
-from training.mlflow_log import data_name, dataset_source, light_frame
+from sotag.data import describe_data, filter_sources, load_questions
+from sotag.data.paths import as_data_paths
+from sotag.infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings
+from sotag.registry.gate import model_scores
+from sotag.registry.resolve import ResolvedModel, resolve
+from sotag.tagger.errors import DataError
+from sotag.tagger.metrics import all_tags_from_scores, evaluate
+from sotag.tagger.vocabulary import restrict_tags
+from sotag.training.mlflow_log import data_name, dataset_source, light_frame
 
 EVALUATION_EXPERIMENT = "evaluation"
 

@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from tagger.artifacts import ModelConfig
-from tagger.data import Split, filter_sources, load_questions, time_split
-from tagger.data.split import restrict_tags
-from tagger.data.validate import ValidationReport
-from tagger.errors import DataError
-from tagger.kinds import KINDS, kind_class
-from tagger.kinds.base import ModelKind, RunRecord, TrainingQuestions
-from tagger.metrics import Evaluation, all_tags_from_scores, evaluate
-from tagger.model import Tagger
-from tagger.text import PREPROCESSING_VERSION
-from tagger.threshold import ThresholdChoice, choose_threshold
-from training.config import TrainConfig
+from sotag.data import Split, filter_sources, load_questions, time_split
+from sotag.data.validate import ValidationReport
+from sotag.tagger.artifacts import ModelConfig
+from sotag.tagger.errors import DataError
+from sotag.tagger.kinds import KINDS, kind_class
+from sotag.tagger.kinds.base import ModelKind, RunRecord, TrainingQuestions
+from sotag.tagger.metrics import Evaluation, all_tags_from_scores, evaluate
+from sotag.tagger.model import Tagger
+from sotag.tagger.text import PREPROCESSING_VERSION
+from sotag.tagger.threshold import ThresholdChoice, choose_threshold
+from sotag.tagger.vocabulary import restrict_tags
+from sotag.training.config import TrainConfig
 
 
 @dataclass

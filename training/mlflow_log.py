@@ -16,13 +16,13 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.tracking import MlflowClient
 
-from registry.card import ModelCard
-from registry.publish import log_pyfunc, register_challenger
-from tagger.data import describe_data
-from tagger.explain import top_terms_per_tag
-from training import plots
-from training.config import TrainConfig
-from training.fit import FitResult, Prepared
+from sotag.data import describe_data
+from sotag.registry.card import ModelCard
+from sotag.registry.publish import log_pyfunc, register_challenger
+from sotag.tagger.explain import top_terms_per_tag
+from sotag.training import plots
+from sotag.training.config import TrainConfig
+from sotag.training.fit import FitResult, Prepared
 
 
 def light_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tagger.metrics import decide
+from sotag.tagger.metrics import decide
 
 
 def per_tag_f1(per_tag: pd.DataFrame, limit: int = 40) -> Figure:

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pandas as pd
 
-from infra.tracking import FluentRuns
-from registry.gate import GateConfig
-from registry.lifecycle import PromotionResult, promote
-from registry.store import open_registry
-from tagger.data import load_questions
-from training.config import TrainConfig
-from training.train import train
+from sotag.data import load_questions
+from sotag.infra.tracking import FluentRuns
+from sotag.registry.gate import GateConfig
+from sotag.registry.lifecycle import PromotionResult, promote
+from sotag.registry.store import open_registry
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 
 
 def retrain_config(base: TrainConfig, newest_question: pd.Timestamp, eval_days: int) -> TrainConfig:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
-from infra.tracking import FluentRuns, TrackingSettings, runs_view_url
-from registry.publish import git_commit
-from tagger.data.validate import ValidationReport
-from tagger.metrics import quality_line
-from training import mlflow_log
-from training.config import TrainConfig
-from training.fit import FitResult, Prepared, fit_and_evaluate, prepare
+from sotag.data.validate import ValidationReport
+from sotag.infra.tracking import FluentRuns, TrackingSettings, runs_view_url
+from sotag.registry.publish import git_commit, sotag_version
+from sotag.tagger.metrics import quality_line
+from sotag.training import mlflow_log
+from sotag.training.config import TrainConfig
+from sotag.training.fit import FitResult, Prepared, fit_and_evaluate, prepare
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def log_training_run(config: TrainConfig, prepared: Prepared, runs: FluentRuns, 
         # (as typed: "30" where we write "30.0"); MLflow refuses to change a param, so add only new ones.
         already = mlflow.get_run(run.info.run_id).data.params
         mlflow.log_params({k: v for k, v in config.params().items() if k not in already})
-        mlflow.set_tags({"git_commit": git_commit(), "sotag.stage": "train"})
+        mlflow.set_tags({"git_commit": git_commit(), "sotag.version": sotag_version(), "sotag.stage": "train"})
         digest = mlflow_log.log_dataset(prepared, config)
         if prepared.report is not None:
             mlflow.log_dict(prepared.report.as_dict(), "data/validation_report.json")

@@ -6,12 +6,12 @@ Adding a kind is one module in this package (a `tagger.kinds.base.ModelKind` sub
 
 from __future__ import annotations
 
-from tagger.errors import ArtifactError
-from tagger.kinds.base import ModelKind
-from tagger.kinds.ensemble import EnsembleKind
-from tagger.kinds.legacy import LegacyKind
-from tagger.kinds.linear import BowKind, SbertKind, TfidfKind
-from tagger.kinds.plt import TreeKind
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.kinds.base import ModelKind
+from sotag.tagger.kinds.ensemble import EnsembleKind
+from sotag.tagger.kinds.legacy import LegacyKind
+from sotag.tagger.kinds.linear import BowKind, SbertKind, TfidfKind
+from sotag.tagger.kinds.plt import TreeKind
 
 KINDS: dict[str, type[ModelKind]] = {
     kind.name: kind for kind in (BowKind, TfidfKind, SbertKind, EnsembleKind, TreeKind, LegacyKind)

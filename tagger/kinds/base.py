@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
-from tagger.data.split import tag_vocabulary
-from tagger.errors import ArtifactError, SotagError
-from tagger.metrics import top_k_indices
-from tagger.text import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
+from sotag.tagger.errors import ArtifactError, SotagError
+from sotag.tagger.metrics import top_k_indices
+from sotag.tagger.text import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
+from sotag.tagger.vocabulary import tag_vocabulary
 
 if TYPE_CHECKING:
-    from tagger.explain import TagExplanation
+    from sotag.tagger.explain import TagExplanation
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tagger.compiled import compile_vectorizer
-from tagger.errors import ArtifactError, DataError
-from tagger.explain import TagExplanation, linear_explanations
-from tagger.fused import FusedLinearModel
-from tagger.kinds.base import FitConfig, Fitted, KindOptions, ModelKind, RunRecord, TrainingQuestions
-from tagger.kinds.linear import TextOptions, fit_one_vs_rest
-from tagger.metrics import evaluate
-from tagger.questions import repeated_and_natural
-from tagger.text import PREPROCESSING_VERSION
-from tagger.vectorizers import SBERT_REQUIREMENTS, SbertVectorizer, slim, tfidf_vectorizer
+from sotag.tagger.compiled import compile_vectorizer
+from sotag.tagger.errors import ArtifactError, DataError
+from sotag.tagger.explain import TagExplanation, linear_explanations
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.kinds.base import FitConfig, Fitted, KindOptions, ModelKind, RunRecord, TrainingQuestions
+from sotag.tagger.kinds.linear import TextOptions, fit_one_vs_rest
+from sotag.tagger.metrics import evaluate
+from sotag.tagger.questions import repeated_and_natural
+from sotag.tagger.text import PREPROCESSING_VERSION
+from sotag.tagger.vectorizers import SBERT_REQUIREMENTS, SbertVectorizer, slim, tfidf_vectorizer
 
 # What the run records of each head and of every candidate weight.
 REPORTED = ("precision_at_1", "recall_at_5", "f1_at_3", "tag_coverage")

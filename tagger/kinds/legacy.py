@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagger.kinds.base import KindOptions, Suggestion
-from tagger.kinds.linear import LinearKind
-from tagger.metrics import top_k_indices
+from sotag.tagger.kinds.base import KindOptions, Suggestion
+from sotag.tagger.kinds.linear import LinearKind
+from sotag.tagger.metrics import top_k_indices
 
 
 def raw_text(title: str, body: str) -> str:

@@ -20,13 +20,13 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from tagger.compiled import compile_vectorizer
-from tagger.errors import ArtifactError
-from tagger.explain import TagExplanation, linear_explanations
-from tagger.fused import FusedLinearModel
-from tagger.kinds.base import FitConfig, Fitted, KindOptions, ModelKind, TrainingQuestions
-from tagger.questions import question_texts
-from tagger.vectorizers import SBERT_REQUIREMENTS, SbertVectorizer, count_vectorizer, slim, tfidf_vectorizer
+from sotag.tagger.compiled import compile_vectorizer
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.explain import TagExplanation, linear_explanations
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.kinds.base import FitConfig, Fitted, KindOptions, ModelKind, TrainingQuestions
+from sotag.tagger.questions import question_texts
+from sotag.tagger.vectorizers import SBERT_REQUIREMENTS, SbertVectorizer, count_vectorizer, slim, tfidf_vectorizer
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tagger.data.split import head_then_frequent_tags
-from tagger.errors import ArtifactError
-from tagger.explain import TagExplanation, linear_explanations
-from tagger.fused import FusedLinearModel
-from tagger.kinds.base import FitConfig, Fitted, KindOptions, RunRecord, TrainingQuestions
-from tagger.kinds.linear import TextFeaturesKind, TextOptions, fit_one_vs_rest
-from tagger.label_tree import LabelTree, TreeSettings
-from tagger.mentions import TagMentions
-from tagger.questions import question_texts, titles_and_bodies
-from tagger.vectorizers import slim, tfidf_vectorizer
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.explain import TagExplanation, linear_explanations
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.kinds.base import FitConfig, Fitted, KindOptions, RunRecord, TrainingQuestions
+from sotag.tagger.kinds.linear import TextFeaturesKind, TextOptions, fit_one_vs_rest
+from sotag.tagger.label_tree import LabelTree, TreeSettings
+from sotag.tagger.mentions import TagMentions
+from sotag.tagger.questions import question_texts, titles_and_bodies
+from sotag.tagger.vectorizers import slim, tfidf_vectorizer
+from sotag.tagger.vocabulary import head_then_frequent_tags
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from infra.tracking import TrackingSettings
+from sotag.infra.tracking import TrackingSettings
 
 
 def test_a_write_goes_through_while_another_process_holds_a_read_on_the_embedded_store(tmp_path):

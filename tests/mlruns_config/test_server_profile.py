@@ -17,14 +17,15 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
-from registry.gate import GateConfig
-from registry.lifecycle import promote
-from registry.store import CHAMPION, open_registry
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.mlruns_config.servers import AuthSettings, MlflowServer, MotoS3, PostgresCluster
+from sotag.registry.gate import GateConfig
+from sotag.registry.lifecycle import promote
+from sotag.registry.store import CHAMPION, open_registry
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 from tests.processes import REQUEST_TIMEOUT_S, needs_postgres
-from training.config import TrainConfig
-from training.train import train
+from tests.support.settings import tracking_settings
 
 pytestmark = pytest.mark.integration
 BUCKET = "sotag-artifacts"
@@ -61,7 +62,7 @@ def test_train_register_promote_load_on_postgres_and_s3(server, components, ques
     for key in ("SOTAG_ARTIFACT_ROOT", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("SOTAG_LOCK_DIR", str(tmp_path / "locks"))
-    settings = TrackingSettings.from_env()
+    settings = tracking_settings()
     config = TrainConfig(
         vectorizer="tfidf",
         data=questions_parquet,
@@ -193,8 +194,8 @@ def test_a_reader_account_reads_runs_but_cannot_move_the_champion(components, mo
 
         # Through sotag's registry layer: refused at the alias write, a fault of the tracking server that names it;
         # the alias does not move and the move's intent is recorded as abandoned.
-        from registry.store import Registry
-        from tagger.errors import ComponentFault
+        from sotag.registry.store import Registry
+        from sotag.tagger.errors import ComponentFault
 
         registry = Registry(reader, MODEL_NAME, srv.url, tmp_path / "locks")
         with pytest.raises(ComponentFault, match=r"^tracking server .*Permission denied") as refused:

@@ -10,8 +10,8 @@ import sys
 import pytest
 import requests
 
-from infra.tracking import PROJECT_ROOT
-from mlruns_config.servers import free_port
+from sotag.mlruns_config.servers import free_port
+from tests.support.settings import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,8 @@ def test_make_ui_prints_its_links_once_the_ui_answers(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SOTAG_"))}
     env.update(MLFLOW_TRACKING_URI=uri, SOTAG_ARTIFACT_ROOT=(tmp_path / "artifacts").as_uri())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlruns_config.ui", "--port", str(port)],
-        cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "sotag.mlruns_config.ui", "--port", str(port)],
+        cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

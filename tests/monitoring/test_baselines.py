@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from monitoring.baselines import plan
-from registry.card import ModelCard
-from tagger.errors import InputError
+from sotag.monitoring.baselines import plan
+from sotag.registry.card import ModelCard
+from sotag.tagger.errors import InputError
 
 TAGS = ModelCard.from_tags(
     "1",

@@ -14,17 +14,17 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.drift_summary import SCHEMA_VERSION, DriftSummary, SummaryError, read_summary, write_summary
-from infra.tracking import MODEL_NAME, use_fluent
-from monitoring import plots
-from monitoring.config import DriftConfig
-from monitoring.publish import log_run
-from monitoring.resolved import resolve_run
-from monitoring.runner import execute
-from registry.resolve import resolve
-from tagger.data import load_questions
-from training.config import TrainConfig
-from training.train import train
+from sotag.data import load_questions
+from sotag.infra.drift_summary import SCHEMA_VERSION, DriftSummary, SummaryError, read_summary, write_summary
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.monitoring import plots
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.publish import log_run
+from sotag.monitoring.resolved import resolve_run
+from sotag.monitoring.runner import execute
+from sotag.registry.resolve import resolve
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 
 MONTHS = ("2017-07", "2017-08")
 
@@ -104,7 +104,7 @@ def test_publishing_works_from_the_result_alone_after_the_reports_folder_is_gone
 
 
 def test_summary_schema_round_trip_old_files_and_errors(tmp_path):
-    from infra.drift_summary import MonthSummary, latest_summary
+    from sotag.infra.drift_summary import MonthSummary, latest_summary
 
     summary = DriftSummary(
         reference={"precision_at_1": 0.8},

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.prediction_log import PredictionLog, PredictionRecord, now
-from infra.tracking import MODEL_NAME, use_fluent
-from monitoring.config import EXIT_ALERT, DriftConfig
-from monitoring.runner import execute, load_frame
-from registry.card import read_card
-from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from sotag.data.split import TOPIC_SPECIFIC_SOURCES
+from sotag.infra.prediction_log import PredictionLog, PredictionRecord, now
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.monitoring.config import EXIT_ALERT, DriftConfig
+from sotag.monitoring.runner import execute, load_frame
+from sotag.registry.card import read_card
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 from tests.support.drift_scenario import CHAMPION_SPLIT, PLANTED_MONTH, REFERENCE, scenario_frame
-from training.config import TrainConfig
-from training.train import train
 
 
 @pytest.mark.integration
@@ -112,7 +112,7 @@ def test_prediction_log_is_a_monitoring_source(tmp_path):
 def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions, tracking, tmp_path, capsys):
     """Issue 20 kind 3 (case drift-tiny-month): an export cut just after a month began, three questions copied
     from the reference period: no family is judged, no ALERT, no exit 4, no --on-alert."""
-    from monitoring.severity import DEFAULT_THRESHOLDS, load_floors
+    from sotag.monitoring.severity import DEFAULT_THRESHOLDS, load_floors
 
     path, _ = _small_champion(questions, tracking, tmp_path)
     months = questions["creation_date"].dt.strftime("%Y-%m")
@@ -149,7 +149,7 @@ def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_refe
     questions, tracking, tmp_path, capsys
 ):
     """Issue 23 item 5: the share of tag occurrences the champion cannot suggest, against its evaluation window."""
-    from monitoring.severity import DEFAULT_THRESHOLDS, load_floors
+    from sotag.monitoring.severity import DEFAULT_THRESHOLDS, load_floors
 
     path, outcome = _small_champion(questions, tracking, tmp_path)
     baseline = 1.0 - outcome.result.evaluation.metrics["vocabulary_coverage"]
@@ -212,16 +212,19 @@ def _small_champion(questions, tracking, tmp_path):
 def test_drift_reads_several_data_paths_and_names_a_bad_one(questions, tmp_path, capsys):
     """Issue 23: `sotag drift --data A B` (or `--data A --data B`) reads both, each question id once; a retrain on
     alert gets the same paths; a path that does not exist is exit 2 naming it."""
-    from monitoring import runner
-    from monitoring.cli import config_from_args
     from sotag.cli import build_parser
     from sotag.cli import main as sotag_main
+    from sotag.infra.argtypes import settings_flags
+    from sotag.monitoring import runner
+    from sotag.monitoring.cli import config_from_settings
+    from sotag.settings import load_settings
 
     first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
     questions.iloc[:300].to_parquet(first)
     questions.iloc[250:].to_parquet(second)
     for flags in (["--data", str(first), str(second)], ["--data", str(first), "--data", str(second)]):
-        config = config_from_args(build_parser().parse_args(["drift", *flags, "--months", "2018-03"]))
+        args = build_parser().parse_args(["drift", *flags, "--months", "2018-03"])
+        config = config_from_settings(args, load_settings(settings_flags(args), environ={}, cwd=tmp_path).settings)
         assert config.data == (first, second)
         frame = load_frame(config)
         assert frame["id"].is_unique and len(frame) == len(questions)

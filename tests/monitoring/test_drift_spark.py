@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.scored import read_scored
-from infra.spark import SparkSettings, spark_available
-from infra.tracking import MODEL_NAME, use_fluent
-from monitoring.config import DriftConfig
-from monitoring.job import question_texts
-from monitoring.runner import execute
-from serving.batch import run_score
-from serving.score_job import ScoreConfig
 from sotag.cli import main as sotag_main
-from tagger.sbert import EmbeddingCache, encode, model_identity, text_digest
+from sotag.infra.scored import read_scored
+from sotag.infra.spark import SparkSettings, spark_available
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.job import question_texts
+from sotag.monitoring.runner import execute
+from sotag.serving.batch import run_score
+from sotag.serving.score_job import ScoreConfig
+from sotag.tagger.sbert import EmbeddingCache, encode, model_identity, text_digest
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 from tests.conftest import make_questions
-from training.config import TrainConfig
-from training.train import train
 
 pytestmark = [
     pytest.mark.integration,

@@ -10,7 +10,7 @@ def test_evidently_still_draws_its_embedding_picture_with_tsne_over_2500_points(
     from evidently.legacy.metrics.data_drift.embeddings_drift import EmbeddingsDriftMetric
     from sklearn.manifold import TSNE
 
-    from monitoring.evidently_report import UPSTREAM_PROJECTION
+    from sotag.monitoring.evidently_report import UPSTREAM_PROJECTION
 
     assert UPSTREAM_PROJECTION["TSNE"] is TSNE
     assert UPSTREAM_PROJECTION["SAMPLE_CONSTANT"] > 1000

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring import stats
-from monitoring.cli import guarded, make_scheduler
-from monitoring.months import champion_window, month_range, newest_complete_month
-from monitoring.severity import DEFAULT_THRESHOLDS, Rule, assess, load_rules
-from tagger.errors import InputError
+from sotag.monitoring import stats
+from sotag.monitoring.cli import guarded, make_scheduler
+from sotag.monitoring.months import champion_window, month_range, newest_complete_month
+from sotag.monitoring.severity import DEFAULT_THRESHOLDS, Rule, assess, load_rules
+from sotag.tagger.errors import InputError
 
 
 def test_identical_samples_show_no_drift_and_shifted_ones_do():
@@ -128,7 +128,7 @@ def test_webhook_posts_the_alert_summary_and_a_dead_one_is_not_fatal():
     import http.server
     import json as json_module
 
-    from monitoring.actions import post_webhook
+    from sotag.monitoring.actions import post_webhook
 
     received: list[dict] = []
 
@@ -150,14 +150,14 @@ def test_webhook_posts_the_alert_summary_and_a_dead_one_is_not_fatal():
         server.shutdown()
     assert received[0]["text"] == "sotag drift: alert in 2018-06"
     assert received[0]["summary"] == summary
-    from mlruns_config.servers import free_port
+    from sotag.mlruns_config.servers import free_port
 
     assert "failed" in post_webhook(f"http://127.0.0.1:{free_port()}/hook", summary, timeout_s=2)
 
 
 def test_a_family_under_its_minimum_sample_is_reported_and_not_judged(tmp_path):
     """Issue 20 kind 3: three questions never warn, alert or trigger --on-alert, whatever their statistics."""
-    from monitoring.severity import FAMILIES, load_floors, not_enough
+    from sotag.monitoring.severity import FAMILIES, load_floors, not_enough
 
     rules = [
         Rule("embedding_drift_auc", "above", 0.62, 0.75),

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from infra.tracking import MODEL_NAME, use_fluent
-from registry.store import Registry, open_registry
-from training.config import TrainConfig
-from training.train import train
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.registry.store import Registry, open_registry
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 
 # A top-8 TF-IDF model on the synthetic questions: trained in seconds, good enough to pass the tests' floors.
 SMALL = dict(

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from registry.card import CARD_TAG, CARD_VERSION, CardError, ModelCard, read_card
+from sotag.registry.card import CARD_TAG, CARD_VERSION, CardError, ModelCard, read_card
 
 TRAINED = ModelCard(
     run_id="abc123",

@@ -17,16 +17,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
 from mlflow.tracking import MlflowClient
 
-import registry.lifecycle as lifecycle
-from infra.tracking import MODEL_NAME, TrackingSettings
-from registry.card import CardError, ModelCard
-from registry.gate import GateConfig
-from registry.lifecycle import promote, rollback, status_text
-from registry.resolve import load_version, pin, resolve
-from registry.store import CHAMPION, Registry, open_registry
+import sotag.registry.lifecycle as lifecycle
 from sotag.cli import main
-from tagger.errors import BrokenModel, ComponentFault, SotagError
-from tagger.loading import fetch_model
+from sotag.infra.model_loading import fetch_model
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings
+from sotag.registry.card import CardError, ModelCard
+from sotag.registry.gate import GateConfig
+from sotag.registry.lifecycle import promote, rollback, status_text
+from sotag.registry.resolve import load_version, pin, resolve
+from sotag.registry.store import CHAMPION, Registry, open_registry
+from sotag.tagger.errors import BrokenModel, ComponentFault, SotagError
 
 GATE = ["--floor", "0", "--no-behaviour-cases", "--max-latency-ms", "1000"]
 

@@ -11,13 +11,13 @@ from dataclasses import replace
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME
-from registry.card import read_card
-from registry.gate import GateConfig, judge, score_models
-from registry.lifecycle import gate_label, promote, rollback, status_text
-from registry.store import CHAMPION, RegistryConflict, RegistryError
 from sotag.cli import main
-from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
+from sotag.infra.tracking import MODEL_NAME
+from sotag.registry.card import read_card
+from sotag.registry.gate import GateConfig, judge, score_models
+from sotag.registry.lifecycle import gate_label, promote, rollback, status_text
+from sotag.registry.store import CHAMPION, RegistryConflict, RegistryError
+from sotag.tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from tests.registry.conftest import SMALL
 
 # Five features cannot tell six topics apart: a clearly worse model on the same window.
@@ -176,7 +176,7 @@ def test_two_concurrent_promotes_leave_a_consistent_registry(make_version, regis
 
 
 def test_union_vocabulary_scoring_compares_models_with_different_tag_sets(make_version, registry, questions_parquet):
-    from tagger.data import load_questions, time_split
+    from sotag.data import load_questions, time_split
 
     small = registry.load_tagger(make_version(top_n_tags=3))
     full = registry.load_tagger(make_version())
@@ -229,7 +229,7 @@ def test_the_gate_refuses_a_challenger_over_the_latency_budget_and_records_why(m
 def test_a_challenger_over_the_latency_budget_is_refused_before_the_window_is_scored(
     make_version, registry, gate, monkeypatch, capsys
 ):
-    import registry.validate as validate_module
+    import sotag.registry.validate as validate_module
 
     v1 = make_version()
     promote(registry, gate, v1)
@@ -370,8 +370,8 @@ def test_validation_runs_unlocked_and_the_lock_covers_only_the_compare_and_set_a
 ):
     import threading
 
-    import registry.validate as validate_module
-    from registry.store import Registry
+    import sotag.registry.validate as validate_module
+    from sotag.registry.store import Registry
 
     v1, v2 = make_version(), make_version()
     registry = Registry(MlflowClient(), MODEL_NAME, tracking.tracking_uri, tmp_path / "locks", lock_timeout_s=5)
@@ -430,7 +430,7 @@ def test_validation_runs_unlocked_and_the_lock_covers_only_the_compare_and_set_a
 
 
 def test_a_champion_that_keeps_moving_ends_in_a_conflict_with_nothing_recorded(monkeypatch):
-    import registry.lifecycle as lifecycle
+    import sotag.registry.lifecycle as lifecycle
 
     class Moving:
         """A registry whose champion another writer moves after every judgement."""

@@ -10,9 +10,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from registry.gate import GateConfig
-from training.config import TrainConfig
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
+from sotag.registry.gate import GateConfig
+from sotag.training.config import TrainConfig
+from tests.support.settings import tracking_settings
 
 SMALL = dict(
     vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
@@ -27,9 +28,9 @@ class Store:
     env: dict[str, str]
 
     def train_and_promote(self, **overrides: object) -> str:
-        from registry.lifecycle import promote
-        from registry.store import open_registry
-        from training.train import train
+        from sotag.registry.lifecycle import promote
+        from sotag.registry.store import open_registry
+        from sotag.training.train import train
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
         version = train(config, use_fluent(self.settings, config.experiment)).version
@@ -61,7 +62,7 @@ def throwaway_store(root: Path, data: Path) -> Iterator[Store]:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        settings = TrackingSettings.from_env()
+        settings = tracking_settings()
         # For the tests' own bare MlflowClient(): product code takes `settings` instead.
         mlflow.set_tracking_uri(settings.tracking_uri)
         mlflow.set_registry_uri(settings.registry_uri)

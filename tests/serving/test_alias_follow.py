@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
-from infra.tracking import MODEL_NAME, use_fluent
-from mlruns_config.servers import free_port
-from serving.app import create_app
-from serving.config import GatewayConfig
-from tagger.errors import InputError
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.mlruns_config.servers import free_port
+from sotag.serving.app import create_app
+from sotag.tagger.errors import InputError
 from tests.processes import start_server, stop_server, venv_env
 from tests.serving.test_gateway import QUESTION, _tamper
+from tests.support.settings import gateway_config
 
 POLL_S = 1.0
 CLIENTS = 16
@@ -101,15 +101,15 @@ def test_a_promotion_is_served_within_the_poll_interval_with_16_clients_and_no_f
 
 
 def _gateway(tmp_path: Path, **overrides: object) -> TestClient:
-    config = GatewayConfig.from_env(prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", **overrides)
+    config = gateway_config(prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", **overrides)
     return TestClient(create_app(config))
 
 
 def _train(store, **overrides: object) -> str:
     """A registered version (@challenger), not promoted."""
+    from sotag.training.config import TrainConfig
+    from sotag.training.train import train
     from tests.serving.conftest import SMALL
-    from training.config import TrainConfig
-    from training.train import train
 
     config = TrainConfig(data=store.data, cache_dir=store.root / "cache", **{**SMALL, **overrides})
     return train(config, use_fluent(store.settings, config.experiment)).version
@@ -206,13 +206,13 @@ def test_the_webhook_route_is_off_without_a_secret(store, tmp_path):
 @pytest.mark.parametrize(("value", "expected"), [(None, 30.0), ("0", 0.0), ("2.5", 2.5)])
 def test_the_poll_interval_is_read_at_the_edge(value, expected):
     env = {} if value is None else {"SOTAG_RELOAD_POLL_S": value}
-    assert GatewayConfig.from_env(env).reload_poll_s == expected
+    assert gateway_config(env).reload_poll_s == expected
 
 
 @pytest.mark.parametrize("value", ["-1", "soon", "nan"])
 def test_a_bad_poll_interval_names_the_variable(value):
     with pytest.raises(InputError, match="SOTAG_RELOAD_POLL_S"):
-        GatewayConfig.from_env({"SOTAG_RELOAD_POLL_S": value})
+        gateway_config({"SOTAG_RELOAD_POLL_S": value})
 
 
 @pytest.mark.integration
@@ -220,7 +220,7 @@ def test_mlflow_servers_own_webhook_swaps_the_gateway_with_polling_off(store):
     """End to end: the alias moved through `mlflow server`, which signs and delivers the webhook to the gateway."""
     from cryptography.fernet import Fernet
 
-    from mlruns_config.servers import MlflowServer
+    from sotag.mlruns_config.servers import MlflowServer
 
     server = MlflowServer(
         backend_store_uri=store.env["MLFLOW_TRACKING_URI"],

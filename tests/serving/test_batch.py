@@ -16,15 +16,16 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from infra.scored import COLUMNS, read_scored
-from infra.spark import spark_available
-from infra.tracking import MODEL_NAME, TrackingSettings
-from serving.batch import run_score
-from serving.score_job import ScoreConfig
 from sotag.cli import main as sotag_main
-from tagger.data import default_data_path
+from sotag.data import default_data_path
+from sotag.infra.scored import COLUMNS, read_scored
+from sotag.infra.spark import spark_available
+from sotag.infra.tracking import MODEL_NAME
+from sotag.serving.batch import run_score
+from sotag.serving.score_job import ScoreConfig
 from tests.serving.conftest import throwaway_store
 from tests.support.scored_outputs import equal_outputs
+from tests.support.settings import REPO, tracking_settings
 
 ROWS = 2500
 
@@ -34,7 +35,7 @@ needs_spark = pytest.mark.skipif(spark_available() is not None, reason=f"Spark t
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ROWS real questions of the newest months, as a folder of two parquet parts (ids unique)."""
-    frame = pd.read_parquet(default_data_path())
+    frame = pd.read_parquet(default_data_path(REPO))
     frame = frame.sort_values("creation_date").tail(ROWS).reset_index(drop=True)
     folder = tmp_path_factory.mktemp("backlog") / "questions"
     folder.mkdir()
@@ -46,7 +47,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory):
     """A champion of the default kind (plt) trained on real questions (small configuration), in a throwaway store."""
-    with throwaway_store(tmp_path_factory.mktemp("batch-store"), default_data_path()) as store:
+    with throwaway_store(tmp_path_factory.mktemp("batch-store"), default_data_path(REPO)) as store:
         version = store.train_and_promote(
             vectorizer="plt", split_date="2018-03-01", top_n_tags=30, max_features=8000, C=10.0
         )
@@ -55,7 +56,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory):
 
 def score(real: Path, out: Path, engine: str, **overrides) -> object:
     config = ScoreConfig(input=real, output=out, engine=engine, progress=False, **overrides)
-    return run_score(config, TrackingSettings.from_env())  # the throwaway store's environment
+    return run_score(config, tracking_settings())  # the throwaway store's environment
 
 
 def months_of(path: Path) -> pd.Series:
@@ -110,7 +111,7 @@ def test_a_rerun_replaces_the_months_it_writes_and_keeps_the_others(champion, re
 
 
 def test_an_interrupted_run_leaves_the_previous_output_whole(champion, real, tmp_path, monkeypatch):
-    import infra.scored as scored_module
+    import sotag.infra.scored as scored_module
 
     out = tmp_path / "out"
     score(real, out, "local")
@@ -210,7 +211,7 @@ def test_spark_engine_equals_the_local_engine_and_reruns_replace(champion, real,
 
 # Issue 20: the closing lines, and the StackSample and BigQuery layouts through `sotag score`.
 def test_rates_of_small_runs_are_not_rounded_to_zero():
-    from serving.score_job import ScoreResult, UnusableRows, rate
+    from sotag.serving.score_job import ScoreResult, UnusableRows, rate
 
     assert [rate(x) for x in (0.0, 0.5, 0.04, 12.345, 99.94, 150.4, 6687.2)] == [
         "0", "0.5", "0.04", "12.3", "99.9", "150", "6687"
@@ -220,7 +221,7 @@ def test_rates_of_small_runs_are_not_rounded_to_zero():
 
 
 def test_a_model_folder_is_named_as_unregistered_not_version_none():
-    from serving.score_job import ScoreResult, UnusableRows
+    from sotag.serving.score_job import ScoreResult, UnusableRows
 
     registered = ScoreResult(10, 10, UnusableRows(), 0, ["2018-05"], 2.0, "stackoverflow-tagger", "3", "local")
     folder = ScoreResult(10, 10, UnusableRows(), 0, ["2018-05"], 2.0, "/models/tagger", None, "local")

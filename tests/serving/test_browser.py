@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.tracking import PROJECT_ROOT, use_fluent
-from mlruns_config.servers import free_port
+from sotag.infra.tracking import use_fluent
+from sotag.mlruns_config.servers import free_port
 from tests.processes import start_server, stop_server, venv_env
+from tests.support.settings import REPO
 
 pytestmark = pytest.mark.integration
-SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
@@ -30,8 +31,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 @pytest.fixture(scope="module")
 def drift_reports(store, tmp_path_factory) -> Path:
     """A real drift job over the synthetic questions (reports only)."""
-    from monitoring.config import DriftConfig
-    from monitoring.runner import execute
+    from sotag.monitoring.config import DriftConfig
+    from sotag.monitoring.runner import execute
 
     root = tmp_path_factory.mktemp("drift")
     config = DriftConfig(
@@ -83,7 +84,7 @@ def apps(store, drift_reports) -> Iterator[dict[str, str]]:
         procs.append(
             start_server(
                 [
-                    str(bindir / "streamlit"), "run", str(PROJECT_ROOT / "serving" / "streamlit_app.py"),
+                    str(bindir / "streamlit"), "run", str(REPO / "serving" / "streamlit_app.py"),
                     "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(ports["app"]),
                     "--browser.gatherUsageStats", "false",
                 ],
@@ -223,12 +224,12 @@ PAGE_MODEL = "page-tagger"
 def promoted_six_times(store) -> dict[str, str]:
     """Six versions of a model of its own, as an operator's week leaves them: promotions, kept challengers and a
     rollback, each through the real gate (its verdict, annotations and history). Returns version -> outcome."""
-    from infra.tracking import use_fluent
-    from registry.gate import GateConfig
-    from registry.lifecycle import promote, rollback
-    from registry.store import open_registry
-    from training.config import TrainConfig
-    from training.train import train
+    from sotag.infra.tracking import use_fluent
+    from sotag.registry.gate import GateConfig
+    from sotag.registry.lifecycle import promote, rollback
+    from sotag.registry.store import open_registry
+    from sotag.training.config import TrainConfig
+    from sotag.training.train import train
 
     from .conftest import SMALL
 
@@ -304,7 +305,7 @@ def test_mlflow_ui_registered_model_page_is_readable(apps, browser, promoted_six
         ("promote v1 (first champion)", "FINISHED"),
     ]
     # The history where MLflow shows it well: the experiment's run table, one named run per move.
-    from infra.tracking import runs_view_url
+    from sotag.infra.tracking import runs_view_url
 
     browser.get("about:blank")
     browser.get(runs_view_url(apps["ui"], experiment.experiment_id))

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from serving.fetch import fetch_model
 from sotag.cli import main
-from tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, write_artifacts
-from tagger.errors import ArtifactError, InputError
-from tagger.model import Tagger
+from sotag.serving.fetch import fetch_model
+from sotag.tagger.artifacts import ARTIFACT_FILES, CONFIG_FILE, write_artifacts
+from sotag.tagger.errors import ArtifactError, InputError
+from sotag.tagger.model import Tagger
+from tests.support.settings import gateway_config
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,9 @@ def model_dir(tmp_path_factory) -> Path:
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    from tagger.artifacts import ModelConfig
-    from tagger.fused import FusedLinearModel
-    from tagger.text import PREPROCESSING_VERSION
+    from sotag.tagger.artifacts import ModelConfig
+    from sotag.tagger.fused import FusedLinearModel
+    from sotag.tagger.text import PREPROCESSING_VERSION
 
     texts = ["python pandas", "java spring", "python django", "java maven"] * 5
     tags = [["python"], ["java"], ["python"], ["java"]] * 5
@@ -88,7 +89,7 @@ def test_fetch_over_http_replaces_an_installed_model_atomically(model_dir, tmp_p
 
 @pytest.mark.integration
 def test_fetch_from_s3(model_dir, tmp_path, monkeypatch):
-    from mlruns_config.servers import MotoS3
+    from sotag.mlruns_config.servers import MotoS3
 
     s3 = MotoS3().start()
     try:
@@ -171,7 +172,7 @@ def _zeros_tar(members: dict[str, int]) -> bytes:
 
 
 def test_a_decompression_bomb_and_an_oversized_member_are_refused(tmp_path):
-    from serving.fetch import FetchConfig
+    from sotag.serving.fetch import FetchConfig
 
     limits = FetchConfig(max_extracted_bytes=20 << 20, max_member_bytes=8 << 20)
     bomb = _zeros_tar({f"part{i}.bin": 6 << 20 for i in range(5)})  # 30 MB in about 30 KB, no file over 8 MB
@@ -222,8 +223,7 @@ def test_cli_errors_exit_2_with_the_field(tmp_path, capsys):
 
 
 def test_a_paas_start_fetches_once_and_a_restart_downloads_nothing(model_dir, tmp_path, monkeypatch, capsys):
-    from serving.cli import model_to_serve
-    from serving.config import GatewayConfig
+    from sotag.serving.cli import model_to_serve
 
     served = tmp_path / "www"
     served.mkdir()
@@ -246,9 +246,9 @@ def test_a_paas_start_fetches_once_and_a_restart_downloads_nothing(model_dir, tm
         "SOTAG_MODEL_DIR": str(tmp_path / "models" / "current"),
     }
     try:
-        first = model_to_serve(GatewayConfig.from_env(env))
+        first = model_to_serve(gateway_config(env))
         assert requested == ["/model.tar.gz"] and "downloaded and verified" in capsys.readouterr().out
-        second = model_to_serve(GatewayConfig.from_env(env))
+        second = model_to_serve(gateway_config(env))
         assert requested == ["/model.tar.gz"], "the second start downloaded again"
         assert "nothing downloaded" in capsys.readouterr().out
         assert first.model_uri == second.model_uri == str((tmp_path / "models" / "current").resolve())
@@ -256,7 +256,7 @@ def test_a_paas_start_fetches_once_and_a_restart_downloads_nothing(model_dir, tm
 
         # A damaged install is fetched again; a wrong digest exits 2 and leaves the installed model alone.
         (Path(second.model_uri) / "mlb.joblib").write_bytes(b"tampered")
-        model_to_serve(GatewayConfig.from_env(env))
+        model_to_serve(gateway_config(env))
         assert requested == ["/model.tar.gz"] * 2
         for key, value in {**env, "SOTAG_MODEL_SHA256": "0" * 64}.items():
             monkeypatch.setenv(key, value)

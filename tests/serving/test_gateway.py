@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
-from infra.prediction_log import read_predictions
-from infra.tracking import MODEL_NAME
-from serving.app import create_app
-from serving.config import GatewayConfig
+from sotag.infra.prediction_log import read_predictions
+from sotag.infra.tracking import MODEL_NAME
+from sotag.serving.app import create_app
 from tests.processes import needs_postgres
+from tests.support.settings import gateway_config
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,7 +25,7 @@ QUESTION = {"title": "pandas dataframe merge fails", "body": "<p>pip install pan
 
 @pytest.fixture()
 def gateway(store, tmp_path):
-    config = GatewayConfig.from_env(
+    config = gateway_config(
         admin_token=TOKEN,
         prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}",
         log_text=True,
@@ -175,7 +175,7 @@ def test_admin_routes_need_the_token(gateway):
 
 
 def test_admin_routes_disabled_without_a_configured_token(store, tmp_path):
-    app = create_app(GatewayConfig.from_env(prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
+    app = create_app(gateway_config(prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
     with TestClient(app) as client:
         response = client.post("/reload", headers={"Authorization": "Bearer anything"})
     assert response.status_code == 403 and "SOTAG_ADMIN_TOKEN" in response.json()["error"]
@@ -236,7 +236,7 @@ def test_reload_during_requests_fails_none(gateway, store):
 
 def test_every_prediction_is_logged_and_none_lost_on_shutdown(store, tmp_path):
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
-    app = create_app(GatewayConfig.from_env(prediction_log_url=url, log_text=True))
+    app = create_app(gateway_config(prediction_log_url=url, log_text=True))
     with TestClient(app) as client:
         for i in range(120):
             client.post("/predict", json={"title": f"pandas question {i}", "body": ""})
@@ -252,7 +252,7 @@ def test_every_prediction_is_logged_and_none_lost_on_shutdown(store, tmp_path):
 def test_serves_a_local_model_directory(store, tmp_path):
     target = tmp_path / "model"
     shutil.copytree(_artifact_dir(store), target)
-    app = create_app(GatewayConfig.from_env(model_uri=str(target), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
+    app = create_app(gateway_config(model_uri=str(target), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"))
     with TestClient(app) as client:
         response = client.post("/predict", json=QUESTION)
     assert response.status_code == 200 and response.json()["tags"][0] == "python"
@@ -267,7 +267,7 @@ def _artifact_dir(store) -> Path:
 
 
 def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
-    config = GatewayConfig.from_env(prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_s=1e-6)
+    config = gateway_config(prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_s=1e-6)
     with TestClient(create_app(config)) as client:
         response = client.post("/predict/batch", json={"questions": [QUESTION] * 200})
         assert response.status_code == 504 and "longer than" in response.json()["error"]
@@ -276,8 +276,8 @@ def test_a_batch_over_the_time_limit_is_a_504(store, tmp_path):
 
 @pytest.mark.integration
 def test_prediction_log_on_postgresql():
-    from infra.prediction_log import PredictionLog, PredictionRecord, now
-    from mlruns_config.servers import PostgresCluster
+    from sotag.infra.prediction_log import PredictionLog, PredictionRecord, now
+    from sotag.mlruns_config.servers import PostgresCluster
 
     needs_postgres()
     pg = PostgresCluster().start()

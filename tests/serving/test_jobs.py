@@ -8,12 +8,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-import training.cli
-from serving.app import create_app
-from serving.config import GatewayConfig
-from serving.jobs import JobRefused, Jobs
 from sotag.cli import build_parser
-from tagger.errors import DataError
+from sotag.serving.app import create_app
+from sotag.serving.jobs import JobRefused, Jobs
+from sotag.tagger.errors import DataError
+from sotag.training import cli as training_cli
+from tests.support.settings import gateway_config
 
 TOKEN = "jobs-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -32,8 +32,8 @@ def _finished(jobs: Jobs, job_id: str, timeout_s: float = 30.0) -> dict:
 
 def test_the_gateway_command_is_handed_the_function_sotag_retrain_runs():
     args = build_parser().parse_args(["gateway"])
-    assert args.retrain_job is training.cli.retrain_job
-    assert build_parser().parse_args(["retrain"]).handler is training.cli._retrain
+    assert args.retrain_job is training_cli.retrain_job
+    assert build_parser().parse_args(["retrain"]).handler is training_cli._retrain
 
 
 def test_retrain_route_runs_the_injected_job_once_at_a_time(store, tmp_path):
@@ -45,7 +45,7 @@ def test_retrain_route_runs_the_injected_job_once_at_a_time(store, tmp_path):
         release.wait(30)
         return 3
 
-    config = GatewayConfig.from_env(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    config = gateway_config(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
     app = create_app(config, retrain=job)
     with TestClient(app) as client:
         started = client.post("/admin/retrain", headers=AUTH)
@@ -62,7 +62,7 @@ def test_retrain_route_runs_the_injected_job_once_at_a_time(store, tmp_path):
 
 
 def test_retrain_route_without_a_job_is_unavailable(store, tmp_path):
-    config = GatewayConfig.from_env(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    config = gateway_config(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
     with TestClient(create_app(config)) as client:
         response = client.post("/admin/retrain", headers=AUTH)
     assert response.status_code == 503 and "retrain" in response.json()["error"]

@@ -13,15 +13,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from infra.tracking import MODEL_NAME
-from serving import legacy
-from serving.app import create_app
-from serving.config import GatewayConfig
-from serving.legacy import convert_legacy
-from serving.original_api import split_text
 from sotag.cli import main
-from tagger.artifacts import verify_artifacts
-from tagger.model import Tagger
+from sotag.infra.tracking import MODEL_NAME
+from sotag.serving import legacy
+from sotag.serving.app import create_app
+from sotag.serving.legacy import convert_legacy
+from sotag.serving.original_api import split_text
+from sotag.tagger.artifacts import verify_artifacts
+from sotag.tagger.model import Tagger
+from tests.support.settings import gateway_config
 
 
 @pytest.fixture()
@@ -166,9 +166,7 @@ def test_an_original_models_folder_of_linear_svc_converts_and_the_gateway_serves
     vectorizer, estimator, mlb = (
         joblib.load(original_files / "models" / f"{n}.joblib") for n in ("vectorizer", "estimator", "mlb")
     )
-    config = GatewayConfig.from_env(
-        model_uri=str(converted.directory), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}"
-    )
+    config = gateway_config(model_uri=str(converted.directory), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
     with TestClient(create_app(config)) as client:
         info = client.get("/model_info").json()
         assert info["score_kind"] == "margin" and info["preprocessing"] == "raw"

@@ -19,9 +19,10 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, PROJECT_ROOT
-from mlruns_config.servers import free_port
+from sotag.infra.tracking import MODEL_NAME
+from sotag.mlruns_config.servers import free_port
 from tests.processes import start_server, stop_server
+from tests.support.settings import REPO
 
 pytestmark = pytest.mark.integration
 SECTION = "## Use it with MLflow's own tools"
@@ -29,7 +30,7 @@ BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _section_blocks() -> dict[str, list[str]]:
-    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```(bash|python)\n(.*?)```", section, flags=re.S)
     return {kind: body.splitlines() for kind, body in blocks}
@@ -42,7 +43,7 @@ def _shell_lines(store_uri: str, folder: Path) -> tuple[str, list[str]]:
         line = line.split("  #", 1)[0].strip()
         if not line:
             continue
-        line = line.replace("/path/to/sotag", str(PROJECT_ROOT)).replace("/any/folder", str(folder))
+        line = line.replace("/path/to/sotag", str(REPO)).replace("/any/folder", str(folder))
         line = line.replace('"sqlite:///$PWD/mlflow.db"', f'"{store_uri}"')
         (prefix if line.startswith(("cd ", "export ")) else commands).append(line)
     return " && ".join(prefix), commands

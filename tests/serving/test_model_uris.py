@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME
-from serving.app import create_app
-from serving.config import GatewayConfig
 from sotag.cli import main as sotag_main
+from sotag.infra.tracking import MODEL_NAME
+from sotag.serving.app import create_app
 from tests.serving.conftest import throwaway_store
+from tests.support.settings import gateway_config
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_sotag_score_takes_every_model_uri_and_records_the_version_it_pinned(reg
 def test_the_gateway_starts_on_every_model_uri_and_reports_the_pinned_version(registry, form, tmp_path):
     _, versions = registry
     uri, version = dict(zip(FORMS, _forms(versions), strict=True))[form]
-    config = GatewayConfig.from_env(model_uri=uri, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    config = gateway_config(model_uri=uri, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
     with TestClient(create_app(config)) as client:
         health = client.get("/health").json()
         assert health["status"] == "ok"

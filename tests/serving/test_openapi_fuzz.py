@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mlruns_config.servers import free_port
+from sotag.mlruns_config.servers import free_port
 from tests.processes import REQUEST_TIMEOUT_S, start_server, stop_server, venv_env
 
 pytestmark = pytest.mark.integration

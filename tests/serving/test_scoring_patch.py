@@ -9,7 +9,7 @@ import pytest
 
 
 def test_mlflow_scoring_server_still_lets_deep_json_raise_recursion_error():
-    from serving.scoring_app import UPSTREAM_DECODE, _decode_bounded
+    from sotag.serving.scoring_app import UPSTREAM_DECODE, _decode_bounded
 
     deep = "[" * 100_000 + "]" * 100_000
     with pytest.raises(RecursionError):
@@ -27,8 +27,8 @@ def test_mlflow_scoring_server_still_drops_unknown_params():
     from mlflow.models.utils import _enforce_params_schema
     from mlflow.pyfunc.scoring_server import MlflowInvalidInputException
 
-    from serving.scoring_app import UPSTREAM_SPLIT, _split_checking_params
-    from tagger.pyfunc import signature
+    from sotag.serving.scoring_app import UPSTREAM_SPLIT, _split_checking_params
+    from sotag.tagger.pyfunc import signature
 
     schema = signature(5, 0.2).params
     assert _enforce_params_schema({"top_k": 3, "treshold": 0.9}, schema) == {"top_k": 3, "threshold": 0.2}
@@ -49,7 +49,7 @@ def test_mlflow_scoring_server_still_echoes_the_request_in_predict_errors():
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-    from serving.scoring_app import UPSTREAM_INVOCATIONS, _invocations_without_echo
+    from sotag.serving.scoring_app import UPSTREAM_INVOCATIONS, _invocations_without_echo
 
     class Refusing:
         metadata = None

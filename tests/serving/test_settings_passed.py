@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
-from infra.scored import read_scored
-from infra.tracking import MODEL_NAME, TrackingSettings
-from registry.resolve import pin, resolve
-from registry.store import CHAMPION, open_registry
-from serving.app import create_app
-from serving.batch import run_score
-from serving.config import GatewayConfig
-from serving.model_holder import ModelHolder
-from serving.score_job import ScoreConfig
+from sotag.infra.scored import read_scored
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings
+from sotag.registry.resolve import pin, resolve
+from sotag.registry.store import CHAMPION, open_registry
+from sotag.serving.app import create_app
+from sotag.serving.batch import run_score
+from sotag.serving.model_holder import ModelHolder
+from sotag.serving.score_job import ScoreConfig
+from tests.support.settings import gateway_config
 
 TOKEN = "settings-token"
 
@@ -56,7 +56,7 @@ def test_registry_resolve_scoring_and_gateway_read_the_given_store_only(store, e
     assert list(registry.load_tagger(champion).vocabulary) == list(resolved.tagger.vocabulary)
     assert ModelHolder(uri, settings).reload().ok
 
-    config = GatewayConfig.from_env(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    config = gateway_config(admin_token=TOKEN, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
     with TestClient(create_app(replace(config, tracking=settings))) as client:
         assert client.post("/predict", json={"title": "pandas dataframe merge"}).json()["model"]["version"] == champion
         assert client.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"}).json()["ok"]

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, PROJECT_ROOT, TrackingSettings, use_fluent
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
+from tests.support.settings import REPO
 
 pytestmark = pytest.mark.integration
-SAMPLE = PROJECT_ROOT / "data" / "questions-sample.parquet"
+SAMPLE = REPO / "data" / "questions-sample.parquet"
 
 
 def _start(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, MlflowClient]:

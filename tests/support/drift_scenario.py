@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tagger.data import filter_sources, load_questions
-from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+from sotag.data import filter_sources, load_questions
+from sotag.data.split import TOPIC_SPECIFIC_SOURCES
 
 REFERENCE = ("2017-01", "2017-06")
 ORDINARY_MONTHS = tuple(str(p) for p in pd.period_range("2017-07", "2018-05", freq="M"))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster, free_port
+from sotag.mlruns_config.servers import MlflowServer, MotoS3, PostgresCluster, free_port
 
 MODEL = "stackoverflow-tagger"
 BUCKET = "sotag-faults"

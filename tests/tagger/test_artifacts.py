@@ -5,11 +5,11 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from tagger.artifacts import ARTIFACT_FILES, ModelConfig, load_artifacts, verify_artifacts, write_artifacts
-from tagger.errors import ArtifactError
-from tagger.fused import FusedLinearModel
-from tagger.model import Tagger
-from tagger.text import PREPROCESSING_VERSION
+from sotag.tagger.artifacts import ARTIFACT_FILES, ModelConfig, load_artifacts, verify_artifacts, write_artifacts
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.model import Tagger
+from sotag.tagger.text import PREPROCESSING_VERSION
 
 
 def _write(tmp_path, vocab=("python", "java")):
@@ -80,7 +80,7 @@ def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, m
     directory = _write(tmp_path)
     monkeypatch.setattr(sklearn.base.BaseEstimator, "__getstate__", original)
 
-    with caplog.at_level("WARNING", logger="tagger.artifacts"):
+    with caplog.at_level("WARNING", logger="sotag.tagger.artifacts"):
         load_artifacts(directory)
         load_artifacts(directory)  # the same model again: already said
     lines = [r.getMessage() for r in caplog.records]
@@ -93,8 +93,8 @@ def test_pickles_from_an_older_scikit_learn_load_with_one_clear_line(tmp_path, m
 
 def _cjk_model(tmp_path, version: str):
     """A TF-IDF model trained on `version`'s cleaning of two questions, one a Japanese title without spaces."""
-    from tagger.text import clean_question
-    from tagger.vectorizers import TOKEN_PATTERN
+    from sotag.tagger.text import clean_question
+    from sotag.tagger.vectorizers import TOKEN_PATTERN
 
     texts = [
         clean_question("PythonでJSONを読む", "", version=version),

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from tagger.compiled import CompiledVectorizer, compile_vectorizer
-from tagger.vectorizers import TOKEN_PATTERN, count_vectorizer, tfidf_vectorizer
+from sotag.tagger.compiled import CompiledVectorizer, compile_vectorizer
+from sotag.tagger.vectorizers import TOKEN_PATTERN, count_vectorizer, tfidf_vectorizer
 
 DOCS = [
     "how to merge two pandas dataframes . how to merge two pandas dataframes . df.merge(a, b) in python",
@@ -80,7 +80,7 @@ def test_ascii_tokens_equal_the_token_pattern_on_random_text():
     import random
     import re
 
-    from tagger.compiled import ascii_tokens
+    from sotag.tagger.compiled import ascii_tokens
 
     pattern = re.compile(TOKEN_PATTERN)
     rng = random.Random(0)

@@ -3,7 +3,7 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from tagger.fused import FusedLinearModel
+from sotag.tagger.fused import FusedLinearModel
 
 
 def _data(seed=0, n=300, f=500, t=8):

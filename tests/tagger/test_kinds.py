@@ -15,15 +15,16 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from tagger.artifacts import ModelConfig, read_config, write_artifacts
-from tagger.errors import ArtifactError
-from tagger.explain import explain
-from tagger.fused import FusedLinearModel
-from tagger.kinds import KINDS, trainable_kinds
-from tagger.kinds.base import Fitted, KindOptions, ModelKind, NotExplainable, TrainingQuestions
-from tagger.model import Tagger
-from tagger.pyfunc import MODEL_DIR_KEY, TaggerPyfunc
-from tagger.text import PREPROCESSING_VERSION
+from sotag.tagger.artifacts import ModelConfig, read_config, write_artifacts
+from sotag.tagger.errors import ArtifactError
+from sotag.tagger.explain import explain
+from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.kinds import KINDS, trainable_kinds
+from sotag.tagger.kinds.base import Fitted, KindOptions, ModelKind, NotExplainable, TrainingQuestions
+from sotag.tagger.model import Tagger
+from sotag.tagger.pyfunc import MODEL_DIR_KEY, TaggerPyfunc
+from sotag.tagger.text import PREPROCESSING_VERSION
+from tests.support.settings import gateway_config
 
 
 @dataclass
@@ -88,8 +89,8 @@ class KeywordKind(ModelKind):
 def test_a_kind_added_to_the_table_trains_saves_loads_and_serves_through_the_pyfunc(
     monkeypatch, questions_parquet, tmp_path
 ):
-    from training.config import TrainConfig
-    from training.fit import fit_and_evaluate, prepare
+    from sotag.training.config import TrainConfig
+    from sotag.training.fit import fit_and_evaluate, prepare
 
     monkeypatch.setitem(KINDS, "keyword", KeywordKind)
     assert "keyword" in trainable_kinds()
@@ -116,10 +117,9 @@ def test_a_kind_added_to_the_table_trains_saves_loads_and_serves_through_the_pyf
     # The gateway serves it too, and says (422, not a 500) that it cannot explain it.
     from fastapi.testclient import TestClient
 
-    from serving.app import create_app
-    from serving.config import GatewayConfig
+    from sotag.serving.app import create_app
 
-    gateway = GatewayConfig.from_env(model_uri=str(directory), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    gateway = gateway_config(model_uri=str(directory), prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
     with TestClient(create_app(gateway)) as client:
         assert client.get("/model_info").json()["selection"] == "top_k_above_threshold"
         question = {"title": "docker compose volume mount", "top_k": 2, "threshold": 0.0}
@@ -199,7 +199,7 @@ def test_fitting_one_vs_rest_leaves_the_callers_feature_matrix_unchanged():
     its index arrays and sorted them in place), so the trees learned from wrong features."""
     import scipy.sparse as sp
 
-    from tagger.kinds.linear import fit_one_vs_rest
+    from sotag.tagger.kinds.linear import fit_one_vs_rest
 
     texts = [f"python pandas frame {i}" if i % 2 else f"docker compose volume {i} python" for i in range(40)]
     x = TfidfVectorizer(dtype=np.float32).fit_transform(texts)

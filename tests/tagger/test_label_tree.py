@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tagger.label_tree import LabelTree, TreeSettings, balanced_split, tag_indicator
+from sotag.tagger.label_tree import LabelTree, TreeSettings, balanced_split, tag_indicator
 
 N_TAGS = 40
 N_FEATURES = 120
@@ -82,7 +82,7 @@ def test_scores_learn_the_tags_and_are_probabilities(fitted):
 def test_one_row_and_chunked_batches_score_the_same(fitted, monkeypatch):
     tree, x, _ = fitted
     whole = tree.scores(x[:30])
-    monkeypatch.setattr("tagger.label_tree.CHUNK", 7)
+    monkeypatch.setattr("sotag.tagger.label_tree.CHUNK", 7)
     np.testing.assert_array_equal(tree.scores(x[:30]), whole)
     np.testing.assert_allclose(tree.scores(x[3]), whole[3:4], rtol=1e-6)
 

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from tagger.mentions import TagMentions, tag_forms, tokens
-from tagger.questions import question_texts, titles_and_bodies
-from tagger.vectorizers import TOKEN_PATTERN
+from sotag.tagger.mentions import TagMentions, tag_forms, tokens
+from sotag.tagger.questions import question_texts, titles_and_bodies
+from sotag.tagger.vectorizers import TOKEN_PATTERN
 
 VOCABULARY = ["python", "ruby-on-rails", "c#", "python-3.x", "java", "node.js", "sql-server"]
 

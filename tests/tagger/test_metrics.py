@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from tagger.metrics import (
+from sotag.tagger.metrics import (
     all_tags_evaluation,
     all_tags_metrics,
     decide,
@@ -71,8 +71,8 @@ def test_quality_line_format():
 
 def test_an_evaluation_set_without_a_vocabulary_tag_is_bad_input_not_a_crash():
     """Found with the StackSample field case: 8 questions, a split leaving one untagged evaluation question."""
-    from tagger.errors import DataError
-    from tagger.metrics import evaluate
+    from sotag.tagger.errors import DataError
+    from sotag.tagger.metrics import evaluate
 
     with pytest.raises(DataError, match="none of its 2 questions carries one of the 3 vocabulary tags"):
         evaluate(np.full((2, 3), 0.5), np.zeros((2, 3), dtype=int), ["a", "b", "c"], 2, 0.3)

@@ -11,16 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tagger.explain import explain
-from tagger.kinds.plt import TREES, HeadAndTree, TreeKind
-from tagger.model import Tagger
-from tagger.pyfunc import MODEL_DIR_KEY, TaggerPyfunc
+from sotag.tagger.explain import explain
+from sotag.tagger.kinds.plt import TREES, HeadAndTree, TreeKind
+from sotag.tagger.model import Tagger
+from sotag.tagger.pyfunc import MODEL_DIR_KEY, TaggerPyfunc
 
 
 @pytest.fixture(scope="module")
 def trained(questions_parquet):
-    from training.config import TrainConfig
-    from training.fit import fit_and_evaluate, prepare
+    from sotag.training.config import TrainConfig
+    from sotag.training.fit import fit_and_evaluate, prepare
 
     config = TrainConfig(
         data=questions_parquet,

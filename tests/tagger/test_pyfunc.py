@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from tagger.errors import InputError
-from tagger.pyfunc import MAX_FIELD_CHARS, validate_request
+from sotag.tagger.errors import InputError
+from sotag.tagger.pyfunc import MAX_FIELD_CHARS, validate_request
 
 DEFAULTS = (5, 0.3)
 OK = pd.DataFrame({"title": ["How to merge dataframes?"], "body": ["<p>x</p>"]})

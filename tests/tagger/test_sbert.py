@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tagger import sbert
-from tagger.vectorizers import SbertVectorizer, slim
+from sotag.tagger import sbert
+from sotag.tagger.vectorizers import SbertVectorizer, slim
 
 TEXTS = ["how to merge two pandas dataframes", "css flexbox centering a div", "how to merge two pandas dataframes"]
 

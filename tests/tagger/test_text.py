@@ -1,6 +1,6 @@
 import pytest
 
-from tagger.text import clean_html, clean_question, code_share
+from sotag.tagger.text import clean_html, clean_question, code_share
 
 
 def test_clean_html_strips_tags_unescapes_and_keeps_code_identifiers():
@@ -35,7 +35,7 @@ def test_squash_whitespace_equals_the_regex_it_replaced():
     import re
     import sys
 
-    from tagger.text import squash_whitespace
+    from sotag.tagger.text import squash_whitespace
 
     spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
     assert len(spaces) > 20  # Unicode whitespace, not only ASCII
@@ -56,7 +56,7 @@ def test_squash_whitespace_equals_the_regex_it_replaced():
     ],
 )
 def test_split_text_splits_a_blank_line_in_any_line_ending(blank):
-    from serving.original_api import split_text
+    from sotag.serving.original_api import split_text
 
     assert split_text(f"Azure CLI query{blank}<p>line one\r\nline two</p>") == (
         "Azure CLI query",
@@ -65,7 +65,7 @@ def test_split_text_splits_a_blank_line_in_any_line_ending(blank):
 
 
 def test_normalize_newlines_maps_each_break_to_one_newline():
-    from tagger.text import normalize_newlines
+    from sotag.tagger.text import normalize_newlines
 
     assert normalize_newlines("a\r\nb\rc\u2028d\u2029e\x85f\x0bg\x0ch\ni") == "a\nb\nc\nd\ne\nf\ng\nh\ni"
     assert normalize_newlines("\r\n\r\n") == "\n\n"
@@ -76,7 +76,7 @@ def test_normalize_newlines_maps_each_break_to_one_newline():
 def test_pyfunc_titles_and_bodies_are_normalised():
     import pandas as pd
 
-    from tagger.pyfunc import validate_request
+    from sotag.tagger.pyfunc import validate_request
 
     frame = pd.DataFrame({"title": ["t\r\nx"], "body": ["a\u2028b\rc"]})
     titles, bodies, _, _ = validate_request(frame, None, (5, 0.3))
@@ -100,7 +100,7 @@ def test_pyfunc_titles_and_bodies_are_normalised():
 def test_latin_runs_inside_cjk_and_thai_become_tokens(joined, spaced):
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from tagger.vectorizers import TOKEN_PATTERN
+    from sotag.tagger.vectorizers import TOKEN_PATTERN
 
     analyzer = CountVectorizer(token_pattern=TOKEN_PATTERN).build_analyzer()
     assert clean_question(joined, "") == clean_question(spaced, "")
@@ -110,7 +110,7 @@ def test_latin_runs_inside_cjk_and_thai_become_tokens(joined, spaced):
 
 
 def test_version_1_rules_are_kept_for_models_trained_under_them():
-    from tagger.text import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
+    from sotag.tagger.text import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
 
     assert PREPROCESSING_VERSION == "2" and PREPROCESSING_VERSIONS == ("1", "2")
     assert clean_question("PythonでJSON", "<p>読むＸ</p>", version="1") == "pythonでjson . 読むｘ"

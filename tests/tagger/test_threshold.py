@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tagger.threshold import choose_threshold, served_table
+from sotag.tagger.threshold import choose_threshold, served_table
 
 VOCAB = ["a", "b", "c", "d"]
 

@@ -2,9 +2,9 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import use_fluent
-from training.compare import compare
-from training.config import TrainConfig
+from sotag.infra.tracking import use_fluent
+from sotag.training.compare import compare
+from sotag.training.config import TrainConfig
 
 
 def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questions_parquet, tmp_path):

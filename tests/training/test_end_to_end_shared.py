@@ -4,9 +4,9 @@ import mlflow
 import pandas as pd
 import pytest
 
-from infra.tracking import use_fluent
-from training.config import TrainConfig
-from training.train import train
+from sotag.infra.tracking import use_fluent
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 
 
 @pytest.mark.integration
@@ -44,8 +44,8 @@ def behavioural_cases_on(tagger) -> None:
 
     import numpy as np
 
-    from registry.behaviour import run_cases
-    from registry.gate import Decision, GateConfig, Latency, extra_checks
+    from sotag.registry.behaviour import run_cases
+    from sotag.registry.gate import Decision, GateConfig, Latency, extra_checks
 
     report = run_cases(tagger)
     assert not report.failed_required, [(o.case.id, o.detail) for o in report.failed_required]

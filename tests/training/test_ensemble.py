@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, use_fluent
-from tagger.kinds.ensemble import EnsembleKind, combine
-from training.config import TrainConfig
-from training.fit import fit_and_evaluate, prepare
-from training.train import train
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.tagger.kinds.ensemble import EnsembleKind, combine
+from sotag.training.config import TrainConfig
+from sotag.training.fit import fit_and_evaluate, prepare
+from sotag.training.train import train
 
 SMALL = dict(
     split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2, vectorizer="ensemble"

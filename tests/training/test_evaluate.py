@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
-from registry.resolve import resolve
 from sotag.cli import main
-from tagger.data import load_questions
-from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
-from training.config import TrainConfig
-from training.train import train
+from sotag.data import load_questions
+from sotag.infra.tracking import MODEL_NAME, TrackingSettings, use_fluent
+from sotag.registry.resolve import resolve
+from sotag.tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 
 SMALL = dict(
     vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2

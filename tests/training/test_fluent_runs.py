@@ -7,12 +7,12 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import MODEL_NAME, use_fluent
-from monitoring.config import DriftConfig
-from monitoring.runner import execute
-from training.config import TrainConfig
-from training.evaluate import EvaluateConfig, evaluate_model
-from training.train import train
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.runner import execute
+from sotag.training.config import TrainConfig
+from sotag.training.evaluate import EvaluateConfig, evaluate_model
+from sotag.training.train import train
 
 SMALL = dict(
     vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import PROJECT_ROOT, use_fluent
+from sotag.infra.tracking import use_fluent
+from tests.support.settings import REPO
 
 
 def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -25,7 +26,7 @@ def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subproces
         "-m",
         "mlflow",
         "run",
-        str(PROJECT_ROOT),
+        str(REPO),
         "-e",
         entry,
         "--env-manager",
@@ -78,7 +79,7 @@ def test_every_entry_point_takes_several_data_paths_in_one_parameter(entry):
 
     from sotag.cli import build_parser
 
-    point = load_project(str(PROJECT_ROOT)).get_entry_point(entry)
+    point = load_project(str(REPO)).get_entry_point(entry)
     for value, expected in (("a.parquet extra/", ["a.parquet", "extra/"]), ("", [])):
         command = point.compute_command({"data": value} if value else {}, None)
         sotag_args = command.split(" -m sotag ", 1)[1]

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from infra.tracking import MODEL_NAME, use_fluent
-from registry.card import read_card
-from registry.gate import GateConfig
-from registry.store import CHAMPION, open_registry
-from training import retrain as retrain_module
-from training.config import TrainConfig
+from sotag.infra.tracking import MODEL_NAME, use_fluent
+from sotag.registry.card import read_card
+from sotag.registry.gate import GateConfig
+from sotag.registry.store import CHAMPION, open_registry
+from sotag.training import retrain as retrain_module
+from sotag.training.config import TrainConfig
 
 SMALL = dict(
     vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
@@ -47,12 +47,16 @@ def test_retrain_promotes_then_keeps_and_a_failure_leaves_the_champion(
 
 
 def test_retrain_job_runs_sotag_retrain_with_its_flags_in_process(tracking, questions_parquet):
-    """The function the CLI and the gateway's /admin/retrain share: flags parsed as `sotag retrain` parses them."""
-    from training.cli import retrain_job
+    """The function the CLI and the gateway's /admin/retrain share: the settings as `sotag retrain` builds them."""
+    from sotag.cli import build_parser
+    from sotag.infra.argtypes import settings_flags
+    from sotag.training.cli import retrain_job
+    from tests.support.settings import settings_from
 
     flags = ["--data", str(questions_parquet), "--top-n-tags", "8", "--max-features", "2000", "--min-df", "1"]
     flags += ["--C", "10", "--threshold", "0.2", "--eval-days", "60", "--floor", "0.5", "--no-behaviour-cases"]
-    assert retrain_job(tracking, flags) == 0
+    given = settings_flags(build_parser().parse_args(["retrain", *flags]))
+    assert retrain_job(settings_from(**{k.replace(".", "__"): v for k, v in given.items()})) == 0
     registry = open_registry(tracking, MODEL_NAME)
     champion = registry.alias(CHAMPION)
     assert champion is not None and read_card(registry.client, registry.version(champion)).split_date == "2018-04-25"

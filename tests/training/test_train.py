@@ -10,13 +10,13 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from infra.tracking import use_fluent
-from registry.card import read_card
 from sotag.cli import main
-from tagger.data import load_questions
-from tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
-from training.config import TrainConfig
-from training.train import train
+from sotag.data import load_questions
+from sotag.infra.tracking import use_fluent
+from sotag.registry.card import read_card
+from sotag.tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
+from sotag.training.config import TrainConfig
+from sotag.training.train import train
 
 SMALL = dict(
     vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from tagger.data import filter_sources, tag_vocabulary, time_split
-from tagger.data.split import restrict_tags
-from tagger.errors import DataError
+from sotag.data import filter_sources, time_split
+from sotag.tagger.errors import DataError
+from sotag.tagger.vocabulary import restrict_tags, tag_vocabulary
 
 
 def test_time_split_is_by_date(questions):
@@ -29,7 +29,7 @@ def test_vocabulary_top_n_with_reproducible_ties():
 
 def test_filter_sources_drops_prefixes():
     frame = pd.DataFrame({"source": ["carloszimm/so-mining-msr22:x", "glouwa/a", "pankaj90382/END-1.0:y"]})
-    from tagger.data.split import TOPIC_SPECIFIC_SOURCES
+    from sotag.data.split import TOPIC_SPECIFIC_SOURCES
 
     assert filter_sources(frame, TOPIC_SPECIFIC_SOURCES)["source"].tolist() == ["glouwa/a"]
     assert len(filter_sources(frame, ())) == 3

@@ -19,10 +19,10 @@ import mlflow.artifacts
 import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 
-from tagger.artifacts import CONFIG_FILE
-from tagger.errors import ArtifactError, BrokenModel
-from tagger.model import Tagger
-from tagger.store_errors import ARTIFACTS, fault, is_absent
+from sotag.infra.store_errors import ARTIFACTS, fault, is_absent
+from sotag.tagger.artifacts import CONFIG_FILE
+from sotag.tagger.errors import ArtifactError, BrokenModel
+from sotag.tagger.model import Tagger
 
 # What a fetched model's files raise when they are altered, truncated or from an incompatible build.
 _LOAD_FAILURES = (
@@ -49,7 +49,7 @@ def _store_failures() -> tuple[type[BaseException], ...]:
     return tuple(kinds)
 
 
-# What reading MLflow's stores raises on an outage or a refusal (classified by `tagger.store_errors`).
+# What reading MLflow's stores raises on an outage or a refusal (classified by `sotag.infra.store_errors`).
 STORE_FAILURES = _store_failures()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mlflow.exceptions import MlflowException
 
-from tagger.errors import ComponentFault
+from sotag.tagger.errors import ComponentFault
 
 TRACKING = "tracking server (model registry)"
 ARTIFACTS = "artifact store"

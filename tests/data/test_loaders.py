@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from tagger.data import load_questions
-from tagger.data.loaders import parse_tags
-from tagger.errors import DataError
+from sotag.data import load_questions
+from sotag.data.loaders import parse_tags
+from sotag.tagger.errors import DataError
 
 
 def test_parse_tags_formats():
@@ -116,7 +116,7 @@ def test_unknown_format_and_missing_file(tmp_path):
 
 
 def test_batches_of_a_parquet_folder_in_name_order_skipping_hidden_parts(tmp_path, questions):
-    from tagger.data.loaders import SCORING_COLUMNS, iter_raw
+    from sotag.data.loaders import SCORING_COLUMNS, iter_raw
 
     folder = tmp_path / "parts"
     (folder / "sub").mkdir(parents=True)
@@ -130,7 +130,7 @@ def test_batches_of_a_parquet_folder_in_name_order_skipping_hidden_parts(tmp_pat
 
 
 def test_csv_batches_and_a_malformed_line_is_named(tmp_path):
-    from tagger.data.loaders import iter_raw
+    from sotag.data.loaders import iter_raw
 
     good = "Id,CreationDate,Title,Body,Tags\n" + "".join(f"{i},2018-01-02,t{i},b,<python>\n" for i in range(1, 8))
     path = tmp_path / "export.csv"
@@ -142,7 +142,7 @@ def test_csv_batches_and_a_malformed_line_is_named(tmp_path):
 
 
 def test_malformed_posts_xml_names_the_line(tmp_path):
-    from tagger.data.loaders import iter_raw
+    from sotag.data.loaders import iter_raw
 
     path = tmp_path / "Posts.xml"
     path.write_text(
@@ -153,7 +153,7 @@ def test_malformed_posts_xml_names_the_line(tmp_path):
 
 
 def test_unreadable_parquet_part_is_named(tmp_path):
-    from tagger.data.loaders import iter_raw
+    from sotag.data.loaders import iter_raw
 
     folder = tmp_path / "parts"
     folder.mkdir()
@@ -362,7 +362,7 @@ def test_a_folder_reads_its_question_files_in_path_order(tmp_path, questions):
     questions.iloc[:5].assign(id=99).to_parquet(folder / "_staging" / "c.parquet")  # a writer's staging: skipped
     (folder / "README.txt").write_text("not questions")
     (folder / "Comments.xml").write_text("<comments/>")  # a dump's other XML files are not questions
-    from tagger.data.loaders import data_inputs
+    from sotag.data.loaders import data_inputs
 
     assert data_inputs(folder) == [folder / "2018" / "a.parquet", folder / "a.csv", folder / "b.csv"]
     frame, report = load_questions([folder])

@@ -30,9 +30,9 @@ from typing import BinaryIO
 import pandas as pd
 from tqdm import tqdm
 
-from tagger.data.validate import ValidationReport, validate_questions
-from tagger.errors import DataError
-from tagger.text import normalize_newlines
+from sotag.data.validate import ValidationReport, validate_questions
+from sotag.tagger.errors import DataError
+from sotag.tagger.text import normalize_newlines
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ class ValidationReport:
     dropped_no_tag: int
     dropped_duplicate_id: int
     rows_kept: int
-    # CSV lines whose bytes were not UTF-8, read as cp1252 and kept (tagger.data.loaders.RepairingReader).
+    # CSV lines whose bytes were not UTF-8, read as cp1252 and kept (sotag.data.loaders.RepairingReader).
     repaired_encoding_lines: int = 0
-    # The question files read (tagger.data.loaders.data_inputs) and the rows read from each, in reading order.
+    # The question files read (sotag.data.loaders.data_inputs) and the rows read from each, in reading order.
     inputs: tuple[str, ...] = ()
     rows_per_input: tuple[int, ...] = ()
 

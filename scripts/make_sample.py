@@ -1,6 +1,6 @@
 """Rebuild `questions-sample.parquet` from the shared data set (run once by a maintainer, not at run time).
 
-    .venv/bin/python data/make_sample.py ../shared/data/stackoverflow/questions.parquet
+    .venv/bin/python scripts/make_sample.py ../shared/data/stackoverflow/questions.parquet
 
 General-purpose questions only (the Rx* and PyTorch sources are dropped), 2016-01 → 2018-05:
 every question of 2016-01 .. 2018-03, and a seeded random share of 2018-04 and 2018-05 (the
@@ -19,7 +19,7 @@ TOPIC_SPECIFIC = ("carloszimm/", "pankaj90382/")
 START, FULL_UNTIL, END = "2016-01-01", "2018-04-01", "2018-06-01"
 PER_LATE_MONTH = {"2018-04": 3_000, "2018-05": 2_000}
 SEED = 20180420
-OUT = Path(__file__).with_name("questions-sample.parquet")
+OUT = Path(__file__).resolve().parents[1] / "data" / "questions-sample.parquet"
 
 
 def sample(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,70 @@
+"""Where the questions come from when the user does not say: the one data-path resolver.
+
+Order: the `data` setting (`--data`, `data = [...]` in sotag.toml, `$SOTAG_DATA`; one or several files or
+folders), else the shared data set beside the state folder (`<home>/../shared/data/stackoverflow/questions.parquet`,
+the layout of this project's checkouts), else the small sample shipped inside the package (`sotag.data`), so a bare
+clone or a fresh `pip install` trains, compares and monitors without any download.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from sotag.tagger.errors import DataError
+
+SHARED_DATA_BESIDE_HOME = Path("..") / "shared" / "data" / "stackoverflow" / "questions.parquet"
+SAMPLE_NAME = "questions-sample.parquet"
+
+
+def bundled_sample() -> Path:
+    """The sample shipped as package data (read-only; read in place)."""
+    return Path(str(resources.files("sotag.data") / SAMPLE_NAME))
+
+
+def shared_data(home: Path) -> Path:
+    """The shared data set's place beside `home` (it may not be there)."""
+    return (home / SHARED_DATA_BESIDE_HOME).resolve()
+
+
+NO_DATA_HELP = (
+    "no data file at {path}. Pass one with --data (make demo DATA=path). Supported: a Stack Exchange "
+    "Data Explorer CSV export (columns Id, CreationDate, Title, Body, Tags; e.g. "
+    "SELECT Id, CreationDate, Title, Body, Tags FROM Posts WHERE PostTypeId = 1 on data.stackexchange.com), "
+    "a Stack Exchange Posts.xml dump (archive.org/details/stackexchange), the Kaggle "
+    "'60k Stack Overflow Questions' CSV, Kaggle's StackSample (Questions.csv with Tags.csv beside it, or their "
+    "folder), a BigQuery posts_questions CSV export, or a parquet file (or folder of parts) with id, "
+    "creation_date, title, body, tags. Several files or folders are read together: --data A B."
+)
+
+
+def default_data_path(home: Path) -> Path:
+    """The shared data when it is beside `home`, else the bundled sample."""
+    shared = shared_data(home)
+    return shared if shared.is_file() else bundled_sample()
+
+
+def resolve_data_paths(
+    values: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, home: Path
+) -> tuple[Path, ...]:
+    """The data setting as given (one value or several; empty values are ignored): those files or folders
+    (parquet parts, StackSample, any folder of question files), or the default data set when none is given.
+    DataError naming the first path that does not exist."""
+    given = [values] if isinstance(values, str | os.PathLike) else list(values or ())
+    data = as_data_paths([v for v in given if os.fspath(v)]) or (default_data_path(home),)
+    for path in data:
+        if not path.exists():
+            raise DataError(NO_DATA_HELP.format(path=path))
+    return data
+
+
+def as_data_paths(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> tuple[Path, ...]:
+    """Data paths as the configs hold them: a tuple of Paths, in order (one path alone is a tuple of one)."""
+    return (Path(data),) if isinstance(data, str | os.PathLike) else tuple(Path(p) for p in data)
+
+
+def describe_data(data: Sequence[Path]) -> str:
+    """The data paths as one line for a log, a tag or a message: `a.parquet, extra/`."""
+    return ", ".join(str(p) for p in data)

@@ -1,0 +1,610 @@
+"""The one settings object: every knob of every command, built once at the edge and passed down.
+
+Precedence, lowest first (pydantic-settings merges the sources in this order):
+
+1. the defaults written below, once;
+2. a config file: `--config PATH`, else `$SOTAG_CONFIG`, else `sotag.toml` / `sotag.yaml` / `sotag.yml` in the
+   working folder (TOML or YAML; the same sections as here: `[train]`, `[promote]`, `[gateway]`, ...);
+3. the environment: the documented names in `ENVIRONMENT` (`MLFLOW_TRACKING_URI`, `SOTAG_HOME`, `SOTAG_DATA`,
+   `SOTAG_ADMIN_TOKEN`, ...), and any field as `SOTAG_<SECTION>__<FIELD>` (`SOTAG_TRAIN__TOP_N_TAGS=200`);
+4. command-line flags (each flag's `dest` is the field's dotted path: `train.top_n_tags`).
+
+`sotag config` prints the effective values and where each came from (`provenance`). This module is the only
+product code that reads the environment: library code receives a `Settings` (or a typed view built from it) and
+never looks at `os.environ`, the package's location or the checkout.
+
+State: everything sotag writes (the embedded MLflow store, artifacts, promotion locks, the prediction log and its
+spool, the fetched model, drift reports, the embedding cache) lives under `home`, by default the folder the
+command runs in (as MLflow's own `mlflow.db` default does); one setting, `SOTAG_HOME` / `home =`, moves all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from sotag.tagger.errors import InputError
+
+MODEL_NAME = "stackoverflow-tagger"
+CONFIG_FILES = ("sotag.toml", "sotag.yaml", "sotag.yml")
+ENV_PREFIX = "SOTAG_"
+NESTED = "__"
+SECRETS = frozenset(
+    {"gateway.admin_token", "gateway.webhook_secret", "server.flask_secret_key", "server.auth_admin_password"}
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrackingSection(Section):
+    uri: str | None = None  # None: the embedded store, sqlite:///<home>/mlflow.db
+    artifact_root: str | None = None  # None: <home>/mlartifacts (embedded store); a server chooses its own
+    ui_url: str | None = None  # the MLflow UI of this store (None: the tracking server itself, else make ui's)
+    lock_dir: Path | None = None  # None: <home>/.locks (promotion's compare-and-set lock)
+    launched_run_id: str | None = None  # set by `mlflow run` (MLFLOW_RUN_ID): its run is resumed
+    model_name: str = MODEL_NAME
+
+
+class PltOptions(Section):
+    """The label-tree kind's own option."""
+
+    min_tag_questions: int = Field(5, ge=1)  # its vocabulary: every tag on at least this many training questions
+
+
+class EnsembleOptions(Section):
+    """The ensemble kind's own options."""
+
+    sbert_C: float = Field(10.0, gt=0)  # the SBERT head's C
+    weight: float | None = Field(None, ge=0, le=1)  # a fixed TF-IDF weight; None: chosen on the newest share
+    validation_share: float = Field(0.15, gt=0, lt=1)
+    metric: str = "f1_at_3"
+
+
+class TrainSection(Section):
+    kind: str = "plt"  # --vectorizer: the model kind (sotag.tagger.kinds)
+    split_date: str = "2018-04-20"
+    eval_end: str | None = None
+    top_n_tags: int = Field(100, ge=1)
+    exclude_sources: str = ""
+    keep_code: bool = True
+    max_features: int = Field(100_000, ge=1)
+    ngram_max: int = Field(2, ge=1)
+    min_df: int = Field(2, ge=1)
+    C: float = Field(30.0, gt=0)
+    top_k: int = Field(5, ge=1)
+    threshold: float = Field(0.3, ge=0, le=1)
+    choose_threshold: bool = False
+    n_jobs: int = Field(2, ge=1)
+    experiment: str = "stackoverflow-tagger"
+    eval_days: int = Field(30, ge=1)  # retrain: evaluate on the last N days of the data
+    compare_kinds: str | None = None  # compare: comma-separated kinds (None: every trainable kind)
+    plt: PltOptions = PltOptions()
+    ensemble: EnsembleOptions = EnsembleOptions()
+
+
+class PromoteSection(Section):
+    primary_metric: str = "f1_at_3_all"
+    floor_metric: str = "f1_at_3"
+    floor: float = Field(0.45, ge=0, le=1)
+    min_delta: float = 0.0
+    max_latency_ms: float = Field(5.0, gt=0)
+    behaviour_cases: Path | None = None  # None: the cases shipped with sotag (sotag.registry)
+    run_behaviour_cases: bool = True
+    mirror_stages: bool = False
+    replace_broken_champion: bool = False
+
+
+class ServeSection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5001, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+    model_path: str | None = None  # set for the scoring server's workers by `sotag serve` (MLflow's variable)
+
+
+class GatewaySection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "warning"
+    access_log: bool = False
+    model_dir_served: Path | None = None  # serve this local model folder instead of a registry URI (MODEL_DIR)
+    admin_token: str | None = None
+    prediction_log: str | None = None  # a database URL; None: sqlite:///<home>/predictions.db
+    log_text: bool = False
+    max_batch: int = Field(1000, ge=1)
+    admin_max_failures: int = Field(5, ge=1)
+    admin_window_s: float = Field(60.0, gt=0)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    request_timeout_s: float = Field(10.0, gt=0)
+    log_flush_s: float = Field(0.5, gt=0)
+    log_max_pending: int = Field(100_000, ge=1)
+    spool_dir: Path | None = None  # None: <home>/spool
+    shutdown_timeout_s: float = Field(20.0, ge=0)
+    model_url: str | None = None  # fetch this archive at start (https, s3:// or a path), verify, serve it
+    model_sha256: str | None = None
+    model_dir: Path | None = None  # where a fetched archive is installed; None: <home>/models/current
+    reload_poll_s: float = Field(30.0, ge=0)  # follow the served alias every N seconds; 0: off
+    webhook_secret: str | None = None
+
+
+class ScoreSection(Section):
+    engine: Literal["spark", "local"] | None = None  # None: spark when pyspark and Java are here
+    batch_rows: int = Field(20_000, ge=1)
+    progress: bool = True
+
+
+class SparkSection(Section):
+    master: str = "local[*]"
+    log_level: str = "WARN"
+    java_home: Path | None = None  # JAVA_HOME
+
+
+class DriftSection(Section):
+    exclude_sources: str = ""
+    max_per_month: int | None = Field(None, ge=0)  # None: 400 (local engine), every question (spark)
+    max_reference: int | None = Field(None, ge=0)  # None: 2000 (local engine), every question (spark)
+    engine: Literal["local", "spark"] = "local"
+    thresholds: Path | None = None  # None: the thresholds shipped with sotag (sotag.monitoring)
+    reports_dir: Path | None = None  # None: <home>/reports/drift
+    on_alert: Literal["none", "retrain"] = "none"
+    webhook: str | None = None
+    mlflow: bool = True
+    experiment: str = "drift-monitoring"
+    cron: str = "0 6 1 * *"  # sotag schedule, UTC
+
+
+class AppSection(Section):
+    api_url: str = "http://127.0.0.1:8000"  # the gateway the Streamlit demo asks
+
+
+class ServerSection(Section):
+    """The tracking server profile (`make tracking-server`): credentials only from the environment or a file."""
+
+    backend_store_uri: str | None = None  # postgresql://user[:password]@host:port/db
+    artifacts_destination: str | None = None  # s3://bucket[/prefix]
+    port: int = Field(5000, ge=1, le=65535)
+    workers: int = Field(2, ge=1)
+    auth_admin_username: str | None = None
+    auth_admin_password: str | None = None
+    auth_database_uri: str | None = None  # the basic-auth app's own database (not the backend store's)
+    flask_secret_key: str | None = None  # random per start when unset
+
+
+class Settings(BaseSettings):
+    """Every setting sotag has; built by `load_settings`, never by reading the environment elsewhere."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Path(".")  # where every piece of state lives (resolved against the working folder)
+    data: tuple[Path, ...] = ()  # the questions; empty: the shared data beside home, else the bundled sample
+    cache_dir: Path | None = None  # None: <home>/.cache
+    model_uri: str | None = None  # the model serve/gateway/score/evaluate/drift use; None: models:/<name>@champion
+    debug: bool = False  # tracebacks for component faults
+    s3_endpoint_url: str | None = None  # MLFLOW_S3_ENDPOINT_URL / AWS_ENDPOINT_URL: an S3-compatible store
+    tracking: TrackingSection = TrackingSection()
+    train: TrainSection = TrainSection()
+    promote: PromoteSection = PromoteSection()
+    serve: ServeSection = ServeSection()
+    gateway: GatewaySection = GatewaySection()
+    score: ScoreSection = ScoreSection()
+    spark: SparkSection = SparkSection()
+    drift: DriftSection = DriftSection()
+    app: AppSection = AppSection()
+    server: ServerSection = ServerSection()
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        """One path, a list of paths, or several separated by the OS path separator (`a.parquet:extra/`)."""
+        if isinstance(value, str):
+            return tuple(p for p in value.split(os.pathsep) if p)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (passed as init values) > environment > config file > defaults."""
+        build = _BUILD.get()
+        if build is None:  # Settings(...) outside load_settings: the values given and the defaults, nothing read
+            return (init_settings,)
+        return build.sources(settings_cls)
+
+    # Derived state: all under `home` unless a setting names another place.
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str | None:
+        if self.tracking.artifact_root:
+            return self.tracking.artifact_root
+        return None if self.tracking.uri else (self.home / "mlartifacts").as_uri()
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.tracking.lock_dir or self.home / ".locks"
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir or self.home / ".cache"
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.tracking.model_name}@champion"
+
+    @property
+    def served_model_uri(self) -> str:
+        """The model the model-using commands take when not told otherwise: the one default model URI."""
+        return self.model_uri or self.champion_uri
+
+    @property
+    def prediction_log_url(self) -> str:
+        return self.gateway.prediction_log or f"sqlite:///{self.home / 'predictions.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.gateway.spool_dir or self.home / "spool"
+
+    @property
+    def fetched_model_dir(self) -> Path:
+        return self.gateway.model_dir or self.home / "models" / "current"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.drift.reports_dir or self.home / "reports" / "drift"
+
+    def state_paths(self) -> dict[str, str]:
+        """Where this configuration keeps its state (for `sotag config` and the README)."""
+        return {
+            "tracking store": self.tracking_uri,
+            "artifacts": self.artifact_root or "(the tracking server's)",
+            "promotion locks": str(self.lock_dir),
+            "prediction log": self.prediction_log_url,
+            "prediction spool": str(self.spool_dir),
+            "fetched model": str(self.fetched_model_dir),
+            "drift reports": str(self.reports_dir),
+            "embedding cache": str(self.cache),
+        }
+
+
+# The documented environment variables: the names users, PaaS platforms and MLflow already use, each one field.
+ENVIRONMENT: dict[str, str] = {
+    "MLFLOW_TRACKING_URI": "tracking.uri",
+    "MLFLOW_UI_URL": "tracking.ui_url",
+    "MLFLOW_RUN_ID": "tracking.launched_run_id",
+    "SOTAG_ARTIFACT_ROOT": "tracking.artifact_root",
+    "SOTAG_LOCK_DIR": "tracking.lock_dir",
+    "SOTAG_MODEL_NAME": "tracking.model_name",
+    "SOTAG_HOME": "home",
+    "SOTAG_DATA": "data",
+    "SOTAG_CACHE": "cache_dir",
+    "SOTAG_MODEL_URI": "model_uri",
+    "SOTAG_DEBUG": "debug",
+    "AWS_ENDPOINT_URL": "s3_endpoint_url",
+    "MLFLOW_S3_ENDPOINT_URL": "s3_endpoint_url",  # after AWS_ENDPOINT_URL: MLflow's own name wins
+    "SOTAG_PROMOTION_FLOOR": "promote.floor",
+    "SOTAG_MAX_LATENCY_MS": "promote.max_latency_ms",
+    "PORT": "gateway.port",  # a PaaS (Heroku, as the original Tagger API ran) names the port this way
+    "MODEL_DIR": "gateway.model_dir_served",  # the original Tagger API's variable
+    "SOTAG_ADMIN_TOKEN": "gateway.admin_token",
+    "SOTAG_PREDICTION_LOG": "gateway.prediction_log",
+    "SOTAG_LOG_TEXT": "gateway.log_text",
+    "SOTAG_MAX_BATCH": "gateway.max_batch",
+    "SOTAG_ADMIN_MAX_FAILURES": "gateway.admin_max_failures",
+    "SOTAG_ADMIN_WINDOW_S": "gateway.admin_window_s",
+    "SOTAG_MAX_BODY_BYTES": "gateway.max_body_bytes",
+    "SOTAG_REQUEST_TIMEOUT_S": "gateway.request_timeout_s",
+    "SOTAG_LOG_MAX_PENDING": "gateway.log_max_pending",
+    "SOTAG_SPOOL_DIR": "gateway.spool_dir",
+    "SOTAG_SHUTDOWN_TIMEOUT_S": "gateway.shutdown_timeout_s",
+    "SOTAG_MODEL_URL": "gateway.model_url",
+    "SOTAG_MODEL_SHA256": "gateway.model_sha256",
+    "SOTAG_MODEL_DIR": "gateway.model_dir",
+    "SOTAG_RELOAD_POLL_S": "gateway.reload_poll_s",
+    "SOTAG_WEBHOOK_SECRET": "gateway.webhook_secret",
+    "__pyfunc_model_path__": "serve.model_path",  # MLflow's scoring server: the model folder its workers load
+    "SOTAG_SPARK_MASTER": "spark.master",
+    "SOTAG_SPARK_LOG_LEVEL": "spark.log_level",
+    "JAVA_HOME": "spark.java_home",
+    "SOTAG_REPORTS_DIR": "drift.reports_dir",
+    "SOTAG_API_URL": "app.api_url",
+    "SOTAG_BACKEND_STORE_URI": "server.backend_store_uri",
+    "SOTAG_ARTIFACTS_DESTINATION": "server.artifacts_destination",
+    "SOTAG_AUTH_ADMIN_USERNAME": "server.auth_admin_username",
+    "SOTAG_AUTH_ADMIN_PASSWORD": "server.auth_admin_password",
+    "SOTAG_AUTH_DATABASE_URI": "server.auth_database_uri",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY": "server.flask_secret_key",
+}
+# Variables whose empty value means "not set" (a PaaS or a Makefile often exports NAME= ).
+_SKIP_EMPTY = True
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{"a.b": 1} -> {"a": {"b": 1}}."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return out
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{dotted}.")
+        else:
+            yield dotted, value
+
+
+def _field_paths(model: type[BaseModel], prefix: str = "") -> dict[str, type[BaseModel] | None]:
+    """Every field's dotted path (sections' fields included): the names an env variable or a file may set."""
+    out: dict[str, type[BaseModel] | None] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out[f"{prefix}{name}"] = annotation
+            out.update(_field_paths(annotation, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = None
+    return out
+
+
+FIELDS = _field_paths(Settings)
+
+
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """The environment given (not necessarily `os.environ`): the documented names, then `SOTAG_SECTION__FIELD`.
+
+    Written by hand rather than pydantic-settings' EnvSettingsSource because sotag keeps the flat names its users,
+    PaaS platforms and MLflow already set (`PORT`, `MLFLOW_TRACKING_URI`, `SOTAG_ADMIN_TOKEN`), and reports which
+    variable set each value."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+        self.names: dict[str, str] = {}  # dotted field -> the variable that set it
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # required by the base class
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for name, dotted in ENVIRONMENT.items():
+            value = self.environ.get(name)
+            if value is None or (_SKIP_EMPTY and not value.strip()):
+                continue
+            flat[dotted], self.names[dotted] = value, name
+        for name, value in self.environ.items():
+            if not name.startswith(ENV_PREFIX) or NESTED not in name or not value.strip():
+                continue
+            dotted = name.removeprefix(ENV_PREFIX).lower().replace(NESTED, ".")
+            if dotted not in FIELDS or FIELDS[dotted] is not None:
+                raise InputError(name, f"no setting {dotted!r} (`sotag config` lists them)")
+            flat[dotted], self.names[dotted] = value, name
+        return _nest(flat)
+
+
+class FlagSource(InitSettingsSource):
+    """The command line's flags, as init values (the highest precedence)."""
+
+
+@dataclass
+class _Build:
+    flags: dict[str, Any]
+    environ: Mapping[str, str]
+    config_file: Path | None
+    env_source: EnvironmentSource | None = None
+
+    def sources(self, settings_cls: type[BaseSettings]) -> tuple[PydanticBaseSettingsSource, ...]:
+        self.env_source = EnvironmentSource(settings_cls, self.environ)
+        out: list[PydanticBaseSettingsSource] = [FlagSource(settings_cls, self.flags), self.env_source]
+        if self.config_file is not None:
+            out.append(file_source(settings_cls, self.config_file))
+        return tuple(out)
+
+
+_BUILD: ContextVar[_Build | None] = ContextVar("sotag_settings_build", default=None)
+
+
+def file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if path.suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+
+
+def find_config_file(given: str | os.PathLike[str] | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """`--config`, else `$SOTAG_CONFIG`, else the first of sotag.toml / sotag.yaml / sotag.yml in `cwd`."""
+    named = given or environ.get("SOTAG_CONFIG") or None
+    if named:
+        path = Path(named)
+        path = path if path.is_absolute() else cwd / path
+        what = "--config" if given else "SOTAG_CONFIG"
+        if not path.is_file():
+            raise InputError(what, f"no config file at {path}")
+        if path.suffix not in (".toml", ".yaml", ".yml"):
+            raise InputError(what, f"{path.name}: a config file is .toml, .yaml or .yml")
+        return path
+    return next((cwd / name for name in CONFIG_FILES if (cwd / name).is_file()), None)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    settings: Settings
+    sources: dict[str, str]  # dotted field -> "default", "file sotag.toml", "env PORT", "flag"
+    config_file: Path | None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Loaded:
+    """Build the settings from defaults < config file < environment < `flags` ({"train.top_n_tags": 200}).
+
+    Only flags the user gave belong in `flags` (the parsers leave the others out), so a default is written once,
+    here. Relative paths are resolved against `cwd` (the working folder). InputError naming the variable, the file
+    key or the flag when a value does not fit its field."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    path = find_config_file(config, environ, cwd)
+    flag_tree = _nest({k: v for k, v in (flags or {}).items() if v is not None})
+    build = _Build(flag_tree, environ, path)
+    token = _BUILD.set(build)
+    try:
+        try:
+            raw = Settings(**flag_tree)
+        except ValidationError as exc:
+            raise _named_error(exc, build, path) from None
+        except (OSError, ValueError) as exc:  # an unreadable or malformed config file
+            raise InputError(str(path), f"cannot read the config file: {exc}") from None
+    finally:
+        _BUILD.reset(token)
+    settings = _resolved(raw, cwd)
+    return Loaded(settings, _provenance(build, path), path)
+
+
+def _resolved(settings: Settings, cwd: Path) -> Settings:
+    """Relative paths made absolute against the working folder, so a command that changes folder keeps them."""
+
+    def absolute(value: Any) -> Any:
+        if isinstance(value, Path) and not value.is_absolute():
+            return (cwd / value).resolve()
+        return value
+
+    def walk(model: BaseModel) -> BaseModel:
+        updates: dict[str, Any] = {}
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                updates[name] = walk(value)
+            elif isinstance(value, tuple):
+                updates[name] = tuple(absolute(v) for v in value)
+            else:
+                updates[name] = absolute(value)
+        return model.model_copy(update=updates)
+
+    return walk(settings)  # type: ignore[return-value]
+
+
+def _provenance(build: _Build, path: Path | None) -> dict[str, str]:
+    sources = dict.fromkeys(_leaf_fields(), "default")
+    if path is not None:
+        for dotted, _ in _leaves(_read_file(path)):
+            sources[dotted] = f"file {path}"
+    names = build.env_source.names if build.env_source else {}
+    for dotted, name in names.items():
+        sources[dotted] = f"env {name}"
+    for dotted, _ in _leaves(build.flags):
+        sources[dotted] = "flag"
+    return sources
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    return file_source(Settings, path)()
+
+
+def _leaf_fields() -> list[str]:
+    return [dotted for dotted, section in FIELDS.items() if section is None]
+
+
+def _named_error(exc: ValidationError, build: _Build, path: Path | None) -> InputError:
+    """The first problem, naming where the value came from: the variable, the file's key or the flag."""
+    error = exc.errors()[0]
+    dotted = ".".join(str(p) for p in error["loc"])
+    names = build.env_source.names if build.env_source else {}
+    top = dotted.split(".")
+    if any(dotted == d or dotted.startswith(d + ".") for d, _ in _leaves(build.flags)):
+        where = f"--{top[-1].replace('_', '-')} ({dotted})"
+    elif dotted in names:
+        where = f"{names[dotted]} ({dotted})"
+    elif path is not None:
+        where = f"{path.name}: {dotted}"
+    else:
+        where = dotted
+    value = error.get("input")
+    shown = f" {value!r}:" if value is not None and not isinstance(value, dict) else ""
+    return InputError(where, f"{shown} {error['msg']}".strip())
+
+
+def describe(loaded: Loaded) -> list[str]:
+    """`sotag config`: every setting, its value and its source; then where the state lives."""
+    settings = loaded.settings
+    rows: list[tuple[str, str, str]] = []
+    for dotted in _leaf_fields():
+        value: Any = settings
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        shown = "***" if dotted in SECRETS and value else _show(value)
+        rows.append((dotted, shown, loaded.sources.get(dotted, "default")))
+    width = max(len(r[0]) for r in rows)
+    vwidth = min(60, max(len(r[1]) for r in rows))
+    lines = [f"config file: {loaded.config_file or 'none (sotag.toml, sotag.yaml or --config PATH)'}"]
+    lines += [f"{name:<{width}} = {value:<{vwidth}}  ({source})" for name, value, source in rows]
+    lines.append("state:")
+    lines += [f"  {what}: {where}" for what, where in settings.state_paths().items()]
+    return lines
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Path):
+        return str(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def child_environment(settings: Settings | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process sotag starts (the scoring server, a tracking server, PostgreSQL): this
+    process's, with the settings that process must see (its tracking store, its home) and `extra`. Here because it
+    reads `os.environ`, which no other product module does."""
+    env = dict(os.environ)
+    if settings is not None:
+        env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+        env["SOTAG_HOME"] = str(settings.home)
+    env.update(extra or {})
+    return env
+
+
+def library_defaults(values: Mapping[str, str]) -> None:
+    """Set variables that libraries read only from the environment (pyspark's worker Python, MLflow's progress
+    bar), for this process and its children, unless the user set them: the one place sotag writes it."""
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+
+
+def quiet_artifact_downloads() -> None:
+    """MLflow draws a progress bar per artifact download (even a 4-file model); sotag's commands already say what
+    runs."""
+    library_defaults({"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
