@@ -4,15 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Only what the user sets is passed on: every default is written once, in sotag's settings (`sotag config` prints them
+# with their sources; a sotag.toml here or SOTAG_* variables set them too).
 # The questions: one or several files or folders, space-separated (DATA="questions.parquet extra/"); none: the default.
 DATA ?=
+# The MLflow UI's port (make ui, make tracking-server) and the Streamlit demo's (make app): not sotag settings.
 PORT ?= 5000
-SERVE_PORT ?= 5001
-GATEWAY_PORT ?= 8000
 APP_PORT ?= 8501
-CRON ?= 0 6 1 * *
+# sotag serve's and sotag gateway's ports (serve.port, gateway.port), the drift schedule (drift.cron), a model URI.
+SERVE_PORT ?=
+GATEWAY_PORT ?=
+CRON ?=
 MODEL ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
+# The tracking server's port only when the user set PORT (server.port's default is sotag's).
+PORT_ARG := $(if $(filter command line environment,$(origin PORT)),--port $(PORT),)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -21,10 +27,16 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 sotag_coded = @echo '$(BIN)/sotag $(1)'; $(BIN)/sotag $(1) || { code=$$?; echo "make $@: sotag $@ exited $$code; \
 	make itself exits 2, so cron and CI run .venv/bin/sotag $@ (README: exit codes)" >&2; exit $$code; }
 
-.PHONY: setup demo train compare evaluate promote rollback status retrain tracking-server tracking-server-sandbox \
+.PHONY: help config setup demo train compare evaluate promote rollback status retrain tracking-server tracking-server-sandbox \
 	test test-unit system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
 
-setup: $(STAMP)
+help:  ## list the targets and what each does
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 26
+
+config: setup  ## every setting, its value and where it came from: make config ARGS="train --top-n-tags 200"
+	$(BIN)/sotag config $(ARGS)
+
+setup: $(STAMP)  ## the virtualenv .venv with the pinned packages and sotag (editable)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,27 +71,27 @@ status: setup  ## versions, aliases, metrics and promotion history
 retrain: setup  ## the weekly job: newest window → train → register → promote if better (exit 0/3)
 	$(call sotag_coded,retrain $(DATA_ARG) $(ARGS))
 
-serve: setup  ## mlflow models serve on models:/stackoverflow-tagger@champion (/invocations) on 127.0.0.1:SERVE_PORT
-	$(BIN)/sotag serve --port $(SERVE_PORT) $(ARGS)
+serve: setup  ## mlflow models serve on models:/stackoverflow-tagger@champion (/invocations) on 127.0.0.1:SERVE_PORT (5001)
+	$(BIN)/sotag serve $(if $(SERVE_PORT),--port $(SERVE_PORT),) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS)
 
-gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (docs at /docs)
-	$(BIN)/sotag gateway --port $(GATEWAY_PORT) $(ARGS)
+gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (8000; docs at /docs)
+	$(BIN)/sotag gateway $(if $(GATEWAY_PORT),--port $(GATEWAY_PORT),) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS)
 
 drift: setup  ## monthly drift job (default: the newest complete month vs the champion's training window); exit 4 on alert
 	$(call sotag_coded,drift $(DATA_ARG) $(ARGS))
 
 schedule: setup  ## run the drift job on CRON (default: 06:00 UTC on the 1st of each month); stays up
-	$(BIN)/sotag schedule --cron "$(CRON)" $(DATA_ARG) $(ARGS)
+	$(BIN)/sotag schedule $(if $(CRON),--cron "$(CRON)",) $(DATA_ARG) $(ARGS)
 
-app: setup  ## the Streamlit demo on 127.0.0.1:APP_PORT (Ask needs `make gateway`)
-	$(BIN)/streamlit run serving/streamlit_app.py --server.headless true --server.address 127.0.0.1 \
+app: setup  ## the Streamlit demo on 127.0.0.1:APP_PORT (Ask needs `make gateway`; GATEWAY_PORT= finds it elsewhere)
+	$(if $(GATEWAY_PORT),SOTAG_API_URL=http://127.0.0.1:$(GATEWAY_PORT),) $(BIN)/streamlit run serving/streamlit_app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(APP_PORT) --browser.gatherUsageStats false
 
 tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_STORE_URI / SOTAG_ARTIFACTS_DESTINATION
-	$(BIN)/python -m mlruns_config.server --port $(PORT) $(ARGS)
+	$(BIN)/python -m sotag.mlruns_config.server $(PORT_ARG) $(ARGS)
 
 tracking-server-sandbox: setup  ## the same on a throwaway PostgreSQL + moto S3 (deleted on exit)
-	$(BIN)/python -m mlruns_config.server --sandbox --port $(PORT) $(ARGS)
+	$(BIN)/python -m sotag.mlruns_config.server --sandbox $(PORT_ARG) $(ARGS)
 
 system-deps:  ## Debian's postgresql, chromium, chromium-driver, openjdk-17-jre-headless when missing and installable
 	scripts/system-deps.sh
@@ -104,7 +116,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 ui: setup  ## the MLflow UI on the embedded store; prints direct links to the training runs and the model
-	$(BIN)/python -m mlruns_config.ui --port $(PORT)
+	$(BIN)/python -m sotag.mlruns_config.ui --port $(PORT)
 
 score: setup  ## tag a backlog: make score IN=questions.parquet|folder|export.csv|Posts.xml OUT=scored/ (Spark when Java is here)
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=path OUT=folder [ARGS='--engine local']" >&2; exit 2; }
@@ -138,4 +150,5 @@ bench-drift: setup  ## the drift verification scenario (planted topic shift), co
 	$(BIN)/python -m bench.drift $(DATA_ARG)
 
 clean:
-	rm -rf mlruns mlartifacts mlflow.db predictions.db reports test-artifacts .cache .locks .pytest_cache .ruff_cache spool spark-warehouse
+	rm -rf mlruns mlartifacts mlflow.db predictions.db reports test-artifacts .cache .locks .pytest_cache .ruff_cache spool \
+		spark-warehouse models/current .lint build dist sotag.egg-info

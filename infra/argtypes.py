@@ -28,6 +28,8 @@ def setting(parser: argparse.ArgumentParser, flag: str, dest: str, help: str = "
         text = help
     else:
         text = f"{help} (default: {shown})".strip() if help else f"default: {shown}"
+        if "choices" not in kwargs:
+            kwargs.setdefault("metavar", flag.lstrip("-").replace("-", "_").upper())
     parser.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=text.replace("%", "%%"), **kwargs)
 
 

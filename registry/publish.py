@@ -31,7 +31,8 @@ from sotag.tagger.errors import ComponentFault, SotagError
 from sotag.tagger.kinds import kind_class
 from sotag.tagger.pyfunc import MODEL_DIR_KEY, signature
 
-_BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
+# What the model code imports at module level (tests/registry/test_model_code.py checks it); a kind adds its own.
+_BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib", "tqdm")
 MODEL_PACKAGE = "sotag.tagger"
 # The `sotag/__init__.py` a version carries: `sotag.tagger` alone, and, where sotag itself is installed too, the
 # rest of sotag found beside it (pkgutil.extend_path), so loading a model first does not hide the installed sotag.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sotag import interrupts
-from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, settings_flags
+from sotag.infra.argtypes import settings_flags
 from sotag.infra.tracking import TrackingSettings
 from sotag.monitoring import cli as monitoring_cli
 from sotag.registry import cli as registry_cli
@@ -44,10 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every setting, its value and where it came from (default, file, env, flag); where state lives",
         description="Settings come from, lowest first: defaults, a config file (--config, $SOTAG_CONFIG, or "
         "sotag.toml / sotag.yaml in the working folder), the environment (the documented names, or any field as "
-        "SOTAG_<SECTION>__<FIELD>), then flags.",
+        "SOTAG_<SECTION>__<FIELD>), then flags. `sotag config train --top-n-tags 200` shows what `sotag train "
+        "--top-n-tags 200` would run with.",
     )
-    add_data_argument(p)
-    add_model_uri_argument(p)
+    p.add_argument(
+        "command_line",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND ...",
+        help="a sotag command line whose flags to include (nothing runs)",
+    )
     p.set_defaults(handler=_config)
     for command in subparsers.choices.values():
         command.add_argument(
@@ -60,9 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, settings: Settings, loaded: Loaded | None = None) -> int:
-    print("\n".join(describe(loaded)) if loaded else settings.model_dump_json(indent=2))
+def _config(args: argparse.Namespace, settings: Settings, loaded: Loaded) -> int:
+    print("\n".join(describe(loaded)))
     return 0
+
+
+def _settings_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The parsed command line whose flags are settings: for `sotag config COMMAND ...`, COMMAND's."""
+    if args.handler is not _config or not args.command_line:
+        return args
+    line = list(args.command_line)
+    if line[0] == "config":
+        raise SotagError("sotag config: give the command line of another command (sotag config train --data F)")
+    inner = build_parser().parse_args(line)
+    inner.config_file = inner.config_file or args.config_file
+    return inner
 
 
 def component_fault(exc: BaseException) -> str | None:
@@ -107,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[..., int] = args.handler
     settings: Settings | None = None
     try:
-        loaded = load_settings(settings_flags(args), config=args.config_file)
+        given = _settings_args(args)
+        loaded = load_settings(settings_flags(given), config=given.config_file)
         settings = loaded.settings
         quiet_artifact_downloads()
         extra: dict[str, Any] = {"loaded": loaded} if handler is _config else {}

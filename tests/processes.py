@@ -16,10 +16,13 @@ import requests
 REQUEST_TIMEOUT_S = 300
 
 
-def start_server(args: Sequence[str], env: dict[str, str], ready_url: str, timeout_s: float = 120) -> subprocess.Popen:
-    """Run `args` in its own session; return once `ready_url` answers 200 (fail with its output otherwise)."""
+def start_server(
+    args: Sequence[str], env: dict[str, str], ready_url: str, timeout_s: float = 120, cwd: str | None = None
+) -> subprocess.Popen:
+    """Run `args` in its own session (in `cwd`); return once `ready_url` answers 200 (fail with its output
+    otherwise)."""
     proc = subprocess.Popen(
-        list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        list(args), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

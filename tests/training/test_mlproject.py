@@ -74,7 +74,7 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
 @pytest.mark.parametrize("entry", ["main", "train", "compare", "evaluate", "promote", "retrain", "drift"])
 def test_every_entry_point_takes_several_data_paths_in_one_parameter(entry):
     """Issue 23: `-P data="a.parquet extra/"` gives the command both paths (the shell splits the value on spaces);
-    the default "" gives none (the default data set)."""
+    the default "" passes no --data at all (the data setting, else the default data set)."""
     from mlflow.projects._project_spec import load_project
 
     from sotag.cli import build_parser
@@ -86,4 +86,21 @@ def test_every_entry_point_takes_several_data_paths_in_one_parameter(entry):
         printed = f"printf '%s\\0' {sotag_args}"
         shown = subprocess.run(["bash", "-c", printed], capture_output=True, text=True, check=True)
         argv = shown.stdout.split("\0")[:-1]
-        assert build_parser().parse_args(argv).data == expected, argv
+        assert getattr(build_parser().parse_args(argv), "data", []) == expected, argv
+        assert value or "--data" not in argv
+
+
+@pytest.mark.parametrize("entry", ["main", "train", "compare", "evaluate", "promote", "retrain", "drift", "score"])
+def test_an_entry_point_passes_only_the_parameters_the_user_set(entry):
+    """No default is restated in MLproject: an unset parameter is no flag, so the settings' default (or the
+    user's sotag.toml, or the environment) applies."""
+    from mlflow.projects._project_spec import load_project
+
+    point = load_project(str(REPO)).get_entry_point(entry)
+    required = {name: "x" for name, p in point.parameters.items() if p.default is None}
+    assert all(p.default in (None, "") for p in point.parameters.values())
+    command = point.compute_command(required, None)
+    argv = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {command.split(' -m sotag ', 1)[1]}"], capture_output=True, text=True
+    ).stdout.split("\0")[:-1]
+    assert [a for a in argv if a.startswith("--") and a != "--out"] == [], argv
