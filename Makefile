@@ -107,7 +107,7 @@ lint: setup  ## ruff (lint + format) and the import contracts (the layer rule), 
 	$(BIN)/ruff format --check .
 	@# import-linter walks a package's folder; the repository's folders become one `sotag` package only once
 	@# installed (pyproject.toml, package-dir), so the contracts are checked on a wheel's layout in .lint/.
-	rm -rf .lint && $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target .lint/site . 2>&1 \
+	rm -rf .lint build && $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target .lint/site . 2>&1 \
 		| { grep -v '^WARNING: Location' || true; }
 	cd .lint/site && $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml
 

@@ -108,6 +108,7 @@ def config_from_settings(args: argparse.Namespace, settings: Settings) -> DriftC
         webhook=d.webhook,
         cache_dir=settings.cache,
         experiment=d.experiment,
+        config_file=Path(args.config_file).resolve() if getattr(args, "config_file", None) else None,
     )
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sotag.data.paths import as_data_paths
 from sotag.infra.spark import SparkSettings
-from sotag.infra.tracking import MODEL_NAME
 from sotag.monitoring.severity import DEFAULT_THRESHOLDS
+from sotag.settings import DEFAULT_MODEL_URI
 
 EXIT_ALERT = 4
 
@@ -20,7 +20,7 @@ class DriftConfig:
     months: tuple[str, ...]  # the months to check; empty: the newest complete month of the data
     data: tuple[Path, ...] | None = None  # questions with creation_date (and tags), files or folders: supervised too
     predictions_url: str | None = None  # or the gateway's prediction log (needs SOTAG_LOG_TEXT=1 for embeddings)
-    model_uri: str = f"models:/{MODEL_NAME}@champion"
+    model_uri: str = DEFAULT_MODEL_URI
     exclude_sources: tuple[str, ...] = ()
     max_per_month: int = 400  # 0: every question of the month (the spark engine's default)
     max_reference: int = 2000  # 0: every question of the reference months
@@ -34,6 +34,7 @@ class DriftConfig:
     on_alert: str = "none"  # "none" or "retrain"
     webhook: str | None = None
     seed: int = 0
+    config_file: Path | None = None  # the settings file the command was given (--config): a retrain on alert gets it
 
     def __post_init__(self) -> None:
         if self.data is not None:

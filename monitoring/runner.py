@@ -54,8 +54,12 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 
 
 def retrain_args(config: DriftConfig) -> list[str] | None:
-    """The arguments of the retrain an alert starts: the job's own data paths, all of them (none: the default)."""
-    return ["--data", *map(str, config.data)] if config.data else None
+    """The arguments of the retrain an alert starts: the job's own data paths, all of them (none: the default), and
+    the settings file the job was given (the environment and the working folder's sotag.toml it inherits)."""
+    args = ["--data", *map(str, config.data)] if config.data else []
+    if config.config_file is not None:
+        args += ["--config", str(config.config_file)]
+    return args or None
 
 
 def execute(

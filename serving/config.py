@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sotag.infra.tracking import MODEL_NAME, TrackingSettings
-from sotag.settings import Settings
+from sotag.infra.tracking import TrackingSettings
+from sotag.settings import DEFAULT_MODEL_URI, Settings
 
-CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
+CHAMPION_URI = DEFAULT_MODEL_URI
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ SECTIONS = (training_cli, registry_cli, serving_cli, monitoring_cli)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sotag", description="StackOverflow tag suggestion, run with MLflow.")
+    parser.add_argument("--version", action="version", version=f"sotag {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for section in SECTIONS:
         if section is serving_cli:
@@ -80,6 +81,15 @@ def _settings_args(args: argparse.Namespace) -> argparse.Namespace:
     inner = build_parser().parse_args(line)
     inner.config_file = inner.config_file or args.config_file
     return inner
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sotag")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def component_fault(exc: BaseException) -> str | None:

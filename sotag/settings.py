@@ -41,6 +41,9 @@ from pydantic_settings import (
 from sotag.tagger.errors import InputError
 
 MODEL_NAME = "stackoverflow-tagger"
+CHAMPION = "champion"
+# The model the model-using commands take when nothing names one (`Settings.served_model_uri`): the one default.
+DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
 CONFIG_FILES = ("sotag.toml", "sotag.yaml", "sotag.yml")
 ENV_PREFIX = "SOTAG_"
 NESTED = "__"
@@ -252,7 +255,7 @@ class Settings(BaseSettings):
 
     @property
     def champion_uri(self) -> str:
-        return f"models:/{self.tracking.model_name}@champion"
+        return f"models:/{self.tracking.model_name}@{CHAMPION}"
 
     @property
     def served_model_uri(self) -> str:
@@ -389,6 +392,7 @@ class EnvironmentSource(PydanticBaseSettingsSource):
         super().__init__(settings_cls)
         self.environ = environ
         self.names: dict[str, str] = {}  # dotted field -> the variable that set it
+        self.unknown: list[str] = []  # SOTAG_* variables that name no setting (a typo, an old name)
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # required by the base class
         return None, field_name, False
@@ -401,6 +405,13 @@ class EnvironmentSource(PydanticBaseSettingsSource):
                 continue
             flat[dotted], self.names[dotted] = value, name
         for name, value in self.environ.items():
+            if (
+                name.startswith(ENV_PREFIX)
+                and NESTED not in name
+                and name not in ENVIRONMENT
+                and name != "SOTAG_CONFIG"
+            ):
+                self.unknown.append(name)
             if not name.startswith(ENV_PREFIX) or NESTED not in name or not value.strip():
                 continue
             dotted = name.removeprefix(ENV_PREFIX).lower().replace(NESTED, ".")
@@ -458,6 +469,7 @@ class Loaded:
     settings: Settings
     sources: dict[str, str]  # dotted field -> "default", "file sotag.toml", "env PORT", "flag"
     config_file: Path | None
+    ignored: tuple[str, ...] = ()  # SOTAG_* variables that name no setting
 
 
 def load_settings(
@@ -488,7 +500,8 @@ def load_settings(
     finally:
         _BUILD.reset(token)
     settings = _resolved(raw, cwd)
-    return Loaded(settings, _provenance(build, path), path)
+    ignored = tuple(sorted(build.env_source.unknown)) if build.env_source else ()
+    return Loaded(settings, _provenance(build, path), path, ignored)
 
 
 def _resolved(settings: Settings, cwd: Path) -> Settings:
@@ -568,6 +581,8 @@ def describe(loaded: Loaded) -> list[str]:
     vwidth = min(60, max(len(r[1]) for r in rows))
     lines = [f"config file: {loaded.config_file or 'none (sotag.toml, sotag.yaml or --config PATH)'}"]
     lines += [f"{name:<{width}} = {value:<{vwidth}}  ({source})" for name, value, source in rows]
+    if loaded.ignored:
+        lines.append(f"ignored (name no setting): {', '.join(loaded.ignored)}")
     lines.append("state:")
     lines += [f"  {what}: {where}" for what, where in settings.state_paths().items()]
     return lines

@@ -27,9 +27,10 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from sotag.data import describe_data, filter_sources, load_questions
 from sotag.data.paths import as_data_paths
-from sotag.infra.tracking import MODEL_NAME, FluentRuns, TrackingSettings
+from sotag.infra.tracking import FluentRuns, TrackingSettings
 from sotag.registry.gate import model_scores
 from sotag.registry.resolve import ResolvedModel, resolve
+from sotag.settings import DEFAULT_MODEL_URI
 from sotag.tagger.errors import DataError
 from sotag.tagger.metrics import all_tags_from_scores, evaluate
 from sotag.tagger.vocabulary import restrict_tags
@@ -43,7 +44,7 @@ class EvaluateConfig:
     """One evaluation: which model, which questions (files or folders, optionally a [start, end) window of them)."""
 
     data: tuple[Path, ...]
-    model_uri: str = f"models:/{MODEL_NAME}@champion"
+    model_uri: str = DEFAULT_MODEL_URI
     start: str | None = None  # questions created on or after this date (YYYY-MM-DD)
     end: str | None = None  # and before this one
     exclude_sources: tuple[str, ...] = ()

@@ -232,3 +232,19 @@ def test_drift_reads_several_data_paths_and_names_a_bad_one(questions, tmp_path,
     code = sotag_main(["drift", "--data", str(first), str(tmp_path / "nope.parquet"), "--no-mlflow"])
     err = capsys.readouterr().err
     assert code == 2 and str(tmp_path / "nope.parquet") in err and "Traceback" not in err
+
+
+def test_a_retrain_on_alert_gets_the_settings_file_the_drift_job_was_given(questions_parquet, tmp_path):
+    from sotag.cli import build_parser
+    from sotag.infra.argtypes import settings_flags
+    from sotag.monitoring import runner
+    from sotag.monitoring.cli import config_from_settings
+    from sotag.settings import load_settings
+
+    team = tmp_path / "team.toml"
+    team.write_text("[promote]\nfloor = 0.5\n")
+    args = build_parser().parse_args(["drift", "--data", str(questions_parquet), "--config", str(team)])
+    settings = load_settings(settings_flags(args), config=args.config_file, environ={}, cwd=tmp_path).settings
+    assert settings.promote.floor == 0.5
+    config = config_from_settings(args, settings)
+    assert runner.retrain_args(config) == ["--data", str(questions_parquet), "--config", str(team)]

@@ -4,6 +4,7 @@ score, with every piece of state in that folder and nothing written under the vi
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,10 +37,27 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     environment's, read through a .pth line (pip would otherwise fetch torch, Spark and MLflow again): sotag itself
     comes from the wheel alone."""
     root = tmp_path_factory.mktemp("install")
+    # The working tree's files (committed or not, git-ignored ones left out) copied, so setuptools' in-tree build
+    # folder cannot add a stale module to the wheel.
+    source = root / "source"
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     wheels = root / "wheels"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), "."],
-        cwd=REPO,
+        cwd=source,
         capture_output=True,
         text=True,
     )

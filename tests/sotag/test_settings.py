@@ -118,6 +118,8 @@ def test_every_documented_variable_names_a_field_and_secrets_are_masked(tmp_path
     text = "\n".join(describe(loaded))
     assert "s3cret" not in text and re.search(r"gateway\.admin_token\s+= \*\*\*\s+\(env SOTAG_ADMIN_TOKEN\)", text)
     assert Settings().gateway.admin_token is None  # built outside load_settings: nothing read
+    typo = load_settings(environ={"SOTAG_ADMIN_TOKN": "x"}, cwd=tmp_path)
+    assert "ignored (name no setting): SOTAG_ADMIN_TOKN" in describe(typo)
 
 
 def test_product_code_reads_the_environment_only_in_the_settings_module():
