@@ -38,6 +38,7 @@ from sotag.serving import contract
 from sotag.serving.admin_guard import FailedAttempts, token_matches
 from sotag.serving.alias_watch import AliasCheck, AliasWatch
 from sotag.serving.config import GatewayConfig
+from sotag.serving.content_coding import ContentDecoding
 from sotag.serving.jobs import JobRefused, Jobs, RetrainJob
 from sotag.serving.metrics import GatewayMetrics
 from sotag.serving.mlflow_webhook import WebhookRefused, alias_event, verify
@@ -491,8 +492,20 @@ def create_app(
 
     app.state.openapi_kind = None
     app.openapi = openapi
+    # Innermost first: a compressed body is decoded (bounded) inside the size limit and metrics, which see it as sent.
+    app.add_middleware(
+        ContentDecoding,
+        max_body_bytes=config.max_body_bytes,
+        max_decoded_bytes=config.max_body_bytes,
+        error_body=_decoding_error,
+    )
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
     return app
+
+
+def _decoding_error(status: int, message: str, coding: str) -> dict[str, Any]:
+    """The gateway's error shape for a body in a content coding it cannot take (serving.content_coding)."""
+    return {"error": message, "details": [{"field": "Content-Encoding", "problem": f"{coding}: {message}"}]}
 
 
 def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> AliasWatch | None:

@@ -73,7 +73,9 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
     from sotag.serving.app import create_app
 
-    config = model_to_serve(GatewayConfig.from_settings(settings))
+    # A --model-uri typed on this command line beats a model folder from the environment ($MODEL_DIR).
+    typed = settings.served_model_uri if "model_uri" in vars(args) else None
+    config = model_to_serve(GatewayConfig.from_settings(settings, model_uri=typed))
     retrain = partial(args.retrain_job, settings) if args.retrain_job is not None else None
     app = create_app(config, retrain=retrain)
     model = app.state.holder.current

@@ -65,7 +65,8 @@ def _drop_null_defaults(node: Any) -> None:
 
 def _original_lax_fields(schema: dict[str, Any], score_kind: str) -> None:
     """In the original vocabulary (`text`), `topk` and `threshold` may also be null or a numeric string within
-    the same bounds (serving.original_api.lax_options); with `title`, `threshold` is a number only."""
+    the same bounds, and other fields are ignored (serving.original_api.lax_options); with `title`, `threshold` is a
+    number only and no other field is taken."""
     properties = schema["properties"]
     number = properties["threshold"]
     kind = "margin" if score_kind == "margin" else "probability"
@@ -87,8 +88,12 @@ def _original_lax_fields(schema: dict[str, Any], score_kind: str) -> None:
         ],
         "description": f"{integer['description']}: an integer, a numeric string or null (the model's default)",
     }
+    # Unknown fields: refused with `title` (sotag's vocabulary), ignored with `text` (as the original API did), so
+    # the "no other property" rule moves from the object to the `title` branch, which lists what it allows.
+    schema.pop("additionalProperties", None)
+    ours = {"title": {}, "body": {}, "top_k": {}, "threshold": {"type": "number"}}
     schema["oneOf"] = [  # new dicts: the branches may be the pydantic model's own json_schema_extra
-        {**branch, "properties": {"threshold": {"type": "number"}}} if "title" in branch["required"] else branch
+        {**branch, "properties": ours, "additionalProperties": False} if "title" in branch["required"] else branch
         for branch in schema["oneOf"]
     ]
 

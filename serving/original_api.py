@@ -1,9 +1,10 @@
 """The original Tagger API's request vocabulary, adapted at the gateway's edge (serving.schemas).
 
 It sent one `text` ("<title>\\n\\n<body>") and `topk`; sotag's core takes (title, body) and `top_k`.
-Its request schema declared `topk` and `threshold` optional and coerced numeric strings, so its clients send
-`"threshold": null` (the default), `"threshold": "0.2"` and `"topk": "5"`: `lax_options` takes them as it did,
-before the strict rules every endpoint shares (`tagger.params`) check the values.
+Its request schema declared `topk` and `threshold` optional, coerced numeric strings and ignored fields it did not
+know, so its clients send `"threshold": null` (the default), `"threshold": "0.2"`, `"topk": "5"` and fields of their
+own: `lax_options` takes them as it did, before the strict rules every endpoint shares (`tagger.params`) check the
+values. sotag's own vocabulary (`title`) stays strict: an unknown field there is a 400 naming it.
 The model-side rules of a converted original model (raw text, top-k-or-threshold) are its kind's:
 `tagger.kinds.legacy`, whose `raw_text` this inverts.
 """
@@ -43,11 +44,12 @@ def split_text(text: str) -> tuple[str, str]:
     return (parts[0], parts[1]) if len(parts) == 2 and parts[0].strip() else (text, "")
 
 
-def lax_options(request: dict[str, Any]) -> dict[str, Any]:
-    """A request in the original vocabulary with its lax fields as the strict rules take them: a null `topk` or
-    `threshold` left out (the model's default), a numeric string its number ("5" -> 5, "0.2" -> 0.2). Anything
-    else is left as sent, for the strict rules to refuse naming the field."""
-    out = dict(request)
+def lax_options(request: dict[str, Any], known: frozenset[str] | None = None) -> dict[str, Any]:
+    """A request in the original vocabulary as the original API took it: fields it does not know dropped (its
+    schema ignored them, pydantic's default, so its clients send extra ones; `known`: the fields there are), a null
+    `topk` or `threshold` left out (the model's default), a numeric string its number ("5" -> 5, "0.2" -> 0.2).
+    Anything else is left as sent, for the strict rules to refuse naming the field."""
+    out = {k: v for k, v in request.items() if known is None or k in known}
     for name in LAX_FIELDS:
         if name not in out:
             continue

@@ -4,8 +4,8 @@ A question comes in either vocabulary: sotag's (`title`, `body`, `top_k`) or the
 (`text` = "<title>\\n\\n<body>", `topk`); `threshold` is shared. Which combinations are allowed is
 stated in the schema (`oneOf`) and checked by `QuestionFields.question()`, which names the field.
 `top_k`, `topk` and `threshold` are checked by `tagger.params`, the rules `/invocations` applies too; in the
-original vocabulary (`text`), `topk` and `threshold` may also be null or numeric strings, as the original API
-took them (`serving.original_api.lax_options`).
+original vocabulary (`text`), `topk` and `threshold` may also be null or numeric strings, and fields the original
+did not know are ignored, as the original API took them (`serving.original_api.lax_options`).
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ class PredictRequest(QuestionFields, Options):
     @classmethod
     def _original_lax_fields(cls, data: Any) -> Any:
         """In the original vocabulary, `topk` and `threshold` as the original API took them (null, numeric
-        strings); sotag's own vocabulary stays strict."""
-        return lax_options(data) if isinstance(data, dict) and "text" in data else data
+        strings) and fields it did not know ignored; sotag's own vocabulary stays strict."""
+        return lax_options(data, frozenset(cls.model_fields)) if isinstance(data, dict) and "text" in data else data
 
     def options(self) -> tuple[int | None, float | None]:
         if self.topk is not None and self.title is not None:

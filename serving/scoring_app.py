@@ -12,7 +12,7 @@ value is checked by `tagger.params` (the gateway's rules: 3.0 is the integer 3, 
 `long` param would refuse). A refusal by the model's `predict` (a threshold outside its range, a null title) is
 answered with its message alone: MLflow prefixes it with the request's data. Everything else is MLflow's app as is:
 same routes (/invocations, /ping, /health, /version), same protocol. `sotag serve` runs this module under
-uvicorn (`--factory serving.scoring_app:create_app`) exactly as `mlflow models serve --env-manager local` runs
+uvicorn (`--factory sotag.serving.scoring_app:create_app`) exactly as `mlflow models serve --env-manager local` runs
 MLflow's (tests/serving/test_bad_input.py).
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
+from sotag.serving.content_coding import ContentDecoding
 from sotag.settings import load_settings
 from sotag.tagger.errors import InputError, SotagError
 from sotag.tagger.params import checked_params
@@ -110,4 +111,19 @@ def create_app():
         raise SotagError(
             f"no model to serve: {scoring_server._SERVER_MODEL_PATH} is not set (start it with sotag serve)"
         )
-    return scoring_server.init(scoring_server.load_model_with_mlflow_config(model_path))
+    app = scoring_server.init(scoring_server.load_model_with_mlflow_config(model_path))
+    # MLflow's app reads request bodies as sent: a gzip or deflate body is decoded first (bounded), another coding
+    # is a 415 naming it; errors in MLflow's own shape.
+    app.add_middleware(
+        ContentDecoding, max_body_bytes=MAX_BODY_BYTES, max_decoded_bytes=MAX_BODY_BYTES, error_body=_mlflow_error
+    )
+    return app
+
+
+# MLflow's scoring server reads any body size; a compressed body is bounded to what the gateway takes plain.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def _mlflow_error(status: int, message: str, coding: str) -> dict[str, str]:
+    code = "INVALID_PARAMETER_VALUE" if status == 400 else "BAD_REQUEST"
+    return {"error_code": code, "message": f"Content-Encoding {coding}: {message}"}

@@ -313,3 +313,36 @@ def test_the_correctly_spelled_threshold_still_applies(servers):
     strict = _post(url, records(OK, top_k=5, threshold=0.9)).json()["predictions"][0]
     assert len(loose["tags"]) == 5 and len(strict["tags"]) < 5
     assert all(score >= 0.9 for score in strict["scores"])
+
+
+def test_compressed_bodies_get_the_plain_answer_at_both_servers_and_are_never_echoed(servers):
+    """Field case compressed-requests: `Content-Encoding: gzip` (and deflate) bodies are decoded (bounded) at
+    /invocations and at the gateway; another coding is a 415 naming it; nothing compressed is sent back."""
+    import gzip
+    import json
+    import zlib
+
+    cases = [
+        (f"{servers['invocations']}/invocations", records(OK, top_k=3)),
+        (f"{servers['gateway']}/predict", {**OK, "top_k": 3}),
+        (f"{servers['gateway']}/predict/batch", {"questions": [OK, OK]}),
+    ]
+    for url, payload in cases:
+        raw = json.dumps(payload).encode()
+        plain = requests.post(url, json=payload, timeout=REQUEST_TIMEOUT_S)
+        assert plain.status_code == 200, plain.text
+        for coding, body in (("gzip", gzip.compress(raw)), ("deflate", zlib.compress(raw))):
+            headers = {"content-type": "application/json", "content-encoding": coding}
+            sent = requests.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_S)
+            assert sent.status_code == 200, (url, coding, sent.text)
+            assert sent.json() == plain.json()
+        headers = {"content-type": "application/json", "content-encoding": "br"}
+        refused = requests.post(url, data=b"\x1b\x02\x00", headers=headers, timeout=REQUEST_TIMEOUT_S)
+        assert refused.status_code == 415 and "br" in refused.text, (url, refused.text)
+        assert refused.headers.get("accept-encoding") == "gzip, deflate"
+        corrupt = gzip.compress(raw)[:-8] + b"\x00" * 8
+        broken = requests.post(
+            url, data=corrupt, headers={**headers, "content-encoding": "gzip"}, timeout=REQUEST_TIMEOUT_S
+        )
+        assert broken.status_code == 400 and "gzip" in broken.text, (url, broken.text)
+        assert "\\x1f\\x8b" not in broken.text and "\x1f\x8b" not in broken.text  # no echo of the bytes

@@ -378,3 +378,66 @@ def test_the_openapi_document_describes_the_original_apis_lax_fields(gateway):
         assert pattern.search(taken) and not pattern.search(refused) and not pattern.search("five")
     ours = next(branch for branch in schema["oneOf"] if "title" in branch["required"])
     assert ours["properties"]["threshold"] == {"type": "number"}
+
+
+@pytest.mark.parametrize(
+    "extra", [{"lang": "fr"}, {"user": {"id": 7}, "client_version": "1.2"}, {"topk": 3, "model": "tagger-v1"}]
+)
+def test_the_original_vocabulary_ignores_fields_it_did_not_know_as_the_original_did(gateway, extra):
+    """The original Tagger API's schema ignored unknown fields (pydantic's default), so its clients send their own;
+    sotag's vocabulary keeps refusing them, naming the field."""
+    client, _ = gateway
+    plain = client.post("/predict", json={"text": ORIGINAL_TEXT, **{k: v for k, v in extra.items() if k == "topk"}})
+    response = client.post("/predict", json={"text": ORIGINAL_TEXT, **extra})
+    assert response.status_code == 200 == plain.status_code, response.text
+    assert response.json()["tags"] == plain.json()["tags"]
+    strict = client.post("/predict", json={**QUESTION, "lang": "fr"})
+    assert strict.status_code == 400 and "lang" in [d["field"] for d in strict.json()["details"]]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    ours = next(branch for branch in schema["oneOf"] if "title" in branch["required"])
+    assert ours["additionalProperties"] is False and "additionalProperties" not in schema
+    assert set(ours["properties"]) == {"title", "body", "top_k", "threshold"}
+
+
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate", "raw-deflate", "gzip, identity"])
+def test_a_compressed_body_gets_the_plain_bodys_answer(gateway, coding):
+    import gzip
+    import json
+    import zlib
+
+    client, _ = gateway
+    for route, payload in (("/predict", {**QUESTION, "top_k": 3}), ("/predict/batch", {"questions": [QUESTION] * 2})):
+        raw = json.dumps(payload).encode()
+        if coding == "raw-deflate":
+            squeezer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            body, header = squeezer.compress(raw) + squeezer.flush(), "deflate"
+        elif coding == "deflate":
+            body, header = zlib.compress(raw), coding
+        else:
+            body, header = gzip.compress(raw), coding
+        sent = client.post(
+            route, content=body, headers={"content-type": "application/json", "content-encoding": header}
+        )
+        plain = client.post(route, json=payload)
+        assert sent.status_code == 200 == plain.status_code, sent.text
+        assert sent.json() == plain.json()
+
+
+def test_an_unsupported_coding_is_415_a_corrupt_one_400_a_bomb_413(gateway):
+    import gzip
+
+    client, _ = gateway
+    headers = {"content-type": "application/json"}
+    refused = client.post("/predict", content=b"\x1b\x00", headers={**headers, "content-encoding": "br"})
+    assert refused.status_code == 415 and refused.headers["accept-encoding"] == "gzip, deflate"
+    assert "br" in refused.json()["error"] and refused.json()["details"][0]["field"] == "Content-Encoding"
+    corrupt = client.post("/predict", content=b"not gzip at all", headers={**headers, "content-encoding": "gzip"})
+    assert corrupt.status_code == 400 and "gzip" in corrupt.json()["error"]
+    truncated = gzip.compress(b'{"title": "pandas merge"}')[:-6]
+    cut = client.post("/predict", content=truncated, headers={**headers, "content-encoding": "gzip"})
+    assert cut.status_code == 400, cut.text
+    bomb = gzip.compress(b'{"title": "' + b"a" * (17 * 1024 * 1024) + b'"}')  # 17 MiB of text in ~17 KB
+    assert len(bomb) < 100_000
+    exploded = client.post("/predict", content=bomb, headers={**headers, "content-encoding": "gzip"})
+    assert exploded.status_code == 413 and "decodes to more than" in exploded.json()["error"]
+    assert client.get("/health").status_code == 200
