@@ -6,7 +6,9 @@ Formats: parquet (the shared data set), a Stack Exchange Data Explorer CSV expor
 Kaggle "60k Stack Overflow Questions" CSV, Kaggle's StackSample (`Questions.csv` + `Tags.csv`, given
 either file's folder or `Questions.csv`), a BigQuery `posts_questions` CSV export, and a Stack Exchange
 `Posts.xml` dump (streamed). CSV columns are matched whatever their case and word separators
-(`CreationDate`, `creation_date`, `creation-date`). Text fields come out with "\n" line endings.
+(`CreationDate`, `creation_date`, `creation-date`), fields whatever their separator (`,` `;` tab `|`, found from
+the header), dates in ISO, epoch or the file's own day/month order (sotag.data.dates). Text fields come out with
+"\n" line endings.
 
 Undecodable bytes: a CSV line that is not UTF-8 is read as cp1252 (latin-1 for the five bytes cp1252
 leaves undefined), which is what such bytes are in practice (Kaggle's StackSample is latin-1, Excel
@@ -30,6 +32,7 @@ from typing import BinaryIO
 import pandas as pd
 from tqdm import tqdm
 
+from sotag.data.dates import DateOrder
 from sotag.data.validate import ValidationReport, validate_questions
 from sotag.tagger.errors import DataError
 from sotag.tagger.text import normalize_newlines
@@ -270,17 +273,35 @@ def _warn_repaired(path: Path, lines: list[int]) -> None:
         )
 
 
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def csv_separator(path: Path) -> str:
+    """The field separator of a CSV, found from its header line: the candidate (`,` `;` tab `|`) it holds most of,
+    outside quotes (a French-locale Excel writes `;`); a comma when the header has none of them."""
+    with open(path, "rb") as handle:
+        header = handle.readline(1 << 16).decode("utf-8", errors="replace")
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {sep: unquoted.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: (counts[sep], sep == ","))
+    return best if counts[best] else ","
+
+
 def _iter_csv(
     path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
 ) -> Iterator[pd.DataFrame]:
     """SEDE export, the Kaggle 60k CSV, StackSample's Questions.csv (tags from Tags.csv beside it) or BigQuery's
-    posts_questions: the same columns under different spellings."""
+    posts_questions: the same columns under different spellings, with any of the usual separators (found from
+    the header) and dates in the file's own order (sotag.data.dates)."""
     tag_file = None
     row = 0
+    sep = csv_separator(path)
+    said = "" if sep == "," else f" (fields separated by {sep!r}, found from the header)"
+    order = DateOrder()
     with open(path, "rb") as handle:
         decoded = RepairingReader(handle)
         try:
-            reader = pd.read_csv(decoded, dtype=str, keep_default_na=False, chunksize=batch_rows or 1 << 30)
+            reader = pd.read_csv(decoded, sep=sep, dtype=str, keep_default_na=False, chunksize=batch_rows or 1 << 30)
             for frame in reader:
                 names = canonical_columns(list(frame.columns))
                 if "tags" not in names.values() and "tags" in required and row == 0:
@@ -291,9 +312,12 @@ def _iter_csv(
                     hint = " (StackSample's Questions.csv needs its Tags.csv beside it)" if missing == ["tags"] else ""
                     raise DataError(
                         f"{path}: missing column(s) {', '.join(_CANONICAL_NAMES[c] for c in missing)}{hint} "
-                        f"(found: {', '.join(map(str, frame.columns))})"
+                        f"(found: {', '.join(map(str, frame.columns))}{said})"
                     )
                 frame = frame[list(names)].rename(columns=names)
+                if "creation_date" in frame.columns:
+                    order.settle(frame["creation_date"], str(path))
+                    frame["creation_date"] = order.to_iso(frame["creation_date"])
                 if tag_file is not None:
                     ids = pd.to_numeric(frame["id"], errors="coerce")
                     frame["tags"] = [tags_by_id.get(int(i), []) if i == i else [] for i in ids.tolist()]
@@ -304,7 +328,7 @@ def _iter_csv(
         except pd.errors.ParserError as exc:
             line = _CSV_LINE.search(str(exc))
             where = f"line {line.group(1)}" if line else f"after row {row}"
-            raise DataError(f"{path}: malformed CSV at {where}: {str(exc).strip()}") from None
+            raise DataError(f"{path}: malformed CSV at {where}{said}: {str(exc).strip()}") from None
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: the file is empty") from None
     _warn_repaired(path, decoded.repaired)

@@ -6,6 +6,8 @@ from dataclasses import asdict, astuple, dataclass
 
 import pandas as pd
 
+from sotag.data.dates import check_parsed, parse_dates
+
 
 @dataclass(frozen=True)
 class ValidationReport:
@@ -45,8 +47,9 @@ class UnusableRows:
 
 
 def drop_unusable(raw: pd.DataFrame) -> tuple[pd.DataFrame, UnusableRows]:
-    """Rows with an integer id, a non-empty title and a parseable creation date; ids as int64, dates as
-    naive UTC, bodies as strings. Shared by training (validate_questions) and batch scoring, chunk by chunk."""
+    """Rows with an integer id, a non-empty title and a parseable creation date (sotag.data.dates: ISO, epoch
+    seconds or milliseconds); ids as int64, dates as naive UTC, bodies as strings. Shared by training
+    (validate_questions) and batch scoring, chunk by chunk. DataError when no creation date parses at all."""
     frame = raw
     ids = pd.to_numeric(frame["id"], errors="coerce")
     bad_id = ids.isna() | (ids != ids.round())
@@ -56,7 +59,8 @@ def drop_unusable(raw: pd.DataFrame) -> tuple[pd.DataFrame, UnusableRows]:
     empty_title = title == ""
     frame = frame[~empty_title].assign(title=title[~empty_title])
 
-    dates = pd.to_datetime(frame["creation_date"], errors="coerce", utc=True, format="mixed")
+    dates = parse_dates(frame["creation_date"])
+    check_parsed(frame["creation_date"], dates)
     bad_date = dates.isna()
     frame = frame[~bad_date].assign(creation_date=dates[~bad_date].dt.tz_localize(None).astype("datetime64[us]"))
     if "body" in frame.columns:
