@@ -69,6 +69,17 @@ def _typed(frame) -> bool:
     )
 
 
+def parts_agree(parts: list[Path]) -> bool:
+    """Whether every part stores the scoring columns (and the body) with the same types (read from their footers)."""
+    import pyarrow.parquet as pq
+
+    kinds = set()
+    for part in parts:
+        schema = pq.read_schema(part)
+        kinds.add(tuple((n, str(schema.field(n).type)) for n in (*SCORING_COLUMNS, "body") if n in schema.names))
+    return len(kinds) <= 1
+
+
 def score_on_spark(
     config: ScoreConfig,
     settings: SparkSettings,
@@ -84,8 +95,10 @@ def score_on_spark(
     spark = start_session(settings)
     if input_format(config.input) == ".parquet":
         parts = check_parquet(config.input, SCORING_COLUMNS)  # the loader picks the files and checks the columns
-        frame = spark.read.parquet(*[str(p) for p in parts])
-        if not _typed(frame):
+        # Parts that disagree on a column's type (a folder Spark wrote, then pandas appended to) would end Spark's
+        # read with PARQUET_COLUMN_DATA_TYPE_MISMATCH: they go through the loader's normalisation, as --engine local.
+        frame = spark.read.parquet(*[str(p) for p in parts]) if parts_agree(parts) else None
+        if frame is not None and not _typed(frame):
             frame = None
     else:
         frame = None

@@ -307,3 +307,27 @@ def test_a_folder_of_question_files_scores_as_train_and_evaluate_read_it(champio
     captured = capsys.readouterr()
     assert code == 2 and f"{empty}: a folder with no question file" in captured.err
     assert "Traceback" not in captured.err and not (tmp_path / "none").exists()  # refused before any work
+
+
+@needs_spark
+@pytest.mark.integration
+def test_parts_that_disagree_on_a_columns_type_score_on_spark_as_on_the_local_engine(champion, real, tmp_path):
+    """Field case spark-mismatched-parts: a folder Spark wrote (id bigint, timestamps), then pandas appended to (id
+    int32, creation_date as text): both engines score every row, the same way."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.concat(pd.read_parquet(p) for p in sorted(real.glob("*.parquet"))).head(400).reset_index(drop=True)
+    folder = tmp_path / "backlog"
+    folder.mkdir()
+    (folder / "_SUCCESS").write_text("")
+    frame.iloc[:200].to_parquet(folder / "part-00000.snappy.parquet")
+    appended = frame.iloc[200:].assign(
+        id=frame["id"].iloc[200:].astype("int32"), creation_date=frame["creation_date"].iloc[200:].astype(str)
+    )
+    pq.write_table(pa.Table.from_pandas(appended, preserve_index=False), folder / "part-00001-appended.parquet")
+    local = score(folder, tmp_path / "local", "local")
+    spark = score(folder, tmp_path / "spark", "spark", master="local[2]")
+    assert local.rows_scored == spark.rows_scored == 400
+    equal, detail = equal_outputs(read_scored(tmp_path / "spark"), read_scored(tmp_path / "local"))
+    assert equal, detail
