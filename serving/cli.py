@@ -145,11 +145,15 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     from sotag.serving.batch import default_engine, run_score
     from sotag.serving.score_job import ScoreConfig, written_partitions
 
+    engine = settings.score.engine
+    if engine is None:
+        engine, why = default_engine(Path(args.input), settings.score.spark_min_rows, settings.spark.java_home)
+        print(f"score: engine {engine} ({why})", flush=True)
     config = ScoreConfig(
         input=Path(args.input),
         output=Path(args.out),
         model_uri=settings.served_model_uri,
-        engine=settings.score.engine or default_engine(settings.spark.java_home),
+        engine=engine,
         master=settings.spark.master,
         conf=parse_conf(args.conf),
         batch_rows=settings.score.batch_rows,
