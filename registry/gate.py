@@ -195,7 +195,12 @@ def judge(
     needed = champion[primary] + config.min_delta
     comparison = f"{p_label} {challenger[primary]:.4f} vs champion v{champion_version}'s {champion[primary]:.4f}"
     if challenger[primary] >= needed:
-        return Decision(True, f"{comparison} (passes the floor {config.floor:.4f}){suffix}", metrics)
+        floor_line = f"{f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}"
+        if challenger[primary] < champion[primary]:  # through only because the margin is negative: say so
+            allowed = f"worse than the champion by {champion[primary] - challenger[primary]:.4f}, within the "
+            allowed += f"--min-delta {config.min_delta:.4f} allowed"
+            return Decision(True, f"{comparison}: {allowed} ({floor_line}){suffix}", metrics)
+        return Decision(True, f"{comparison} ({floor_line}){suffix}", metrics)
     margin = f" + min delta {config.min_delta:.4f}" if config.min_delta else ""
     return Decision(False, f"{comparison}{margin}: not better, champion kept{suffix}", metrics)
 

@@ -86,7 +86,8 @@ def _compare(args: argparse.Namespace, settings: Settings) -> int:
             f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(trainable_kinds())})"
         )
     config = TrainConfig.from_settings(settings, resolve_data_paths(settings.data, settings.home), register=False)
-    compare(config, use_fluent(TrackingSettings.from_settings(settings), config.experiment), kinds)
+    runs = use_fluent(TrackingSettings.from_settings(settings), config.experiment)
+    compare(config, runs, kinds, rank_on=settings.promote.primary_metric)
     return 0
 
 

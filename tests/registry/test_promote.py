@@ -480,3 +480,17 @@ def test_status_counts_the_tags_a_label_tree_model_can_suggest_not_its_head(make
     assert f"suggesting {n_tags} tags" in registry.version(version).description
     row = next(line for line in status_text(registry).splitlines() if line.startswith(f"v{version} "))
     assert row.split()[2:4] == ["plt", str(n_tags)]
+
+
+def test_a_promotion_through_a_negative_min_delta_says_so_and_the_floor_line_names_its_figure():
+    """`--min-delta -0.01` let a worse challenger through with `PROMOTED … 0.4559 vs champion v1's 0.4587` and
+    nothing more; the floor was checked on in-vocabulary F1@3, printed beside the all-tags figure without a name."""
+    gate = GateConfig(data=None, floor=0.4, min_delta=-0.01)
+    base = {"f1_at_3": 0.5, "precision_at_1": 0.7, "recall_at_5": 0.8, "tag_coverage": 0.9, "f1_micro": 0.5}
+    base |= {"f1_at_3_all": 0.4587, "precision_at_1_all": 0.6, "recall_at_5_all": 0.5, "vocabulary_coverage": 0.6}
+    decision = judge(gate, {**base, "f1_at_3_all": 0.4559}, base, "1")
+    assert decision.promote
+    assert "worse than the champion by 0.0028, within the --min-delta -0.0100 allowed" in decision.reason
+    assert "F1@3 0.5000 passes the floor 0.4000" in decision.reason
+    better = judge(gate, {**base, "f1_at_3_all": 0.47}, base, "1")
+    assert better.promote and "worse" not in better.reason and "F1@3 0.5000 passes the floor" in better.reason

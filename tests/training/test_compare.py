@@ -19,7 +19,9 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
         register=False,
     )
     table = compare(config, use_fluent(tracking, config.experiment), ("bow", "tfidf", "sbert", "ensemble"))
-    assert table["vectorizer"].tolist() == ["bow", "tfidf", "sbert", "ensemble"]
+    assert sorted(table["vectorizer"]) == ["bow", "ensemble", "sbert", "tfidf"]
+    # Ranked on the gate's primary metric (all-tags F1@3), best first: what decides which model users get.
+    assert table["f1_at_3_all"].is_monotonic_decreasing
     assert (table["precision_at_1"] > 0.8).all()
 
     client = MlflowClient()
@@ -35,13 +37,16 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
         "comparison/comparison.csv",
         "comparison/comparison.md",
         "comparison/f1_at_3.png",
+        "comparison/f1_at_3_all.png",
         "comparison/precision_at_1.png",
         "comparison/tag_coverage.png",
     } <= logged
     csv = pd.read_csv(
         mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="comparison/comparison.csv")
     )
-    assert csv["vectorizer"].tolist() == ["bow", "tfidf", "sbert", "ensemble"]
+    assert csv["vectorizer"].tolist() == table["vectorizer"].tolist()
+    assert parent.data.tags["ranked_on"] == "f1_at_3_all"
+    assert parent.data.tags["best_vectorizer"] == table["vectorizer"].iloc[0]
     # No registry version from a comparison.
     assert client.search_model_versions(f"name='{config.model_name}'") == []
     # The SBERT embeddings were cached on disk for the next run.
