@@ -52,13 +52,13 @@ class TrackingSettings:
     @classmethod
     def from_settings(cls, settings: Settings) -> TrackingSettings:
         uri = settings.tracking_uri
-        server = uri if uri.startswith(("http://", "https://")) else LOCAL_UI_URL
+        remote = uri.startswith(("http://", "https://"))
         return cls(
             tracking_uri=uri,
             artifact_root=settings.artifact_root,
             launched_run_id=settings.tracking.launched_run_id,
             lock_dir=settings.lock_dir,
-            ui_url=settings.tracking.ui_url or server,
+            ui_url=settings.tracking.ui_url or (uri if remote else running_ui(settings) or LOCAL_UI_URL),
         )
 
     @property
@@ -70,6 +70,15 @@ class TrackingSettings:
         """A client for this store and its registry (never MLflow's process-wide URIs)."""
         use_write_ahead_log(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+
+def running_ui(settings: Settings) -> str | None:
+    """The URL `make ui` serves this home's store on (the port it was given), noted while it runs; None otherwise."""
+    try:
+        noted = settings.ui_url_file.read_text().strip()
+    except OSError:
+        return None
+    return noted if noted.startswith(("http://", "https://")) else None
 
 
 _WAL_DONE: set[str] = set()

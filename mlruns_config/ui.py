@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
-    settings = TrackingSettings.from_settings(load_settings().settings)
+    edge = load_settings().settings
+    settings = TrackingSettings.from_settings(edge)
     if settings.tracking_uri.startswith(("http://", "https://")):
         # A tracking server serves its own UI: nothing to start, only where to look.
         print(f"the tracking server {settings.tracking_uri} serves the UI:")
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Ours answering, not another server already on the port.
         _wait(lambda: proc.poll() is None and _http_ok(f"{ui_url}/health"), "mlflow ui", START_TIMEOUT_S, proc=proc)
+        # Commands run in this folder meanwhile print links on this port (infra.tracking.running_ui).
+        edge.ui_url_file.write_text(ui_url + "\n")
         print(f"mlflow ui answers on {ui_url}:")
         print("\n".join(links(settings, ui_url)))
         print("MLflow's own tools on this store, from any folder (README: Use it with MLflow's own tools):")
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         _stop(proc)
+        edge.ui_url_file.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

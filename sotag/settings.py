@@ -254,6 +254,11 @@ class Settings(BaseSettings):
         return self.tracking.lock_dir or self.home / ".locks"
 
     @property
+    def ui_url_file(self) -> Path:
+        """Where `make ui` notes the URL it serves this home's store on while it runs (printed links use it)."""
+        return self.home / ".mlflow-ui-url"
+
+    @property
     def cache(self) -> Path:
         return self.cache_dir or self.home / ".cache"
 

@@ -10,8 +10,9 @@ import sys
 import pytest
 import requests
 
+from sotag.infra.tracking import TrackingSettings
 from sotag.mlruns_config.servers import free_port
-from tests.support.settings import REPO
+from sotag.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def test_make_ui_prints_its_links_once_the_ui_answers(tmp_path):
     env.update(MLFLOW_TRACKING_URI=uri, SOTAG_ARTIFACT_ROOT=(tmp_path / "artifacts").as_uri())
     proc = subprocess.Popen(
         [sys.executable, "-m", "sotag.mlruns_config.ui", "--port", str(port)],
-        cwd=REPO,
+        cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -45,8 +46,13 @@ def test_make_ui_prints_its_links_once_the_ui_answers(tmp_path):
         assert "drift-monitoring runs  (none yet: make drift)" in text
         assert f"registered model       http://127.0.0.1:{port}/#/models/stackoverflow-tagger" in text
         assert lines[-1] == f"  export MLFLOW_TRACKING_URI={uri}"
+        # While it runs, commands in that folder print links on its port, not 5000.
+        here = TrackingSettings.from_settings(load_settings(environ=env, cwd=tmp_path).settings)
+        assert here.ui_url == f"http://127.0.0.1:{port}"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+    assert not (tmp_path / ".mlflow-ui-url").exists()
+    assert TrackingSettings.from_settings(load_settings(environ=env, cwd=tmp_path).settings).ui_url.endswith(":5000")
     with pytest.raises(requests.ConnectionError):  # the UI went with it
         requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
