@@ -33,6 +33,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from sotag.data.dates import DateOrder
+from sotag.data.store import STORE_SUFFIXES, iter_store
 from sotag.data.validate import ValidationReport, validate_questions
 from sotag.tagger.errors import DataError
 from sotag.tagger.text import normalize_newlines
@@ -372,7 +373,12 @@ def _iter_posts_xml(
         yield normalize_text_columns(frame)
 
 
-_READERS = {".parquet": _iter_parquet, ".csv": _iter_csv, ".xml": _iter_posts_xml}
+_READERS = {
+    ".parquet": _iter_parquet,
+    ".csv": _iter_csv,
+    ".xml": _iter_posts_xml,
+    **dict.fromkeys(STORE_SUFFIXES, iter_store),  # a SQLite question store (sotag ingest)
+}
 
 
 @dataclass
@@ -407,8 +413,8 @@ def input_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in _READERS:
         raise DataError(
-            f"{path}: unsupported format '{path.suffix}' (use .parquet, a SEDE/Kaggle/StackSample/BigQuery .csv "
-            "or Posts.xml)"
+            f"{path}: unsupported format '{path.suffix}' (use .parquet, a SEDE/Kaggle/StackSample/BigQuery .csv, "
+            "Posts.xml or a question store .db made by sotag ingest)"
         )
     return suffix
 

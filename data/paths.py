@@ -46,15 +46,28 @@ def default_data_path(home: Path) -> Path:
     return shared if shared.is_file() else bundled_sample()
 
 
+STORE = "store"  # `--data store`: the question store the settings name (sotag ingest)
+
+
 def resolve_data_paths(
-    values: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, home: Path
+    values: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    home: Path,
+    store_file: Path | None = None,
 ) -> tuple[Path, ...]:
     """The data setting as given (one value or several; empty values are ignored): those files or folders
-    (parquet parts, StackSample, any folder of question files), or the default data set when none is given.
-    DataError naming the first path that does not exist."""
+    (parquet parts, StackSample, any folder of question files, a question store `.db`), `store` for the settings'
+    question store (`store_file`, its SQLite file), or the default data set when none is given. DataError naming the
+    first path that does not exist."""
     given = [values] if isinstance(values, str | os.PathLike) else list(values or ())
-    data = as_data_paths([v for v in given if os.fspath(v)]) or (default_data_path(home),)
+    named = [v for v in given if os.fspath(v)]
+    if any(os.fspath(v) == STORE for v in named):
+        if store_file is None:
+            raise DataError("--data store: the question store is not a SQLite file here (store.url); name its file")
+        named = [store_file if os.fspath(v) == STORE else v for v in named]
+    data = as_data_paths(named) or (default_data_path(home),)
     for path in data:
+        if path == store_file and not path.exists():
+            raise DataError(f"--data store: no question store at {path} yet (sotag ingest FILE puts questions in it)")
         if not path.exists():
             raise DataError(NO_DATA_HELP.format(path=path))
     return data

@@ -72,7 +72,7 @@ def config_from_settings(args: argparse.Namespace, settings: Settings) -> DriftC
         scored = Path(args.predictions)
         if not scored.is_dir():
             raise InputError("--predictions", f"{scored} is neither a log URL nor a folder of sotag score output")
-    data = resolve_data_paths(settings.data, settings.home) if log_url is None else None
+    data = resolve_data_paths(settings.data, settings.home, settings.store_file) if log_url is None else None
     # No --reference: the runner takes the champion's last training months from its version tags.
     reference = month_range(args.reference, "--reference") if args.reference else None
     # No --months: the job picks the newest complete month from the data it reads anyway.

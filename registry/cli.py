@@ -146,7 +146,7 @@ def rollback_line(result: RollbackResult) -> str:
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     registry = open_registry(TrackingSettings.from_settings(settings), settings.tracking.model_name)
-    data = resolve_data_paths(settings.data, settings.home)
+    data = resolve_data_paths(settings.data, settings.home, settings.store_file)
     gate = gate_from_settings(settings, data, args.eval_start, args.eval_end_gate, args.eval_exclude_sources)
     result = promote(registry, gate, args.version, dry_run=args.dry_run)
     print("\n".join(promotion_lines(result, registry.name)))

@@ -176,6 +176,15 @@ class DriftSection(Section):
     cron: str = "0 6 1 * *"  # sotag schedule, UTC
 
 
+class StoreSection(Section):
+    """The question store `sotag ingest` writes and `--data store` reads (sotag.data.store)."""
+
+    url: str | None = None  # a SQLAlchemy URL; None: sqlite:///<home>/questions.db
+    # A load whose refused rows (no integer id, no title, no date) are more than this share of what it read is
+    # refused whole: nothing is written (a file that is mostly not questions is a wrong file, not a few bad rows).
+    max_refused_share: float = Field(0.5, ge=0, le=1)
+
+
 class AppSection(Section):
     api_url: str = "http://127.0.0.1:8000"  # the gateway the Streamlit demo asks
 
@@ -212,6 +221,7 @@ class Settings(BaseSettings):
     score: ScoreSection = ScoreSection()
     spark: SparkSection = SparkSection()
     drift: DriftSection = DriftSection()
+    store: StoreSection = StoreSection()
     app: AppSection = AppSection()
     server: ServerSection = ServerSection()
 
@@ -252,6 +262,16 @@ class Settings(BaseSettings):
     @property
     def lock_dir(self) -> Path:
         return self.tracking.lock_dir or self.home / ".locks"
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.home / 'questions.db'}"
+
+    @property
+    def store_file(self) -> Path | None:
+        """The question store's file when it is SQLite (what `--data store` reads); None for a server database."""
+        url = self.store_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
     @property
     def ui_url_file(self) -> Path:
@@ -298,6 +318,7 @@ class Settings(BaseSettings):
             "fetched model": str(self.fetched_model_dir),
             "drift reports": str(self.reports_dir),
             "embedding cache": str(self.cache),
+            "question store": self.store_url,
         }
 
 
@@ -527,8 +548,8 @@ def _resolved(settings: Settings, cwd: Path) -> Settings:
             value = getattr(model, name)
             if isinstance(value, BaseModel):
                 updates[name] = walk(value)
-            elif isinstance(value, tuple):
-                updates[name] = tuple(absolute(v) for v in value)
+            elif isinstance(value, tuple):  # the data paths; `store` names the question store, not a file here
+                updates[name] = tuple(v if str(v) == "store" else absolute(v) for v in value)
             else:
                 updates[name] = absolute(value)
         return model.model_copy(update=updates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+from pathlib import Path
 
 from sotag.data import resolve_data_paths
 from sotag.data.split import parse_sources
@@ -63,7 +64,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def config_from_settings(settings: Settings, **overrides: object) -> TrainConfig:
     """The training run's configuration: the `train` section on the data the settings name (or the default)."""
-    data = resolve_data_paths(settings.data, settings.home)
+    data = resolve_data_paths(settings.data, settings.home, settings.store_file)
     return TrainConfig.from_settings(settings, data, **overrides).for_vectorizer(settings.train.kind)
 
 
@@ -85,7 +86,9 @@ def _compare(args: argparse.Namespace, settings: Settings) -> int:
         raise DataError(
             f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(trainable_kinds())})"
         )
-    config = TrainConfig.from_settings(settings, resolve_data_paths(settings.data, settings.home), register=False)
+    config = TrainConfig.from_settings(
+        settings, resolve_data_paths(settings.data, settings.home, settings.store_file), register=False
+    )
     runs = use_fluent(TrackingSettings.from_settings(settings), config.experiment)
     compare(config, runs, kinds, rank_on=settings.promote.primary_metric)
     return 0
@@ -115,7 +118,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     tracking = TrackingSettings.from_settings(settings)
     config = EvaluateConfig(
-        data=resolve_data_paths(settings.data, settings.home),
+        data=resolve_data_paths(settings.data, settings.home, settings.store_file),
         model_uri=settings.served_model_uri,
         start=args.start,
         end=args.end,
@@ -125,6 +128,18 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     )
     outcome = evaluate_model(config, use_fluent(tracking, config.experiment))
     print("\n".join(report_lines(outcome, config, tracking)))
+    return 0
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from sotag.data.ingest import ingest
+
+    inputs = [Path(p) for p in args.inputs]
+    result = ingest(settings.store_url, inputs, settings.store.max_refused_share)
+    print(result.line())
+    if result.previous_digest == result.digest:
+        print("ingest: the store's snapshot is unchanged (no new or changed question)")
+    print(f"ingest: store {settings.store_url} (read it with --data store)")
     return 0
 
 
@@ -165,6 +180,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_retrain_args(p)
     p.set_defaults(handler=_retrain)
+
+    p = subparsers.add_parser(
+        "ingest",
+        help="append questions (any supported file or folder) to the question store: upsert by id, one load",
+        description="Each load is one transaction, recorded with its counts and the store's snapshot digest; a load "
+        "that refuses more than store.max_refused_share of its rows is refused whole. Exit codes: 0 loaded, 2 bad "
+        "input (nothing written), 1 the store's database failed (nothing written).",
+    )
+    p.add_argument("inputs", nargs="+", metavar="FILE|FOLDER", help="question files or folders, as --data takes")
+    setting(p, "--store", "store.url", "the store's SQLAlchemy URL (none: sqlite:///<home>/questions.db)")
+    p.set_defaults(handler=_ingest)
 
     from sotag.training.evaluate import EVALUATION_EXPERIMENT
 

@@ -17,6 +17,7 @@ from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.tracking import MlflowClient
 
 from sotag.data import describe_data
+from sotag.data.store import is_store_file, store_snapshot
 from sotag.registry.card import ModelCard
 from sotag.registry.publish import log_pyfunc, register_challenger
 from sotag.tagger.explain import top_terms_per_tag
@@ -56,7 +57,22 @@ def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
         mlflow.log_input(dataset, context=context)
     digest = mlflow.data.from_pandas(light(prepared.frame), source=source, name=name).digest
     mlflow.set_tags({"data_digest": digest, "data_source": describe_data([p.resolve() for p in config.data])[:5000]})
+    mlflow.set_tags(store_tags(config.data))
     return digest
+
+
+def store_tags(data: Sequence[Path]) -> dict[str, str]:
+    """For a run that read a question store (sotag ingest): which store, and its snapshot (load and digest) then."""
+    for path in data:
+        if is_store_file(Path(path)):
+            snapshot = store_snapshot(Path(path))
+            if snapshot is not None:
+                return {
+                    "data_store": str(Path(path).resolve()),
+                    "data_store_load": str(snapshot["id"]),
+                    "data_store_snapshot": snapshot["digest"],
+                }
+    return {}
 
 
 def log_evaluation(result: FitResult, prefix: str = "") -> None:
