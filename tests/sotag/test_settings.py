@@ -131,3 +131,13 @@ def test_product_code_reads_the_environment_only_in_the_settings_module():
         text=True,
     ).stdout.splitlines()
     assert [line for line in found if not line.startswith("sotag/settings.py:")] == []
+
+
+def test_the_readmes_sotag_toml_is_a_valid_settings_file(tmp_path):
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(# sotag\.toml.*?)```", text, re.DOTALL)
+    assert block, "the README's sotag.toml example"
+    (tmp_path / "sotag.toml").write_text(block.group(1))
+    loaded = load_settings(environ={}, cwd=tmp_path)
+    assert loaded.settings.train.top_n_tags == 200 and loaded.settings.train.plt.min_tag_questions == 3
+    assert loaded.sources["gateway.reload_poll_s"] == f"file {tmp_path / 'sotag.toml'}"
