@@ -226,3 +226,31 @@ def all_tags_from_scores(
     """`all_tags_evaluation` of a score matrix: each row's max(KS) best tags, unthresholded, against every tag its
     asker chose (`true_tags[i]`, the full list, not restricted to the vocabulary). `scores`: (n, len(vocabulary))."""
     return all_tags_evaluation(ranked_tags(scores, vocabulary, max(KS)), true_tags, vocabulary)
+
+
+def served_no_tag_share(scores: np.ndarray, threshold: float) -> float:
+    """The share of questions given no tag at all at the served threshold (every score below it)."""
+    if scores.shape[0] == 0:
+        return 0.0
+    return float((scores.max(axis=1) < threshold).mean())
+
+
+def expected_calibration_error(
+    scores: np.ndarray, vocabulary: Sequence[str], true_tags: Sequence[Sequence[str]], k: int = 5, bins: int = 10
+) -> float:
+    """How far the scores are from probabilities: each question's `k` best suggestions, binned by score (`bins`
+    equal-width bins over [0, 1]), the share of suggestions the asker chose against the mean score per bin,
+    weighted by the bin's size (ECE, Guo et al. 2017). 0 is calibrated; NaN for scores outside [0, 1] (margins)."""
+    if scores.size == 0 or scores.min() < 0 or scores.max() > 1:
+        return float("nan")
+    top = top_k_indices(scores, k)
+    chosen = np.take_along_axis(scores, top, axis=1).ravel()
+    names = np.asarray(vocabulary, dtype=object)[top]
+    hits = np.array([name in set(tags) for row, tags in zip(names, true_tags, strict=True) for name in row], float)
+    which = np.minimum((chosen * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.mean() * abs(hits[inside].mean() - chosen[inside].mean())
+    return float(total)

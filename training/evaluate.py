@@ -32,7 +32,7 @@ from sotag.registry.gate import model_scores
 from sotag.registry.resolve import ResolvedModel, resolve
 from sotag.settings import DEFAULT_MODEL_URI
 from sotag.tagger.errors import DataError
-from sotag.tagger.metrics import all_tags_from_scores, evaluate
+from sotag.tagger.metrics import all_tags_from_scores, evaluate, expected_calibration_error, served_no_tag_share
 from sotag.tagger.vocabulary import restrict_tags
 from sotag.training.mlflow_log import data_name, dataset_source, light_frame
 
@@ -116,6 +116,9 @@ def score(model: ResolvedModel, questions: pd.DataFrame, top_missing: int = 20, 
     evaluation = evaluate(scores, y_true, vocabulary, tagger.config.top_k, tagger.config.threshold)
     metrics = dict(evaluation.metrics)
     metrics.update(all_tags_from_scores(scores, vocabulary, questions["tags"].tolist()))
+    # What a user sees: questions given no tag at the served threshold, and how far scores are from probabilities.
+    metrics["no_tag_share"] = served_no_tag_share(scores, tagger.config.threshold)
+    metrics["ece"] = expected_calibration_error(scores, vocabulary, questions["tags"].tolist())
     missing = missing_tags(vocabulary, questions["tags"], top_missing)
     return EvaluationReport(metrics, evaluation.per_tag, missing, len(questions))
 
@@ -144,7 +147,8 @@ def evaluate_line(metrics: dict[str, float]) -> str:
     m = metrics
     return (
         f"evaluate: P@1={m['precision_at_1']:.4f} R@5={m['recall_at_5']:.4f} P@1_all={m['precision_at_1_all']:.4f} "
-        f"R@5_all={m['recall_at_5_all']:.4f} coverage={m['vocabulary_coverage']:.4f} n={int(m['n_all'])}"
+        f"R@5_all={m['recall_at_5_all']:.4f} coverage={m['vocabulary_coverage']:.4f} n={int(m['n_all'])} "
+        f"no_tag_share={m['no_tag_share']:.4f} ece={m['ece']:.4f}"
     )
 
 

@@ -19,7 +19,7 @@ from sotag.tagger.artifacts import ModelConfig
 from sotag.tagger.errors import DataError
 from sotag.tagger.kinds import KINDS, kind_class
 from sotag.tagger.kinds.base import ModelKind, RunRecord, TrainingQuestions
-from sotag.tagger.metrics import Evaluation, all_tags_from_scores, evaluate
+from sotag.tagger.metrics import Evaluation, all_tags_from_scores, evaluate, served_no_tag_share
 from sotag.tagger.model import Tagger
 from sotag.tagger.text import PREPROCESSING_VERSION
 from sotag.tagger.threshold import ThresholdChoice, choose_threshold
@@ -112,7 +112,7 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     # What a user gets: every question of the window, scored against every tag its asker chose (tagger.metrics).
     evaluation.metrics.update(all_tags_from_scores(fitted.eval_scores, vocabulary, split.evaluation["tags"].tolist()))
     # What a user sees at the served threshold: the share of evaluation questions given no tag at all.
-    fitted.record.metrics["no_tag_share"] = float((fitted.eval_scores.max(axis=1) < threshold).mean())
+    fitted.record.metrics["no_tag_share"] = served_no_tag_share(fitted.eval_scores, threshold)
     fitted.record.metrics["served_threshold"] = threshold
     if choice is not None:
         fitted.timings["choose_threshold_s"] = choose_s

@@ -24,7 +24,8 @@ SMALL = dict(
 )
 LINE = re.compile(
     r"^evaluate: P@1=(?P<p1>\d\.\d{4}) R@5=(?P<r5>\d\.\d{4}) P@1_all=(?P<p1_all>\d\.\d{4}) "
-    r"R@5_all=(?P<r5_all>\d\.\d{4}) coverage=(?P<coverage>\d\.\d{4}) n=(?P<n>\d+)$"
+    r"R@5_all=(?P<r5_all>\d\.\d{4}) coverage=(?P<coverage>\d\.\d{4}) n=(?P<n>\d+) "
+    r"no_tag_share=(?P<no_tag_share>\d\.\d{4}) ece=(?P<ece>\d\.\d{4})$"
 )
 
 
@@ -52,6 +53,15 @@ def _expected(
     asked = frame["tags"].tolist()
     metrics = all_tags_metrics(ranked_tags(scores, tagger.vocabulary, 5), asked)
     metrics["vocabulary_coverage"] = vocabulary_coverage(tagger.vocabulary, asked)
+    metrics["no_tag_share"] = float((scores.max(axis=1) < tagger.config.threshold).mean())
+    top5 = [
+        list(zip(*sorted(zip(row, tagger.vocabulary, strict=True), reverse=True)[:5], strict=True)) for row in scores
+    ]
+    pairs = [(s, t in set(a)) for (ss, ts), a in zip(top5, asked, strict=True) for s, t in zip(ss, ts, strict=True)]
+    bins = [[p for p in pairs if min(int(p[0] * 10), 9) == b] for b in range(10)]
+    metrics["ece"] = sum(
+        len(b) / len(pairs) * abs(sum(h for _, h in b) / len(b) - sum(s for s, _ in b) / len(b)) for b in bins if b
+    )
     return metrics
 
 
@@ -62,6 +72,8 @@ def _check_line(lines: list[str], expected: dict[str, float]) -> dict[str, str]:
     assert match["r5_all"] == f"{expected['recall_at_5_all']:.4f}"
     assert match["coverage"] == f"{expected['vocabulary_coverage']:.4f}"
     assert int(match["n"]) == int(expected["n_all"])
+    assert match["no_tag_share"] == f"{expected['no_tag_share']:.4f}"
+    assert match["ece"] == f"{expected['ece']:.4f}" and 0 < expected["ece"] < 1
     # Eleven tags are asked for and the model knows eight: all-tags figures sit below the in-vocabulary ones.
     assert 0 < expected["vocabulary_coverage"] < 1
     assert float(match["r5_all"]) < float(match["r5"])

@@ -64,7 +64,7 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"evaluate: P@1=\d\.\d{4} R@5=\d\.\d{4} P@1_all=\d\.\d{4} R@5_all=\d\.\d{4} "
-                        r"coverage=\d\.\d{4} n=\d+", last), last  # fmt: skip
+                        r"coverage=\d\.\d{4} n=\d+ no_tag_share=\d\.\d{4} ece=\d\.\d{4}", last), last  # fmt: skip
     [evaluated] = client.search_runs([run.info.experiment_id], "tags.`sotag.stage` = 'evaluate'")
     assert evaluated.data.tags["mlflow.project.entryPoint"] == "evaluate"
     assert evaluated.data.tags["model_version"] == str(version.version)
