@@ -505,7 +505,7 @@ def create_app(
 
 def _decoding_error(status: int, message: str, coding: str) -> dict[str, Any]:
     """The gateway's error shape for a body in a content coding it cannot take (serving.content_coding)."""
-    return {"error": message, "details": [{"field": "Content-Encoding", "problem": f"{coding}: {message}"}]}
+    return {"error": message, "details": [{"field": "Content-Encoding", "problem": message}]}
 
 
 def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> AliasWatch | None:

@@ -126,4 +126,4 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 
 def _mlflow_error(status: int, message: str, coding: str) -> dict[str, str]:
     code = "INVALID_PARAMETER_VALUE" if status == 400 else "BAD_REQUEST"
-    return {"error_code": code, "message": f"Content-Encoding {coding}: {message}"}
+    return {"error_code": code, "message": message}

@@ -128,9 +128,21 @@ def component_fault(exc: BaseException) -> str | None:
     return None
 
 
+def dashed_options(argv: Sequence[str]) -> list[str]:
+    """`--split_date` as `--split-date`: MLflow's launcher passes an MLproject parameter it does not declare as
+    `--<name> <value>` with the name as written in `-P name=value` (underscores); sotag's flags use dashes."""
+    out = []
+    for token in argv:
+        name, sep, value = token.partition("=")
+        if name.startswith("--") and "_" in name:
+            token = name.replace("_", "-") + sep + value
+        out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(dashed_options(sys.argv[1:] if argv is None else argv))
     handler: Callable[..., int] = args.handler
     settings: Settings | None = None
     try:

@@ -525,6 +525,8 @@ def load_settings(
             raw = Settings(**flag_tree)
         except ValidationError as exc:
             raise _named_error(exc, build, path) from None
+        except InputError:  # a SOTAG_<SECTION>__<FIELD> variable naming no setting: it names itself
+            raise
         except (OSError, ValueError) as exc:  # an unreadable or malformed config file
             raise InputError(str(path), f"cannot read the config file: {exc}") from None
     finally:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
+from sotag.data import describe_data
 from sotag.data.validate import ValidationReport
 from sotag.infra.tracking import FluentRuns, TrackingSettings, runs_view_url
 from sotag.registry.publish import git_commit, sotag_version
@@ -68,12 +69,14 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     print(quality_line(m))
     print(f"train: wall_s={outcome.seconds:.1f} " + " ".join(f"{k}={v:.1f}" for k, v in outcome.result.timings.items()))
     print(f"run:   {outcome.run_id}  (tracking: {settings.tracking_uri})")
+    print(f"data:  {describe_data(config.data)}")
     if outcome.version:
         print(f"model: models:/{config.model_name}/{outcome.version}  alias @challenger")
     client = settings.client()
     experiment_id = client.get_run(outcome.run_id).info.experiment_id
     experiment = client.get_experiment(experiment_id).name  # under `mlflow run`, the launcher's choice
-    start = "" if settings.tracking_uri.startswith("http") else "make ui, then "
+    start = "" if settings.tracking_uri.startswith("http") else "make ui (installed: mlflow ui --backend-store-uri "
+    start += "" if settings.tracking_uri.startswith("http") else f"{settings.tracking_uri}), then "
     print(f"see:   {start}{runs_view_url(settings.ui_url, experiment_id)}  (experiment '{experiment}')")
     if experiment != config.experiment:
         print(f"note:  `mlflow run` put this run in '{experiment}': pass --experiment-name {config.experiment}")

@@ -52,7 +52,10 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     version = client.get_model_version_by_alias("stackoverflow-tagger", "challenger")
     run = client.get_run(version.run_id)
     assert run.data.tags["mlflow.project.entryPoint"] == "train"
-    assert run.data.params["vectorizer"] == "plt"  # the default
+    assert run.data.params["vectorizer"] == "plt"  # the default, logged by sotag: the launcher passed nothing for it
+    assert run.data.params["split_date"] == "2018-03-01" and run.data.params["top_n_tags"] == "8"
+    # No param holds the launcher's quoted empty default: a parameter left out is not passed, nor logged as ''.
+    assert [k for k, v in run.data.params.items() if v == "''" and k != "data"] == []
 
     done = _mlflow_run("compare", {**common, "vectorizers": "bow,tfidf"}, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -104,3 +107,13 @@ def test_an_entry_point_passes_only_the_parameters_the_user_set(entry):
         ["bash", "-c", f"printf '%s\\0' {command.split(' -m sotag ', 1)[1]}"], capture_output=True, text=True
     ).stdout.split("\0")[:-1]
     assert [a for a in argv if a.startswith("--") and a != "--out"] == [], argv
+    if entry in ("train", "main", "retrain"):  # a parameter the user sets reaches the command as its flag
+        from sotag.cli import build_parser, dashed_options
+        from sotag.infra.argtypes import settings_flags
+
+        command = point.compute_command({"split_date": "2018-03-01", "top_n_tags": "8"}, None)
+        argv = subprocess.run(
+            ["bash", "-c", f"printf '%s\\0' {command.split(' -m sotag ', 1)[1]}"], capture_output=True, text=True
+        ).stdout.split("\0")[:-1]
+        flags = settings_flags(build_parser().parse_args(dashed_options(argv)))
+        assert flags == {"train.split_date": "2018-03-01", "train.top_n_tags": 8}
