@@ -370,8 +370,6 @@ ENVIRONMENT: dict[str, str] = {
     "SOTAG_AUTH_DATABASE_URI": "server.auth_database_uri",
     "MLFLOW_FLASK_SERVER_SECRET_KEY": "server.flask_secret_key",
 }
-# Variables whose empty value means "not set" (a PaaS or a Makefile often exports NAME= ).
-_SKIP_EMPTY = True
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -431,7 +429,7 @@ class EnvironmentSource(PydanticBaseSettingsSource):
         flat: dict[str, Any] = {}
         for name, dotted in ENVIRONMENT.items():
             value = self.environ.get(name)
-            if value is None or (_SKIP_EMPTY and not value.strip()):
+            if value is None or not value.strip():  # NAME= (a PaaS, a Makefile) is "not set"
                 continue
             flat[dotted], self.names[dotted] = value, name
         for name, value in self.environ.items():
