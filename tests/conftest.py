@@ -59,6 +59,28 @@ def make_questions(n: int = 360, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_process_state():
+    """Undo what a test left in MLflow's process-wide state: the `tracking` fixture and an in-process command's
+    `use_fluent` point MLflow's tracking and registry URIs at the test's store, and `mlflow.set_registry_uri` also
+    exports MLFLOW_REGISTRY_URI. Left behind, a later test's `MlflowClient(server_url)` (no registry URI given) read
+    the registry of an earlier test's SQLite file: the "v3 not found" fault-scenario flake. MLflow has no public
+    reset, so the module attributes are restored by name."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environment = {name: os.environ.get(name) for name in names}
+    yield
+    tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def questions() -> pd.DataFrame:
     return make_questions()

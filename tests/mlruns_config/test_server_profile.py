@@ -141,7 +141,7 @@ def test_basic_auth_refuses_anonymous_and_accepts_the_admin(components, monkeypa
             MlflowClient(srv.url).search_experiments()
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth.admin_password)
-        client = MlflowClient(srv.url)
+        client = MlflowClient(srv.url, registry_uri=srv.url)
         experiment_id = client.create_experiment("secured")
         assert client.get_experiment(experiment_id).name == "secured"
     finally:

@@ -589,7 +589,7 @@ def reload_with_s3_down(lab: Lab) -> Outcome:
         if trained.returncode != 0 or version is None:  # the set-up failed, not the fault: say how
             return Outcome("reload while the artifact store is down", False, 0,
                            f"set-up: train exit {trained.returncode}: {trained.stderr[-1500:]}")  # fmt: skip
-        client = MlflowClient(lab.server.url)
+        client = MlflowClient(lab.server.url, registry_uri=lab.server.url)
         versions = {v.version: v.run_id for v in client.search_model_versions(f"name = '{MODEL}'")}
         if version.group(1) not in versions:
             return Outcome("reload while the artifact store is down", False, 0,
@@ -606,7 +606,9 @@ def reload_with_s3_down(lab: Lab) -> Outcome:
     finally:
         lab.switch.start()
         _stop_gateway(proc)
-        MlflowClient(lab.server.url).set_registered_model_alias(MODEL, "champion", champion)
+        MlflowClient(lab.server.url, registry_uri=lab.server.url).set_registered_model_alias(
+            MODEL, "champion", champion
+        )
     held = {
         "reload refused": reload.status_code == 409 and reload.json()["ok"] is False,
         "old model serving": health["model"]["version"] == champion,
