@@ -25,7 +25,8 @@ def parse_args(description: str, parser: argparse.ArgumentParser | None = None) 
     args = parser.parse_args()
     try:
         given = tuple(v for v in getattr(args, "data", ()) if v)
-        args.data = resolve_data_paths(given or bench_settings().data, bench_settings().home)
+        edge = bench_settings()
+        args.data = resolve_data_paths(given or edge.data, edge.home, edge.store_file)
     except DataError as exc:
         parser.exit(2, f"error: {exc}\n")
     return args

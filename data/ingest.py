@@ -167,25 +167,20 @@ def _upsert(connection: sa.Connection, kept: pd.DataFrame, load_id: int) -> tupl
             old = existing.get(values["id"])
             if old is None:
                 new_rows.append({**values, "added_by_load": load_id, "changed_by_load": load_id})
-            elif row.rich and _content(values) != _content_of(old):
-                changed.append(values)
+            elif row.rich and _content(*(values[n] for n in CONTENT)) != _content(*old):
+                changed.append({**values, "key": values["id"], "changed_by_load": load_id})
             else:
                 unchanged += 1
         if new_rows:
             connection.execute(table.insert(), new_rows)
             added += len(new_rows)
-        for values in changed:
-            connection.execute(
-                table.update().where(table.c.id == values["id"]).values(**values, changed_by_load=load_id)
-            )
+        if changed:  # one statement, executed for every changed row
+            connection.execute(table.update().where(table.c.id == sa.bindparam("key")), changed)
         updated += len(changed)
     return added, updated, unchanged
 
 
-def _content(values: dict) -> tuple:
-    return (pd.Timestamp(values["creation_date"]), values["title"], values["body"], values["tags"])
-
-
-def _content_of(old: tuple) -> tuple:
-    created, title, body, tags = old
+def _content(created: object, title: str, body: str, tags: str) -> tuple:
+    """What decides whether a stored row changed: its date (as a Timestamp, whatever the driver returns), title,
+    body and tags."""
     return (pd.Timestamp(created), title, body, tags)

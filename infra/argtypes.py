@@ -6,23 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sotag.settings import Settings
+from sotag.settings import Settings, field_value
 
-_DEFAULTS = Settings()
-
-
-def default_of(dotted: str) -> Any:
-    """The default a setting has when nothing sets it (sotag.settings, written once)."""
-    value: Any = _DEFAULTS
-    for part in dotted.split("."):
-        value = getattr(value, part)
-    return value
+_DEFAULTS = Settings()  # the defaults, as written once in sotag.settings
 
 
 def setting(parser: argparse.ArgumentParser, flag: str, dest: str, help: str = "", **kwargs: Any) -> None:
     """`flag` sets the field `dest` ("train.top_n_tags"): left out of the parsed namespace unless given, so the
     config file and the environment are not overridden by a default; the help says the default."""
-    default = default_of(dest)
+    default = field_value(_DEFAULTS, dest)
     shown = "none" if default is None else default
     if kwargs.get("action") in ("store_true", "store_false"):
         text = help

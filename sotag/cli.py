@@ -78,7 +78,7 @@ def _settings_args(args: argparse.Namespace) -> argparse.Namespace:
     line = list(args.command_line)
     if line[0] == "config":
         raise SotagError("sotag config: give the command line of another command (sotag config train --data F)")
-    inner = build_parser().parse_args(line)
+    inner = build_parser().parse_args(dashed_options(line))
     inner.config_file = inner.config_file or args.config_file
     return inner
 

@@ -31,7 +31,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
-    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -246,7 +245,7 @@ class Settings(BaseSettings):
         build = _BUILD.get()
         if build is None:  # Settings(...) outside load_settings: the values given and the defaults, nothing read
             return (init_settings,)
-        return build.sources(settings_cls)
+        return build.sources(settings_cls, init_settings)
 
     # Derived state: all under `home` unless a setting names another place.
     @property
@@ -449,22 +448,26 @@ class EnvironmentSource(PydanticBaseSettingsSource):
         return _nest(flat)
 
 
-class FlagSource(InitSettingsSource):
-    """The command line's flags, as init values (the highest precedence)."""
-
-
 @dataclass
 class _Build:
+    """One `load_settings`: its inputs, and the sources it built (kept, so provenance reads what they read)."""
+
     flags: dict[str, Any]
     environ: Mapping[str, str]
     config_file: Path | None
     env_source: EnvironmentSource | None = None
+    file_values: dict[str, Any] | None = None
 
-    def sources(self, settings_cls: type[BaseSettings]) -> tuple[PydanticBaseSettingsSource, ...]:
+    def sources(
+        self, settings_cls: type[BaseSettings], flags: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`flags` (pydantic-settings' init source: the flags given) > the environment > the config file."""
         self.env_source = EnvironmentSource(settings_cls, self.environ)
-        out: list[PydanticBaseSettingsSource] = [FlagSource(settings_cls, self.flags), self.env_source]
+        out: list[PydanticBaseSettingsSource] = [flags, self.env_source]
         if self.config_file is not None:
-            out.append(file_source(settings_cls, self.config_file))
+            source = file_source(settings_cls, self.config_file)  # reads the file, once
+            self.file_values = source()
+            out.append(source)
         return tuple(out)
 
 
@@ -559,9 +562,8 @@ def _resolved(settings: Settings, cwd: Path) -> Settings:
 
 def _provenance(build: _Build, path: Path | None) -> dict[str, str]:
     sources = dict.fromkeys(_leaf_fields(), "default")
-    if path is not None:
-        for dotted, _ in _leaves(_read_file(path)):
-            sources[dotted] = f"file {path}"
+    for dotted, _ in _leaves(build.file_values or {}):
+        sources[dotted] = f"file {path}"
     names = build.env_source.names if build.env_source else {}
     for dotted, name in names.items():
         sources[dotted] = f"env {name}"
@@ -570,8 +572,12 @@ def _provenance(build: _Build, path: Path | None) -> dict[str, str]:
     return sources
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    return file_source(Settings, path)()
+def field_value(settings: BaseModel, dotted: str) -> Any:
+    """The value of the field at `dotted` ("train.plt.min_tag_questions")."""
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _leaf_fields() -> list[str]:
@@ -602,9 +608,7 @@ def describe(loaded: Loaded) -> list[str]:
     settings = loaded.settings
     rows: list[tuple[str, str, str]] = []
     for dotted in _leaf_fields():
-        value: Any = settings
-        for part in dotted.split("."):
-            value = getattr(value, part)
+        value = field_value(settings, dotted)
         shown = "***" if dotted in SECRETS and value else _show(value)
         rows.append((dotted, shown, loaded.sources.get(dotted, "default")))
     width = max(len(r[0]) for r in rows)
