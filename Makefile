@@ -17,6 +17,12 @@ GATEWAY_PORT ?=
 CRON ?=
 MODEL ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
+# Airflow (make airflow): its own virtualenv (never sotag's: Airflow caps FastAPI), its state under this folder, the
+# DAGs in dags/ (they run .venv/bin/sotag). AIRFLOW_PORT: the api-server's (the UI's) port, on 127.0.0.1.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+AIRFLOW_PORT ?= 8080
+AIRFLOW_DIR ?= $(CURDIR)/.airflow
 # The tracking server's port only when the user set PORT (server.port's default is sotag's).
 PORT_ARG := $(if $(filter command line environment,$(origin PORT)),--port $(PORT),)
 export HF_HUB_OFFLINE := 1
@@ -28,7 +34,7 @@ sotag_coded = @echo '$(BIN)/sotag $(1)'; $(BIN)/sotag $(1) || { code=$$?; echo "
 	make itself exits 2, so cron and CI run .venv/bin/sotag $@ (README: exit codes)" >&2; exit $$code; }
 
 .PHONY: help config setup demo train compare evaluate promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults score serve gateway drift schedule app clean
+	test test-unit test-dags airflow airflow-setup system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults bench-loop score serve gateway drift schedule app clean
 
 help:  ## list the targets and what each does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 26
@@ -98,6 +104,25 @@ system-deps:  ## Debian's postgresql, chromium, chromium-driver, openjdk-17-jre-
 
 test: setup system-deps lint  ## the whole suite, integration tests included (tests whose system package is missing skip)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) test-dags
+
+test-dags: setup airflow-setup  ## the DAG tests (tests/dags) with Airflow's own python; conftests above tests/dags are sotag's
+	$(AIRFLOW_VENV)/bin/python -m pytest -q --confcutdir=tests/dags tests/dags $(PYTEST_ARGS)
+
+airflow-setup: $(AIRFLOW_STAMP)  ## Airflow's own virtualenv .venv-airflow, pinned (airflow/requirements.txt)
+
+$(AIRFLOW_STAMP): airflow/requirements.txt
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r airflow/requirements.txt
+	touch $(AIRFLOW_STAMP)
+
+airflow: setup airflow-setup  ## Airflow standalone on 127.0.0.1:AIRFLOW_PORT (8080), state in .airflow/, the DAGs of dags/
+	PATH=$(CURDIR)/$(AIRFLOW_VENV)/bin:$$PATH AIRFLOW_HOME=$(AIRFLOW_DIR) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) SOTAG_BIN=$${SOTAG_BIN:-$(CURDIR)/$(BIN)/sotag} \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$(AIRFLOW_DIR)/airflow.db} \
+	$(AIRFLOW_VENV)/bin/airflow standalone
 
 test-unit: setup
 	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
@@ -145,6 +170,9 @@ bench-batch: setup  ## sotag score on 1M questions: Spark vs in-process rows/s, 
 
 bench-faults: setup  ## fault injection with real components (ends with a faults: line)
 	$(BIN)/python -m bench.faults
+
+bench-loop: setup airflow-setup  ## the weekly loop replayed on time-ordered data (Airflow, gateway, drift) → "loop: …"
+	$(BIN)/python -m bench.loop $(ARGS)
 
 bench-drift: setup  ## the drift verification scenario (planted topic shift), cold and warm, SBERT throughput
 	$(BIN)/python -m bench.drift $(DATA_ARG)

@@ -61,7 +61,8 @@ def register_model(data: tuple[Path, ...], root: Path) -> dict[str, str]:
     fitted = fit_default_in_store(data, root, "bench-batch")
     config, directory = fitted.config, fitted.write(root / "model")
     with mlflow.start_run(run_name="bench-batch"):
-        log_pyfunc(directory, config.vectorizer, config.top_k, config.threshold, fitted.example, MODEL_NAME)
+        served = fitted.tagger.config
+        log_pyfunc(directory, config.vectorizer, config.top_k, served.threshold, fitted.example, MODEL_NAME)
     fitted.client.set_registered_model_alias(MODEL_NAME, "champion", "1")
     return {"MLFLOW_TRACKING_URI": fitted.settings.tracking_uri}
 

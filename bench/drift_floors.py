@@ -109,7 +109,7 @@ def model_floors(
     config = DriftConfig(reference=None, months=())
     reference = sample(window, config.max_reference, config.seed)
     scores = tagger.scores(window["title"].tolist(), window["body"].tolist())
-    predicted = decide(scores, tagger.config.top_k, tagger.config.threshold)
+    predicted = decide(scores, tagger.config.top_k, tagger.config.threshold, tagger.config.min_tags)
     y = MultiLabelBinarizer(classes=vocabulary).fit_transform(restrict_tags(window["tags"], vocabulary))
     ref_rows = window.index.get_indexer(reference.index)
     ref_counts = stats.tag_distribution(predicted[ref_rows])

@@ -151,7 +151,7 @@ def log_models(root: Path, data: tuple[Path, ...]) -> tuple[list[dict], str]:
     config, result, tagger, example = fitted.config, fitted.result, fitted.tagger, fitted.example
     with mlflow.start_run(run_name="bench-serve"):
         ours = fitted.write(root / "ours")
-        info = log_pyfunc(ours, config.vectorizer, config.top_k, config.threshold, example, MODEL_NAME)
+        info = log_pyfunc(ours, config.vectorizer, config.top_k, tagger.config.threshold, example, MODEL_NAME)
         mlflow.register_model(info.model_uri, MODEL_NAME)  # v2: the same model, for the reload under load
         import joblib
 
@@ -190,7 +190,7 @@ def log_ensemble(data: tuple[Path, ...]) -> None:
     example = prepared.split.evaluation.head(2)[["title", "body"]].reset_index(drop=True)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="bench-serve-ensemble"):
         directory = tagger.save(Path(tmp) / "ensemble", result.mlb)
-        log_pyfunc(directory, "ensemble", config.top_k, config.threshold, example, "ensemble-tagger")
+        log_pyfunc(directory, "ensemble", config.top_k, tagger.config.threshold, example, "ensemble-tagger")
 
 
 def main() -> None:

@@ -6,11 +6,17 @@ a new id is added; a known id is replaced by the later copy when that copy carri
 (a copy with neither never erases what the store has). Within one load the same rule picks among copies of an id
 (the later copy with tags or a body, else the first). A load is one transaction: it is written whole or not at all,
 and a load whose refused rows are more than `max_refused_share` of what it read is refused whole (exit 2 naming the
-counts), nothing written. Each load is a row of `loads` with its counts and the store's snapshot digest after it.
+counts), nothing written. Each load is a row of `loads` with its files (each with its sha256), its counts and the
+store's snapshot digest after it.
+
+The inbox (`sotag ingest --inbox`, the weekly pipeline's first step): a folder where new files land; a load from it
+reads only the files whose sha256 no earlier load of the store recorded (a file copied in twice, or renamed, is not
+read again), and there is no load at all when every file there was read before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +26,12 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from sotag.data.loaders import SCORING_COLUMNS, ReadNotes, data_inputs, iter_raw, parse_tags
+from sotag.data.loaders import SCORING_COLUMNS, ReadNotes, data_inputs, iter_raw, parse_tags, question_files
 from sotag.data.store import (
     engine_for,
     joined_tags,
     latest_load,
+    loaded_sha256s,
     loads_table,
     metadata,
     questions_table,
@@ -118,7 +125,7 @@ def ingest(url: str, inputs: Sequence[Path], max_refused_share: float = 0.5, now
             load_id = connection.execute(
                 loads_table.insert().values(
                     loaded_at=stamp,
-                    files=json.dumps([str(f) for f in files]),
+                    files=json.dumps([{"path": str(f), "sha256": file_sha256(f)} for f in files]),
                     rows_read=rows_read,
                     added=0,
                     updated=0,
@@ -142,6 +149,55 @@ def ingest(url: str, inputs: Sequence[Path], max_refused_share: float = 0.5, now
         load_id, tuple(str(f) for f in files), rows_read, added, updated, unchanged, refused, digest,
         before["digest"] if before else None, store_rows,
     )  # fmt: skip
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a question file's bytes; of a folder read as one input (a StackSample folder), of its files'
+    names and bytes in path order."""
+    digest = hashlib.sha256()
+    parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for part in parts:
+        if path.is_dir():
+            digest.update(str(part.relative_to(path)).encode("utf-8") + b"\0")
+        with part.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class InboxFiles:
+    new: tuple[Path, ...]  # to load, in reading order
+    seen: tuple[Path, ...]  # read by an earlier load (or a copy of a file listed before it here)
+
+
+def inbox_files(url: str, folder: Path) -> InboxFiles:
+    """The question files in `folder` whose sha256 no earlier load of the store at `url` recorded. DataError when
+    the folder does not exist; an empty folder has no new file."""
+    if not folder.is_dir():
+        raise DataError(f"store.inbox: {folder} is not a folder (create it, or name another with --inbox FOLDER)")
+    try:
+        files = question_files(folder)
+    except DataError:  # a folder with no question file: nothing new
+        return InboxFiles((), ())
+    known = _known_sha256s(url)
+    new, seen = [], []
+    for file in files:
+        sha = file_sha256(file)
+        (seen if sha in known else new).append(file)
+        known.add(sha)
+    return InboxFiles(tuple(new), tuple(seen))
+
+
+def _known_sha256s(url: str) -> set[str]:
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return set()  # no store yet (and connecting would create an empty file)
+    engine = engine_for(url)
+    try:
+        with engine.connect() as connection:
+            return loaded_sha256s(connection)
+    finally:
+        engine.dispose()
 
 
 def _upsert(connection: sa.Connection, kept: pd.DataFrame, load_id: int) -> tuple[int, int, int]:

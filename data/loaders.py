@@ -33,7 +33,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from sotag.data.dates import DateOrder
-from sotag.data.store import STORE_SUFFIXES, iter_store
+from sotag.data.paths import as_data_paths
+from sotag.data.store import STORE_SUFFIXES, StoreSource, iter_store, iter_store_source
 from sotag.data.validate import ValidationReport, validate_questions
 from sotag.tagger.errors import DataError
 from sotag.tagger.text import normalize_newlines
@@ -428,6 +429,9 @@ def iter_raw(
     """The input in batches of at most `batch_rows` rows (None: one batch), canonical column names, not yet
     validated: never the whole input in memory when batched. Malformed files raise DataError naming the file
     and, where the format says it, the line; repairs are counted in `notes`."""
+    if isinstance(path, StoreSource):  # a question store by URL (and its time window): read by query
+        yield from iter_store_source(path, batch_rows, required, notes)
+        return
     for file in question_files(Path(path)):  # a file or a StackSample folder: itself; any other folder: its files
         yield from _READERS[input_format(file)](input_file(file), batch_rows, required, notes)
 
@@ -476,11 +480,14 @@ def question_files(path: Path) -> list[Path]:
 def data_inputs(data: str | Path | Sequence[str | Path]) -> list[Path]:
     """Every question file the data paths name (question_files of each, in the order given), each file once
     (a file also named through its folder is read at its first place). DataError when none is given."""
-    paths = [Path(data)] if isinstance(data, str | Path) else [Path(p) for p in data]
+    paths = as_data_paths(data)
     if not paths:
         raise DataError("--data: no questions file or folder given")
-    seen: dict[Path, Path] = {}
+    seen: dict[object, Path | StoreSource] = {}
     for path in paths:
+        if isinstance(path, StoreSource):
+            seen.setdefault(path, path)
+            continue
         for file in question_files(path):
             seen.setdefault(file.resolve(), file)
     return list(seen.values())

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from sotag.tagger.errors import DataError
+from sotag.data.store import StoreSource, as_store_source, window_bound
+from sotag.tagger.errors import DataError, InputError
 
 SHARED_DATA_BESIDE_HOME = Path("..") / "shared" / "data" / "stackoverflow" / "questions.parquet"
 SAMPLE_NAME = "questions-sample.parquet"
@@ -52,32 +53,57 @@ STORE = "store"  # `--data store`: the question store the settings name (sotag i
 def resolve_data_paths(
     values: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     home: Path,
-    store_file: Path | None = None,
-) -> tuple[Path, ...]:
+    store: Path | str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> tuple[Path | StoreSource, ...]:
     """The data setting as given (one value or several; empty values are ignored): those files or folders
-    (parquet parts, StackSample, any folder of question files, a question store `.db`), `store` for the settings'
-    question store (`store_file`, its SQLite file), or the default data set when none is given. DataError naming the
-    first path that does not exist."""
+    (parquet parts, StackSample, any folder of question files), a question store (a `.db` file, a database URL
+    such as `postgresql://…`, or `store` for the settings' store: `store`, its SQLite file or its URL), or the
+    default data set when none is given.
+
+    Every question store becomes a `StoreSource` read within `since`..`until` (store.since / store.until,
+    `--since` / `--until`: creation dates, `until` excluded); a window given when no store is read is an
+    InputError. DataError naming the first path that does not exist."""
+    lower, upper = window_bound(since, "--since"), window_bound(until, "--until")
     given = [values] if isinstance(values, str | os.PathLike) else list(values or ())
     named = [v for v in given if os.fspath(v)]
     if any(os.fspath(v) == STORE for v in named):
-        if store_file is None:
-            raise DataError("--data store: the question store is not a SQLite file here (store.url); name its file")
-        named = [store_file if os.fspath(v) == STORE else v for v in named]
-    data = as_data_paths(named) or (default_data_path(home),)
+        if store is None:
+            raise DataError("--data store: no question store is set (store.url)")
+        if isinstance(store, Path) and not store.exists():
+            raise DataError(f"--data store: no question store at {store} yet (sotag ingest FILE puts questions in it)")
+        named = [store if os.fspath(v) == STORE else v for v in named]
+    data = tuple(as_store_source(v, lower, upper) for v in as_data_paths(named)) or (default_data_path(home),)
     for path in data:
-        if path == store_file and not path.exists():
-            raise DataError(f"--data store: no question store at {path} yet (sotag ingest FILE puts questions in it)")
         if not path.exists():
             raise DataError(NO_DATA_HELP.format(path=path))
+    if (lower is not None or upper is not None) and not any(isinstance(p, StoreSource) for p in data):
+        flag = "--since" if lower is not None else "--until"
+        raise InputError(
+            flag, "limits a question store to a time window (--data store, a .db or a database URL); none is read"
+        )
     return data
 
 
-def as_data_paths(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> tuple[Path, ...]:
-    """Data paths as the configs hold them: a tuple of Paths, in order (one path alone is a tuple of one)."""
-    return (Path(data),) if isinstance(data, str | os.PathLike) else tuple(Path(p) for p in data)
+def as_data_paths(
+    data: str | os.PathLike[str] | StoreSource | Sequence[str | os.PathLike[str] | StoreSource],
+) -> tuple[Path | StoreSource, ...]:
+    """Data paths as the configs hold them: a tuple of Paths, in order (one path alone is a tuple of one); a
+    question store named by URL (or already a `StoreSource`) is a `StoreSource`, never a Path (which would fold
+    the URL's `//`)."""
+    items = [data] if isinstance(data, str | os.PathLike | StoreSource) else list(data)
+    return tuple(_data_path(item) for item in items)
 
 
-def describe_data(data: Sequence[Path]) -> str:
+def _data_path(item: str | os.PathLike[str] | StoreSource) -> Path | StoreSource:
+    if isinstance(item, StoreSource):
+        return item
+    if isinstance(item, str) and "://" in item:
+        return StoreSource(item)
+    return Path(item)
+
+
+def describe_data(data: Sequence[Path | StoreSource]) -> str:
     """The data paths as one line for a log, a tag or a message: `a.parquet, extra/`."""
     return ", ".join(str(p) for p in data)

@@ -48,6 +48,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -83,6 +93,9 @@ def add_data_argument(parser: argparse.ArgumentParser, help: str = DATA_HELP) ->
     parser.add_argument(
         "--data", nargs="*", action="extend", type=_data_path, default=argparse.SUPPRESS, metavar="PATH", help=help
     )
+    # The one time window of the question store, for every command that reads questions (sotag.data's loader).
+    setting(parser, "--since", "store.since", "read the question store from this date on (YYYY-MM-DD or ISO time, UTC)")
+    setting(parser, "--until", "store.until", "read the question store before this date (excluded)")
 
 
 def _data_path(text: str) -> str | None:

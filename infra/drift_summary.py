@@ -9,7 +9,8 @@ reasons, report) and its statistics side by side, as the files before the schema
                  "report": "2018-06.html", "new_tags": [["polars", 12], ...],
                  "embedding_drift_auc": 0.91, "oov_share": 0.61, ...}],
      "worst": "alert", "seconds": 12.3, "timings": {"embed_s": 4.2, ...},
-     "mlflow_run_id": "…", "mlflow_experiment_id": "…"}      # the run ids only when the job logged to MLflow
+     "mlflow_run_id": "…", "mlflow_experiment_id": "…",      # the run ids only when the job logged to MLflow
+     "windows": {"current": "2026-11-30..2026-12-06", "reference": "2026-10-31..2026-11-29", ...}}  # rolling only
 
 A file without `schema_version` is read as version 1 (its layout is the same). Version 2 adds each month's
 `new_tags` (its most used tags the champion cannot suggest, [tag, count] pairs, the vocabulary family); a
@@ -80,6 +81,9 @@ class DriftSummary:
     mlflow_run_id: str | None = None
     mlflow_experiment_id: str | None = None
     schema_version: int = SCHEMA_VERSION
+    # Rolling windows (`sotag drift --current-days`): {"current": "2026-11-30..2026-12-06", "reference": ...,
+    # "current_span"/"reference_span": "<start>..<end> UTC" (end excluded)}; empty for calendar months.
+    windows: dict[str, str] = field(default_factory=dict)
 
     def with_run(self, run_id: str, experiment_id: str) -> DriftSummary:
         """The same summary naming the MLflow run that logged it (the demo app links to it)."""
@@ -101,6 +105,8 @@ class DriftSummary:
             "timings": self.timings,
             "min_questions": self.min_questions,
         }
+        if self.windows:
+            body["windows"] = self.windows
         if self.mlflow_run_id is not None:
             body |= {"mlflow_run_id": self.mlflow_run_id, "mlflow_experiment_id": self.mlflow_experiment_id}
         return body
@@ -126,6 +132,7 @@ class DriftSummary:
             mlflow_run_id=raw.get("mlflow_run_id"),
             mlflow_experiment_id=raw.get("mlflow_experiment_id"),
             schema_version=version,
+            windows={str(k): str(v) for k, v in raw.get("windows", {}).items()},
         )
 
 

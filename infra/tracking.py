@@ -48,6 +48,8 @@ class TrackingSettings:
     lock_dir: Path = Path(".locks")
     # The MLflow UI for this store: the tracking server itself, else `make ui` (or $MLFLOW_UI_URL).
     ui_url: str = LOCAL_UI_URL
+    # The database whose advisory lock serialises champion moves across hosts (the server profile); None: lock_dir.
+    promote_lock_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrackingSettings:
@@ -59,6 +61,7 @@ class TrackingSettings:
             launched_run_id=settings.tracking.launched_run_id,
             lock_dir=settings.lock_dir,
             ui_url=settings.tracking.ui_url or (uri if remote else running_ui(settings) or LOCAL_UI_URL),
+            promote_lock_url=settings.promotion_lock_url,
         )
 
     @property
@@ -166,3 +169,34 @@ def use_fluent(settings: TrackingSettings, experiment: str) -> FluentRuns:
             experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return FluentRuns(settings, experiment_id)
+
+
+def note_launched_run(settings: TrackingSettings, stage: str, own_experiment: str, exit_code: int) -> str | None:
+    """Under `mlflow run` (the launcher made a run, `launched_run_id`): tag it with the stage and its exit code,
+    so runs are told apart in the UI; when the launcher put it in another experiment than the stage's own (the
+    training runs, or "Default"), the note that says which to name. None when not launched."""
+    if not settings.launched_run_id:
+        return None
+    client = settings.client()
+    run = client.get_run(settings.launched_run_id)
+    client.set_tag(run.info.run_id, "sotag.stage", stage)
+    client.set_tag(run.info.run_id, "sotag.exit_code", str(exit_code))
+    experiment = client.get_experiment(run.info.experiment_id).name
+    if experiment == own_experiment:
+        return None
+    return (
+        f"note:  `mlflow run` put this {stage} run in '{experiment}'; {stage} runs belong in '{own_experiment}': "
+        f"pass --experiment-name {own_experiment}"
+    )
+
+
+def log_to_launched_run(settings: TrackingSettings, metrics: dict[str, float], tags: dict[str, str]) -> None:
+    """What a command without a run of its own (promote, rollback) decided, on the launcher's run when there is
+    one: a run `mlflow run` made is never left without its outcome."""
+    if not settings.launched_run_id:
+        return
+    client = settings.client()
+    for key, value in metrics.items():
+        client.log_metric(settings.launched_run_id, key, value)
+    for key, value in tags.items():
+        client.set_tag(settings.launched_run_id, key, value)

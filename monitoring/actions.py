@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 
 import requests
+
+from sotag.infra.retrain_job import OUTCOMES, run_retrain
+from sotag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +27,17 @@ def post_webhook(url: str, summary: dict, timeout_s: float = 10.0) -> str:
         return f"webhook {url}: failed ({type(exc).__name__})"
 
 
-def retrain_line(extra_args: list[str] | None = None) -> str:
-    """`sotag retrain` in a subprocess, told in one line: `drift: retrain promoted|kept (exit N)`, or
+def retrain_line(settings: Settings | None, extra_args: list[str] | None = None) -> str:
+    """`sotag retrain` in a child process (sotag.infra.retrain_job, as the gateway's /admin/retrain starts it) with
+    the drift job's settings, told in one line: `drift: retrain promoted|kept (exit N)`, or
     `drift: retrain FAILED (exit N): <its own one-line reason>` (a tracking server down, a broken champion...).
 
-    Its output goes through as it runs, except its error line, which this line carries instead. The drift
+    Its output goes through as it runs, except its error output, which this line carries instead. The drift
     job's result and exit code stand whatever retrain did; retrain itself leaves the registry as it was."""
-    result = subprocess.run(
-        [sys.executable, "-m", "sotag", "retrain", *(extra_args or [])], stderr=subprocess.PIPE, text=True, check=False
-    )
-    said = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    own = [line for line in said if line.startswith("sotag retrain:")]
-    if result.returncode in (0, 3):
-        sys.stderr.write(result.stderr)
-        outcome = "promoted" if result.returncode == 0 else "kept the champion"
-        return f"drift: retrain {outcome} (exit {result.returncode})" + (f": {own[-1]}" if own else "")
-    reason = (own or said or ["no message"])[-1]
-    return f"drift: retrain FAILED (exit {result.returncode}): {reason}"
+    result = run_retrain(settings, extra_args or (), echo=True)
+    if result.exit_code in OUTCOMES:
+        sys.stderr.write(result.output)
+        outcome = "promoted" if result.exit_code == 0 else "kept the champion"
+        own = result.last_line if result.last_line.startswith("sotag retrain:") else ""
+        return f"drift: retrain {outcome} (exit {result.exit_code})" + (f": {own}" if own else "")
+    return f"drift: retrain FAILED (exit {result.exit_code}): {result.last_line or 'no message'}"

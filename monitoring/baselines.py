@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sotag.monitoring.months import champion_window
+from sotag.monitoring.months import Window, champion_window, month_window
 from sotag.monitoring.severity import FAMILIES
 from sotag.registry.card import ModelCard
 from sotag.tagger.errors import InputError
@@ -38,6 +38,16 @@ class Baselines:
     words: dict[str, str]  # family -> what it is compared with, in words (the report header)
     notes: tuple[str, ...] = field(default_factory=tuple)
     labels: dict[str, str] = field(default_factory=dict)  # family -> the same in a few words (each reason)
+    # The embeddings' and text's reference as a span of time (None: the months of `embedding_months`).
+    window: Window | None = None
+
+    @property
+    def reference_window(self) -> Window:
+        return self.window or month_window(*self.embedding_months)
+
+    @property
+    def reference_label(self) -> str:
+        return self.reference_window.label
 
     def model_part(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The questions of `frame` the champion did not train on."""
@@ -45,14 +55,15 @@ class Baselines:
             return frame
         return frame[frame["creation_date"] >= self.trained_before]
 
-    def prediction_reference(self, frame: pd.DataFrame, checked_months: tuple[str, ...]) -> pd.DataFrame:
-        """The prediction baseline's questions: the window, minus the months being checked."""
+    def prediction_reference(self, frame: pd.DataFrame, checked: tuple[Window, ...]) -> pd.DataFrame:
+        """The prediction baseline's questions: the window, minus the months (windows) being checked."""
         if self.prediction_window is None:
             return frame.iloc[:0]
         start, end = self.prediction_window
         dates = frame["creation_date"]
         keep = (dates >= start) & (dates < end if end is not None else True)
-        keep &= ~dates.dt.strftime("%Y-%m").isin(checked_months)
+        for window in checked:
+            keep &= ~window.mask(dates)
         return self.model_part(frame[keep])
 
 
@@ -62,6 +73,36 @@ def _month_start(month: str) -> pd.Timestamp:
 
 def _describe(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
     return f"{start:%Y-%m-%d}..{f'{end:%Y-%m-%d}' if end is not None else 'end of data'}"
+
+
+def plan_rolling(reference: Window, current: Window, card: ModelCard) -> Baselines:
+    """Rolling windows (`--current-days`, `--reference-days`): the reference window is every family's baseline
+    where the champion did not train on it (production traffic, as seed 004's 7 days against the 30 before);
+    a reference window reaching into its training serves embeddings and text only, the other families falling
+    back to the champion's evaluation window and held-out figures, as a named month reference does."""
+    days = f"the {reference.days:g} days before the current window {current.label}"
+    ref = f"the reference window {reference.label} ({days})"
+    split = card.split_date
+    trained_before = pd.Timestamp(split) if split else None
+    words = {EMBEDDINGS: f"{ref} (these statistics do not depend on the model)"}
+    words[TEXT] = words[EMBEDDINGS]
+    named = f"the reference window {reference.label}"
+    labels = dict.fromkeys((EMBEDDINGS, TEXT, PREDICTIONS, SUPERVISED, VOCABULARY), named)
+    months = (reference.label, reference.label)
+    if trained_before is None or reference.start >= trained_before:
+        notes = []
+        if trained_before is None:
+            notes.append(f"the model records no training window: {ref} is trusted to be out of its training data")
+        words[PREDICTIONS] = f"{ref}, after the champion's training"
+        words[SUPERVISED] = f"{ref}, scored now"
+        words[VOCABULARY] = f"{ref}, its tags counted now"
+        span = (reference.start, reference.end)
+        return Baselines(months, trained_before, span, None, words, tuple(notes), labels, reference)
+    inner = plan(None, card)
+    note = f"{ref} overlaps the champion's training (questions before {split}): used for embeddings and text only"
+    words |= {family: inner.words[family] for family in (PREDICTIONS, SUPERVISED, VOCABULARY) if family in inner.words}
+    labels |= {family: inner.labels[family] for family in (PREDICTIONS, SUPERVISED, VOCABULARY)}
+    return Baselines(months, trained_before, inner.prediction_window, inner.held_out, words, (note,), labels, reference)
 
 
 def plan(named_reference: tuple[str, str] | None, card: ModelCard) -> Baselines:

@@ -6,9 +6,10 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from sotag.data.split import parse_sources
-from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, setting
+from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, positive_int, setting
 from sotag.infra.tracking import FluentRuns, TrackingSettings, use_fluent
 from sotag.monitoring.config import DriftConfig
 from sotag.monitoring.severity import DEFAULT_THRESHOLDS
@@ -35,6 +36,26 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
         "champion did not train on it, also the baseline of prediction and supervised statistics",
     )
     p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM to check (default: the newest complete month)")
+    setting(
+        p,
+        "--current-days",
+        "drift.current_days",
+        "rolling windows instead of months: check the N days before --as-of (with --reference-days)",
+        type=positive_int,
+    )
+    setting(
+        p,
+        "--reference-days",
+        "drift.reference_days",
+        "rolling windows: against the N days before the current window (with --current-days)",
+        type=positive_int,
+    )
+    p.add_argument(
+        "--as-of",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="rolling windows end here (midnight UTC, that day excluded; or an ISO time) (default: now, UTC)",
+    )
     setting(p, "--exclude-sources", "drift.exclude_sources", "comma-separated source prefixes, or 'topic-specific'")
     add_model_uri_argument(p)
     setting(
@@ -58,7 +79,6 @@ def _add_drift_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_settings(args: argparse.Namespace, settings: Settings) -> DriftConfig:
-    from sotag.data import resolve_data_paths
     from sotag.infra.spark import SparkSettings, parse_conf
     from sotag.monitoring.months import month_range
 
@@ -72,11 +92,12 @@ def config_from_settings(args: argparse.Namespace, settings: Settings) -> DriftC
         scored = Path(args.predictions)
         if not scored.is_dir():
             raise InputError("--predictions", f"{scored} is neither a log URL nor a folder of sotag score output")
-    data = resolve_data_paths(settings.data, settings.home, settings.store_file) if log_url is None else None
+    data = settings.data_paths() if log_url is None else None
     # No --reference: the runner takes the champion's last training months from its version tags.
     reference = month_range(args.reference, "--reference") if args.reference else None
     # No --months: the job picks the newest complete month from the data it reads anyway.
     months = month_range(args.months, "--months") if args.months else ()
+    current_days, reference_days, as_of = _rolling(args, settings, scored)
     full = d.engine == "spark"  # Spark embeds full months unless told to sample
     per_month = d.max_per_month if d.max_per_month is not None else (0 if full else DriftConfig.max_per_month)
     per_reference = d.max_reference if d.max_reference is not None else (0 if full else DriftConfig.max_reference)
@@ -109,7 +130,32 @@ def config_from_settings(args: argparse.Namespace, settings: Settings) -> DriftC
         cache_dir=settings.cache,
         experiment=d.experiment,
         config_file=Path(args.config_file).resolve() if getattr(args, "config_file", None) else None,
+        current_days=current_days,
+        reference_days=reference_days,
+        as_of=as_of,
+        settings=settings,
     )
+
+
+def _rolling(args: argparse.Namespace, settings: Settings, scored: Path | None) -> tuple[int | None, int | None, Any]:
+    """(current_days, reference_days, as_of) for rolling windows, all None for calendar months; InputError for a
+    half-given pair or a flag that belongs to the other mode."""
+    from sotag.monitoring.months import parse_as_of
+
+    current, reference = settings.drift.current_days, settings.drift.reference_days
+    if current is None and reference is None:
+        if getattr(args, "as_of", None):
+            raise InputError("--as-of", "ends rolling windows; give --current-days and --reference-days too")
+        return None, None, None
+    if current is None or reference is None:
+        missing = "--current-days" if current is None else "--reference-days"
+        raise InputError(missing, "rolling windows need both --current-days and --reference-days")
+    for flag in ("months", "reference"):
+        if getattr(args, flag, None):
+            raise InputError(f"--{flag}", "names calendar months; rolling windows (--current-days) replace it")
+    if scored is not None:
+        raise InputError("--predictions", "rolling windows read a prediction log URL or --data, not sotag score output")
+    return current, reference, parse_as_of(getattr(args, "as_of", None))
 
 
 def _drift(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from sotag.data.paths import as_data_paths
 from sotag.infra.spark import SparkSettings
 from sotag.monitoring.severity import DEFAULT_THRESHOLDS
-from sotag.settings import DEFAULT_MODEL_URI
+from sotag.settings import DEFAULT_MODEL_URI, Settings
 
 EXIT_ALERT = 4
 
@@ -35,6 +37,17 @@ class DriftConfig:
     webhook: str | None = None
     seed: int = 0
     config_file: Path | None = None  # the settings file the command was given (--config): a retrain on alert gets it
+    # Rolling windows instead of calendar months (both set or neither): the current window is the `current_days`
+    # days before `as_of`, the reference the `reference_days` days before that (seed 004: 7 against 30).
+    current_days: int | None = None
+    reference_days: int | None = None
+    as_of: pd.Timestamp | None = None  # naive UTC; None: now
+    # The settings the job was built from: a retrain on alert runs with them (None: this process's environment).
+    settings: Settings | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def rolling(self) -> bool:
+        return self.current_days is not None
 
     def __post_init__(self) -> None:
         if self.data is not None:

@@ -84,6 +84,7 @@ class DriftResult:
     reference_pca: np.ndarray | None = field(default=None, repr=False)  # (n, 2) float32: the reference's sample
     reports_dir: Path | None = None  # where the runner put the finished reports folder
     min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
+    windows: dict[str, str] = field(default_factory=dict)  # rolling windows: their labels and spans (summary.json)
 
     @property
     def worst(self) -> str:
@@ -102,6 +103,7 @@ class DriftResult:
             worst=self.worst,
             seconds=round(self.seconds, 1),
             timings={k: round(v, 2) for k, v in self.timings.items()},
+            windows=dict(self.windows),
         )
 
 
@@ -150,7 +152,7 @@ class MonthScorer:
         self.reference_values: dict[str, float] = {}
         if self.predictions:
             scores = self._scores(prediction_reference)
-            predicted = decide(scores, tagger.config.top_k, tagger.config.threshold)
+            predicted = decide(scores, tagger.config.top_k, tagger.config.threshold, tagger.config.min_tags)
             self.ref_counts = stats.tag_distribution(predicted)
             self.ref_top = self.top_tags(scores)
             self.ref_top_tagged = self.ref_top[predicted.sum(axis=1) > 0]
@@ -198,7 +200,7 @@ class MonthScorer:
         """The month's out-of-sample questions: supervised figures (if tagged), and against the prediction
         baseline when there is one (then also their top tags, for Evidently's Jensen-Shannon)."""
         scores = self._scores(frame)
-        predicted = decide(scores, self.tagger.config.top_k, self.tagger.config.threshold)
+        predicted = decide(scores, self.tagger.config.top_k, self.tagger.config.threshold, self.tagger.config.min_tags)
         values = self._own_values(frame, scores, predicted) | {"n_model_questions": float(len(frame))}
         if not self.predictions:
             return values, None
@@ -235,6 +237,39 @@ class MonthScorer:
         return values, np.asarray(firsts, dtype=object)
 
 
+# The prediction log's own record of what was served (monitoring/runner.py `load_frame`): the tags, the top score.
+SERVED_TAGS, SERVED_TOP_SCORE = "served_tags", "served_top_score"
+
+
+def served_values(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, float]:
+    """What production served in `current` against `reference`, both read from the prediction log (seed 004):
+    PSI and chi-square on the served tags' distribution, KS on the top score. Empty when either side holds fewer
+    than `MIN_MODEL_QUESTIONS` logged predictions."""
+    if min(len(reference), len(current)) < MIN_MODEL_QUESTIONS:
+        return {}
+    tags = sorted({t for row in (*reference[SERVED_TAGS], *current[SERVED_TAGS]) for t in row})
+    index = {tag: j for j, tag in enumerate(tags)}
+
+    def counts(rows: pd.Series) -> np.ndarray:
+        out = np.zeros(len(tags))
+        for row in rows:
+            for tag in row:
+                out[index[tag]] += 1
+        return out
+
+    ref_counts, cur_counts = counts(reference[SERVED_TAGS]), counts(current[SERVED_TAGS])
+    chi2, chi2_p = stats.chi_square(ref_counts, cur_counts)
+    ks, ks_p = stats.ks(reference[SERVED_TOP_SCORE].to_numpy(float), current[SERVED_TOP_SCORE].to_numpy(float))
+    return {
+        "served_tag_psi": stats.psi(ref_counts, cur_counts),
+        "served_tag_chi2": chi2,
+        "served_tag_chi2_pvalue": chi2_p,
+        "served_top_score_ks": ks,
+        "served_top_score_ks_pvalue": ks_p,
+        "n_served_questions": float(len(current)),
+    }
+
+
 def _scored_by_month(config: DriftConfig, months: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """`sotag score` output of the checked months, per month."""
     from sotag.infra.scored import PARTITION, read_scored
@@ -256,12 +291,20 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
     start = time.perf_counter()
     timings: dict[str, float] = {}
     tagger, baselines = run.tagger, run.baselines
-    months = frame["creation_date"].dt.strftime("%Y-%m")
-    first, last = baselines.embedding_months
-    reference = sample(frame[(months >= first) & (months <= last)], config.max_reference, config.seed)
+    dates = frame["creation_date"]
+    reference_window = baselines.reference_window
+    reference = sample(frame[reference_window.mask(dates)], config.max_reference, config.seed)
     if reference.empty:
-        raise DataError(f"reference {first}..{last}: no questions in the data")
-    checked = {m: sample(frame[months == m], config.max_per_month, config.seed) for m in run.months}
+        raise DataError(f"reference {reference_window.label}: no questions in the data")
+    floor = run.floors.get("embeddings", 0)
+    if run.rolling and len(reference) < floor:
+        raise DataError(
+            f"reference window {reference_window.label}: not enough questions (n={len(reference)} < {floor}); "
+            "no verdict (a longer --reference-days, or wait for more traffic)"
+        )
+    windows = dict(zip(run.months, run.checked, strict=True))
+    checked = {m: sample(frame[w.mask(dates)], config.max_per_month, config.seed) for m, w in windows.items()}
+    empty = [m for m, f in checked.items() if len(f) == 0]
     checked = {m: f for m, f in checked.items() if len(f) > 0}
     supervised = "tags" in frame.columns and frame["tags"].map(len).gt(0).any()
     words = dict(baselines.words)
@@ -270,8 +313,10 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         words.pop(SUPERVISED_FAMILY, None)
         words.pop(VOCABULARY_FAMILY, None)
         notes.append("the questions carry no tags: supervised and vocabulary statistics skipped")
+    if run.rolling and empty:
+        notes.append(f"the current window {empty[0]} holds no questions: nothing to judge")
     prediction_reference = sample(
-        baselines.prediction_reference(frame, tuple(checked)), config.max_reference, config.seed
+        baselines.prediction_reference(frame, tuple(windows[m] for m in checked)), config.max_reference, config.seed
     )
 
     t = time.perf_counter()
@@ -339,9 +384,11 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
             reference=(ref_emb, scorer.ref_descriptors),
             current=(emb, descriptors(current)),
             tags=(reference_top, top_tags) if top_tags is not None else None,
-            title=f"sotag drift {month} vs reference {first}..{last}",
+            title=f"sotag drift {month} vs reference {reference_window.label}",
         )
         values |= evidently_values
+        if PREDICTIONS_FAMILY in month_words and SERVED_TAGS in current.columns:
+            values |= served_values(reference, current)
         labels = {family: baselines.labels[family] for family in month_words}
         embeddings_n, model_n = len(current), len(own)
         supervised_n = int(values.get("n_evaluated", model_n))
@@ -370,4 +417,17 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         notes=notes,
         reference_pca=scorer.pca.transform(ref_emb)[:, :2].astype(np.float32),
         min_questions=dict(run.floors),
+        windows=_windows(run) if run.rolling else {},
     )
+
+
+def _windows(run: ResolvedRun) -> dict[str, str]:
+    current, reference = run.checked[0], run.baselines.reference_window
+    return {
+        "current": current.label,
+        "current_days": f"{current.days:g}",
+        "current_span": current.describe(),
+        "reference": reference.label,
+        "reference_days": f"{reference.days:g}",
+        "reference_span": reference.describe(),
+    }

@@ -42,7 +42,9 @@ PCA_GRID = "pca_by_month.png"
 
 
 def render(result: DriftResult, rules: tuple[Rule, ...]) -> dict[str, bytes]:
-    """The two figures of a job, file name -> PNG bytes."""
+    """The two figures of a job, file name -> PNG bytes; none when no window holds a question (nothing to draw)."""
+    if not result.months:
+        return {}
     panels = [(m.month, m.pca, m.severity) for m in result.months]
     return {
         TIME_SERIES: png(time_series(result.summary(), list(rules)), dpi=100),

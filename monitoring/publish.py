@@ -38,15 +38,14 @@ def log_run(
 ) -> PublishedRun:
     """One fluent MLflow run in `runs`' experiment (the entry point's `use_fluent` with `config.experiment`);
     `figures`: file name -> PNG (monitoring/plots.py `render`)."""
-    with mlflow.start_run(
-        run_name=f"drift {run.months[0]}..{run.months[-1]}", experiment_id=runs.experiment_id
-    ) as active:
+    with mlflow.start_run(run_name=f"drift {run.label}", experiment_id=runs.experiment_id) as active:
         # The summary names its run, so the demo app can link each report to the MLflow UI.
         summary = result.summary().with_run(active.info.run_id, active.info.experiment_id)
         mlflow.log_params(
             {
-                "reference": f"{run.reference[0]}..{run.reference[1]}",
-                "months": f"{run.months[0]}..{run.months[-1]}",
+                "reference": run.baselines.reference_label,
+                "months": run.months[0] if run.rolling else run.label,
+                "windows": _windows(run),
                 "model_uri": run.model_uri,
                 "model_version": run.model_version or "",
                 "source": describe_data(config.data)[:5000] if config.data else str(config.predictions_url),
@@ -55,6 +54,12 @@ def log_run(
                 "exclude_sources": ",".join(config.exclude_sources),
             }
         )
+        if run.rolling:
+            current = run.checked[0]
+            mlflow.log_params(
+                {"current_days": config.current_days, "reference_days": config.reference_days,
+                 "as_of": f"{current.end:%Y-%m-%dT%H:%M}Z"}
+            )  # fmt: skip
         mlflow.set_tags({"sotag.stage": "drift", "worst_severity": result.worst})
         mlflow.set_tags({f"baseline.{family}": words[:5000] for family, words in result.baselines.items()})
         # The user's thresholds file as given (an input of the job, with its comments).
@@ -78,6 +83,13 @@ def log_run(
                 mlflow.log_text(month.predictions_html, f"reports/{month.predictions_report}")
         mlflow.log_text(summary.to_json(), f"reports/{SUMMARY_FILE}")
     return PublishedRun(active.info.run_id, active.info.experiment_id, summary)
+
+
+def _windows(run: ResolvedRun) -> str:
+    """The spans read, end excluded: `reference 2026-10-31 00:00..2026-11-30 00:00 UTC; current ...`."""
+    return f"reference {run.baselines.reference_window.describe()}; " + "; ".join(
+        f"{'current' if run.rolling else w.label} {w.describe()}" for w in run.checked
+    )
 
 
 def _log_bytes(data: bytes, artifact_file: str) -> None:

@@ -15,12 +15,13 @@ import pandas as pd
 from tabulate import tabulate
 
 from sotag.data import filter_sources, load_questions
+from sotag.data.store import StoreSource
 from sotag.infra.drift_summary import write_summary
 from sotag.infra.tracking import FluentRuns, TrackingSettings
 from sotag.monitoring import plots
 from sotag.monitoring.actions import post_webhook, retrain_line
 from sotag.monitoring.config import EXIT_ALERT, DriftConfig
-from sotag.monitoring.job import DriftResult, run_drift
+from sotag.monitoring.job import SERVED_TAGS, SERVED_TOP_SCORE, DriftResult, run_drift
 from sotag.monitoring.publish import log_run
 from sotag.monitoring.reports import write_reports
 from sotag.monitoring.resolved import resolve_run
@@ -35,9 +36,14 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
         return filter_sources(frame, config.exclude_sources)
     from sotag.infra.prediction_log import read_predictions
 
-    logged = read_predictions(config.predictions_url)
+    start = end = None
+    if config.rolling and config.as_of is not None:  # only the two windows are read
+        days = config.current_days + config.reference_days
+        start, end = (config.as_of - pd.Timedelta(days=days)).isoformat(), config.as_of.isoformat()
+    logged = read_predictions(config.predictions_url, start, end)
     if logged.empty:
-        raise DataError(f"{config.predictions_url}: the prediction log is empty")
+        within = f" between {start} and {end} UTC" if start else ""
+        raise DataError(f"{config.predictions_url}: the prediction log holds no prediction{within}")
     if logged["title"].isna().all():
         raise DataError(
             f"{config.predictions_url}: the log holds digests only; start the gateway with SOTAG_LOG_TEXT=1 "
@@ -49,6 +55,9 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
             "creation_date": pd.to_datetime(logged["ts"], utc=True).dt.tz_localize(None),
             "title": logged["title"],
             "body": logged["body"].fillna(""),
+            # What was served, for the served-prediction statistics (monitoring/job.py `served_values`).
+            SERVED_TAGS: logged["tags"].map(list),
+            SERVED_TOP_SCORE: logged["scores"].map(lambda s: float(max(s)) if len(s) else 0.0),
         }
     )
 
@@ -56,7 +65,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
 def retrain_args(config: DriftConfig) -> list[str] | None:
     """The arguments of the retrain an alert starts: the job's own data paths, all of them (none: the default), and
     the settings file the job was given (the environment and the working folder's sotag.toml it inherits)."""
-    args = ["--data", *map(str, config.data)] if config.data else []
+    args = ["--data", *(p.url if isinstance(p, StoreSource) else str(p) for p in config.data)] if config.data else []
     if config.config_file is not None:
         args += ["--config", str(config.config_file)]
     return args or None
@@ -80,7 +89,10 @@ def execute(
     run = resolve_run(config, frame, resolve(config.model_uri, settings))
     load_s = time.perf_counter() - start
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    reports_dir = config.reports_root / f"{stamp}_{run.months[0]}_{run.months[-1]}"
+    checked = f"{run.months[0]}_{run.months[-1]}"
+    if run.rolling:  # the windows: 20261207T060000_7d-2026-11-30..2026-12-06_vs_30d-2026-10-31..2026-11-29
+        checked = run.label.replace(" vs ", "_vs_").replace(" ", "-")
+    reports_dir = config.reports_root / f"{stamp}_{checked}"
     # Written under a hidden name and renamed when complete: a reader (the demo app, a person) never takes a
     # half-written folder (a full disk, an unwritable folder, a crash) for a finished report.
     partial = config.reports_root / f".partial-{reports_dir.name}"
@@ -114,12 +126,27 @@ def execute(
     ]  # fmt: skip
     trained_before = run.baselines.trained_before
     trained = f", trained on questions before {trained_before:%Y-%m-%d}" if trained_before else ""
+    if run.rolling:
+        current, reference = run.checked[0], run.baselines.reference_window
+        print(
+            f"drift: current window {current.label} ({current.days:g} days, {current.describe()}) against the "
+            f"reference window {reference.label} ({reference.days:g} days, {reference.describe()})"
+        )
     print(f"drift: model {run.model_name} v{run.model_version}{trained}; each family of statistics against:")
     for family in FAMILIES:
         print(f"  {family + ':':<13}{result.baselines.get(family, 'skipped (see below)')}")
     for note in result.notes:
         print(f"  note: {note}")
-    headers = ["month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag", "P@1", "OOV"]
+    headers = ["window" if run.rolling else "month", "n", "severity", "emb AUC", "centroid", "tag PSI", "no-tag",
+               "P@1", "OOV"]  # fmt: skip
+    served = [m for m in result.months if "served_tag_psi" in m.values]
+    for m in served:
+        v = m.values
+        print(
+            f"served: {m.month}: {int(v['n_served_questions'])} logged predictions: tag PSI {v['served_tag_psi']:.3f}, "
+            f"chi-square p {v['served_tag_chi2_pvalue']:.3g}, top-score KS {v['served_top_score_ks']:.3f} "
+            f"(p {v['served_top_score_ks_pvalue']:.3g})"
+        )
     print(tabulate(rows, headers=headers))
     for m in result.months:
         for reason in m.reasons:
@@ -140,10 +167,11 @@ def execute(
     if result.worst == "alert":
         code = EXIT_ALERT
         alerts = [m.month for m in result.months if m.severity == "alert"]
-        print(f"drift: ALERT in {', '.join(alerts)} (exit {EXIT_ALERT})")
+        where = f"the current window {alerts[0]} vs {run.baselines.reference_label}" if run.rolling else ""
+        print(f"drift: ALERT in {where or ', '.join(alerts)} (exit {EXIT_ALERT})")
         if config.webhook:
             print(post_webhook(config.webhook, result.summary().to_dict()))
         if config.on_alert == "retrain":
             print("drift: running retrain", flush=True)
-            print(retrain_line(retrain_args(config)))
+            print(retrain_line(config.settings, retrain_args(config)))
     return result, code

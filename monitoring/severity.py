@@ -35,6 +35,8 @@ LABELS = {
     "recall_at_5": "R@5",
     "f1_at_3": "F1@3",
     "oov_share": "out-of-vocabulary share",
+    "served_tag_psi": "served tag PSI",
+    "served_top_score_ks": "served top-score KS",
 }
 
 

@@ -57,3 +57,9 @@ def chi_square(reference_counts: np.ndarray, current_counts: np.ndarray) -> tupl
         return 0.0, 1.0
     result = stats.chi2_contingency(table)
     return float(result.statistic), float(result.pvalue)
+
+
+def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test on one numeric column (seed 004's KS): the statistic and its p-value."""
+    result = stats.ks_2samp(reference, current)
+    return float(result.statistic), float(result.pvalue)

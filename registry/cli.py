@@ -8,10 +8,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from sotag.data import resolve_data_paths
 from sotag.data.split import parse_sources
 from sotag.infra.argtypes import add_data_argument, positive_float, setting, unit_float
-from sotag.infra.tracking import TrackingSettings
+from sotag.infra.tracking import TrackingSettings, log_to_launched_run
 from sotag.registry.behaviour import DEFAULT_CASES
 from sotag.registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
 from sotag.registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
@@ -87,6 +86,9 @@ def gate_from_settings(
 def promotion_lines(result: PromotionResult, model_name: str) -> list[str]:
     """What `promote` (and `retrain`, and `promote --dry-run`) prints about a result."""
     verdict = result.verdict
+    if result.unjudged is not None:
+        kept = f"v{result.champion} stays @{CHAMPION}" if result.champion else f"no @{CHAMPION} yet"
+        return [f"promote: KEPT ({kept}) without a verdict in {result.seconds:.1f} s: {result.unjudged}"]
     if verdict is None:
         return [f"promote: v{result.version} is already @{CHAMPION}; nothing to do"]
     behaviour = f"; behavioural cases: {verdict.behaviour.summary()}" if verdict.behaviour else ""
@@ -146,10 +148,22 @@ def rollback_line(result: RollbackResult) -> str:
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     registry = open_registry(TrackingSettings.from_settings(settings), settings.tracking.model_name)
-    data = resolve_data_paths(settings.data, settings.home, settings.store_file)
+    data = settings.data_paths()
     gate = gate_from_settings(settings, data, args.eval_start, args.eval_end_gate, args.eval_exclude_sources)
     result = promote(registry, gate, args.version, dry_run=args.dry_run)
     print("\n".join(promotion_lines(result, registry.name)))
+    verdict = result.verdict
+    figures = {} if verdict is None else verdict.metrics
+    log_to_launched_run(
+        TrackingSettings.from_settings(settings),
+        {f"{who}_{name}": value for who, values in figures.items() for name, value in values.items()},
+        {
+            "sotag.promote.version": result.version,
+            "sotag.promote.decision": "promoted" if result.promoted else "kept",
+            "sotag.promote.champion": result.champion or "",
+            "sotag.promote.reason": "" if verdict is None else verdict.reason[:4000],
+        },
+    )
     return result.exit_code
 
 

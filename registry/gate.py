@@ -134,8 +134,11 @@ def evaluation_frame(data: Sequence[Path], window: Window, frame: pd.DataFrame |
 
 
 def model_scores(tagger: Tagger, frame: pd.DataFrame, batch: int = 2048, label: str = "model") -> np.ndarray:
-    """The model's scores on `frame`'s questions: (len(frame), len(tagger.vocabulary)) float32, in batches."""
-    out = np.zeros((len(frame), len(tagger.vocabulary)), dtype=np.float32)
+    """The model's scores on `frame`'s questions: (len(frame), len(tagger.vocabulary)) float64, in batches.
+
+    float64, not float32: a calibrated version's probabilities keep the raw scores' order by a tie-break of 1e-6
+    times the raw score's difference (tagger.calibration), which float32 rounds away, reordering tied tags."""
+    out = np.zeros((len(frame), len(tagger.vocabulary)), dtype=np.float64)
     titles, bodies = frame["title"].tolist(), frame["body"].tolist()
     for start in tqdm(range(0, len(frame), batch), desc=f"scoring {label}", leave=False, mininterval=1, disable=None):
         stop = start + batch
@@ -154,10 +157,11 @@ def score_models(models: dict[str, Tagger], frame: pd.DataFrame, batch_size: int
     for label, tagger in models.items():
         columns = np.array([index[t] for t in tagger.vocabulary])
         own = model_scores(tagger, frame, batch_size, label)
-        scores = np.zeros((len(frame), len(union)), dtype=np.float32)
+        scores = np.zeros((len(frame), len(union)), dtype=np.float64)
         scores[:, columns] = own
         # Coverage stays relative to the model's own vocabulary: the share of its tags it ever predicts.
-        result = evaluate(scores, y_true, union, tagger.config.top_k, tagger.config.threshold)
+        served = tagger.config
+        result = evaluate(scores, y_true, union, served.top_k, served.threshold, served.min_tags)
         metrics = dict(result.metrics)
         metrics.update(all_tags_from_scores(own, tagger.vocabulary, asked))
         predicted = result.per_tag.set_index("tag")["predicted"]

@@ -32,9 +32,13 @@ class PromotionResult:
     verdict: Verdict | None  # None: the version already was the champion, nothing was judged
     seconds: float
     dry_run: bool = False  # the verdict was computed and nothing was recorded
+    # Why the champion was kept without a verdict (retrain: too few questions neither model trained on).
+    unjudged: str | None = None
 
     @property
     def exit_code(self) -> int:
+        if self.unjudged is not None:
+            return EXIT_KEPT
         if self.verdict is None:
             return EXIT_PROMOTED
         if self.dry_run:

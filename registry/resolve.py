@@ -65,6 +65,9 @@ class ResolvedModel:
             "top_k": self.tagger.config.top_k,
             "threshold": self.tagger.config.threshold,
             "score_kind": self.tagger.config.score_kind,
+            # Calibrated: the scores are probabilities that the asker chose the tag (sotag.tagger.calibration).
+            "calibrated": self.tagger.config.calibration is not None,
+            "min_tags": self.tagger.config.min_tags,
             "preprocessing": self.tagger.config.preprocessing,
             "selection": self.tagger.config.selection,
         }

@@ -9,9 +9,11 @@
   ("Champion since … UTC, promoted over v2 by …: <reason>", "Champion until … UTC, replaced by v3 …", "Rolled
   back on …"; a refused challenger's is "Kept out of @champion …", written by `lifecycle.record_verdict`),
   which the MLflow UI shows beside each version.
-* Moves are guarded by a compare-and-set on the champion alias, made atomic on this machine by a
-  lock file held only for the check, the alias write and the history event: the move is refused
-  when the champion changed since the decision was made (the decision itself runs unlocked).
+* Moves are guarded by a compare-and-set on the champion alias, made atomic by a lock held only for the
+  check, the alias write and the history event: the move is refused when the champion changed since the
+  decision was made (the decision itself runs unlocked). On the server profile the lock is a PostgreSQL
+  advisory lock every promoting host sees (`promote.lock_url`, by default the backend store); on the embedded
+  profile a lock file on this machine (registry/locks.py).
 * Reading tells absence from outage: only MLflow's RESOURCE_DOES_NOT_EXIST means "not there"; any other
   failure of the tracking server is a `ComponentFault` (exit 1), so nothing is ever decided on a read
   that failed (a 503 on `@champion` is not "no champion yet").
@@ -43,16 +45,14 @@ held is a move in flight, not an interrupted one, which is why recovery takes th
 from __future__ import annotations
 
 import getpass
-import hashlib
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -61,6 +61,7 @@ from sotag.infra.store_errors import TRACKING, fault, is_absent
 from sotag.infra.tracking import TrackingSettings
 from sotag.registry.card import read_card, write_card
 from sotag.registry.history import HISTORY_PREFIX, Event, HistoryLog
+from sotag.registry.locks import AdvisoryRegistryLock, FileRegistryLock, LockTimeout
 from sotag.registry.resolve import load_version
 from sotag.tagger.errors import SotagError
 from sotag.tagger.model import Tagger
@@ -105,14 +106,18 @@ class Registry:
         lock_dir: Path,
         lock_timeout_s: float = 600.0,
         artifact_root: str | None = None,
+        lock_url: str | None = None,
     ):
         self.client = client
         self.name = name
         self._artifact_root = artifact_root  # where the history experiment's (empty) artifact folder goes
-        # One lock file per registry store and model: promotions elsewhere do not wait on this one.
-        digest = hashlib.sha256(f"{store_uri}|{name}".encode()).hexdigest()[:16]
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(lock_dir / f"registry-{digest}.lock"), timeout=lock_timeout_s)
+        # One lock per registry store and model: promotions elsewhere do not wait on this one. On a database every
+        # promoting host sees (the server profile's PostgreSQL), else a lock file on this machine (registry/locks.py).
+        self._lock: FileRegistryLock | AdvisoryRegistryLock = (
+            AdvisoryRegistryLock(lock_url, name, lock_timeout_s)
+            if lock_url
+            else FileRegistryLock(lock_dir, store_uri, name, lock_timeout_s)
+        )
 
     # -- reading --------------------------------------------------------------------
     def model(self) -> RegisteredModel | None:
@@ -196,15 +201,16 @@ class Registry:
 
     # -- writing --------------------------------------------------------------------
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Serialise the compare-and-set of champion moves from this machine (the alias check covers the rest)."""
-        try:
-            with self._lock:
-                yield
-        except Timeout as exc:
-            raise RegistryConflict(
-                f"another promote/rollback holds {self._lock.lock_file} for over {self._lock.timeout:.0f} s"
-            ) from exc
+    def locked(self, action: str = "promote") -> Iterator[None]:
+        """Serialise the compare-and-set of champion moves (the alias check covers the rest): across every host on
+        the server profile (a PostgreSQL advisory lock), on this machine otherwise (a lock file). RegistryConflict
+        saying who holds it when it stays taken past the timeout; ComponentFault when the lock database fails."""
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(self._lock.hold(action))
+            except LockTimeout as exc:
+                raise RegistryConflict(str(exc)) from None
+            yield
 
     def move_champion(
         self,
@@ -221,7 +227,7 @@ class Registry:
         decision: raises RegistryConflict when the champion moved since `expected_current` was read, and
         the caller judges again. The version tags and the legacy stage are annotations written after it.
         """
-        with self.locked():
+        with self.locked(action):
             self._recover(by=action)
             current = self.alias(CHAMPION)
             if current != expected_current:
@@ -271,7 +277,7 @@ class Registry:
     def recover(self, by: str) -> list[Event]:
         """Complete or abandon every interrupted champion move (see the module docstring); return them as
         recorded now. `by` names the command that found them. Takes the lock: a move in flight is waited for."""
-        with self.locked():
+        with self.locked(by):
             return self._recover(by)
 
     def _recover(self, by: str) -> list[Event]:
@@ -351,5 +357,10 @@ class Registry:
 def open_registry(settings: TrackingSettings, model_name: str) -> Registry:
     """The registry of `model_name` in the store the settings name (a client of its own; no process-wide state)."""
     return Registry(
-        settings.client(), model_name, settings.tracking_uri, settings.lock_dir, artifact_root=settings.artifact_root
+        settings.client(),
+        model_name,
+        settings.tracking_uri,
+        settings.lock_dir,
+        artifact_root=settings.artifact_root,
+        lock_url=settings.promote_lock_url,
     )

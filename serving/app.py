@@ -39,7 +39,7 @@ from sotag.serving.admin_guard import FailedAttempts, token_matches
 from sotag.serving.alias_watch import AliasCheck, AliasWatch
 from sotag.serving.config import GatewayConfig
 from sotag.serving.content_coding import ContentDecoding
-from sotag.serving.jobs import JobRefused, Jobs, RetrainJob
+from sotag.serving.jobs import JobRefused, Jobs, RetrainLauncher
 from sotag.serving.metrics import GatewayMetrics
 from sotag.serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from sotag.serving.model_holder import ModelHolder
@@ -203,12 +203,12 @@ def create_app(
     config: GatewayConfig,
     holder: ModelHolder | None = None,
     prediction_log: PredictionLog | None = None,
-    retrain: RetrainJob | None = None,
+    retrain: RetrainLauncher | None = None,
 ) -> FastAPI:
     """Build the gateway; the model loads here (before the first request), not lazily.
 
-    `retrain` is what /admin/retrain runs: `sotag retrain` in this process (given by the `sotag` command
-    layer, since serving does not import training); without it the route answers 503."""
+    `retrain` is what /admin/retrain starts: `sotag retrain` as a child process with the gateway's settings
+    (`sotag gateway` gives `RetrainProcess(settings)`, sotag.infra.retrain_job); without it the route answers 503."""
     metrics = GatewayMetrics.create()
     holder = holder or ModelHolder(config.model_uri, config.tracking)
     plog = (
@@ -235,6 +235,7 @@ def create_app(
         if watch is not None:
             watch.stop()
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
+        jobs.close()  # a retrain still running is stopped (SIGTERM: its runs end KILLED, the registry unchanged)
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package (served under
     # /static-offline-docs), not from a CDN: sotag runs where nothing beyond the package registries is reachable.
@@ -467,7 +468,7 @@ def create_app(
         if retrain is None:
             raise ApiError(503, "retrain is not available in this gateway (start it with `sotag gateway`)")
         try:
-            return jobs.start(retrain)
+            return await run_in_threadpool(jobs.start, retrain)  # starting a process forks: not on the event loop
         except JobRefused as running:
             raise ApiError(409, f"a retrain is already running (job {running})") from None
 

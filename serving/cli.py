@@ -6,12 +6,12 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from sotag.infra.argtypes import add_model_uri_argument, positive_int, setting
+from sotag.infra.retrain_job import RetrainProcess
 from sotag.infra.tracking import TrackingSettings, use_fluent
 from sotag.registry.cli import add_model_name_argument
 from sotag.serving.config import GatewayConfig
@@ -76,8 +76,8 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     # A --model-uri typed on this command line beats a model folder from the environment ($MODEL_DIR).
     typed = settings.served_model_uri if "model_uri" in vars(args) else None
     config = model_to_serve(GatewayConfig.from_settings(settings, model_uri=typed))
-    retrain = partial(args.retrain_job, settings) if args.retrain_job is not None else None
-    app = create_app(config, retrain=retrain)
+    # /admin/retrain starts `sotag retrain` as a child process with this gateway's settings (no model fitted here).
+    app = create_app(config, retrain=partial(RetrainProcess, settings))
     model = app.state.holder.current
     host, port = settings.gateway.host, settings.gateway.port
     print(f"gateway: {model.name} v{model.version} from {model.source} on http://{host}:{port} (docs /docs)")
@@ -171,9 +171,9 @@ def add_master_argument(p: argparse.ArgumentParser) -> None:
     setting(p, "--master", "spark.master", "any Spark master URL")
 
 
-def register(subparsers: argparse._SubParsersAction, retrain_job: Callable[[Settings], int] | None = None) -> None:
-    """The serving sub-commands; `retrain_job(settings)` is what the gateway's /admin/retrain runs (`sotag retrain`
-    in the gateway's process), handed in by the `sotag` command layer since serving does not import training."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """The serving sub-commands; the gateway's /admin/retrain starts `sotag retrain` as a child process
+    (sotag.infra.retrain_job) with the gateway's settings."""
     p = subparsers.add_parser("serve", help="mlflow models serve on the registered champion (/invocations)")
     add_model_uri_argument(p)
     setting(p, "--host", "serve.host", "bind address")
@@ -194,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction, retrain_job: Callable[[Sett
     setting(p, "--port", "gateway.port", "$PORT sets it too", type=int)
     setting(p, "--log-level", "gateway.log_level")
     setting(p, "--access-log", "gateway.access_log", "log every request", action="store_true")
-    p.set_defaults(handler=_gateway, retrain_job=retrain_job)
+    p.set_defaults(handler=_gateway)
 
     p = subparsers.add_parser(
         "score",

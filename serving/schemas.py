@@ -89,8 +89,9 @@ class Options(BaseModel):
         None,
         ge=-MAX_ABS_THRESHOLD,
         le=MAX_ABS_THRESHOLD,
-        description="minimum score of a tag: in [0, 1] for a probability model (/model_info says score_kind), "
-        "any number within +-1e9 for a margin model",
+        description="minimum score of a tag: in [0, 1] for a probability model (/model_info says score_kind; "
+        "calibrated: the probability that the asker would choose the tag), any number within +-1e9 for a margin "
+        "model; the version's min_tags best tags are served whatever their score",
     )
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 from sotag import interrupts
 from sotag.infra.argtypes import settings_flags
-from sotag.infra.tracking import TrackingSettings
+from sotag.infra.tracking import TrackingSettings, note_launched_run
 from sotag.monitoring import cli as monitoring_cli
 from sotag.registry import cli as registry_cli
 from sotag.serving import cli as serving_cli
 from sotag.settings import Loaded, Settings, describe, load_settings, quiet_artifact_downloads
 from sotag.tagger.errors import ComponentFault, SotagError
 from sotag.training import cli as training_cli
+from sotag.training.evaluate import EVALUATION_EXPERIMENT
 
 # In the order `sotag --help` lists them: the lifecycle from training to monitoring.
 SECTIONS = (training_cli, registry_cli, serving_cli, monitoring_cli)
@@ -34,12 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sotag {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for section in SECTIONS:
-        if section is serving_cli:
-            # The gateway's /admin/retrain runs the function `sotag retrain` runs: this layer may import every
-            # stage, serving may not import training, so the job is handed to it here.
-            section.register(subparsers, retrain_job=training_cli.retrain_job)
-        else:
-            section.register(subparsers)
+        section.register(subparsers)
     p = subparsers.add_parser(
         "config",
         help="print every setting, its value and where it came from (default, file, env, flag); where state lives",
@@ -152,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_artifact_downloads()
         extra: dict[str, Any] = {"loaded": loaded} if handler is _config else {}
         with interrupts.interruptible():
-            return handler(args, settings, **extra)
+            code = handler(args, settings, **extra)
+        _note_launched_run(args.command, settings, code)
+        return code
     except KeyboardInterrupt as exc:  # Ctrl-C, or an `interrupts.Interrupted` for SIGTERM / SIGINT
         return _interrupted(args.command, exc, settings)
     except ComponentFault as exc:
@@ -168,6 +166,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sotag {args.command}: failed: {fault}", file=sys.stderr)
         return 1
+
+
+def own_experiment(command: str, settings: Settings) -> str:
+    """The experiment a command's runs belong in: drift's, promotion's, evaluation's, else the training runs'."""
+    if command == "evaluate":
+        return EVALUATION_EXPERIMENT
+    if command in ("drift", "schedule"):
+        return settings.drift.experiment
+    if command in ("promote", "rollback"):
+        return settings.promote.experiment
+    return settings.train.experiment
+
+
+def _note_launched_run(command: str, settings: Settings, code: int) -> None:
+    """Under `mlflow run`: the launcher's run tagged with the stage, and a note when it is in another stage's
+    experiment (infra.tracking.note_launched_run)."""
+    tracking = TrackingSettings.from_settings(settings)
+    if not tracking.launched_run_id:
+        return
+    note = note_launched_run(tracking, command, own_experiment(command, settings), code)
+    if note:  # stderr: a command's last stdout line is its interface (evaluate:, drift:, …)
+        print(note, file=sys.stderr)
 
 
 def _interrupted(command: str, exc: BaseException, settings: Settings | None) -> int:

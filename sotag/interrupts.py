@@ -19,9 +19,10 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 import mlflow
 from mlflow.entities import RunStatus
@@ -80,13 +81,29 @@ def interruptible() -> Iterator[None]:
     _pending.clear()
     previous = {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _redeliver)
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _quiet_when_redelivered(unraisable)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)  # delivered: the command has unwound
         _pending.clear()
+        sys.unraisablehook = unraisable
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _quiet_when_redelivered(default: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Python's hook for an exception it cannot raise (a weakref callback, a `__del__`): an `Interrupted` swallowed
+    there is delivered again by the timer, so it is not printed as "Exception ignored … Traceback" (the user sees one
+    line, `sotag CMD: interrupted`); any other exception goes to `default`."""
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Interrupted) and _pending:
+            return
+        default(unraisable)
+
+    return hook
 
 
 def end_interrupted_runs(settings: TrackingSettings) -> list[str]:

@@ -91,17 +91,27 @@ class TrainSection(Section):
     min_df: int = Field(2, ge=1)
     C: float = Field(30.0, gt=0)
     top_k: int = Field(5, ge=1)
-    threshold: float = Field(0.3, ge=0, le=1)
-    choose_threshold: bool = False
+    # The served threshold on calibrated probabilities; None: the one with the best served F1 on the newest
+    # `ensemble.validation_share` of the training window (the slice the calibration is fitted on).
+    threshold: float | None = Field(None, ge=0, le=1)
+    choose_threshold: bool = False  # choose it even when `threshold` is set (the flag of versions before 0.4)
+    calibrate: bool = True  # map the kind's scores to calibrated probabilities (sotag.tagger.calibration)
+    min_tags: int = Field(1, ge=0)  # every question gets at least this many tags (its best), at most top_k
     n_jobs: int = Field(2, ge=1)
     experiment: str = "stackoverflow-tagger"
     eval_days: int = Field(30, ge=1)  # retrain: evaluate on the last N days of the data
+    # retrain: the fewest questions neither the challenger nor the champion trained on that it judges on; fewer:
+    # the champion is kept without a verdict (exit 3), the reason said
+    retrain_min_questions: int = Field(200, ge=1)
     compare_kinds: str | None = None  # compare: comma-separated kinds (None: every trainable kind)
     plt: PltOptions = PltOptions()
     ensemble: EnsembleOptions = EnsembleOptions()
 
 
 class PromoteSection(Section):
+    # Where `mlflow run . -e promote|rollback` runs belong (the launcher's run records the decision): not among the
+    # training runs.
+    experiment: str = "stackoverflow-tagger-promotions"
     primary_metric: str = "f1_at_3_all"
     floor_metric: str = "f1_at_3"
     floor: float = Field(0.45, ge=0, le=1)
@@ -111,6 +121,10 @@ class PromoteSection(Section):
     run_behaviour_cases: bool = True
     mirror_stages: bool = False
     replace_broken_champion: bool = False
+    # A PostgreSQL URL whose advisory lock serialises champion moves across every host (registry/locks.py); None:
+    # the server profile's backend store (server.backend_store_uri) when the tracking URI is a server, else the
+    # lock file under tracking.lock_dir (one machine).
+    lock_url: str | None = None
 
 
 class ServeSection(Section):
@@ -173,6 +187,10 @@ class DriftSection(Section):
     mlflow: bool = True
     experiment: str = "drift-monitoring"
     cron: str = "0 6 1 * *"  # sotag schedule, UTC
+    # Rolling windows instead of calendar months (set both, or neither): the current window is the
+    # `current_days` days before --as-of (default: now, UTC), the reference the `reference_days` days before that.
+    current_days: int | None = Field(None, ge=1)
+    reference_days: int | None = Field(None, ge=1)
 
 
 class StoreSection(Section):
@@ -182,6 +200,11 @@ class StoreSection(Section):
     # A load whose refused rows (no integer id, no title, no date) are more than this share of what it read is
     # refused whole: nothing is written (a file that is mostly not questions is a wrong file, not a few bad rows).
     max_refused_share: float = Field(0.5, ge=0, le=1)
+    # Every command that reads the store (`--data store`, a `.db`, a database URL) reads only the questions created
+    # in this window (`--since` / `--until`: YYYY-MM-DD or an ISO time, UTC; `until` excluded); None: unbounded.
+    since: str | None = None
+    until: str | None = None
+    inbox: Path | None = None  # `sotag ingest --inbox`: the folder new files land in; None: <home>/inbox
 
 
 class AppSection(Section):
@@ -207,7 +230,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     home: Path = Path(".")  # where every piece of state lives (resolved against the working folder)
-    data: tuple[Path, ...] = ()  # the questions; empty: the shared data beside home, else the bundled sample
+    # The questions: files or folders, a question store (`store`, a `.db`, a database URL such as
+    # postgresql://…); empty: the shared data beside home, else the bundled sample.
+    data: tuple[Path | str, ...] = ()
     cache_dir: Path | None = None  # None: <home>/.cache
     model_uri: str | None = None  # the model serve/gateway/score/evaluate/drift use; None: models:/<name>@champion
     debug: bool = False  # tracebacks for component faults
@@ -228,8 +253,13 @@ class Settings(BaseSettings):
     @classmethod
     def _paths(cls, value: Any) -> Any:
         """One path, a list of paths, or several separated by the OS path separator (`a.parquet:extra/`)."""
-        if isinstance(value, str):
-            return tuple(p for p in value.split(os.pathsep) if p)
+        if isinstance(value, str) and value.lstrip().startswith("["):  # a JSON list (settings_environment's)
+            value = json.loads(value)
+        elif isinstance(value, str):
+            # A database URL holds ':' (the path separator): it is one value, whole.
+            value = [value] if "://" in value else [p for p in value.split(os.pathsep) if p]
+        if isinstance(value, list | tuple):  # a URL stays text (a Path would fold its '//'), anything else a Path
+            return tuple(v if isinstance(v, str) and "://" in v else Path(v) for v in value)
         return value
 
     @classmethod
@@ -263,14 +293,42 @@ class Settings(BaseSettings):
         return self.tracking.lock_dir or self.home / ".locks"
 
     @property
+    def promotion_lock_url(self) -> str | None:
+        """The database of the promotion lock every host sees: `promote.lock_url`, else the server profile's
+        PostgreSQL backend store when the tracking store is that server; None: the lock file (`lock_dir`)."""
+        if self.promote.lock_url:
+            return self.promote.lock_url
+        backend = self.server.backend_store_uri or ""
+        if self.tracking_uri.startswith(("http://", "https://")) and backend.startswith("postgresql"):
+            return backend
+        return None
+
+    @property
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.home / 'questions.db'}"
+
+    @property
+    def store_source(self) -> Path | str:
+        """What `--data store` reads: the SQLite file, or the server database's URL."""
+        return self.store_file or self.store_url
+
+    def data_paths(self) -> tuple[Any, ...]:
+        """The questions every command reads: the `data` setting resolved (sotag.data.resolve_data_paths), each
+        question store read within store.since..store.until. DataError / InputError naming the flag."""
+        from sotag.data import resolve_data_paths
+
+        return resolve_data_paths(self.data, self.home, self.store_source, self.store.since, self.store.until)
 
     @property
     def store_file(self) -> Path | None:
         """The question store's file when it is SQLite (what `--data store` reads); None for a server database."""
         url = self.store_url
         return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The folder `sotag ingest --inbox` loads new files from (the weekly pipeline's landing folder)."""
+        return self.store.inbox or self.home / "inbox"
 
     @property
     def ui_url_file(self) -> Path:
@@ -311,13 +369,14 @@ class Settings(BaseSettings):
         return {
             "tracking store": self.tracking_uri,
             "artifacts": self.artifact_root or "(the tracking server's)",
-            "promotion locks": str(self.lock_dir),
+            "promotion locks": self.promotion_lock_url or str(self.lock_dir),
             "prediction log": self.prediction_log_url,
             "prediction spool": str(self.spool_dir),
             "fetched model": str(self.fetched_model_dir),
             "drift reports": str(self.reports_dir),
             "embedding cache": str(self.cache),
             "question store": self.store_url,
+            "question inbox": str(self.inbox_dir),
         }
 
 
@@ -338,6 +397,7 @@ ENVIRONMENT: dict[str, str] = {
     "MLFLOW_S3_ENDPOINT_URL": "s3_endpoint_url",  # after AWS_ENDPOINT_URL: MLflow's own name wins
     "SOTAG_PROMOTION_FLOOR": "promote.floor",
     "SOTAG_MAX_LATENCY_MS": "promote.max_latency_ms",
+    "SOTAG_PROMOTE_LOCK_URL": "promote.lock_url",
     "PORT": "gateway.port",  # a PaaS (Heroku, as the original Tagger API ran) names the port this way
     "MODEL_DIR": "gateway.model_dir_served",  # the original Tagger API's variable
     "SOTAG_ADMIN_TOKEN": "gateway.admin_token",
@@ -406,6 +466,7 @@ def _field_paths(model: type[BaseModel], prefix: str = "") -> dict[str, type[Bas
 
 
 FIELDS = _field_paths(Settings)
+_LOWER_FIELDS = {dotted.lower(): dotted for dotted in FIELDS}
 
 
 class EnvironmentSource(PydanticBaseSettingsSource):
@@ -442,6 +503,7 @@ class EnvironmentSource(PydanticBaseSettingsSource):
             if not name.startswith(ENV_PREFIX) or NESTED not in name or not value.strip():
                 continue
             dotted = name.removeprefix(ENV_PREFIX).lower().replace(NESTED, ".")
+            dotted = _LOWER_FIELDS.get(dotted, dotted)  # SOTAG_TRAIN__C is train.C
             if dotted not in FIELDS or FIELDS[dotted] is not None:
                 raise InputError(name, f"no setting {dotted!r} (`sotag config` lists them)")
             flat[dotted], self.names[dotted] = value, name
@@ -634,16 +696,55 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def child_environment(settings: Settings | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_environment(
+    settings: Settings | None, extra: Mapping[str, str] | None = None, *, every_setting: bool = False
+) -> dict[str, str]:
     """The environment for a process sotag starts (the scoring server, a tracking server, PostgreSQL): this
     process's, with the settings that process must see (its tracking store, its home) and `extra`. Here because it
-    reads `os.environ`, which no other product module does."""
+    reads `os.environ`, which no other product module does.
+
+    `every_setting`: for a `sotag` command started from this one (the gateway's and the drift job's retrain):
+    every setting this process holds, as `SOTAG_<SECTION>__<FIELD>` (`settings_environment`), so the child runs
+    with the settings its parent was built with (flags, config file and environment included), whatever its
+    working folder holds; a run id set by `mlflow run` is not passed on (the child logs runs of its own)."""
     env = dict(os.environ)
     if settings is not None:
         env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
         env["SOTAG_HOME"] = str(settings.home)
+        if every_setting:
+            env.pop("MLFLOW_RUN_ID", None)
+            env.update(settings_environment(settings))
     env.update(extra or {})
     return env
+
+
+# Top-level fields as their documented variables (a nested name needs a section: SOTAG_<SECTION>__<FIELD>).
+_TOP_LEVEL_NAMES = {dotted: name for name, dotted in ENVIRONMENT.items() if "." not in dotted}
+# Not passed to a child command: secrets it does not need (it inherits them where they came from the environment)
+# and the run a launcher (`mlflow run`) gave this process.
+_NOT_PASSED = SECRETS | {"tracking.launched_run_id"}
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """Every set (non-None) setting as the variable `load_settings` reads back to the same value:
+    `SOTAG_TRAIN__TOP_N_TAGS=200`, `SOTAG_HOME=/srv/sotag`, `SOTAG_DATA=a.parquet:b.parquet`."""
+    out: dict[str, str] = {}
+    for dotted in _leaf_fields():
+        value = field_value(settings, dotted)
+        if value is None or dotted in _NOT_PASSED:
+            continue
+        name = _TOP_LEVEL_NAMES.get(dotted) or ENV_PREFIX + dotted.upper().replace(".", NESTED)
+        if isinstance(value, tuple) and any("://" in str(v) for v in value):  # a URL holds the path separator
+            text = json.dumps([str(v) for v in value])
+        elif isinstance(value, tuple):
+            text = os.pathsep.join(str(v) for v in value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        if text.strip():  # an empty value reads as "not set": the default, which it then is
+            out[name] = text
+    return out
 
 
 def library_defaults(values: Mapping[str, str]) -> None:

@@ -22,6 +22,7 @@ import joblib
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
+from sotag.tagger.calibration import Calibration
 from sotag.tagger.errors import ArtifactError
 from sotag.tagger.kinds import kind_class
 from sotag.tagger.kinds.base import KindOptions
@@ -46,6 +47,12 @@ class ModelConfig:
     score_kind: str = "probability"
     kind: str = ""  # the kinds table's name (tagger.kinds); default: the vectorizer's
     options: KindOptions | None = None  # the kind's typed options; default: the kind's defaults
+    # The map from the kind's raw scores to calibrated probabilities (tagger.calibration); None: the raw scores are
+    # served (every version trained before calibration, and the converted original-API model).
+    calibration: Calibration | None = None
+    # Every question gets at least this many tags (its best ones, whatever their score), at most top_k; 0: only the
+    # tags reaching the threshold (every version trained before min_tags).
+    min_tags: int = 0
 
     def __post_init__(self) -> None:
         self.kind = self.kind or self.vectorizer
@@ -67,7 +74,8 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         payload = {f.name: getattr(self, f.name) for f in fields(self)}
-        return payload | {"options": self.options.as_dict()}
+        calibration = None if self.calibration is None else self.calibration.to_dict()
+        return payload | {"options": self.options.as_dict(), "calibration": calibration}
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any], where: str) -> ModelConfig:
@@ -79,6 +87,11 @@ class ModelConfig:
         options = values.pop("options", None) or {}
         if not isinstance(options, dict):
             raise ArtifactError(f"{where}: field 'options' must be an object")
+        calibration = values.pop("calibration", None)
+        if calibration is not None:
+            values["calibration"] = Calibration.from_dict(calibration, where)
+        if not isinstance(values.get("min_tags", 0), int) or values.get("min_tags", 0) < 0:
+            raise ArtifactError(f"{where}: field 'min_tags' must be a whole number >= 0")
         try:
             return cls(**values, options=kind.Options.from_dict(options, where))
         except TypeError as exc:

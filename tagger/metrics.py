@@ -74,16 +74,21 @@ def _at_k(
     return out
 
 
-def decide(scores: np.ndarray, top_k: int, threshold: float) -> np.ndarray:
-    """The served decision as a 0/1 matrix: top `top_k` tags whose score is >= `threshold`."""
+def decide(scores: np.ndarray, top_k: int, threshold: float, min_tags: int = 0) -> np.ndarray:
+    """The served decision as a 0/1 matrix: top `top_k` tags whose score is >= `threshold`, and at least the best
+    `min_tags` (a version's config.min_tags) whatever their score."""
     predicted = np.zeros(scores.shape, dtype=np.int8)
     ranked = top_k_indices(scores, top_k)
     rows = np.arange(scores.shape[0])[:, None]
-    predicted[rows, ranked] = np.take_along_axis(scores, ranked, axis=1) >= threshold
+    served = np.take_along_axis(scores, ranked, axis=1) >= threshold
+    served[:, : min(min_tags, top_k)] = True  # ranked is best first
+    predicted[rows, ranked] = served
     return predicted
 
 
-def evaluate(scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_k: int, threshold: float) -> Evaluation:
+def evaluate(
+    scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_k: int, threshold: float, min_tags: int = 0
+) -> Evaluation:
     """All metrics for one model on one evaluation set (the questions with at least one vocabulary tag);
     DataError when none has one (a tiny or mismatched evaluation window is bad input, not a crash)."""
     keep = y_true.sum(axis=1) > 0
@@ -93,7 +98,7 @@ def evaluate(scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_
             "move --split-date (or --eval-end) or raise --top-n-tags"
         )
     scores, y_true = scores[keep], y_true[keep]
-    predicted = decide(scores, top_k, threshold)
+    predicted = decide(scores, top_k, threshold, min_tags)
     metrics = ranking_metrics(scores, y_true)
     metrics.update(
         f1_micro=float(f1_score(y_true, predicted, average="micro", zero_division=0)),
@@ -228,29 +233,57 @@ def all_tags_from_scores(
     return all_tags_evaluation(ranked_tags(scores, vocabulary, max(KS)), true_tags, vocabulary)
 
 
-def served_no_tag_share(scores: np.ndarray, threshold: float) -> float:
-    """The share of questions given no tag at all at the served threshold (every score below it)."""
-    if scores.shape[0] == 0:
+def served_no_tag_share(scores: np.ndarray, threshold: float, min_tags: int = 0) -> float:
+    """The share of questions given no tag at all at the served threshold (every score below it); none when the
+    version serves at least `min_tags` >= 1 tags."""
+    if scores.shape[0] == 0 or (min_tags > 0 and scores.shape[1] > 0):
         return 0.0
     return float((scores.max(axis=1) < threshold).mean())
+
+
+def suggestion_hits(
+    scores: np.ndarray, vocabulary: Sequence[str], true_tags: Sequence[Sequence[str]], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's `k` best-scored tags, flat: (their scores, 1.0 where the asker chose the tag)."""
+    if scores.shape[0] != len(true_tags):
+        raise ValueError(f"true_tags: {len(true_tags)} rows for {scores.shape[0]} score rows")
+    top = top_k_indices(scores, min(k, scores.shape[1]))
+    chosen = np.take_along_axis(scores, top, axis=1).ravel().astype(np.float64)
+    names = np.asarray(vocabulary, dtype=object)[top]
+    hits = np.array(
+        [name in set(tags) for row, tags in zip(names, true_tags, strict=True) for name in row], dtype=np.float64
+    )
+    return chosen, hits
+
+
+def reliability_bins(
+    scores: np.ndarray, vocabulary: Sequence[str], true_tags: Sequence[Sequence[str]], k: int = 5, bins: int = 10
+) -> pd.DataFrame:
+    """The reliability diagram: each question's `k` best suggestions binned by score (`bins` equal-width bins over
+    [0, 1]); per non-empty bin its mean score, the share of its suggestions the askers chose, and its count."""
+    chosen, hits = suggestion_hits(scores, vocabulary, true_tags, k)
+    which = np.minimum((np.clip(chosen, 0, 1) * bins).astype(int), bins - 1)
+    rows = [
+        {
+            "bin_low": b / bins,
+            "bin_high": (b + 1) / bins,
+            "mean_score": float(chosen[which == b].mean()),
+            "chosen_share": float(hits[which == b].mean()),
+            "count": int((which == b).sum()),
+        }
+        for b in range(bins)
+        if (which == b).any()
+    ]
+    return pd.DataFrame(rows, columns=["bin_low", "bin_high", "mean_score", "chosen_share", "count"])
 
 
 def expected_calibration_error(
     scores: np.ndarray, vocabulary: Sequence[str], true_tags: Sequence[Sequence[str]], k: int = 5, bins: int = 10
 ) -> float:
-    """How far the scores are from probabilities: each question's `k` best suggestions, binned by score (`bins`
-    equal-width bins over [0, 1]), the share of suggestions the asker chose against the mean score per bin,
-    weighted by the bin's size (ECE, Guo et al. 2017). 0 is calibrated; NaN for scores outside [0, 1] (margins)."""
+    """How far the scores are from probabilities: the reliability bins' |share chosen - mean score|, weighted by
+    the bins' sizes (ECE, Guo et al. 2017). 0 is calibrated; NaN for scores outside [0, 1] (margins)."""
     if scores.size == 0 or scores.min() < 0 or scores.max() > 1:
         return float("nan")
-    top = top_k_indices(scores, k)
-    chosen = np.take_along_axis(scores, top, axis=1).ravel()
-    names = np.asarray(vocabulary, dtype=object)[top]
-    hits = np.array([name in set(tags) for row, tags in zip(names, true_tags, strict=True) for name in row], float)
-    which = np.minimum((chosen * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            total += inside.mean() * abs(hits[inside].mean() - chosen[inside].mean())
-    return float(total)
+    table = reliability_bins(scores, vocabulary, true_tags, k, bins)
+    weights = table["count"] / table["count"].sum()
+    return float((weights * (table["chosen_share"] - table["mean_score"]).abs()).sum())

@@ -66,17 +66,21 @@ class Tagger:
         return self.model.estimator
 
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
-        """(n, n_tags) scores: probabilities, or margins for a margin model (config.score_kind)."""
-        return self.model.scores(titles, bodies)
+        """(n, n_tags) scores: calibrated probabilities when the version has a calibration (tagger.calibration),
+        else the kind's raw scores: probabilities, or margins for a margin model (config.score_kind)."""
+        raw = self.model.scores(titles, bodies)
+        return raw if self.config.calibration is None else self.config.calibration.apply(raw)
 
     def suggest(
         self, titles: Sequence[str], bodies: Sequence[str], top_k: int | None = None, threshold: float | None = None
     ) -> list[Suggestion]:
         """For each question its tags, best first, by the kind's selection rule (config.selection): the best
         `top_k` whose score is at least `threshold`, or for the original Tagger API's model the best `top_k`
-        plus every tag >= `threshold`."""
+        plus every tag >= `threshold`. A version with `min_tags` gives each question at least that many (its best)."""
         top_k = self.config.top_k if top_k is None else top_k
         threshold = self.config.threshold if threshold is None else threshold
         if not titles:
             return []
-        return self.model.suggest(self.scores(titles, bodies), self.vocabulary, top_k, threshold)
+        return self.model.suggest(
+            self.scores(titles, bodies), self.vocabulary, top_k, threshold, min(self.config.min_tags, top_k)
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -245,3 +246,20 @@ def encode(
     for i, digest in enumerate(digests):
         out[i] = known[digest]
     return out
+
+
+def uncached(texts: Sequence[str], cache: EmbeddingCache | None, max_seq_length: int = 128) -> list[str]:
+    """The distinct `texts` a cold pass would encode: those whose embedding `cache` does not hold."""
+    unique = list(dict.fromkeys(texts))
+    digests = [text_digest(t) for t in unique]
+    known = cache.get(model_identity(max_seq_length), digests, EMBEDDING_DIM) if cache else {}
+    return [t for t, d in zip(unique, digests, strict=True) if d not in known]
+
+
+def measured_rate(texts: Sequence[str], cache: EmbeddingCache | None, max_seq_length: int = 128) -> float:
+    """Texts per second encoding `texts` on this machine (the model loaded first, not timed); they are cached,
+    so the measurement is not work lost."""
+    _load_model(max_seq_length)
+    start = time.perf_counter()
+    encode(texts, max_seq_length=max_seq_length, cache=cache, progress=False)
+    return len(texts) / max(time.perf_counter() - start, 1e-9)

@@ -40,10 +40,11 @@ def served_table(
     true_tags: Sequence[Sequence[str]],
     top_k: int,
     thresholds: Sequence[float] = GRID,
+    min_tags: int = 0,
 ) -> pd.DataFrame:
     """For each threshold: the served set's mean F1 (questions with at least one tag), the share of questions
-    served no tag, and the mean number served. `scores` is (n, n_tags) over `vocabulary`; ValueError when the
-    row counts differ or no question has a tag."""
+    served no tag, and the mean number served, each question served at least its best `min_tags`. `scores` is
+    (n, n_tags) over `vocabulary`; ValueError when the row counts differ or no question has a tag."""
     if scores.shape[0] != len(true_tags):
         raise ValueError(f"true_tags: {len(true_tags)} rows for {scores.shape[0]} score rows")
     ranked = top_k_indices(scores, top_k)
@@ -57,6 +58,7 @@ def served_table(
     rows = []
     for t in thresholds:
         served = top >= t
+        served[:, : min(min_tags, top_k)] = True  # ranked best first
         n_served = served.sum(axis=1)
         hits = (hit & served).sum(axis=1)
         precision = np.divide(hits, n_served, out=np.zeros(len(hits)), where=n_served > 0)
@@ -79,8 +81,9 @@ def choose_threshold(
     true_tags: Sequence[Sequence[str]],
     top_k: int,
     thresholds: Sequence[float] = GRID,
+    min_tags: int = 0,
 ) -> ThresholdChoice:
     """The threshold with the best served F1 (ties: the lower threshold, fewer questions left with no tag)."""
-    table = served_table(scores, vocabulary, true_tags, top_k, thresholds)
+    table = served_table(scores, vocabulary, true_tags, top_k, thresholds, min_tags)
     best = table.sort_values(["served_f1", "threshold"], ascending=[False, True], kind="stable").iloc[0]
     return ThresholdChoice(float(best["threshold"]), float(best["served_f1"]), float(best["no_tag_share"]), table)

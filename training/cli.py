@@ -6,9 +6,16 @@ import argparse
 import datetime
 from pathlib import Path
 
-from sotag.data import resolve_data_paths
 from sotag.data.split import parse_sources
-from sotag.infra.argtypes import add_data_argument, add_model_uri_argument, positive_int, setting, unit_float
+from sotag.data.store import shown_url
+from sotag.infra.argtypes import (
+    add_data_argument,
+    add_model_uri_argument,
+    non_negative_int,
+    positive_int,
+    setting,
+    unit_float,
+)
 from sotag.infra.tracking import TrackingSettings, use_fluent
 from sotag.registry.cli import add_gate_args, gate_from_settings, promotion_lines
 from sotag.settings import Settings
@@ -50,13 +57,34 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=unit_float,
     )
     setting(p, "--top-k", "train.top_k", type=positive_int)
-    setting(p, "--threshold", "train.threshold", type=unit_float)
+    setting(
+        p,
+        "--threshold",
+        "train.threshold",
+        "the served threshold on calibrated probabilities (none: the best served F1 on the newest 15% of the "
+        "training window)",
+        type=unit_float,
+    )
     setting(
         p,
         "--choose-threshold",
         "train.choose_threshold",
-        "serve the threshold with the best served F1 on the newest 15% of the training window (one more fit)",
+        "choose the served threshold on the newest 15% of the training window even when --threshold is set",
         action="store_true",
+    )
+    setting(
+        p,
+        "--no-calibrate",
+        "train.calibrate",
+        "serve the kind's raw scores, not probabilities fitted on the newest 15% of the training window (saves a fit)",
+        action="store_false",
+    )
+    setting(
+        p,
+        "--min-tags",
+        "train.min_tags",
+        "every question gets at least this many tags, its best, whatever their score (0: only those >= threshold)",
+        type=non_negative_int,
     )
     setting(p, "--n-jobs", "train.n_jobs", type=positive_int)
     setting(p, "--experiment", "train.experiment")
@@ -64,7 +92,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def config_from_settings(settings: Settings, **overrides: object) -> TrainConfig:
     """The training run's configuration: the `train` section on the data the settings name (or the default)."""
-    data = resolve_data_paths(settings.data, settings.home, settings.store_file)
+    data = settings.data_paths()
     return TrainConfig.from_settings(settings, data, **overrides).for_vectorizer(settings.train.kind)
 
 
@@ -86,9 +114,7 @@ def _compare(args: argparse.Namespace, settings: Settings) -> int:
         raise DataError(
             f"--vectorizers: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(trainable_kinds())})"
         )
-    config = TrainConfig.from_settings(
-        settings, resolve_data_paths(settings.data, settings.home, settings.store_file), register=False
-    )
+    config = TrainConfig.from_settings(settings, settings.data_paths(), register=False)
     runs = use_fluent(TrackingSettings.from_settings(settings), config.experiment)
     compare(config, runs, kinds, rank_on=settings.promote.primary_metric)
     return 0
@@ -99,16 +125,17 @@ def _retrain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def retrain_job(settings: Settings) -> int:
-    """`sotag retrain` in this process, with `settings`: the one function behind the command and the gateway's
-    /admin/retrain (which the `sotag` command layer hands it, with the gateway's own settings). Returns the exit
-    code: 0 promoted, 3 champion kept."""
+    """`sotag retrain` in this process, with `settings`. The gateway's /admin/retrain and the drift job's
+    `--on-alert retrain` run it as a child process (`sotag.infra.retrain_job`) with their settings passed down.
+    Returns the exit code: 0 promoted, 3 champion kept."""
     from sotag.training.retrain import retrain
 
     config = config_from_settings(settings)
     # This function is the command (and the gateway's /admin/retrain): the entry point that points MLflow's fluent
     # API at the store for the training run.
     runs = use_fluent(TrackingSettings.from_settings(settings), config.experiment)
-    result = retrain(runs, config, gate_from_settings(settings, config.data), settings.train.eval_days)
+    gate = gate_from_settings(settings, config.data)
+    result = retrain(runs, config, gate, settings.train.eval_days, settings.train.retrain_min_questions)
     print("\n".join(promotion_lines(result, config.model_name)))
     return result.exit_code
 
@@ -118,7 +145,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     tracking = TrackingSettings.from_settings(settings)
     config = EvaluateConfig(
-        data=resolve_data_paths(settings.data, settings.home, settings.store_file),
+        data=settings.data_paths(),
         model_uri=settings.served_model_uri,
         start=args.start,
         end=args.end,
@@ -132,14 +159,29 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from sotag.data.ingest import ingest
+    from sotag.data.ingest import inbox_files, ingest
 
     inputs = [Path(p) for p in args.inputs]
+    if "store.inbox" in vars(args):  # --inbox [FOLDER]: only the files no earlier load read
+        if inputs:
+            raise DataError("--inbox: give files and folders, or --inbox, not both")
+        found = inbox_files(settings.store_url, settings.inbox_dir)
+        if found.seen:
+            print(
+                f"ingest: {len(found.seen)} file(s) in {settings.inbox_dir} skipped: read by an earlier load, or "
+                "copies of a file read now (same sha256)"
+            )
+        if not found.new:
+            print(f"ingest: no new files in {settings.inbox_dir}")
+            return 0
+        inputs = list(found.new)
+    elif not inputs:
+        raise DataError("ingest: give question files or folders, or --inbox [FOLDER]")
     result = ingest(settings.store_url, inputs, settings.store.max_refused_share)
     print(result.line())
     if result.previous_digest == result.digest:
         print("ingest: the store's snapshot is unchanged (no new or changed question)")
-    print(f"ingest: store {settings.store_url} (read it with --data store)")
+    print(f"ingest: store {shown_url(settings.store_url)} (read it with --data store)")
     return 0
 
 
@@ -157,6 +199,13 @@ def _add_retrain_args(p: argparse.ArgumentParser) -> None:
     _add_common(p)
     setting(p, "--vectorizer", "train.kind", "the model kind", choices=trainable_kinds())
     setting(p, "--eval-days", "train.eval_days", "evaluate on the last N days of the data", type=positive_int)
+    setting(
+        p,
+        "--min-questions",
+        "train.retrain_min_questions",
+        "judge only on at least N questions neither model trained on, else keep the champion without a verdict",
+        type=positive_int,
+    )
     add_gate_args(p)
 
 
@@ -186,10 +235,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="append questions (any supported file or folder) to the question store: upsert by id, one load",
         description="Each load is one transaction, recorded with its counts and the store's snapshot digest; a load "
         "that refuses more than store.max_refused_share of its rows is refused whole. Exit codes: 0 loaded, 2 bad "
-        "input (nothing written), 1 the store's database failed (nothing written).",
+        "input (nothing written), 1 the store's database failed (nothing written). With --inbox: only the inbox's "
+        "files whose sha256 no earlier load recorded; none: `ingest: no new files in FOLDER`, exit 0.",
     )
-    p.add_argument("inputs", nargs="+", metavar="FILE|FOLDER", help="question files or folders, as --data takes")
+    p.add_argument("inputs", nargs="*", metavar="FILE|FOLDER", help="question files or folders, as --data takes")
     setting(p, "--store", "store.url", "the store's SQLAlchemy URL (none: sqlite:///<home>/questions.db)")
+    setting(
+        p,
+        "--inbox",
+        "store.inbox",
+        "load the new files of this folder (no FOLDER: the store.inbox setting; none: <home>/inbox)",
+        type=Path,
+        nargs="?",
+        const=None,
+        metavar="FOLDER",
+    )
     p.set_defaults(handler=_ingest)
 
     from sotag.training.evaluate import EVALUATION_EXPERIMENT

@@ -15,10 +15,11 @@ import mlflow
 import pandas as pd
 
 from sotag.infra.tracking import FluentRuns
+from sotag.tagger import sbert
 from sotag.tagger.kinds import kind_class
 from sotag.training import plots
 from sotag.training.config import TrainConfig
-from sotag.training.fit import prepare
+from sotag.training.fit import Prepared, prepare
 from sotag.training.train import TrainOutcome, log_training_run
 
 TABLE_METRICS = (
@@ -53,6 +54,31 @@ def comparison_table(outcomes: dict[str, TrainOutcome]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cold_embedding_pass(config: TrainConfig, prepared: Prepared, kinds: tuple[str, ...], probe: int = 64) -> str:
+    """What the SBERT pass will cost before it starts: the question texts the kinds embed that the embedding cache
+    lacks, and the time at a rate measured on `probe` of them (encoded into the cache, so not lost); "" when the
+    cache holds them all or no kind embeds."""
+    frame = pd.concat([prepared.split.train, prepared.split.evaluation], ignore_index=True)
+    embedding = {kind: kind_class(kind).embedded_texts(frame, config.for_vectorizer(kind)) for kind in kinds}
+    embedding = {kind: texts for kind, texts in embedding.items() if texts}
+    if not embedding:
+        return ""
+    path = config.cache_dir / "embeddings.sqlite"
+    cache = sbert.EmbeddingCache(path)
+    missing = sbert.uncached([t for texts in embedding.values() for t in texts], cache)
+    if not missing:
+        return ""
+    sample = missing[:probe]
+    rate = sbert.measured_rate(sample, cache)
+    seconds = (len(missing) - len(sample)) / rate
+    eta = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    return (
+        f"compare: {', '.join(embedding)} embed {len(missing):,} question texts the embedding cache ({path}) lacks: "
+        f"about {eta} on {sbert.device()} at {rate:.0f} texts/s (measured on {len(sample)} of "
+        "them); later runs read them from the cache"
+    )
+
+
 def compare(
     config: TrainConfig, runs: FluentRuns, kinds: tuple[str, ...], rank_on: str = "f1_at_3_all"
 ) -> pd.DataFrame:
@@ -60,6 +86,9 @@ def compare(
     best first on `rank_on` (the gate's primary metric)."""
     print(f"compare: {', '.join(kinds)} on one split, ranked on {rank_on} (the promotion gate's primary metric)")
     prepared = prepare(config)
+    cold = cold_embedding_pass(config, prepared, kinds)
+    if cold:
+        print(cold)
     start = time.perf_counter()
     outcomes: dict[str, TrainOutcome] = {}
     with mlflow.start_run(run_name=f"compare-top{config.top_n_tags}", experiment_id=runs.experiment_id):

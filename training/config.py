@@ -38,9 +38,13 @@ class TrainConfig:
     ensemble_metric: str = "f1_at_3"
     ensemble_weight: float | None = None
     top_k: int = 5
-    threshold: float = 0.3
-    # Choose the served threshold on the newest `validation_share` of the training window (one more fit) instead.
+    # The served threshold on the served scores; None: chosen on the newest `validation_share` of the training
+    # window (training.fit), as it is when `choose_threshold`.
+    threshold: float | None = None
     choose_threshold: bool = False
+    # Serve calibrated probabilities (tagger.calibration), fitted on that slice too.
+    calibrate: bool = True
+    min_tags: int = 1  # every question gets at least this many tags (its best ones), at most top_k
     n_jobs: int = 2
     experiment: str = "stackoverflow-tagger"
     model_name: str = MODEL_NAME
@@ -76,6 +80,8 @@ class TrainConfig:
             top_k=t.top_k,
             threshold=t.threshold,
             choose_threshold=t.choose_threshold,
+            calibrate=t.calibrate,
+            min_tags=t.min_tags,
             n_jobs=t.n_jobs,
             experiment=t.experiment,
             model_name=settings.tracking.model_name,

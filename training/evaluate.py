@@ -113,11 +113,12 @@ def score(model: ResolvedModel, questions: pd.DataFrame, top_missing: int = 20, 
     vocabulary = list(tagger.vocabulary)
     scores = model_scores(tagger, questions, batch, model.name)
     y_true = MultiLabelBinarizer(classes=vocabulary).fit_transform(restrict_tags(questions["tags"], vocabulary))
-    evaluation = evaluate(scores, y_true, vocabulary, tagger.config.top_k, tagger.config.threshold)
+    config = tagger.config
+    evaluation = evaluate(scores, y_true, vocabulary, config.top_k, config.threshold, config.min_tags)
     metrics = dict(evaluation.metrics)
     metrics.update(all_tags_from_scores(scores, vocabulary, questions["tags"].tolist()))
     # What a user sees: questions given no tag at the served threshold, and how far scores are from probabilities.
-    metrics["no_tag_share"] = served_no_tag_share(scores, tagger.config.threshold)
+    metrics["no_tag_share"] = served_no_tag_share(scores, config.threshold, config.min_tags)
     metrics["ece"] = expected_calibration_error(scores, vocabulary, questions["tags"].tolist())
     missing = missing_tags(vocabulary, questions["tags"], top_missing)
     return EvaluationReport(metrics, evaluation.per_tag, missing, len(questions))

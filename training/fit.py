@@ -16,10 +16,18 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from sotag.data import Split, filter_sources, load_questions, time_split
 from sotag.data.validate import ValidationReport
 from sotag.tagger.artifacts import ModelConfig
+from sotag.tagger.calibration import Calibration, fit_calibration
 from sotag.tagger.errors import DataError
 from sotag.tagger.kinds import KINDS, kind_class
 from sotag.tagger.kinds.base import ModelKind, RunRecord, TrainingQuestions
-from sotag.tagger.metrics import Evaluation, all_tags_from_scores, evaluate, served_no_tag_share
+from sotag.tagger.metrics import (
+    Evaluation,
+    all_tags_from_scores,
+    evaluate,
+    expected_calibration_error,
+    reliability_bins,
+    served_no_tag_share,
+)
 from sotag.tagger.model import Tagger
 from sotag.tagger.text import PREPROCESSING_VERSION
 from sotag.tagger.threshold import ThresholdChoice, choose_threshold
@@ -49,6 +57,8 @@ class FitResult:
     # Model-kind specifics a run records (training.mlflow_log.log_details), e.g. the ensemble's chosen weight.
     details: dict[str, object] = field(default_factory=dict)
     record: RunRecord = field(default_factory=RunRecord)  # the kind's params, metrics and tables for the run
+    # The reliability diagram's bins on the evaluation window, of the raw and of the served scores (column `scores`).
+    reliability: pd.DataFrame | None = None
 
 
 def prepare(config: TrainConfig, frame: pd.DataFrame | None = None, report: ValidationReport | None = None) -> Prepared:
@@ -61,11 +71,19 @@ def prepare(config: TrainConfig, frame: pd.DataFrame | None = None, report: Vali
     return Prepared(frame=frame, report=report, split=split, vocabulary=vocabulary)
 
 
-def choose_served_threshold(
+@dataclass(frozen=True)
+class HeldOut:
+    """The newest `validation_share` of the training window, scored by a model of the same kind fitted on the
+    rest of it: what the calibration and the served threshold are chosen on (never the evaluation window)."""
+
+    scores: np.ndarray  # the kind's raw scores
+    true_tags: list[list[str]]  # every tag each asker chose
+
+
+def held_out_slice(
     kind: type[ModelKind], config: TrainConfig, train: pd.DataFrame, vocabulary: list[str], mlb: MultiLabelBinarizer
-) -> ThresholdChoice:
-    """The served threshold (tagger.threshold) chosen on the newest `validation_share` of the training window,
-    scored by a model of the same kind fitted on the rest of it (never on the evaluation window). One more fit."""
+) -> HeldOut:
+    """One more fit of the kind, on the older part of the training window; its scores on the newest part."""
     ordered = train.sort_values("creation_date", kind="stable").reset_index(drop=True)
     cut = round(len(ordered) * (1 - config.validation_share))
     if not 0 < cut < len(ordered):
@@ -76,7 +94,32 @@ def choose_served_threshold(
         TrainingQuestions(newer, mlb.transform(restrict_tags(newer["tags"], vocabulary)), vocabulary),
         config,
     )
-    return choose_threshold(fitted.eval_scores, vocabulary, newer["tags"].tolist(), config.top_k)
+    return HeldOut(fitted.eval_scores, [list(tags) for tags in newer["tags"]])
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the version serves: its calibration (None: raw scores), threshold and the slice's figures."""
+
+    calibration: Calibration | None
+    threshold: float
+    choice: ThresholdChoice | None  # None: the configured threshold
+    metrics: dict[str, float]  # validation_* figures of the slice
+
+
+def choose_serving(config: TrainConfig, held_out: HeldOut | None, vocabulary: list[str]) -> Serving:
+    """Fit the calibration on the held-out slice (when asked), then choose the served threshold on the calibrated
+    slice (when not configured), with the version's min_tags applied as it will be served."""
+    if held_out is None:
+        return Serving(None, float(config.threshold), None, {})
+    calibration = fit_calibration(held_out.scores, vocabulary, held_out.true_tags) if config.calibrate else None
+    served = held_out.scores if calibration is None else calibration.apply(held_out.scores)
+    metrics = {"validation_ece": expected_calibration_error(served, vocabulary, held_out.true_tags)}
+    if config.threshold is not None and not config.choose_threshold:
+        return Serving(calibration, float(config.threshold), None, metrics)
+    choice = choose_threshold(served, vocabulary, held_out.true_tags, config.top_k, min_tags=config.min_tags)
+    metrics |= {"validation_served_f1": choice.served_f1, "validation_no_tag_share": choice.no_tag_share}
+    return Serving(calibration, choice.threshold, choice, metrics)
 
 
 def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
@@ -88,11 +131,11 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     mlb = MultiLabelBinarizer(classes=vocabulary)
     y_train = mlb.fit_transform(restrict_tags(split.train["tags"], vocabulary))
     y_eval = mlb.transform(restrict_tags(split.evaluation["tags"], vocabulary))
-    threshold, choice, choose_s = config.threshold, None, 0.0
-    if config.choose_threshold:
-        start = time.perf_counter()
-        choice = choose_served_threshold(kind, config, split.train, vocabulary, mlb)
-        threshold, choose_s = choice.threshold, time.perf_counter() - start
+    start = time.perf_counter()
+    needs_slice = config.calibrate or config.threshold is None or config.choose_threshold
+    held_out = held_out_slice(kind, config, split.train, vocabulary, mlb) if needs_slice else None
+    serving = choose_serving(config, held_out, vocabulary)
+    serving_s = time.perf_counter() - start
     fitted = kind.fit(
         TrainingQuestions(split.train, y_train, vocabulary),
         TrainingQuestions(split.evaluation, y_eval, vocabulary),
@@ -100,35 +143,52 @@ def fit_and_evaluate(config: TrainConfig, prepared: Prepared) -> FitResult:
     )
     model_config = ModelConfig(
         top_k=config.top_k,
-        threshold=threshold,
+        threshold=serving.threshold,
         vectorizer=config.vectorizer,
         vocabulary=vocabulary,
         preprocessing_version=PREPROCESSING_VERSION,
         kind=kind.name,
         options=fitted.model.options,
+        calibration=serving.calibration,
+        min_tags=min(config.min_tags, config.top_k),
     )
     tagger = Tagger(fitted.model, vocabulary, model_config)
-    evaluation = evaluate(fitted.eval_scores, y_eval, vocabulary, config.top_k, threshold)
+    # What the version serves: the calibrated probabilities (the raw ones kept for the reliability figures).
+    raw_scores = fitted.eval_scores
+    scores = raw_scores if serving.calibration is None else serving.calibration.apply(raw_scores)
+    true_tags = split.evaluation["tags"].tolist()
+    threshold, min_tags = model_config.threshold, model_config.min_tags
+    evaluation = evaluate(scores, y_eval, vocabulary, config.top_k, threshold, min_tags)
     # What a user gets: every question of the window, scored against every tag its asker chose (tagger.metrics).
-    evaluation.metrics.update(all_tags_from_scores(fitted.eval_scores, vocabulary, split.evaluation["tags"].tolist()))
-    # What a user sees at the served threshold: the share of evaluation questions given no tag at all.
-    fitted.record.metrics["no_tag_share"] = served_no_tag_share(fitted.eval_scores, threshold)
-    fitted.record.metrics["served_threshold"] = threshold
-    if choice is not None:
-        fitted.timings["choose_threshold_s"] = choose_s
-        fitted.record.metrics |= {
-            "validation_served_f1": choice.served_f1,
-            "validation_no_tag_share": choice.no_tag_share,
-        }
-        fitted.record.tables["threshold/validation.json"] = choice.table
+    evaluation.metrics.update(all_tags_from_scores(scores, vocabulary, true_tags))
+    record = fitted.record
+    # What a user sees at the served threshold: the share of evaluation questions given no tag at all, and how far
+    # the served scores are from probabilities (before calibration too, for the reliability plot's comparison).
+    record.metrics["no_tag_share"] = served_no_tag_share(scores, threshold, min_tags)
+    record.metrics["served_threshold"] = threshold
+    record.metrics["ece"] = expected_calibration_error(scores, vocabulary, true_tags)
+    record.metrics["ece_raw"] = expected_calibration_error(raw_scores, vocabulary, true_tags)
+    record.metrics |= serving.metrics
+    reliability = pd.concat(
+        [
+            reliability_bins(raw_scores, vocabulary, true_tags).assign(scores="raw"),
+            reliability_bins(scores, vocabulary, true_tags).assign(scores="served"),
+        ],
+        ignore_index=True,
+    )
+    if held_out is not None:
+        fitted.timings["calibrate_s"] = serving_s
+    if serving.choice is not None:
+        record.tables["threshold/validation.json"] = serving.choice.table
     return FitResult(
         tagger,
         fitted.reference,
         mlb,
         evaluation,
-        fitted.eval_scores,
+        scores,
         y_eval,
         fitted.timings,
         fitted.details,
-        fitted.record,
+        record,
+        reliability,
     )

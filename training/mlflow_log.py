@@ -17,7 +17,7 @@ from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.tracking import MlflowClient
 
 from sotag.data import describe_data
-from sotag.data.store import is_store_file, store_snapshot
+from sotag.data.store import StoreSource, as_store_source, source_snapshot
 from sotag.registry.card import ModelCard
 from sotag.registry.publish import log_pyfunc, register_challenger
 from sotag.tagger.explain import top_terms_per_tag
@@ -36,14 +36,16 @@ def dataset_source(data: Sequence[Path]) -> DatasetSource:
     """The local data as an MLflow dataset source (named explicitly: a bare path matches two registered local
     sources and warns). An MLflow source holds one URI: one input's own, or the folder that holds several inputs
     (the run's `data_source` tag lists each of them)."""
-    paths = [str(Path(p).resolve()) for p in data]
-    uri = paths[0] if len(paths) == 1 else os.path.commonpath(paths)
+    # A question store: its SQLite file, or its server database's URL without the password (StoreSource.shown).
+    uris = [p.shown if isinstance(p, StoreSource) else str(Path(p).resolve()) for p in data]
+    local = [u for u in uris if "://" not in u]
+    uri = uris[0] if len(uris) == 1 or not local else os.path.commonpath(local)
     return get_dataset_source_from_json(json.dumps({"uri": uri}), source_type="local")
 
 
 def data_name(data: Sequence[Path]) -> str:
     """The data's name in MLflow's dataset view: the input's file name, or the names joined by `+`."""
-    return "+".join(Path(p).name for p in data)
+    return "+".join(p.name if isinstance(p, StoreSource) else Path(p).name for p in data)
 
 
 def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
@@ -64,14 +66,18 @@ def log_dataset(prepared: Prepared, config: TrainConfig) -> str:
 def store_tags(data: Sequence[Path]) -> dict[str, str]:
     """For a run that read a question store (sotag ingest): which store, and its snapshot (load and digest) then."""
     for path in data:
-        if is_store_file(Path(path)):
-            snapshot = store_snapshot(Path(path))
+        source = path if isinstance(path, StoreSource) else as_store_source(path)
+        if isinstance(source, StoreSource):
+            snapshot = source_snapshot(source)
             if snapshot is not None:
-                return {
-                    "data_store": str(Path(path).resolve()),
+                tags = {
+                    "data_store": source.shown,  # the SQLite file, or the server database's URL (no password)
                     "data_store_load": str(snapshot["id"]),
                     "data_store_snapshot": snapshot["digest"],
                 }
+                if source.describe_window():  # the store read within store.since..store.until
+                    tags["data_store_window"] = source.describe_window()
+                return tags
     return {}
 
 
@@ -92,11 +98,16 @@ def log_evaluation(result: FitResult, prefix: str = "") -> None:
     plots.close(fig)
     config = result.tagger.config
     fig, table = plots.frequent_confusions(
-        result.eval_scores, result.eval_truth, config.vocabulary, config.top_k, config.threshold
+        result.eval_scores, result.eval_truth, config.vocabulary, config.top_k, config.threshold, config.min_tags
     )
     mlflow.log_figure(fig, "evaluation/frequent_confusions.png")
     mlflow.log_table(table, "evaluation/frequent_confusions.json")
     plots.close(fig)
+    if result.reliability is not None and not result.reliability.empty:
+        mlflow.log_table(result.reliability, "calibration/reliability.json")
+        fig = plots.reliability(result.reliability)
+        mlflow.log_figure(fig, "calibration/reliability.png")
+        plots.close(fig)
 
 
 def log_details(result: FitResult) -> None:
@@ -129,7 +140,7 @@ def log_model(
             model_dir,
             config.vectorizer,
             config.top_k,
-            config.threshold,
+            tagger.config.threshold,
             example,
             config.model_name if config.register else None,
         )

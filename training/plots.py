@@ -28,14 +28,20 @@ def per_tag_f1(per_tag: pd.DataFrame, limit: int = 40) -> Figure:
 
 
 def frequent_confusions(
-    scores: np.ndarray, y_true: np.ndarray, vocabulary: list[str], top_k: int, threshold: float, limit: int = 20
+    scores: np.ndarray,
+    y_true: np.ndarray,
+    vocabulary: list[str],
+    top_k: int,
+    threshold: float,
+    min_tags: int = 0,
+    limit: int = 20,
 ) -> tuple[Figure, pd.DataFrame]:
     """Most frequent (missed true tag -> wrongly predicted tag) pairs, as bars and a table.
 
     A pair is counted for a question when the true tag was not predicted and the other
     tag was predicted without being true.
     """
-    predicted = decide(scores, top_k, threshold).astype(bool)
+    predicted = decide(scores, top_k, threshold, min_tags).astype(bool)
     truth = y_true.astype(bool)
     counts: Counter[tuple[str, str]] = Counter()
     missed_rows, wrong_rows = truth & ~predicted, predicted & ~truth
@@ -63,6 +69,22 @@ def comparison_bars(table: pd.DataFrame, metric: str, label: str) -> Figure:
     ax.set_ylim(0, 1)
     ax.set_ylabel(label)
     ax.set_title(f"{label} per vectorizer")
+    fig.tight_layout()
+    return fig
+
+
+def reliability(table: pd.DataFrame) -> Figure:
+    """The reliability diagram: per score bin, the share of suggestions the askers chose against the mean score,
+    for the kind's raw scores and the served (calibrated) ones; the diagonal is a calibrated model."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for name, rows in table.groupby("scores", sort=True):
+        ax.plot(rows["mean_score"], rows["chosen_share"], marker="o", label=f"{name} scores")
+    ax.set_xlabel("mean score of the bin (each question's 5 best tags)")
+    ax.set_ylabel("share the askers chose")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 

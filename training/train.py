@@ -66,6 +66,8 @@ def train(
 
 def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettings) -> None:
     m = outcome.result.evaluation.metrics
+    record, served = outcome.result.record.metrics, outcome.result.tagger.config
+    scored = "raw score" if served.calibration is None else "probability"
     print(quality_line(m))
     print(f"train: wall_s={outcome.seconds:.1f} " + " ".join(f"{k}={v:.1f}" for k, v in outcome.result.timings.items()))
     print(f"run:   {outcome.run_id}  (tracking: {settings.tracking_uri})")
@@ -78,10 +80,9 @@ def _report(outcome: TrainOutcome, config: TrainConfig, settings: TrackingSettin
     start = "" if settings.tracking_uri.startswith("http") else "make ui (installed: mlflow ui --backend-store-uri "
     start += "" if settings.tracking_uri.startswith("http") else f"{settings.tracking_uri}), then "
     print(f"see:   {start}{runs_view_url(settings.ui_url, experiment_id)}  (experiment '{experiment}')")
-    if experiment != config.experiment:
-        print(f"note:  `mlflow run` put this run in '{experiment}': pass --experiment-name {config.experiment}")
     print(
         f"served:  f1_micro={m['f1_micro']:.4f} f1_macro={m['f1_macro']:.4f} jaccard={m['jaccard']:.4f} "
-        f"hamming_loss={m['hamming_loss']:.5f} (the tags the model serves: at most {config.top_k} with score >= "
-        f"{config.threshold:g}, against the true tags)"
+        f"hamming_loss={m['hamming_loss']:.5f} no_tag_share={record['no_tag_share']:.4f} ece={record['ece']:.4f} "
+        f"(the tags the model serves: at least {served.min_tags}, at most {served.top_k} with {scored} >= "
+        f"{served.threshold:g}, against the true tags)"
     )

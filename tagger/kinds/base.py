@@ -90,7 +90,7 @@ class FitConfig(Protocol):
     min_df: int
     C: float
     top_k: int
-    threshold: float
+    threshold: float | None  # None: chosen after the fit, on calibrated scores (training.fit)
     n_jobs: int
     cache_dir: Path
 
@@ -162,6 +162,12 @@ class ModelKind(ABC):
         return tag_vocabulary(tags, config.top_n_tags)
 
     @classmethod
+    def embedded_texts(cls, frame: pd.DataFrame, config: FitConfig) -> list[str]:
+        """The texts a fit on `frame` encodes with SBERT (tagger.sbert; what a cold embedding cache costs);
+        none for a kind without sentence embeddings."""
+        return []
+
+    @classmethod
     def fit(cls, train: TrainingQuestions, evaluation: TrainingQuestions, config: FitConfig) -> Fitted:
         """Fit on `train`; score `evaluation` (never used to fit or choose anything)."""
         raise SotagError(f"model kind {cls.name}: cannot be trained here")
@@ -175,13 +181,16 @@ class ModelKind(ABC):
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
         """(n, n_tags) float scores, one column per tag of the vocabulary (config.json's score_kind says what)."""
 
-    def suggest(self, scores: np.ndarray, vocabulary: np.ndarray, top_k: int, threshold: float) -> list[Suggestion]:
-        """The best `top_k` tags of each row whose score is at least `threshold`, best first."""
+    def suggest(
+        self, scores: np.ndarray, vocabulary: np.ndarray, top_k: int, threshold: float, min_tags: int = 0
+    ) -> list[Suggestion]:
+        """The best `top_k` tags of each row whose score is at least `threshold`, and at least the best `min_tags`
+        whatever their score (min_tags <= top_k), best first."""
         ranked = top_k_indices(scores, top_k)
         # Best first, so the tags at or above the threshold are a prefix of each ranked row: one rounding and
         # one tolist for the batch, then a slice per question (a batch path, not a loop of small numpy calls).
         top = np.take_along_axis(scores, ranked, axis=1)
-        kept = (top >= threshold).sum(axis=1).tolist()
+        kept = np.maximum((top >= threshold).sum(axis=1), min_tags).tolist()
         tags = vocabulary[ranked].tolist()
         rounded = np.round(top, 6).tolist()
         return [Suggestion(tags=t[:n], scores=r[:n]) for t, r, n in zip(tags, rounded, kept, strict=True)]

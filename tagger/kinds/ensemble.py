@@ -33,6 +33,7 @@ from sotag.tagger.text import PREPROCESSING_VERSION
 from sotag.tagger.vectorizers import SBERT_REQUIREMENTS, SbertVectorizer, slim, tfidf_vectorizer
 
 # What the run records of each head and of every candidate weight.
+RAW_THRESHOLD = 0.3  # sotag's served threshold before calibration
 REPORTED = ("precision_at_1", "recall_at_5", "f1_at_3", "tag_coverage")
 
 
@@ -94,13 +95,20 @@ def combine(words: np.ndarray, embeddings: np.ndarray, weight: float) -> np.ndar
     return weight * words + (1.0 - weight) * embeddings
 
 
+def heads_threshold(config: Any) -> float:
+    """The threshold of the heads' and the weights' served figures (f1_micro…), on raw scores: the configured one,
+    else RAW_THRESHOLD (the served threshold is chosen later, on calibrated scores: training.fit)."""
+    return RAW_THRESHOLD if config.threshold is None else float(config.threshold)
+
+
 def choose_weight(
     config: Any, vocabulary: list[str], words: np.ndarray, embeddings: np.ndarray, y: np.ndarray
 ) -> tuple[float, pd.DataFrame]:
     """The TF-IDF weight that scores best (config.ensemble_metric) on the validation slice; the table of all."""
     rows = []
     for weight in np.round(np.arange(0.0, 1.0 + 1e-9, 0.05), 2):
-        metrics = evaluate(combine(words, embeddings, weight), y, vocabulary, config.top_k, config.threshold).metrics
+        scores = combine(words, embeddings, weight)
+        metrics = evaluate(scores, y, vocabulary, config.top_k, heads_threshold(config)).metrics
         rows.append({"weight": float(weight), **{k: metrics[k] for k in REPORTED}})
     table = pd.DataFrame(rows)
     # Ties go to the weight nearest an even mix: the least committed choice.
@@ -163,6 +171,10 @@ class EnsembleKind(ModelKind):
         return cls(vectorizer, estimator, options)
 
     @classmethod
+    def embedded_texts(cls, frame: pd.DataFrame, config: Any) -> list[str]:
+        return repeated_and_natural(frame["title"], frame["body"], config.keep_code, config.title_repeat)[1]
+
+    @classmethod
     def fit(cls, train: TrainingQuestions, evaluation: TrainingQuestions, config: FitConfig) -> Fitted:
         cfg: Any = config
         timings: dict[str, float] = {}
@@ -218,7 +230,7 @@ class EnsembleKind(ModelKind):
         estimator = EnsembleModel(words=words_head, embeddings=embeddings_head, weight=weight)
         ensemble_vectorizer = EnsembleVectorizer(slim(vectorizer), slim(sbert), cfg.keep_code, cfg.title_repeat)
         model = cls(ensemble_vectorizer, estimator, TextOptions(keep_code=cfg.keep_code, title_repeat=cfg.title_repeat))
-        y_eval, k, threshold = evaluation.y, cfg.top_k, cfg.threshold
+        y_eval, k, threshold = evaluation.y, cfg.top_k, heads_threshold(cfg)
         details: dict[str, object] = {
             "ensemble_weight": weight,
             "validation": validation,

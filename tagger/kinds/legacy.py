@@ -47,8 +47,10 @@ class LegacyKind(LinearKind):
     def texts(self, titles: Sequence[str], bodies: Sequence[str]) -> list[str]:
         return [raw_text(t, b) for t, b in zip(titles, bodies, strict=True)]
 
-    def suggest(self, scores: np.ndarray, vocabulary: np.ndarray, top_k: int, threshold: float) -> list[Suggestion]:
-        """The best `top_k` plus every tag at or above the threshold, best first."""
+    def suggest(
+        self, scores: np.ndarray, vocabulary: np.ndarray, top_k: int, threshold: float, min_tags: int = 0
+    ) -> list[Suggestion]:
+        """The best `top_k` plus every tag at or above the threshold, best first (always top_k >= min_tags tags)."""
         ranked = top_k_indices(scores, top_k)
         return [union(row, idx, threshold, vocabulary) for row, idx in zip(scores, ranked, strict=True)]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
@@ -190,3 +191,7 @@ class SbertKind(LinearKind):
     @classmethod
     def new_vectorizer(cls, config: Any) -> BaseEstimator:
         return SbertVectorizer(cache_path=str(config.cache_dir / "embeddings.sqlite"))
+
+    @classmethod
+    def embedded_texts(cls, frame: pd.DataFrame, config: Any) -> list[str]:
+        return question_texts(frame["title"], frame["body"], config.keep_code, config.title_repeat)

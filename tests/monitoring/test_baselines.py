@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from sotag.monitoring.baselines import plan
+from sotag.monitoring.baselines import plan, plan_rolling
+from sotag.monitoring.months import month_window, rolling_windows
 from sotag.registry.card import ModelCard
 from sotag.tagger.errors import InputError
 
@@ -58,6 +59,19 @@ def test_the_prediction_reference_leaves_out_checked_months_and_training_questio
         {"creation_date": pd.to_datetime(["2018-04-10", "2018-04-25", "2018-05-03", "2018-05-20", "2018-06-02"])}
     )
     b = plan(None, TAGS)
-    kept = b.prediction_reference(frame, ("2018-05",))
+    kept = b.prediction_reference(frame, (month_window("2018-05"),))
     assert kept["creation_date"].dt.strftime("%Y-%m-%d").tolist() == ["2018-04-25", "2018-06-02"]
     assert len(b.model_part(frame)) == 4  # the 2018-04-10 question was in the training window
+
+
+def test_a_rolling_reference_after_training_serves_every_family_one_inside_it_embeddings_and_text_only():
+    reference, current = rolling_windows(pd.Timestamp("2026-12-07"), 7, 30)
+    b = plan_rolling(reference, current, TAGS)
+    assert b.reference_window == reference and b.held_out is None
+    assert b.prediction_window == (pd.Timestamp("2026-10-31"), pd.Timestamp("2026-11-30"))
+    assert b.words["predictions"].startswith("the reference window 2026-10-31..2026-11-29 (the 30 days before the ")
+    assert b.labels["supervised"] == "the reference window 2026-10-31..2026-11-29"
+    reference, current = rolling_windows(pd.Timestamp("2018-05-01"), 7, 30)  # the champion trained up to 04-20
+    b = plan_rolling(reference, current, TAGS)
+    assert b.prediction_window == (pd.Timestamp("2018-04-20"), None) and b.held_out["precision_at_1"] == 0.786
+    assert "overlaps the champion's training" in b.notes[0] and "held-out" in b.words["supervised"]

@@ -97,7 +97,9 @@ def test_prediction_log_is_a_monitoring_source(tmp_path):
         )
     plog.close()
     frame = load_frame(DriftConfig(reference=("2017-01", "2017-06"), months=("2017-07",), predictions_url=url))
-    assert list(frame.columns) == ["creation_date", "title", "body"] and len(frame) == 5
+    assert list(frame.columns) == ["creation_date", "title", "body", "served_tags", "served_top_score"]
+    assert len(frame) == 5 and frame["served_tags"].tolist() == [["python"]] * 5
+    assert frame["served_top_score"].tolist() == [0.9] * 5
     assert frame["creation_date"].dt.year.eq(pd.Timestamp.now().year).all()
 
     digests_only = f"sqlite:///{tmp_path / 'q.db'}"

@@ -197,6 +197,7 @@ def test_a_broken_champion_is_kept_unless_the_operator_replaces_it_and_the_histo
     assert "gate_decision" not in registry.version(v2).tags
 
     small = ["--top-n-tags", "8", "--max-features", "2000", "--min-df", "1", "--eval-days", "120"]
+    small += ["--min-questions", "1"]
     assert main(["retrain", "--data", str(questions_parquet), *small, *GATE]) == 3  # retrain says so too
     assert f"sotag retrain: kept: champion v{v1} is broken" in capsys.readouterr().err
     assert registry.alias(CHAMPION) == v1 and registry.history() == history_before

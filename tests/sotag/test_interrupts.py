@@ -143,3 +143,30 @@ def test_an_interruption_swallowed_on_the_way_is_delivered_again_until_the_comma
     assert caught.value.code == 143
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+
+
+def test_an_interruption_swallowed_by_a_finalizer_is_redelivered_not_printed(capfd, monkeypatch):
+    """A signal that lands in a `__del__` or weakref callback: Python cannot raise there and prints "Exception
+    ignored … Traceback"; the timer delivers it again, so the user sees nothing of the swallowed one. Any other
+    exception there is still printed."""
+    import sys
+
+    from sotag import interrupts
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's own, which prints (not pytest's)
+
+    class Dying:
+        def __init__(self, exc: BaseException) -> None:
+            self.exc = exc
+
+        def __del__(self) -> None:
+            raise self.exc
+
+    with interrupts.interruptible():
+        interrupts._pending.append(signal.SIGTERM)  # a signal being delivered (the timer would raise it again)
+        Dying(interrupts.Interrupted(signal.SIGTERM))
+        Dying(ValueError("a finalizer's own bug"))
+        interrupts._pending.clear()
+    err = capfd.readouterr().err
+    assert "Interrupted" not in err and "SIGTERM" not in err
+    assert "Exception ignored" in err and "a finalizer's own bug" in err

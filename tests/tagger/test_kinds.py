@@ -150,7 +150,8 @@ def _as_format_1(directory, **fields) -> None:
     """Rewrite config.json as sotag wrote it before the kinds table (config.json carries no digest of itself)."""
     path = directory / "config.json"
     payload = json.loads(path.read_text())
-    payload = {k: v for k, v in payload.items() if k not in {"kind", "options"}} | {"format_version": 1} | fields
+    format_2_only = {"kind", "options", "calibration", "min_tags"}
+    payload = {k: v for k, v in payload.items() if k not in format_2_only} | {"format_version": 1} | fields
     path.write_text(json.dumps(payload))
 
 

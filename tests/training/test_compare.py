@@ -1,3 +1,5 @@
+import re
+
 import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -7,7 +9,7 @@ from sotag.training.compare import compare
 from sotag.training.config import TrainConfig
 
 
-def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questions_parquet, tmp_path):
+def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questions_parquet, tmp_path, capsys):
     config = TrainConfig(
         data=questions_parquet,
         split_date="2018-03-01",
@@ -19,6 +21,11 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
         register=False,
     )
     table = compare(config, use_fluent(tracking, config.experiment), ("bow", "tfidf", "sbert", "ensemble"))
+    # Before the SBERT pass, what it will take: the kinds that embed, the texts the cold cache lacks, a measured rate.
+    said = capsys.readouterr().out
+    (cold,) = [line for line in said.splitlines() if "the embedding cache" in line]
+    assert re.search(r"^compare: sbert, ensemble embed [\d,]+ question texts .* at \d+ texts/s \(measured on", cold)
+    assert said.index(cold) < said.index("| vectorizer")
     assert sorted(table["vectorizer"]) == ["bow", "ensemble", "sbert", "tfidf"]
     # Ranked on the gate's primary metric (all-tags F1@3), best first: what decides which model users get.
     assert table["f1_at_3_all"].is_monotonic_decreasing
@@ -51,3 +58,6 @@ def test_compare_runs_each_vectorizer_nested_and_logs_the_table(tracking, questi
     assert client.search_model_versions(f"name='{config.model_name}'") == []
     # The SBERT embeddings were cached on disk for the next run.
     assert (tmp_path / "cache" / "embeddings.sqlite").stat().st_size > 0
+    # A second comparison finds every text in the cache and says nothing of it.
+    compare(config, use_fluent(tracking, config.experiment), ("sbert",))
+    assert "the embedding cache" not in capsys.readouterr().out

@@ -37,11 +37,16 @@ def test_scores_are_the_weighted_mean_of_the_two_heads_through_the_pyfunc(config
 
     features = tagger.model.features.transform_questions(frame["title"].tolist(), frame["body"].tolist())
     estimator = tagger.estimator
-    expected = combine(
+    raw = combine(
         estimator.words.predict_proba(features.words),
         estimator.embeddings.predict_proba(features.embeddings),
         estimator.weight,
     )
+    # Served: the version's calibration of the combined scores (tagger.calibration), in the same order.
+    expected = tagger.config.calibration.apply(raw)
+    assert [np.argsort(-r, kind="stable")[:5].tolist() for r in expected] == [
+        np.argsort(-r, kind="stable")[:5].tolist() for r in raw
+    ]
     column = {t: i for i, t in enumerate(tagger.vocabulary)}
     for row, answer in zip(expected, answers, strict=True):
         got = np.array(answer["scores"])

@@ -13,7 +13,9 @@ from sotag.infra.tracking import use_fluent
 from tests.support.settings import REPO
 
 
-def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+def _mlflow_run(
+    entry: str, params: dict[str, str], tmp_path: Path, experiment: str = "stackoverflow-tagger"
+) -> subprocess.CompletedProcess:
     # A fresh launcher, as a user's shell would be: no run or experiment inherited from this process.
     env = {
         k: v
@@ -32,7 +34,7 @@ def _mlflow_run(entry: str, params: dict[str, str], tmp_path: Path) -> subproces
         "--env-manager",
         "local",
         "--experiment-name",
-        "stackoverflow-tagger",
+        experiment,
     ]
     for key, value in params.items():
         args += ["-P", f"{key}={value}"]
@@ -72,6 +74,23 @@ def test_mlflow_run_train_and_compare(tracking, questions_parquet, tmp_path):
     assert evaluated.data.tags["mlflow.project.entryPoint"] == "evaluate"
     assert evaluated.data.tags["model_version"] == str(version.version)
     assert f"n={int(evaluated.data.metrics['n_all'])}" in last
+    assert "evaluate runs belong in 'evaluation': pass --experiment-name evaluation" in done.stderr
+
+    # A promote run is no training run: launched among them, it says where it belongs, and its run is never
+    # metric-less: it records the decision and the gate's figures.
+    gate = {"data": str(questions_parquet), "eval_start": "2018-03-01", "floor": "0"}
+    done = _mlflow_run("promote", gate, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        "note:  `mlflow run` put this promote run in 'stackoverflow-tagger'; promote runs belong in "
+        "'stackoverflow-tagger-promotions': pass --experiment-name stackoverflow-tagger-promotions"
+    ) in done.stderr.splitlines()
+    [promoted] = client.search_runs([run.info.experiment_id], "tags.`mlflow.project.entryPoint` = 'promote'")
+    assert promoted.data.tags["sotag.stage"] == "promote" and promoted.data.tags["sotag.exit_code"] == "0"
+    assert promoted.data.tags["sotag.promote.decision"] == "promoted"
+    assert promoted.data.tags["sotag.promote.version"] == str(version.version)
+    done = _mlflow_run("promote", gate, tmp_path, experiment="stackoverflow-tagger-promotions")
+    assert done.returncode == 0 and "note:" not in done.stdout + done.stderr, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("entry", ["main", "train", "compare", "evaluate", "promote", "retrain", "drift"])

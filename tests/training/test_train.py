@@ -15,6 +15,7 @@ from sotag.data import load_questions
 from sotag.infra.tracking import use_fluent
 from sotag.registry.card import read_card
 from sotag.tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
+from sotag.tagger.threshold import GRID
 from sotag.training.config import TrainConfig
 from sotag.training.train import train
 
@@ -140,7 +141,9 @@ def test_every_line_train_prints_is_labelled(tracking, questions_parquet, tmp_pa
     assert lines and all(line.split(":", 1)[0].strip().isidentifier() for line in lines), lines
     (served,) = [line for line in lines if line.startswith("served:")]
     m = outcome.result.evaluation.metrics
-    assert f"f1_micro={m['f1_micro']:.4f}" in served and "at most 5 with score >= 0.2" in served
+    assert f"f1_micro={m['f1_micro']:.4f}" in served and "at least 1, at most 5 with probability >= 0.2" in served
+    record = outcome.result.record.metrics
+    assert f"no_tag_share={record['no_tag_share']:.4f} ece={record['ece']:.4f}" in served
     assert not any(line.lstrip().startswith("{") for line in lines)
 
 
@@ -260,3 +263,26 @@ def test_cli_a_bad_data_path_among_several_exits_2_naming_it(tracking, questions
     err = capsys.readouterr().err
     assert code == 2, err
     assert str(tmp_path / bad) in err and "Traceback" not in err
+
+
+def test_calibrated_scores_keep_the_ranking_serve_every_question_and_log_their_reliability(
+    tracking, questions_parquet, tmp_path
+):
+    def run(**overrides):
+        config = TrainConfig(data=questions_parquet, cache_dir=tmp_path / "cache", register=False, **SMALL | overrides)
+        return train(config, use_fluent(tracking, config.experiment))
+
+    raw = run(calibrate=False, min_tags=0)
+    calibrated = run(threshold=None)  # the default: calibrated, min_tags 1, the threshold chosen on the slice
+    assert raw.result.tagger.config.calibration is None and raw.result.tagger.config.min_tags == 0
+    served = calibrated.result.tagger.config
+    assert served.calibration is not None and served.min_tags == 1 and served.threshold in GRID
+    for key in ("precision_at_1", "recall_at_5", "precision_at_1_all", "recall_at_5_all", "f1_at_3_all"):
+        assert calibrated.result.evaluation.metrics[key] == raw.result.evaluation.metrics[key], key
+    metrics = MlflowClient().get_run(calibrated.run_id).data.metrics
+    assert metrics["no_tag_share"] == 0.0 and metrics["served_threshold"] == served.threshold
+    assert 0.0 <= metrics["ece"] <= 1.0 and {"ece_raw", "validation_ece", "validation_served_f1"} <= set(metrics)
+    logged = {a.path for a in MlflowClient().list_artifacts(calibrated.run_id, "calibration")}
+    assert logged == {"calibration/reliability.json", "calibration/reliability.png"}
+    table = json.loads(mlflow.artifacts.load_text(f"runs:/{calibrated.run_id}/calibration/reliability.json"))
+    assert {row[table["columns"].index("scores")] for row in table["data"]} == {"raw", "served"}
