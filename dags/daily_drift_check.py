@@ -9,11 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
-from sotag_cli import config_args, post_json, run_sotag, setting
+from sotag_cli import CONFIG_PARAM, DAG_DEFAULTS, config_args, post_json, run_sotag, setting
 
 ALERT = 4  # sotag drift's exit code when a window is alert (0: ok or warn; 2: bad input)
 
@@ -33,13 +32,10 @@ def prediction_log(params: dict[str, Any]) -> str:
 @dag(
     dag_id="daily_drift_check",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["sotag"],
     doc_md=__doc__,
+    **DAG_DEFAULTS,
     params={
-        "config": Param(None, type=["null", "string"], description="sotag settings file (else Variable sotag_config)"),
+        "config": CONFIG_PARAM,
         "predictions": Param(None, type=["null", "string"], description="prediction log URL (else the settings')"),
         "current_days": Param(7, type="integer", minimum=1),
         "reference_days": Param(30, type="integer", minimum=1),

@@ -17,12 +17,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pendulum
 from airflow.exceptions import AirflowException
-from airflow.sdk import Variable
+from airflow.sdk import Param, Variable
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
 TAIL_LINES = 8
+# What both DAGs share: no catch-up of missed intervals, one run at a time, and the run's settings file as a param.
+DAG_DEFAULTS: dict[str, Any] = {
+    "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+    "catchup": False,
+    "max_active_runs": 1,
+    "tags": ["sotag"],
+}
+CONFIG_PARAM = Param(None, type=["null", "string"], description="sotag settings file (else Variable sotag_config)")
 
 
 def setting(params: Mapping[str, Any], name: str, variable: str, env: str | None = None) -> Any:

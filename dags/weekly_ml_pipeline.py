@@ -7,9 +7,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import Param, dag, task
-from sotag_cli import config_args, post_json, run_sotag, setting
+from sotag_cli import CONFIG_PARAM, DAG_DEFAULTS, config_args, post_json, run_sotag, setting
 
 PROMOTED, KEPT = 0, 3  # sotag retrain's exit codes: both a successful run, told apart in the task's return value
 
@@ -17,13 +16,10 @@ PROMOTED, KEPT = 0, 3  # sotag retrain's exit codes: both a successful run, told
 @dag(
     dag_id="weekly_ml_pipeline",
     schedule="@weekly",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["sotag"],
     doc_md=__doc__,
+    **DAG_DEFAULTS,
     params={
-        "config": Param(None, type=["null", "string"], description="sotag settings file (else Variable sotag_config)"),
+        "config": CONFIG_PARAM,
         "inbox": Param(None, type=["null", "string"], description="folder of new files (else the store.inbox setting)"),
         "data": Param("store", type="string", description="what retrain reads (--data): the question store"),
         "eval_days": Param(None, type=["null", "integer"], minimum=1, description="evaluate on the last N days"),

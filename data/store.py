@@ -150,18 +150,6 @@ def describe_loads(connection: sa.Connection) -> list[dict]:
     return out
 
 
-def store_snapshot(path: Path) -> dict | None:
-    """The latest load of the SQLite store at `path` (its id, when, and the snapshot digest); None when empty."""
-    engine = engine_for(sqlite_url(path))
-    try:
-        with engine.connect() as connection:
-            if not sa.inspect(connection).has_table("loads"):
-                return None
-            return latest_load(connection)
-    finally:
-        engine.dispose()
-
-
 def shown_url(url: str) -> str:
     """A database URL as messages, logs and run tags show it: without its password."""
     try:
