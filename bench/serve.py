@@ -1,17 +1,21 @@
-"""`make bench-serve`: REST latency and throughput on loopback, three servers side by side.
+"""`make bench-serve`: REST latency and throughput on loopback, what users are served, baselines in the same run.
 
   (a) seed-style pyfunc (sklearn vectorizer + OneVsRestClassifier.predict_proba) under `mlflow models serve`
-  (b) our fused pyfunc under `mlflow models serve` (what `make serve` runs)
-  (c) the gateway, prediction logging on
-(b) and (c) serve the `tfidf` kind (pinned: the seed comparison needs the same one-vs-rest model on both sides).
-One worker each. For 1 and 16 concurrent keep-alive clients: p50, p99, requests/s. The gateway
-runs 16 clients for 60 s with a `/reload` to a new champion in the middle. Cold start is the
-time from process start to the first answered prediction.
+  (b) our pyfunc of the DEFAULT model kind under `mlflow models serve` (what `make serve` runs); and, beside it, our
+      one-vs-rest `tfidf` kind, the same estimator as (a), which is what the seed ratio of `serve-ovr:` compares
+  (c) the gateway on the default kind (prediction logging on): 1 worker, then 2 workers with a promotion of a new
+      champion in the middle of the long run (followed by the alias poll, no /reload), then 2 workers with the
+      shadow on (@challenger scores every question off the request path), then 2 workers with a 10% canary.
+Servers run one at a time (the machine's cores are the servers' and the load generator's alone). For 1 and 16
+concurrent keep-alive clients: p50, p99, requests/s. Cold start is the time from process start to the first answer.
 
 Then (d) the ensemble model (TF-IDF + SBERT) under `mlflow models serve`, one client: `serve-ensemble: …`.
 
-Ends with `serve: invocations_p50_ms=… invocations_rps=… ratio_vs_seed=… gateway_p50_ms=… gateway_rps=… errors=…`
-(p50 with 1 client, requests/s with 16 clients).
+Ends with `serve: invocations_p50_ms=… invocations_rps=… ratio_vs_seed=… gateway_p50_ms=… gateway_rps=…
+gateway_rps_1w=… gateway_rps_2w=… p99_ms_2w=… shadow_cost=… canary_cost=… errors=…` (p50 with 1 client,
+requests/s and p99 with 16 clients; gateway_rps is the 2-worker figure; shadow_cost and canary_cost: the larger of
+the p50 increase and the requests/s loss against 2 workers without them, as a fraction).
+Seconds per load: BENCH_SERVE_SECONDS (10), the promotion run BENCH_SERVE_LONG_SECONDS (60).
 """
 
 from __future__ import annotations
@@ -145,14 +149,25 @@ def start_server(args: list[str], env: dict[str, str], probe: tuple[str, dict]) 
 
 
 def log_models(root: Path, data: tuple[Path, ...]) -> tuple[list[dict], str]:
-    """Fit the `tfidf` kind once; register ours (twice, for the reload) and the seed-style model made of the same
-    vectorizer and one-vs-rest estimator (the `plt` default has no single OvR estimator to compare with)."""
+    """Register the default kind (v1 @champion, v2 the same model @challenger and the promotion target), our
+    one-vs-rest `tfidf` kind (tfidf-tagger v1), and the seed-style model made of that one's vectorizer and one-vs-rest
+    estimator (the default kind has no single OvR estimator to compare with)."""
+    default = fit_default_in_store(data, root, "bench-serve")
+    with mlflow.start_run(run_name="bench-serve-default"):
+        directory = default.write(root / "default")
+        info = log_pyfunc(
+            directory, default.config.vectorizer, default.config.top_k, default.tagger.config.threshold,
+            default.example, MODEL_NAME,
+        )  # fmt: skip
+        mlflow.register_model(info.model_uri, MODEL_NAME)  # v2: the same model, the promotion target
+    default.client.set_registered_model_alias(MODEL_NAME, "champion", "1")
+    default.client.set_registered_model_alias(MODEL_NAME, "challenger", "2")
+
     fitted = fit_default_in_store(data, root, "bench-serve", vectorizer="tfidf")
     config, result, tagger, example = fitted.config, fitted.result, fitted.tagger, fitted.example
-    with mlflow.start_run(run_name="bench-serve"):
+    with mlflow.start_run(run_name="bench-serve-tfidf"):
         ours = fitted.write(root / "ours")
-        info = log_pyfunc(ours, config.vectorizer, config.top_k, tagger.config.threshold, example, MODEL_NAME)
-        mlflow.register_model(info.model_uri, MODEL_NAME)  # v2: the same model, for the reload under load
+        info = log_pyfunc(ours, config.vectorizer, config.top_k, tagger.config.threshold, example, "tfidf-tagger")
         import joblib
 
         seed_dir = root / "seed"
@@ -175,10 +190,9 @@ def log_models(root: Path, data: tuple[Path, ...]) -> tuple[list[dict], str]:
             input_example=example,
             registered_model_name="seed-tagger",
         )
-    fitted.client.set_registered_model_alias(MODEL_NAME, "champion", "1")
-    evaluation = fitted.prepared.split.evaluation.head(400)
+    evaluation = default.prepared.split.evaluation.head(400)
     questions = [{"title": t, "body": b} for t, b in zip(evaluation["title"], evaluation["body"], strict=True)]
-    return questions, fitted.settings.tracking_uri
+    return questions, default.settings.tracking_uri
 
 
 def log_ensemble(data: tuple[Path, ...]) -> None:
@@ -193,10 +207,24 @@ def log_ensemble(data: tuple[Path, ...]) -> None:
         log_pyfunc(directory, "ensemble", config.top_k, tagger.config.threshold, example, "ensemble-tagger")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's session (the gateway's workers, mlflow's gunicorn), wait for it."""
+    try:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=60)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     args = parse_args(__doc__)
     short = float(os.environ.get("BENCH_SERVE_SECONDS", "10"))
     long = float(os.environ.get("BENCH_SERVE_LONG_SECONDS", "60"))
+    loads: dict[str, Load] = {}
+    errors = 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         questions, uri = log_models(root, args.data)
@@ -205,109 +233,106 @@ def main() -> None:
             **os.environ,
             "MLFLOW_TRACKING_URI": uri,
             "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+            "SOTAG_HOME": str(root),
             "SOTAG_ADMIN_TOKEN": TOKEN,
-            "SOTAG_PREDICTION_LOG": f"sqlite:///{root / 'predictions.db'}",
+            "SOTAG_RELOAD_POLL_S": "1",
         }
-        ports = {"seed": free_port(), "ours": free_port(), "gateway": free_port()}
         split = [
             {"dataframe_split": {"columns": ["title", "body"], "data": [[q["title"], q["body"]]]}} for q in questions
         ]
+        inv = http_requests("/invocations", split)
+        gw = http_requests("/predict", questions)
         mlflow_bin = str(bindir / "mlflow")
 
         def serve(uri_: str, port: int) -> list[str]:
-            return [
-                mlflow_bin,
-                "models",
-                "serve",
-                "-m",
-                uri_,
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                "1",
-            ]
+            return [mlflow_bin, "models", "serve", "-m", uri_, "--env-manager", "local", "-h", "127.0.0.1",
+                    "-p", str(port), "-w", "1"]  # fmt: skip
 
-        procs = []
-        try:
-            seed, seed_cold = start_server(
-                serve("models:/seed-tagger/1", ports["seed"]),
-                env,
-                (f"http://127.0.0.1:{ports['seed']}/invocations", split[0]),
-            )
-            procs.append(seed)
-            ours, ours_cold = start_server(
-                serve(f"models:/{MODEL_NAME}@champion", ports["ours"]), env,
-                (f"http://127.0.0.1:{ports['ours']}/invocations", split[0]),
-            )  # fmt: skip
-            procs.append(ours)
-            gateway, gateway_cold = start_server(
-                [str(bindir / "sotag"), "gateway", "--port", str(ports["gateway"])], env,
-                (f"http://127.0.0.1:{ports['gateway']}/predict", questions[0]),
-            )  # fmt: skip
-            procs.append(gateway)
-            print(f"cold start (process start → first answer): seed {seed_cold:.1f} s, "
-                  f"invocations {ours_cold:.1f} s, gateway {gateway_cold:.1f} s")  # fmt: skip
-
-            inv = http_requests("/invocations", split)
-            gw = http_requests("/predict", questions)
-            loads: dict[str, Load] = {}
-            for clients in (1, 16):
-                for label, port, reqs in (
-                    ("a seed /invocations", ports["seed"], inv),
-                    ("b ours /invocations", ports["ours"], inv),
-                ):
-                    loads[f"{label}/{clients}"] = result = run_load(label, port, reqs, clients, short)
-                    print(result.line(), flush=True)
-            loads["c gateway/1"] = result = run_load("c gateway", ports["gateway"], gw, 1, short)
-            print(result.line(), flush=True)
-
-            # 16 clients for the long run, with a reload to v2 halfway through.
-            client = MlflowClient(uri)
-            reload_result: dict = {}
-
-            def reload_midway() -> None:
-                time.sleep(long / 2)
-                client.set_registered_model_alias(MODEL_NAME, "champion", "2")
-                response = requests.post(
-                    f"http://127.0.0.1:{ports['gateway']}/reload",
-                    headers={"Authorization": f"Bearer {TOKEN}"},
-                    timeout=60,
-                )
-                reload_result.update(response.json(), status=response.status_code)
-
-            reloader = threading.Thread(target=reload_midway)
-            reloader.start()
-            loads["c gateway/16"] = result = run_load("c gateway", ports["gateway"], gw, 16, long)
-            reloader.join()
-            print(result.line() + f" ({long:.0f} s, reload midway: {reload_result.get('message')})", flush=True)
-            health = requests.get(f"http://127.0.0.1:{ports['gateway']}/health", timeout=5).json()
-            print(f"gateway after the run: serving v{health['model']['version']}, "
-                  f"{health['predictions_logged']} predictions logged so far")  # fmt: skip
-            log_ensemble(args.data)
+        for label, model in (  # (a), (b): one server at a time
+            ("a seed /invocations", "models:/seed-tagger/1"),
+            ("b ours-tfidf /invocations", "models:/tfidf-tagger/1"),
+            ("b ours /invocations", f"models:/{MODEL_NAME}@champion"),
+        ):
             port = free_port()
-            ensemble, ensemble_cold = start_server(
-                serve("models:/ensemble-tagger/1", port), env, (f"http://127.0.0.1:{port}/invocations", split[0])
-            )
-            procs.append(ensemble)
+            proc, cold = start_server(serve(model, port), env, (f"http://127.0.0.1:{port}/invocations", split[0]))
+            try:
+                for clients in (1, 16):
+                    loads[f"{label}/{clients}"] = result = run_load(label, port, inv, clients, short)
+                    print(result.line() + (f" (cold start {cold:.1f} s)" if clients == 1 else ""), flush=True)
+            finally:
+                stop(proc)
+
+        client = MlflowClient(uri)
+
+        def gateway(label: str, workers: int, *extra: str, promote_midway: bool = False) -> None:
+            nonlocal errors
+            port = free_port()
+            run_env = {**env, "SOTAG_PREDICTION_LOG": f"sqlite:///{root / (label.replace(' ', '-') + '.db')}"}
+            proc, cold = start_server(
+                [str(bindir / "sotag"), "gateway", "--port", str(port), "--workers", str(workers), *extra], run_env,
+                (f"http://127.0.0.1:{port}/predict", questions[0]),
+            )  # fmt: skip
+            try:
+                if workers == 1:
+                    loads[f"{label}/1"] = result = run_load(label, port, gw, 1, short)
+                    print(result.line() + f" (cold start {cold:.1f} s)", flush=True)
+                note, seconds = "", short
+                if promote_midway:
+                    seconds = long
+
+                    def promote() -> None:
+                        time.sleep(long / 2)
+                        client.set_registered_model_alias(MODEL_NAME, "champion", "2")
+
+                    mover = threading.Thread(target=promote)
+                    mover.start()
+                loads[f"{label}/16"] = result = run_load(label, port, gw, 16, seconds)
+                if promote_midway:
+                    mover.join()
+                    served = {
+                        requests.get(f"http://127.0.0.1:{port}/health", timeout=30).json()["model"]["version"]
+                        for _ in range(8)
+                    }
+                    note = f" ({seconds:.0f} s, @champion moved v1 -> v2 midway; the workers serve {sorted(served)})"
+                    errors += 0 if served == {"2"} else 1
+                print(result.line() + note, flush=True)
+            finally:
+                stop(proc)
+
+        gateway("c gateway 1w", 1)
+        gateway("c gateway 2w", 2, promote_midway=True)
+        client.set_registered_model_alias(MODEL_NAME, "champion", "1")
+        gateway("c gateway 2w shadow", 2, "--shadow", "challenger")
+        gateway("c gateway 2w canary", 2, "--canary-percent", "10")
+
+        log_ensemble(args.data)
+        port = free_port()
+        ensemble, ensemble_cold = start_server(
+            serve("models:/ensemble-tagger/1", port), env, (f"http://127.0.0.1:{port}/invocations", split[0])
+        )
+        try:
             loads["d ensemble /invocations/1"] = ens = run_load("d ensemble /invocations", port, inv, 1, short)
             print(ens.line() + f" (cold start {ensemble_cold:.1f} s)", flush=True)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=30)
+            stop(ensemble)
 
     a16, b1, b16 = loads["a seed /invocations/16"], loads["b ours /invocations/1"], loads["b ours /invocations/16"]
-    c1, c16 = loads["c gateway/1"], loads["c gateway/16"]
-    errors = sum(load.errors for load in loads.values()) + (0 if reload_result.get("status") == 200 else 1)
+    t16 = loads["b ours-tfidf /invocations/16"]
+    g1, g1w, g2w = loads["c gateway 1w/1"], loads["c gateway 1w/16"], loads["c gateway 2w/16"]
+    sh, ca = loads["c gateway 2w shadow/16"], loads["c gateway 2w canary/16"]
+    errors += sum(load.errors for load in loads.values())
+
+    def cost(load: Load) -> float:
+        return max(load.p50 / g2w.p50 - 1, 1 - load.rps / g2w.rps)
+
     print(f"serve-ensemble: invocations_p50_ms={ens.p50:.2f} p99_ms={ens.p99:.2f}")
+    print(f"serve-ovr: tfidf_invocations_rps={t16.rps:.0f} seed_invocations_rps={a16.rps:.0f} "
+          f"ratio_vs_seed={t16.rps / a16.rps:.2f} (the same one-vs-rest estimator on both sides)")  # fmt: skip
     print(
-        f"serve: invocations_p50_ms={b1.p50:.2f} invocations_rps={b16.rps:.0f} ratio_vs_seed={b16.rps / a16.rps:.1f} "
-        f"gateway_p50_ms={c1.p50:.2f} gateway_rps={c16.rps:.0f} errors={errors}"
+        f"serve: invocations_p50_ms={b1.p50:.2f} invocations_rps={b16.rps:.0f} ratio_vs_seed={b16.rps / a16.rps:.2f} "
+        f"gateway_p50_ms={g1.p50:.2f} gateway_rps={g2w.rps:.0f} gateway_rps_1w={g1w.rps:.0f} "
+        f"gateway_rps_2w={g2w.rps:.0f} ratio_2w_vs_1w={g2w.rps / g1w.rps:.2f} p99_ms_2w={g2w.p99:.2f} "
+        f"shadow_cost={cost(sh):.3f} canary_cost={cost(ca):.3f} errors={errors}"
     )
 
 

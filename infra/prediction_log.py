@@ -4,6 +4,12 @@ SQLite by default, PostgreSQL (or any SQLAlchemy URL) by configuration. Requests
 append to an in-memory queue; one background thread writes batches, so logging adds
 microseconds to a request, not a database round trip. `close()` drains the queue before
 returning, so a clean shutdown loses no row.
+
+Two tables: `predictions` (one row per answered question: its `prediction_id`, the version that answered and
+its `arm`, champion or canary, and, when a shadow scored it too, the shadow's version and answer) and `feedback`
+(the tags the asker kept for a prediction, at most one row per `prediction_id`, with precision@1 and recall@5
+of each answer against them). Several gateway workers write the same database; each worker claims a spool
+file (an atomic rename) before replaying it, so no row is written twice.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import sqlalchemy as sa
@@ -41,11 +48,60 @@ PREDICTIONS = sa.Table(
     sa.Column("tags", sa.Text, nullable=False),  # JSON list
     sa.Column("scores", sa.Text, nullable=False),  # JSON list
     sa.Column("latency_ms", sa.Float),
+    # Added with several workers, shadow and canary (older logs gain them, empty, at the first start):
+    sa.Column("prediction_id", sa.String(32), index=True),
+    sa.Column("arm", sa.String(16)),  # "champion" or "canary": which model answered
+    sa.Column("shadow_version", sa.String(50)),  # the model that scored the question off the request path
+    sa.Column("shadow_tags", sa.Text),  # JSON list
+    sa.Column("shadow_scores", sa.Text),  # JSON list
+    sa.Column("shadow_latency_ms", sa.Float),
 )
+FEEDBACK = sa.Table(
+    "feedback",
+    METADATA,
+    sa.Column("prediction_id", sa.String(32), primary_key=True),  # one verdict per prediction: idempotent
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("tags", sa.Text, nullable=False),  # JSON list: the tags the asker kept
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("model_version", sa.String(50)),
+    sa.Column("precision_at_1", sa.Float),
+    sa.Column("recall_at_5", sa.Float),
+    sa.Column("shadow_version", sa.String(50)),
+    sa.Column("shadow_precision_at_1", sa.Float),
+    sa.Column("shadow_recall_at_5", sa.Float),
+)
+ADDED_COLUMNS = ("prediction_id", "arm", "shadow_version", "shadow_tags", "shadow_scores", "shadow_latency_ms")
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create the tables, and add the columns a log written by an older sotag lacks (nullable: old rows stay)."""
+    METADATA.create_all(engine)
+    present = {c["name"] for c in sa.inspect(engine).get_columns("predictions")}
+    missing = [PREDICTIONS.c[name] for name in ADDED_COLUMNS if name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                conn.execute(sa.text(f'ALTER TABLE predictions ADD COLUMN "{column.name}" {kind}'))
+            except sa.exc.SQLAlchemyError:  # another worker added it first
+                if column.name not in {c["name"] for c in sa.inspect(conn).get_columns("predictions")}:
+                    raise
 
 
 def input_digest(title: str, body: str) -> str:
     return hashlib.sha256(f"{title}\x00{body}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ShadowAnswer:
+    """What the shadow model answered for the same question, off the request path."""
+
+    version: str | None
+    tags: Sequence[str]
+    scores: Sequence[float]
+    latency_ms: float
 
 
 @dataclass(frozen=True)
@@ -59,6 +115,15 @@ class PredictionRecord:
     tags: Sequence[str]
     scores: Sequence[float]
     latency_ms: float
+    prediction_id: str | None = None
+    arm: str | None = None
+    shadow: ShadowAnswer | None = None
+
+
+class LogObserver(Protocol):
+    """Told of the writer's counts as they change (the gateway exports them to Prometheus)."""
+
+    def rows(self, log: PredictionLog) -> None: ...
 
 
 class PredictionLog:
@@ -79,6 +144,7 @@ class PredictionLog:
         batch_size: int = 500,
         max_pending: int = 100_000,
         spool_dir: str | Path | None = None,
+        observer: LogObserver | None = None,
     ):
         self.url = url
         self.log_text = log_text
@@ -86,6 +152,7 @@ class PredictionLog:
         self.batch_size = batch_size
         self.max_pending = max_pending
         self.spool_dir = Path(spool_dir) if spool_dir else None
+        self.observer = observer
         self.engine = sa.create_engine(url, pool_pre_ping=True)
         self._queue: queue.SimpleQueue[PredictionRecord | None] = queue.SimpleQueue()
         self._pending = 0
@@ -94,7 +161,7 @@ class PredictionLog:
         self._deadline = float("inf")
         self._table_ready = False
         try:  # now when the database is up (readers find the table); else at the first write
-            METADATA.create_all(self.engine)
+            create_tables(self.engine)
             self._table_ready = True
         except sa.exc.SQLAlchemyError as exc:
             log.warning("prediction log: database unavailable at start (%s)", str(exc).splitlines()[0])
@@ -115,11 +182,17 @@ class PredictionLog:
         with self._count_lock:
             if self._pending >= self.max_pending:
                 self.dropped += 1
+                self._observe()
                 return
             self._pending += 1
         self._queue.put(record)
 
+    def _observe(self) -> None:
+        if self.observer is not None:
+            self.observer.rows(self)
+
     def _row(self, r: PredictionRecord) -> dict:
+        shadow = r.shadow
         return {
             "ts": r.ts,
             "model_name": r.model_name,
@@ -131,11 +204,17 @@ class PredictionLog:
             "tags": json.dumps(list(r.tags)),
             "scores": json.dumps([round(float(s), 6) for s in r.scores]),
             "latency_ms": r.latency_ms,
+            "prediction_id": r.prediction_id,
+            "arm": r.arm,
+            "shadow_version": shadow.version if shadow else None,
+            "shadow_tags": json.dumps(list(shadow.tags)) if shadow else None,
+            "shadow_scores": json.dumps([round(float(s), 6) for s in shadow.scores]) if shadow else None,
+            "shadow_latency_ms": shadow.latency_ms if shadow else None,
         }
 
     def _insert(self, rows: list[dict]) -> None:
         if not self._table_ready:
-            METADATA.create_all(self.engine)
+            create_tables(self.engine)
             self._table_ready = True
         with self.engine.begin() as conn:
             conn.execute(PREDICTIONS.insert(), rows)
@@ -192,6 +271,7 @@ class PredictionLog:
     def _done(self, n: int) -> None:
         with self._count_lock:
             self._pending -= n
+        self._observe()
 
     def _drain_rows(self) -> list[dict]:
         rows = []
@@ -222,20 +302,29 @@ class PredictionLog:
             os.fsync(handle.fileno())
         tmp.rename(path)  # a reader (the replay) sees whole files only
         self.spooled += len(rows)
+        self._observe()
         log.warning("prediction log: database down at shutdown; %d rows spooled to %s", len(rows), path)
 
     def _replay_spool(self) -> None:
+        """Write the rows spooled by earlier starts. Each file is first claimed by renaming it to
+        `…jsonl.claimed-<pid>` (atomic: of several workers starting together, one gets it); a claim whose
+        worker died before finishing is taken over. Written rows are then deleted with their file."""
         if self.spool_dir is None or not self.spool_dir.is_dir():
             return
-        for path in sorted(self.spool_dir.glob("predictions-*.jsonl")):
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for path in sorted(self.spool_dir.glob("predictions-*.jsonl*")):
+            claimed = _claim(path)
+            if claimed is None:
+                continue
+            rows = [json.loads(line) for line in claimed.read_text().splitlines() if line.strip()]
             for row in rows:
                 row["ts"] = datetime.fromisoformat(row["ts"])
             if rows and not self._write(rows):
+                _unclaim(claimed)
                 return  # still down and stopping: the file stays for the next start
-            path.unlink()
+            claimed.unlink()
             self.written += len(rows)
             self.replayed += len(rows)
+            self._observe()
             log.info("prediction log: replayed %d spooled rows from %s", len(rows), path.name)
 
     def close(self, timeout_s: float = 30.0) -> None:
@@ -258,6 +347,58 @@ class PredictionLog:
         }
 
 
+CLAIM = ".claimed-"
+
+
+def _claim(path: Path) -> Path | None:
+    """Rename a spool file to this process's claim; None when another live process holds it (or took it)."""
+    name = path.name
+    if CLAIM in name:
+        owner = name.rsplit(CLAIM, 1)[1]
+        if not owner.isdigit() or _alive(int(owner)):
+            return None
+        name = name.split(CLAIM, 1)[0]
+    claimed = path.with_name(f"{name}{CLAIM}{os.getpid()}")
+    try:
+        path.rename(claimed)
+    except FileNotFoundError:  # another worker claimed it first
+        return None
+    return claimed
+
+
+def _unclaim(claimed: Path) -> None:
+    claimed.rename(claimed.with_name(claimed.name.split(CLAIM, 1)[0]))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def new_prediction_id() -> str:
+    """32 hex characters: the time in milliseconds (12), then 80 random bits: ids sort by time, and a
+    feedback can tell a prediction too recent to be written yet from one that never was."""
+    return f"{int(time.time() * 1000):012x}{uuid.uuid4().hex[:20]}"
+
+
+def prediction_time(prediction_id: str) -> float | None:
+    """The unix time an id was made (None: not an id this log hands out)."""
+    if len(prediction_id) != 32:
+        return None
+    try:
+        int(prediction_id, 16)
+    except ValueError:
+        return None
+    return int(prediction_id[:12], 16) / 1000
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -274,5 +415,69 @@ def read_predictions(url: str, start: str | None = None, end: str | None = None)
         frame = pd.read_sql(query.order_by(PREDICTIONS.c.ts), conn)
     engine.dispose()
     for column in ("tags", "scores"):
+        frame[column] = frame[column].map(json.loads)
+    return frame
+
+
+def find_prediction(engine: sa.Engine, prediction_id: str) -> dict | None:
+    """The logged row of a prediction (tags and shadow tags decoded), or None when the log has none."""
+    query = sa.select(
+        PREDICTIONS.c.model_name,
+        PREDICTIONS.c.model_version,
+        PREDICTIONS.c.tags,
+        PREDICTIONS.c.shadow_version,
+        PREDICTIONS.c.shadow_tags,
+    ).where(PREDICTIONS.c.prediction_id == prediction_id)
+    with engine.connect() as conn:
+        row = conn.execute(query.limit(1)).mappings().first()
+    if row is None:
+        return None
+    found = dict(row)
+    found["tags"] = json.loads(found["tags"])
+    found["shadow_tags"] = json.loads(found["shadow_tags"]) if found["shadow_tags"] else None
+    return found
+
+
+def insert_feedback(engine: sa.Engine, row: dict) -> dict | None:
+    """Insert one feedback row; when the prediction already has one, insert nothing and return that one."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(FEEDBACK.insert(), [row])
+        return None
+    except sa.exc.IntegrityError:
+        with engine.connect() as conn:
+            existing = (
+                conn.execute(sa.select(FEEDBACK).where(FEEDBACK.c.prediction_id == row["prediction_id"]))
+                .mappings()
+                .first()
+            )
+        return dict(existing) if existing is not None else None
+
+
+def read_feedback(url: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+    """Feedback joined with its prediction (the question's text when the log keeps it): labelled live questions."""
+    engine = sa.create_engine(url)
+    query = sa.select(
+        FEEDBACK.c.prediction_id,
+        FEEDBACK.c.ts,
+        FEEDBACK.c.tags.label("kept_tags"),
+        FEEDBACK.c.model_version,
+        FEEDBACK.c.precision_at_1,
+        FEEDBACK.c.recall_at_5,
+        PREDICTIONS.c.ts.label("predicted_at"),
+        PREDICTIONS.c.title,
+        PREDICTIONS.c.body,
+        PREDICTIONS.c.tags,
+    ).join(PREDICTIONS, PREDICTIONS.c.prediction_id == FEEDBACK.c.prediction_id)
+    if start:
+        query = query.where(FEEDBACK.c.ts >= pd.Timestamp(start, tz="UTC").to_pydatetime())
+    if end:
+        query = query.where(FEEDBACK.c.ts < pd.Timestamp(end, tz="UTC").to_pydatetime())
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql(query.order_by(FEEDBACK.c.ts), conn)
+    finally:
+        engine.dispose()
+    for column in ("kept_tags", "tags"):
         frame[column] = frame[column].map(json.loads)
     return frame

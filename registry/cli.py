@@ -9,11 +9,12 @@ from pathlib import Path
 from tabulate import tabulate
 
 from sotag.data.split import parse_sources
-from sotag.infra.argtypes import add_data_argument, positive_float, setting, unit_float
+from sotag.infra.argtypes import add_data_argument, positive_float, positive_int, setting, unit_float
 from sotag.infra.tracking import TrackingSettings, log_to_launched_run
 from sotag.registry.behaviour import DEFAULT_CASES
 from sotag.registry.gate import GATE_METRICS, METRIC_LABELS, GateConfig
 from sotag.registry.lifecycle import PromotionResult, RollbackResult, promote, rollback, status_text
+from sotag.registry.live import LiveGate, evidence_line
 from sotag.registry.store import CHAMPION, open_registry
 from sotag.registry.validate import Verdict
 from sotag.settings import Settings
@@ -55,6 +56,53 @@ def add_gate_args(p: argparse.ArgumentParser) -> None:
         "promote it (the history says so); by default nothing is promoted over a broken champion (exit 3)",
         action="store_true",
     )
+    add_live_args(p)
+
+
+def add_live_args(p: argparse.ArgumentParser) -> None:
+    """`--live` and its thresholds (the `promote.live_*` settings say why their defaults)."""
+    setting(
+        p,
+        "--live",
+        "promote.live",
+        "after the offline checks pass, also judge the gateway's prediction log since the challenger was "
+        "registered: enough shadow/canary questions, top-1 agreement with the champion, live P@1 on feedback",
+        action="store_true",
+    )
+    setting(
+        p,
+        "--live-min-questions",
+        "promote.live_min_questions",
+        "shadow- or canary-scored questions needed since the challenger was registered",
+        type=positive_int,
+    )
+    setting(
+        p,
+        "--live-min-agreement",
+        "promote.live_min_agreement",
+        "share of those questions where the challenger's top tag is the champion's",
+        type=unit_float,
+    )
+    setting(
+        p,
+        "--live-min-feedback",
+        "promote.live_min_feedback",
+        "feedback rows with both models' P@1 needed before live precision is judged (fewer: reported, not judged)",
+        type=positive_int,
+    )
+    setting(
+        p,
+        "--live-max-precision-drop",
+        "promote.live_max_precision_drop",
+        "how far the challenger's live P@1 may be below the champion's on the same feedback rows",
+        type=unit_float,
+    )
+    setting(
+        p,
+        "--prediction-log",
+        "gateway.prediction_log",
+        "the gateway's prediction log that --live reads, a database URL; none: sqlite:///<home>/predictions.db",
+    )
 
 
 def gate_from_settings(
@@ -80,6 +128,21 @@ def gate_from_settings(
         max_latency_ms=g.max_latency_ms,
         behaviour_cases=cases,
         replace_broken_champion=g.replace_broken_champion,
+        live=live_gate(settings),
+    )
+
+
+def live_gate(settings: Settings) -> LiveGate | None:
+    """The live check's configuration when `promote.live` is on; None otherwise."""
+    g = settings.promote
+    if not g.live:
+        return None
+    return LiveGate(
+        url=settings.prediction_log_url,
+        min_questions=g.live_min_questions,
+        min_agreement=g.live_min_agreement,
+        min_feedback=g.live_min_feedback,
+        max_precision_drop=g.live_max_precision_drop,
     )
 
 
@@ -98,9 +161,12 @@ def promotion_lines(result: PromotionResult, model_name: str) -> list[str]:
         f"{verdict.latency_budget_ms:g} ms){behaviour}",
         f"promote: evaluation window {verdict.window.describe()} ({verdict.n_questions} questions)",
     ]
-    if verdict.metrics:
+    if verdict.live is not None:
+        lines.append(evidence_line(verdict.live))
+    scored = {role: verdict.metrics[role] for role in ("challenger", "champion") if role in verdict.metrics}
+    if scored:
         rows = []
-        for role, metrics in verdict.metrics.items():
+        for role, metrics in scored.items():
             version = verdict.version if role == "challenger" else verdict.champion
             rows.append([f"{role} v{version}", *(f"{metrics[k]:.4f}" for k in METRIC_LABELS)])
         lines += [tabulate(rows, headers=["", *METRIC_LABELS.values()], tablefmt="simple"), scored_note(verdict)]

@@ -25,6 +25,7 @@ from sotag.data import filter_sources, load_questions, time_split
 from sotag.data.paths import as_data_paths
 from sotag.registry.behaviour import DEFAULT_CASES, BehaviourReport
 from sotag.registry.card import ModelCard
+from sotag.registry.live import LiveGate
 from sotag.tagger.errors import DataError
 from sotag.tagger.metrics import all_tags_from_scores, evaluate
 from sotag.tagger.model import Tagger
@@ -91,6 +92,8 @@ class GateConfig:
     # A champion whose files fail their sha256 or do not load cannot be compared against: by default nothing is
     # promoted over it (BrokenChampion, exit 3); True judges the challenger on the floor alone and says so.
     replace_broken_champion: bool = False
+    # `--live`: after the offline checks pass, judge the prediction log's evidence too (registry/live.py); None: not.
+    live: LiveGate | None = None
 
     def __post_init__(self) -> None:
         if self.data is not None:  # None: a gate that judges figures only, never reads questions

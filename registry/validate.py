@@ -2,9 +2,10 @@
 
 `validate` reads the evaluation window and takes the checks cheapest first, stopping at the first refusal:
 the challenger's single-question latency, its behavioural cases, then both models scored on the same
-questions (floor, comparison). It holds no lock and records nothing: `lifecycle.promote`
-records the verdict on the version and deploys it (`Registry.move_champion`, which locks only for the
-compare-and-set and the history event); `sotag promote --dry-run` prints it and stops.
+questions (floor, comparison); with `--live`, then the gateway's live evidence (registry/live.py: read first,
+judged last, so a refusal for thin evidence still shows the offline verdict). It holds no lock and records
+nothing: `lifecycle.promote` records the verdict on the version and deploys it (`Registry.move_champion`, which
+locks only for the compare-and-set and the history event); `sotag promote --dry-run` prints it and stops.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
+from sotag.infra.live_evidence import LiveEvidence
 from sotag.registry.behaviour import BehaviourReport, run_cases
 from sotag.registry.card import read_card
 from sotag.registry.gate import (
@@ -31,15 +33,17 @@ from sotag.registry.gate import (
     score_models,
     window_for,
 )
+from sotag.registry.live import judge_live, read_evidence, registered_at
 from sotag.registry.store import BrokenChampion, Registry
 from sotag.tagger.errors import BrokenModel
 
-CheckName = Literal["latency", "behaviour", "floor", "comparison"]
+CheckName = Literal["latency", "behaviour", "floor", "comparison", "live"]
 CheckStatus = Literal["passed", "failed", "skipped"]
 # Cheapest first; the first refusal stops the gate and the checks after it are skipped. Latency times 50
 # single questions and the behavioural cases score a few dozen; floor and comparison need the whole window
 # scored with both models (an SBERT or ensemble model re-encodes thousands of questions: minutes on a CPU).
-ORDER: tuple[CheckName, ...] = ("latency", "behaviour", "floor", "comparison")
+# `live` (only with --live) is one read of the prediction log, made first; it is judged after the offline checks.
+ORDER: tuple[CheckName, ...] = ("latency", "behaviour", "floor", "comparison", "live")
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,11 @@ class Verdict:
     """The gate's judgement of `version` against `champion` (the champion when it was judged).
 
     `metrics`: "challenger" (and "champion" when it was compared) -> metric -> value, rounded to 4 places;
-    empty when a cheaper check refused before the window was scored. `reason`: the one line the CLI prints
-    and the version records; `checks`: every check in the order the gate takes them (ORDER), skipped ones
-    included. `scored_tags`: the union of the vocabularies the window was scored over (0: not scored).
+    empty when a cheaper check refused before the window was scored; with --live also "live" -> the live figures
+    (LiveEvidence.figures: `questions`, `agreement_top1`, `precision_at_1`, …), whatever check refused.
+    `reason`: the one line the CLI prints and the version records; `checks`: every check in the order the gate
+    takes them (ORDER), skipped ones included. `scored_tags`: the union of the vocabularies the window was scored
+    over (0: not scored).
     """
 
     version: str
@@ -80,6 +86,7 @@ class Verdict:
     scored_tags: int = 0
     vocabulary_sizes: dict[str, int] = field(default_factory=dict)  # "challenger"/"champion" -> its tag count
     primary_metric: str = "f1_at_3_all"  # the metric the comparison decided on
+    live: LiveEvidence | None = None  # what the prediction log held about the challenger (--live); None: not read
 
     @property
     def decision(self) -> Literal["promote", "keep"]:
@@ -107,6 +114,11 @@ class Verdict:
             "latency_p99_ms": f"{self.latency.p99_ms:.3f}",
             "latency_budget_ms": f"{self.latency_budget_ms:g}",
         }
+        if self.live is not None:
+            live = {"since": self.live.since.isoformat(), "compared_with": list(self.live.compared_with)}
+            if self.live.absent:
+                live["absent"] = self.live.absent
+            tags["gate_live"] = json.dumps({**live, **self.live.figures()}, sort_keys=True)
         if self.behaviour is not None:
             tags["behaviour_summary"] = self.behaviour.summary()
             tags["behaviour_results"] = json.dumps(self.behaviour.results(), sort_keys=True)
@@ -129,11 +141,17 @@ def validate(
     `config.data`. A champion that cannot be fetched (the artifact store or the tracking server failing) stops
     the judgement (ComponentFault): an outage never decides. A champion whose files are there but fail their
     sha256 or do not load is BrokenChampion (exit 3), unless `config.replace_broken_champion`: then the
-    challenger is judged on the floor alone and the reason says so. Raises RegistryError (unknown version),
-    DataError (no window).
+    challenger is judged on the floor alone and the reason says so. With `config.live`, the prediction log is
+    read before anything is scored (a log that cannot be reached: ComponentFault) and judged last; with no
+    champion yet nothing can have served the challenger, so the live check is skipped and says so. Raises
+    RegistryError (unknown version), DataError (no window, a prediction log URL that cannot be opened).
     """
     start = time.perf_counter()
-    window = window_for(config, read_card(registry.client, registry.version(version)))
+    registered = registry.version(version)
+    window = window_for(config, read_card(registry.client, registered))
+    evidence: LiveEvidence | None = None
+    if config.live is not None and champion is not None:
+        evidence = read_evidence(config.live, str(version), registered_at(registered), champion)
     frame = evaluation_frame(config.data, window, questions)
     challenger = registry.load_tagger(version)
     done: list[Check] = []
@@ -143,13 +161,17 @@ def validate(
     ) -> Verdict:
         """The verdict with the checks that ran; those after a refusal are listed as skipped."""
         ran = {c.name for c in done}
-        skipped = [Check(name, "skipped", "an earlier check refused") for name in ORDER if name not in ran]
+        order = ORDER if config.live is not None else tuple(name for name in ORDER if name != "live")
+        skipped = [Check(name, "skipped", "an earlier check refused") for name in order if name not in ran]
+        figures = dict(metrics or {})
+        if evidence is not None:
+            figures["live"] = evidence.figures()
         return Verdict(
             version=str(version),
             champion=champion,
             promote=promote,
             reason=reason,
-            metrics=metrics or {},
+            metrics=figures,
             checks=(*done, *skipped),
             window=window,
             n_questions=len(frame),
@@ -158,6 +180,7 @@ def validate(
             behaviour=behaviour,
             seconds=time.perf_counter() - start,
             primary_metric=config.primary_metric,
+            live=evidence,
             **extra,
         )
 
@@ -200,9 +223,19 @@ def validate(
     done.extend(_quality_checks(config, scored["challenger"], scored.get("champion"), champion))
     vocabularies = {role: len(tagger.vocabulary) for role, tagger in models.items()}
     union = len({t for tagger in models.values() for t in tagger.vocabulary})
-    return verdict(
-        decision.promote, decision.reason, decision.metrics, scored_tags=union, vocabulary_sizes=vocabularies
-    )
+    promote, reason = decision.promote, decision.reason
+    if config.live is not None and promote:
+        if evidence is None:
+            done.append(Check("live", "skipped", f"no champion yet: nothing can have served v{version} live"))
+            reason = f"{reason}; live: not judged (no champion yet: nothing can have served v{version} live)"
+        else:
+            live = judge_live(config.live, evidence, champion)
+            done.append(Check("live", "failed" if live.refusal else "passed", live.refusal or live.summary))
+            if live.refusal:
+                promote, reason = False, f"live: {live.refusal}"
+            else:
+                reason = f"{reason}; live: {live.summary}"
+    return verdict(promote, reason, decision.metrics, scored_tags=union, vocabulary_sizes=vocabularies)
 
 
 def _quality_checks(

@@ -8,6 +8,9 @@ by the poll until the alias names another version (the admin `/reload` and a web
 
 The poll (`start()`) runs `check()` every `poll_s` seconds on a daemon thread; the MLflow webhook route
 calls `check()` at once. The interval is the caller's setting (GatewayConfig.reload_poll_s), never read here.
+With several workers, the worker that got the webhook touches a shared `Nudge` (serving.workers) and every other
+worker's poll thread, which looks at it every `NUDGE_TICK_S`, checks at once too. `followers` are checked with
+the alias (the @challenger that shadow and canary use, serving.challenger).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sotag.serving.model_holder import ModelHolder
+from sotag.serving.workers import Nudge
 
 log = logging.getLogger("sotag.gateway")
 
 Outcome = Literal["unchanged", "swapped", "refused", "skipped", "error"]
+NUDGE_TICK_S = 0.25  # how often a worker looks at the shared nudge file (one stat call)
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,13 @@ class AliasWatch:
         read_version: Callable[[], str],
         poll_s: float,
         on_check: Callable[[AliasCheck], None] | None = None,
+        nudge: Nudge | None = None,
+        followers: list[Callable[[str], object]] | None = None,
     ):
         self.holder, self.read_version, self.poll_s = holder, read_version, poll_s
         self.on_check = on_check
+        self.nudge = nudge
+        self.followers = list(followers or [])
         self.last: AliasCheck | None = None
         self._refused: str | None = None  # the version the last swap refused: not polled again
         self._lock = threading.Lock()
@@ -110,16 +119,34 @@ class AliasWatch:
         return check
 
     def start(self) -> None:
-        """Poll every `poll_s` seconds until `stop()`; nothing when `poll_s` is 0."""
-        if self.poll_s <= 0 or self.polling:
+        """Poll every `poll_s` seconds (and at once when nudged) until `stop()`; nothing when `poll_s` is 0 and
+        there is no nudge to watch."""
+        if (self.poll_s <= 0 and self.nudge is None) or self.polling:
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="sotag-alias-watch", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            self.check("poll")
+        tick = NUDGE_TICK_S if self.nudge is not None else self.poll_s
+        last = time.monotonic()
+        while not self._stop.wait(tick):
+            if self.nudge is not None and self.nudge.pending():
+                self.check_all("nudge", retry_refused=True)
+                last = time.monotonic()
+            elif self.poll_s > 0 and time.monotonic() - last >= self.poll_s:
+                self.check_all("poll")
+                last = time.monotonic()
+
+    def check_all(self, trigger: str, retry_refused: bool = False) -> AliasCheck:
+        """`check()`, then the followers' checks (each guarded: a follower's failure never stops the watch)."""
+        check = self.check(trigger, retry_refused)
+        for follow in self.followers:
+            try:
+                follow(trigger)
+            except Exception:  # a follower reports its own failures; the watch goes on
+                log.exception("alias watch: a follower's check failed")
+        return check
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()

@@ -3,8 +3,15 @@
 POST /predict (sotag's {title, body, top_k} or the original Tagger API's {text, topk}), POST /explain,
 POST /predict/batch, GET /health, GET /model_info, GET /metrics (Prometheus),
 POST /reload and POST /admin/{retrain,rollback} (bearer token), POST /webhooks/mlflow (an MLflow registry
-webhook, HMAC-signed), OpenAPI docs at /docs (served offline). The gateway follows the alias it serves
-(serving/alias_watch.py): it looks every `reload_poll_s` seconds, and at once on a webhook.
+webhook, HMAC-signed), POST /feedback (the tags the asker kept), OpenAPI docs at /docs (served offline). The
+gateway follows the alias it serves (serving/alias_watch.py): it looks every `reload_poll_s` seconds, and at once
+on a webhook. Every answer carries a `prediction_id` and says which version gave it (body and
+`X-Sotag-Model-Version`); with a canary share some questions are answered by @challenger (serving.traffic), and
+with a shadow every question is scored by the other model too (serving.shadow).
+
+One app is one worker process; `sotag gateway --workers N` starts N of them (serving.worker), sharing the
+prediction log database, a folder (serving.workers: merged Prometheus files, the alias nudge, the jobs, the admin
+lockout) and nothing else.
 
 Bad input never reaches the model: pydantic checks every field and the answer is a 400
 naming it; a body over the limit is a 413; a batch over the time limit is a 504.
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -25,22 +33,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_errors
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sotag.infra.prediction_log import PredictionLog, PredictionRecord, now
+from sotag.infra.prediction_log import PredictionLog, PredictionRecord, new_prediction_id, now
 from sotag.registry.lifecycle import rollback
 from sotag.registry.resolve import ResolvedModel, parse_alias_uri, pin
 from sotag.registry.store import open_registry
 from sotag.serving import contract
 from sotag.serving.admin_guard import FailedAttempts, token_matches
 from sotag.serving.alias_watch import AliasCheck, AliasWatch
+from sotag.serving.challenger import ChallengerSlot
 from sotag.serving.config import GatewayConfig
 from sotag.serving.content_coding import ContentDecoding
+from sotag.serving.feedback import FeedbackBook
 from sotag.serving.jobs import JobRefused, Jobs, RetrainLauncher
-from sotag.serving.metrics import GatewayMetrics
+from sotag.serving.metrics import GatewayMetrics, exposition
 from sotag.serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from sotag.serving.model_holder import ModelHolder
 from sotag.serving.schemas import (
@@ -48,10 +59,16 @@ from sotag.serving.schemas import (
     BatchResponse,
     ErrorResponse,
     ExplainResponse,
+    FeedbackRequest,
+    FeedbackResponse,
     PredictRequest,
     PredictResponse,
     ReloadResponse,
 )
+from sotag.serving.shadow import Shadow
+from sotag.serving.traffic import CHAMPION_ARM, Traffic
+from sotag.serving.workers import Nudge, RunDir
+from sotag.settings import CHALLENGER
 from sotag.tagger.errors import InputError, SotagError
 from sotag.tagger.explain import explain
 from sotag.tagger.kinds.base import NotExplainable
@@ -69,12 +86,15 @@ KNOWN_ROUTES = {
     "/admin/retrain",
     "/admin/rollback",
     "/webhooks/mlflow",
+    "/feedback",
 }
+VERSION_HEADER = "X-Sotag-Model-Version"
 ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
 BODIES: dict[str, type[BaseModel]] = {
     "/predict": PredictRequest,
     "/explain": PredictRequest,
     "/predict/batch": BatchRequest,
+    "/feedback": FeedbackRequest,
 }
 
 
@@ -222,10 +242,18 @@ def create_app(
             spool_dir=config.spool_dir,
         )
     )
-    metrics.watch_prediction_log(plog)
+    plog.observer = _LogCounts(metrics)
+    metrics.log_counts(plog)
     metrics.set_model(holder.current.name, holder.current.version)
-    jobs = Jobs()
-    watch = _alias_watch(config, holder, metrics)
+    run_dir = RunDir(config.run_dir) if config.run_dir is not None else None
+    nudge = Nudge(run_dir.nudge_file) if run_dir is not None and config.workers > 1 else None
+    metrics_dir = run_dir.metrics if run_dir is not None and config.multiprocess_metrics else None
+    challenger = _challenger_slot(config, holder, metrics)
+    traffic = Traffic(holder, challenger, config.canary_percent)
+    shadow = Shadow(traffic, plog, metrics, config.shadow_queue, config.shadow_batch) if config.shadow else None
+    feedback = FeedbackBook(plog.engine, wait_s=max(2.0, 4 * config.log_flush_s))
+    jobs = Jobs(directory=run_dir.jobs if run_dir is not None and config.workers > 1 else None)
+    watch = _alias_watch(config, holder, metrics, nudge, challenger)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -234,6 +262,8 @@ def create_app(
         yield
         if watch is not None:
             watch.stop()
+        if shadow is not None:
+            shadow.close(timeout_s=min(10.0, config.shutdown_timeout_s))  # what it cannot score is logged unshadowed
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
         jobs.close()  # a retrain still running is stopped (SIGTERM: its runs end KILLED, the registry unchanged)
 
@@ -248,6 +278,7 @@ def create_app(
     app.state.holder, app.state.prediction_log, app.state.metrics, app.state.config = holder, plog, metrics, config
     app.state.jobs = jobs
     app.state.alias_watch = watch
+    app.state.traffic, app.state.shadow, app.state.challenger = traffic, shadow, challenger
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(RequestValidationError)
@@ -275,7 +306,11 @@ def create_app(
         log.exception("unexpected error")
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the gateway log"}, status_code=500)
 
-    attempts = FailedAttempts(config.admin_max_failures, config.admin_window_s)
+    attempts = FailedAttempts(
+        config.admin_max_failures,
+        config.admin_window_s,
+        path=run_dir.path / "admin-failures.db" if run_dir is not None and config.workers > 1 else None,
+    )
 
     def admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
         if not config.admin_token:
@@ -293,15 +328,23 @@ def create_app(
             metrics.admin_failures.inc()
             raise ApiError(401, "admin route: a valid bearer token is required (Authorization: Bearer <token>)")
 
-    def model_ref(model: ResolvedModel) -> dict[str, Any]:
-        return {"name": model.name, "version": model.version, "alias": model.alias}
+    def model_ref(model: ResolvedModel, arm: str = CHAMPION_ARM) -> dict[str, Any]:
+        return {"name": model.name, "version": model.version, "alias": model.alias, "arm": arm}
 
-    def record(model: ResolvedModel, route: str, titles, bodies, suggestions, elapsed_ms: float) -> None:
+    def record(
+        model: ResolvedModel, arm: str, route: str, titles, bodies, suggestions, elapsed_ms: float, ids, options
+    ) -> None:
         ts = now()
-        for title, body, s in zip(titles, bodies, suggestions, strict=True):
-            plog.append(
-                PredictionRecord(ts, model.name, model.version, route, title, body, s.tags, s.scores, elapsed_ms)
+        version = model.version or "local"
+        metrics.answers.labels(version, arm).inc(len(ids))
+        for title, body, s, prediction_id in zip(titles, bodies, suggestions, ids, strict=True):
+            row = PredictionRecord(
+                ts, model.name, model.version, route, title, body, s.tags, s.scores, elapsed_ms, prediction_id, arm
             )
+            if shadow is not None:
+                shadow.submit(row, *options)
+            else:
+                plog.append(row)
             for tag in s.tags:
                 metrics.predicted_tags.labels(tag).inc()
 
@@ -327,12 +370,21 @@ def create_app(
         # hop would cost more than the prediction. Inputs are bounded by the field limits.
         start = time.perf_counter()
         title, body, top_k, threshold = question_of(request)
-        model = holder.current
+        model, arm = traffic.pick(title, body)
         check_threshold_for(model, threshold)
         (suggestion,) = model.tagger.suggest([title], [body], top_k, threshold)
         elapsed_ms = (time.perf_counter() - start) * 1000
-        record(model, "/predict", [title], [body], [suggestion], elapsed_ms)
-        return JSONResponse({"tags": suggestion.tags, "scores": suggestion.scores, "model": model_ref(model)})
+        prediction_id = new_prediction_id()
+        record(model, arm, "/predict", [title], [body], [suggestion], elapsed_ms, [prediction_id], (top_k, threshold))
+        return JSONResponse(
+            {
+                "tags": suggestion.tags,
+                "scores": suggestion.scores,
+                "model": model_ref(model, arm),
+                "prediction_id": prediction_id,
+            },
+            headers={VERSION_HEADER: str(model.version)},
+        )
 
     @app.post("/explain", response_model=ExplainResponse, responses=ERRORS, summary="Tags for one question, and why")
     async def explain_route(request: PredictRequest) -> JSONResponse:
@@ -366,21 +418,53 @@ def create_app(
             pairs = [q.question(prefix=f"questions.{i}.") for i, q in enumerate(request.questions)]
         except InputError as exc:
             raise ApiError(400, f"invalid request: {exc}", [{"field": exc.field, "problem": exc.problem}]) from None
-        model = holder.current
-        check_threshold_for(model, request.threshold)
+        check_threshold_for(holder.current, request.threshold)
         titles = [t for t, _ in pairs]
         bodies = [b for _, b in pairs]
+        arms = [traffic.pick(t, b) for t, b in pairs]
+        groups: dict[int, list[int]] = {}
+        for i, (model, _) in enumerate(arms):
+            groups.setdefault(id(model), []).append(i)
+
+        def score_all() -> list:
+            out: list = [None] * len(pairs)
+            for indices in groups.values():
+                model = arms[indices[0]][0]
+                found = model.tagger.suggest(
+                    [titles[i] for i in indices], [bodies[i] for i in indices], request.top_k, request.threshold
+                )
+                for i, s in zip(indices, found, strict=True):
+                    out[i] = s
+            return out
+
         try:
-            suggestions = await asyncio.wait_for(
-                run_in_threadpool(model.tagger.suggest, titles, bodies, request.top_k, request.threshold),
-                timeout=config.timeout_s,
-            )
+            suggestions = await asyncio.wait_for(run_in_threadpool(score_all), timeout=config.timeout_s)
         except TimeoutError:
             raise ApiError(504, f"the batch took longer than {config.timeout_s:.0f} s; send fewer questions") from None
         elapsed_ms = (time.perf_counter() - start) * 1000
-        record(model, "/predict/batch", titles, bodies, suggestions, elapsed_ms)
-        results = [{"tags": x.tags, "scores": x.scores} for x in suggestions]
-        return JSONResponse({"results": results, "model": model_ref(model)})
+        ids = [new_prediction_id() for _ in pairs]
+        for indices in groups.values():
+            model, arm = arms[indices[0]]
+            record(
+                model,
+                arm,
+                "/predict/batch",
+                [titles[i] for i in indices],
+                [bodies[i] for i in indices],
+                [suggestions[i] for i in indices],
+                elapsed_ms,
+                [ids[i] for i in indices],
+                (request.top_k, request.threshold),
+            )
+        results = [
+            {"tags": x.tags, "scores": x.scores, "prediction_id": pid, "model": model_ref(*arm)}
+            for x, pid, arm in zip(suggestions, ids, arms, strict=True)
+        ]
+        versions = {str(model.version) for model, _ in arms} or {str(holder.current.version)}
+        return JSONResponse(
+            {"results": results, "model": model_ref(holder.current)},
+            headers={VERSION_HEADER: ",".join(sorted(versions))},
+        )
 
     @app.get("/health", summary="Liveness and the model being served")
     async def health() -> dict[str, Any]:
@@ -392,18 +476,61 @@ def create_app(
             "prediction_log": plog.status(),
             "last_reload": holder.last_reload,
             "alias_watch": watch.status() if watch is not None else {"poll_s": 0, "polling": False, "last_check": None},
+            "challenger": challenger.status() if challenger is not None else None,
+            "shadow": shadow.status() if shadow is not None else None,
+            "workers": config.workers,
+            "worker_pid": os.getpid(),  # which worker answered (with several, each has its own model holder)
         }
 
     @app.get("/model_info", summary="Version, alias, run, metrics, training time and data digest of the model")
     async def model_info() -> dict[str, Any]:
-        return holder.current.info()
+        # The champion's card at the top (as always); `traffic`: the challenger beside it and how traffic is split.
+        return {**holder.current.info(), "traffic": {"shadow": shadow is not None, **traffic.status()}}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics.registry, metrics_dir), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        "/feedback",
+        response_model=FeedbackResponse,
+        responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+        summary="The tags the asker kept for a prediction (once per prediction_id)",
+    )
+    async def post_feedback(request: FeedbackRequest) -> JSONResponse:
+        try:
+            outcome = await run_in_threadpool(feedback.record, request.prediction_id, request.tags)
+        except sa_errors.SQLAlchemyError as exc:
+            first = str(exc).splitlines()[0]
+            raise ApiError(503, f"feedback: the prediction log database cannot be asked ({first})") from None
+        field = [{"field": "prediction_id", "problem": "no prediction with this id"}]
+        if outcome.status == "unknown":
+            raise ApiError(404, f"prediction_id: no prediction {request.prediction_id} in the log", field)
+        if outcome.status == "conflict":
+            raise ApiError(
+                409,
+                f"prediction_id: feedback for {request.prediction_id} was already recorded with other tags",
+                [{"field": "tags", "problem": f"already recorded as {json.loads(outcome.row['tags'])}"}],
+            )
+        row = outcome.row
+        if outcome.status == "recorded":
+            version = row["model_version"] or "local"
+            metrics.live_precision_at_1.labels(version).observe(row["precision_at_1"])
+            metrics.live_recall_at_5.labels(version).observe(row["recall_at_5"])
+        return JSONResponse(
+            {
+                "prediction_id": request.prediction_id,
+                "recorded": outcome.status == "recorded",
+                "model_version": row["model_version"],
+                "precision_at_1": row["precision_at_1"],
+                "recall_at_5": row["recall_at_5"],
+            }
+        )
 
     def _reload() -> JSONResponse:
         result = holder.reload()
+        if nudge is not None:
+            nudge.touch()  # every other worker looks at the alias now
         metrics.reloads.labels("ok" if result.ok else "failed").inc()
         if result.ok:
             metrics.set_model(holder.current.name, holder.current.version)
@@ -446,7 +573,9 @@ def create_app(
                 what = f"models:/{event.name}@{event.alias} -> v{event.version}"
             return JSONResponse({"ignored": f"{what}: not the alias this gateway serves ({holder.uri})"})
         # The registry, not the payload, says which version the alias names now (deliveries may arrive late).
-        check: AliasCheck = await run_in_threadpool(watch.check, "webhook", True)
+        check: AliasCheck = await run_in_threadpool(watch.check_all, "webhook", True)
+        if nudge is not None:
+            nudge.touch()  # every other worker looks at the alias now
         return JSONResponse(check.as_dict(), status_code=409 if check.outcome in ("refused", "error") else 200)
 
     @app.post("/admin/rollback", dependencies=[Depends(admin)], summary="Roll the registry back, then reload")
@@ -509,7 +638,44 @@ def _decoding_error(status: int, message: str, coding: str) -> dict[str, Any]:
     return {"error": message, "details": [{"field": "Content-Encoding", "problem": message}]}
 
 
-def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> AliasWatch | None:
+class _LogCounts:
+    """The prediction log's observer: its counts to Prometheus."""
+
+    def __init__(self, metrics: GatewayMetrics):
+        self.metrics = metrics
+
+    def rows(self, log: PredictionLog) -> None:
+        self.metrics.log_counts(log)
+
+
+def _challenger_slot(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMetrics) -> ChallengerSlot | None:
+    """@challenger of the served model, when shadow or canary asks for it (it needs a registry alias URI)."""
+    if not config.uses_challenger:
+        return None
+    served = parse_alias_uri(holder.uri)
+    if served is None:
+        raise SotagError(
+            f"shadow and canary need the gateway to serve a registry alias (models:/name@champion), not {holder.uri}"
+        )
+    uri = f"models:/{served[0]}@{CHALLENGER}"
+    slot = ChallengerSlot(
+        uri,
+        config.tracking,
+        on_change=lambda model: metrics.set_challenger(
+            model.name if model else served[0], model.version if model else None
+        ),
+    )
+    slot.check("start")
+    return slot
+
+
+def _alias_watch(
+    config: GatewayConfig,
+    holder: ModelHolder,
+    metrics: GatewayMetrics,
+    nudge: Nudge | None = None,
+    challenger: ChallengerSlot | None = None,
+) -> AliasWatch | None:
     """The watch on the served alias; None when the gateway serves no alias (a version, a folder)."""
     if parse_alias_uri(holder.uri) is None or holder.current.version is None:
         return None
@@ -522,4 +688,11 @@ def _alias_watch(config: GatewayConfig, holder: ModelHolder, metrics: GatewayMet
         elif check.outcome == "refused":
             metrics.reloads.labels("failed").inc()
 
-    return AliasWatch(holder, lambda: pin(holder.uri, config.tracking).version, config.reload_poll_s, checked)
+    return AliasWatch(
+        holder,
+        lambda: pin(holder.uri, config.tracking).version,
+        config.reload_poll_s,
+        checked,
+        nudge=nudge,
+        followers=[challenger.check] if challenger is not None else None,
+    )

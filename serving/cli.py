@@ -7,15 +7,13 @@ import os
 import signal
 import sys
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 from sotag.infra.argtypes import add_model_uri_argument, positive_int, setting
-from sotag.infra.retrain_job import RetrainProcess
 from sotag.infra.tracking import TrackingSettings, use_fluent
 from sotag.registry.cli import add_model_name_argument
 from sotag.serving.config import GatewayConfig
-from sotag.settings import Settings, child_environment
+from sotag.settings import Settings, child_environment, publish_for_workers
 
 
 def serve_command(host: str, port: int, workers: int) -> list[str]:
@@ -71,43 +69,87 @@ def model_to_serve(config: GatewayConfig) -> GatewayConfig:
 def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from sotag.serving.app import create_app
+    from sotag.serving.worker import SETTINGS_VARIABLE, worker_app, write_worker_settings
+    from sotag.serving.workers import RunDir
 
     # A --model-uri typed on this command line beats a model folder from the environment ($MODEL_DIR).
     typed = settings.served_model_uri if "model_uri" in vars(args) else None
     config = model_to_serve(GatewayConfig.from_settings(settings, model_uri=typed))
-    # /admin/retrain starts `sotag retrain` as a child process with this gateway's settings (no model fitted here).
-    app = create_app(config, retrain=partial(RetrainProcess, settings))
-    model = app.state.holder.current
-    host, port = settings.gateway.host, settings.gateway.port
-    print(f"gateway: {model.name} v{model.version} from {model.source} on http://{host}:{port} (docs /docs)")
-    watch = app.state.alias_watch
-    if watch is not None:
-        follows = "polling off (gateway.reload_poll_s = 0)"
-        if watch.poll_s:
-            follows = f"checked every {watch.poll_s:g} s (gateway.reload_poll_s, $SOTAG_RELOAD_POLL_S)"
-        hook = ", and on POST /webhooks/mlflow" if config.webhook_secret else ""
-        print(f"gateway: following {model.source}: {follows}{hook}", flush=True)
-    # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
-    # shutdown drains the prediction log (spooling to disk what the database does not take).
-    # uvicorn re-raises the signal it stopped on once shut down (so the default action would kill us with
-    # status -15); a stop the gateway completed cleanly is an exit 0 for process managers.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.gateway.log_level,
-        access_log=settings.gateway.access_log,
-        timeout_graceful_shutdown=config.shutdown_timeout_s,
+    g = settings.gateway
+    workers = g.workers or os.cpu_count() or 1
+    # The workers serve exactly this: the model the settings resolved to (fetched once, here), nothing re-read.
+    settings = settings.model_copy(
+        update={
+            "model_uri": config.model_uri,
+            "gateway": g.model_copy(update={"model_dir_served": None, "model_url": None, "workers": workers}),
+        }
     )
-    status = app.state.prediction_log.status()
+    run_dir = RunDir(settings.gateway_run_dir)
+    run_dir.prepare()
+    host, port = g.host, g.port
+    extra = f", {config.canary_percent:g}% canary" if config.canary_percent else ""
+    extra += ", shadow @challenger" if config.shadow else ""
     print(
-        f"gateway: stopped; prediction log: {status['written']} written, {status['spooled']} spooled to "
-        f"{config.spool_dir}, {status['dropped']} dropped",
+        f"gateway: {config.model_uri} on http://{host}:{port} (docs /docs), {workers} worker"
+        f"{'s' if workers > 1 else ''}{extra}",
         flush=True,
     )
+    if config.model_uri.startswith("models:/") and "@" in config.model_uri:
+        follows = "polling off (gateway.reload_poll_s = 0)"
+        if config.reload_poll_s:
+            follows = f"checked every {config.reload_poll_s:g} s (gateway.reload_poll_s, $SOTAG_RELOAD_POLL_S)"
+        hook = ", and on POST /webhooks/mlflow" if config.webhook_secret else ""
+        print(f"gateway: following {config.model_uri}: {follows}{hook}", flush=True)
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": g.log_level,
+        "access_log": g.access_log,
+        "timeout_graceful_shutdown": config.shutdown_timeout_s,
+    }
+    if workers == 1:
+        app = worker_app(settings, multiprocess_metrics=False)
+        # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then the app's
+        # shutdown drains the prediction log (spooling to disk what the database does not take). uvicorn re-raises
+        # the signal it stopped on once shut down; a stop the gateway completed cleanly is an exit 0.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        uvicorn.run(app, **options)
+        status = app.state.prediction_log.status()
+        print(
+            f"gateway: stopped; prediction log: {status['written']} written, {status['spooled']} spooled to "
+            f"{config.spool_dir}, {status['dropped']} dropped",
+            flush=True,
+        )
+        return 0
+    # The model is loaded (and probed) once here first: a missing version, a registry that cannot answer or a file
+    # that fails its sha256 is this command's clean error (exit 2 or 1), not N workers' tracebacks.
+    check_servable(config)
+    # Several workers: uvicorn's supervisor starts them (spawned: each imports sotag afresh and reads what is
+    # published here), restarts one that dies, and stops them all on SIGTERM (each drains its prediction log).
+    publish_for_workers(
+        {
+            SETTINGS_VARIABLE: str(write_worker_settings(settings, run_dir.path / "worker-settings.json")),
+            "PROMETHEUS_MULTIPROC_DIR": str(run_dir.metrics),
+        }
+    )
+    uvicorn.run("sotag.serving.worker:create_worker_app", factory=True, workers=workers, **options)
+    print(f"gateway: stopped ({workers} workers)", flush=True)
     return 0
+
+
+def check_servable(config: GatewayConfig) -> None:
+    """Raise what a worker would raise at start: the model cannot be resolved, loaded or probed; shadow or canary
+    without a registry alias to find @challenger beside."""
+    from sotag.registry.resolve import parse_alias_uri, resolve
+    from sotag.serving.model_holder import probe
+    from sotag.tagger.errors import SotagError
+
+    if config.uses_challenger and parse_alias_uri(config.model_uri) is None:
+        raise SotagError(
+            f"--shadow and --canary-percent need a registry alias to serve (models:/name@champion), "
+            f"not {config.model_uri}"
+        )
+    probe(resolve(config.model_uri, config.tracking))
 
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
@@ -194,6 +236,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setting(p, "--port", "gateway.port", "$PORT sets it too", type=int)
     setting(p, "--log-level", "gateway.log_level")
     setting(p, "--access-log", "gateway.access_log", "log every request", action="store_true")
+    setting(p, "--workers", "gateway.workers", "worker processes (none: one per CPU core)", type=positive_int)
+    setting(
+        p,
+        "--shadow",
+        "gateway.shadow",
+        "score every question with @challenger too, off the request path (logged and compared)",
+        choices=("none", "challenger"),
+    )
+    setting(
+        p,
+        "--canary-percent",
+        "gateway.canary_percent",
+        "answer this share of questions (0-100, chosen by a hash of the question) with @challenger",
+        type=float,
+    )
     p.set_defaults(handler=_gateway)
 
     p = subparsers.add_parser(

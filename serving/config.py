@@ -36,6 +36,20 @@ class GatewayConfig:
     reload_poll_s: float = 30.0
     # HMAC secret of the MLflow webhook that POSTs alias moves to /webhooks/mlflow; the route refuses all without it.
     webhook_secret: str | None = None
+    # Several workers (sotag gateway --workers N): their shared folder (serving.workers) and whether /metrics
+    # merges every worker's files (prometheus_client's multiprocess mode, which `sotag gateway` turns on for them).
+    workers: int = 1
+    run_dir: Path | None = None
+    multiprocess_metrics: bool = False
+    # @challenger of the served model beside it (serving.traffic, serving.shadow): shadow on/off, canary share.
+    shadow: bool = False
+    canary_percent: float = 0.0
+    shadow_queue: int = 2000
+    shadow_batch: int = 64
+
+    @property
+    def uses_challenger(self) -> bool:
+        return self.shadow or self.canary_percent > 0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> GatewayConfig:
@@ -62,6 +76,12 @@ class GatewayConfig:
             "model_dir": settings.fetched_model_dir,
             "reload_poll_s": g.reload_poll_s,
             "webhook_secret": g.webhook_secret or None,
+            "workers": g.workers or 1,
+            "run_dir": settings.gateway_run_dir,
+            "shadow": g.shadow == "challenger",
+            "canary_percent": g.canary_percent,
+            "shadow_queue": g.shadow_queue,
+            "shadow_batch": g.shadow_batch,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

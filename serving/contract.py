@@ -21,12 +21,14 @@ DESCRIPTIONS = {
     400: "Invalid request: the body is not JSON, a field is missing, of the wrong type or out of bounds (named)",
     401: "No valid bearer token (Authorization: Bearer <token>)",
     403: "Admin routes are disabled: the gateway has no SOTAG_ADMIN_TOKEN",
-    404: "No such job",
-    409: "Refused: a retrain already runs, or the registry or the new model could not be used",
+    404: "Not found: no such job, or no prediction with this prediction_id in the log",
+    409: "Refused: a retrain already runs, the registry or the new model could not be used, or feedback for this "
+    "prediction was already recorded with other tags",
     413: "The request body is over the configured limit",
     429: "Too many failed admin attempts from this client; retry after the Retry-After seconds",
     500: "Unexpected error; the gateway log has the details",
-    503: "This gateway was built without the retrain job (an app not started by `sotag gateway`)",
+    503: "Unavailable: the gateway was built without the retrain job (an app not started by `sotag gateway`), or "
+    "the prediction log database cannot be asked",
     504: "The batch took longer than the configured time limit",
 }
 
@@ -44,6 +46,7 @@ STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("/admin/rollback", "post"): (*_ADMIN, 409, 413),
     ("/admin/retrain", "post"): (*_ADMIN, 409, 413, 503),
     ("/admin/jobs/{job_id}", "get"): (*_ADMIN, 404),
+    ("/feedback", "post"): (*_BODY, 404, 409, 503),
 }
 
 

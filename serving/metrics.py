@@ -1,13 +1,26 @@
-"""Prometheus metrics of the gateway (one registry per app, so tests can build several)."""
+"""Prometheus metrics of the gateway (one registry per app, so tests can build several).
+
+With several workers (`sotag gateway --workers N`) each worker writes its values to files in a folder shared by
+all of them (prometheus_client's multiprocess mode, chosen by `PROMETHEUS_MULTIPROC_DIR`, which `sotag gateway`
+sets for its workers); `/metrics` answers the sum over workers (`exposition`). Counters and histograms of a
+worker that died still count (its files stay); the gauges that describe a live worker ("live" modes) are dropped
+for dead workers (`mark_dead_workers`). Gauges never `clear()` here: in multiprocess mode a cleared label would
+keep its last value in the files, so a label that stops being true is set to 0 instead.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest, multiprocess
 
 # Sub-millisecond buckets: a single prediction takes well under a millisecond.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+JACCARD_BUCKETS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.99, 1.0)
+_LIVE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
 
 
 @dataclass
@@ -23,6 +36,18 @@ class GatewayMetrics:
     alias_checks: Counter
     alias_last_check: Gauge
     alias_last_check_time: Gauge
+    log_rows: dict[str, Gauge]
+    answers: Counter
+    shadow_compared: Counter
+    shadow_top1_agree: Counter
+    shadow_jaccard: Histogram
+    shadow_latency: Histogram
+    shadow_dropped: Counter
+    shadow_queue: Gauge
+    challenger_version: Gauge
+    live_precision_at_1: Summary
+    live_recall_at_5: Summary
+    _served: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> GatewayMetrics:
@@ -41,9 +66,10 @@ class GatewayMetrics:
             predicted_tags=Counter("sotag_predicted_tags", "Tags returned, by tag", ["tag"], registry=registry),
             model_version=Gauge(
                 "sotag_model_version",
-                "Version of the model being served (1 on the served version)",
+                "Version of the model being served (the number of workers serving it: 1 with one worker)",
                 ["name", "version"],
                 registry=registry,
+                multiprocess_mode="livesum",
             ),
             reloads=Counter("sotag_reloads", "Model reloads by outcome", ["outcome"], registry=registry),
             admin_failures=Counter(
@@ -60,34 +86,142 @@ class GatewayMetrics:
                 "The last look at the served alias (1 on its outcome and the version the alias named)",
                 ["outcome", "registry_version"],
                 registry=registry,
+                multiprocess_mode="livemax",
             ),
             alias_last_check_time=Gauge(
                 "sotag_alias_last_check_timestamp_seconds",
                 "When the served alias was last looked at (unix time)",
                 registry=registry,
+                multiprocess_mode="max",
+            ),
+            log_rows={
+                name: Gauge(name, doc, registry=registry, multiprocess_mode=mode)
+                for name, doc, mode in (
+                    ("sotag_prediction_log_written", "Rows written to the prediction log", "sum"),
+                    ("sotag_prediction_log_pending", "Rows waiting for the log database", "livesum"),
+                    ("sotag_prediction_log_dropped", "Rows dropped: the buffer bound was hit", "sum"),
+                    ("sotag_prediction_log_spooled", "Rows spooled to disk at shutdown (replayed at start)", "sum"),
+                )
+            },
+            answers=Counter(
+                "sotag_answers",
+                "Questions answered, by the version that answered and its arm (champion, canary)",
+                ["version", "arm"],
+                registry=registry,
+            ),
+            shadow_compared=Counter(
+                "sotag_shadow_compared",
+                "Questions the shadow scored and compared with the served answer, by shadow version",
+                ["version"],
+                registry=registry,
+            ),
+            shadow_top1_agree=Counter(
+                "sotag_shadow_top1_agree",
+                "Compared questions whose first tag was the same in both answers, by shadow version",
+                ["version"],
+                registry=registry,
+            ),
+            shadow_jaccard=Histogram(
+                "sotag_shadow_jaccard",
+                "Jaccard similarity of the served and the shadow top-k tag sets",
+                ["version"],
+                buckets=JACCARD_BUCKETS,
+                registry=registry,
+            ),
+            shadow_latency=Histogram(
+                "sotag_shadow_seconds",
+                "Shadow scoring time per question (a batch's time shared among its questions)",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            shadow_dropped=Counter(
+                "sotag_shadow_dropped", "Questions the shadow did not score: its queue was full", registry=registry
+            ),
+            shadow_queue=Gauge(
+                "sotag_shadow_queue", "Questions waiting for the shadow", registry=registry, multiprocess_mode="livesum"
+            ),
+            challenger_version=Gauge(
+                "sotag_challenger_version",
+                "The @challenger version loaded for shadow or canary (workers holding it; 0 when none)",
+                ["name", "version"],
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            live_precision_at_1=Summary(
+                "sotag_live_precision_at_1",
+                "Precision@1 of answers against the tags the asker kept (POST /feedback), by version that answered",
+                ["version"],
+                registry=registry,
+            ),
+            live_recall_at_5=Summary(
+                "sotag_live_recall_at_5",
+                "Recall@5 of answers against the tags the asker kept (POST /feedback), by version that answered",
+                ["version"],
+                registry=registry,
             ),
         )
 
-    def watch_prediction_log(self, plog) -> None:
-        """The prediction log's counters, read at scrape time."""
-        for name, doc, read in (
-            ("sotag_prediction_log_written", "Rows written to the prediction log", lambda: plog.written),
-            ("sotag_prediction_log_pending", "Rows waiting for the log database", lambda: plog.pending),
-            ("sotag_prediction_log_dropped", "Rows dropped: the buffer bound was hit", lambda: plog.dropped),
-            (
-                "sotag_prediction_log_spooled",
-                "Rows spooled to disk at shutdown (replayed at start)",
-                lambda: plog.spooled,
-            ),
-        ):
-            Gauge(name, doc, registry=self.registry).set_function(read)
+    def log_counts(self, plog) -> None:
+        """The prediction log's counts (its observer hook: called by the log as they change)."""
+        self.log_rows["sotag_prediction_log_written"].set(plog.written)
+        self.log_rows["sotag_prediction_log_pending"].set(plog.pending)
+        self.log_rows["sotag_prediction_log_dropped"].set(plog.dropped)
+        self.log_rows["sotag_prediction_log_spooled"].set(plog.spooled)
+
+    def _switch(self, gauge: Gauge, key: str, labels: tuple[str, ...] | None) -> None:
+        """Set `labels` to 1 and the labels set before to 0 (see the module docstring: no clear())."""
+        previous = self._served.get(key)
+        if previous is not None and previous != labels:
+            gauge.labels(*previous).set(0)
+        if labels is not None:
+            gauge.labels(*labels).set(1)
+            self._served[key] = labels
+        else:
+            self._served.pop(key, None)
 
     def set_model(self, name: str, version: str | None) -> None:
-        self.model_version.clear()
-        self.model_version.labels(name=name, version=version or "local").set(1)
+        self._switch(self.model_version, "champion", (name, version or "local"))
+
+    def set_challenger(self, name: str, version: str | None) -> None:
+        self._switch(self.challenger_version, "challenger", (name, version) if version else None)
 
     def alias_checked(self, outcome: str, registry_version: str | None) -> None:
         self.alias_checks.labels(outcome).inc()
-        self.alias_last_check.clear()
-        self.alias_last_check.labels(outcome=outcome, registry_version=registry_version or "unknown").set(1)
+        self._switch(self.alias_last_check, "alias_check", (outcome, registry_version or "unknown"))
         self.alias_last_check_time.set_to_current_time()
+
+
+def exposition(registry: CollectorRegistry, multiprocess_dir: Path | None) -> bytes:
+    """The text `/metrics` answers: this app's registry, or the sum over every worker writing to `multiprocess_dir`."""
+    if multiprocess_dir is None:
+        return generate_latest(registry)
+    mark_dead_workers(multiprocess_dir)
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=str(multiprocess_dir))
+    return generate_latest(merged)
+
+
+def mark_dead_workers(multiprocess_dir: Path) -> list[int]:
+    """Drop the live gauges of workers that are gone (killed, restarted): what prometheus_client's
+    `mark_process_dead` does, applied to every pid with files here that no longer runs."""
+    dead = []
+    for path in multiprocess_dir.glob("gauge_live*.db"):
+        match = _LIVE_FILE.match(path.name)
+        if match and not _running(int(match.group(1))):
+            dead.append(int(match.group(1)))
+    for pid in sorted(set(dead)):
+        multiprocess.mark_process_dead(pid, str(multiprocess_dir))
+    return sorted(set(dead))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by the supervisor) is gone for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True

@@ -55,7 +55,7 @@ class ModelHolder:
             old = self._model
             try:
                 new = resolve(uri or self.uri, self.tracking)
-                _probe(new)
+                probe(new)
             except Exception as exc:  # any failure to fetch or load: the current model keeps serving
                 return ReloadResult(
                     False, f"kept v{old.version}: {exc}", old.version, old.version, time.perf_counter() - start
@@ -73,7 +73,7 @@ class ModelHolder:
 PROBE = ("How do I read a file line by line?", "<p>I open the file and loop over it.</p>")
 
 
-def _probe(model: ResolvedModel) -> None:
+def probe(model: ResolvedModel) -> None:
     """A loaded model must score one question, every tag finite, before it serves (raises otherwise)."""
     if not np.isfinite(np.asarray(model.tagger.scores([PROBE[0]], [PROBE[1]]))).all():
         raise ValueError(f"v{model.version} answers the probe question with non-finite scores")

@@ -13,7 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from sotag.serving.original_api import ORIGINAL_FIELDS, lax_options, split_text
@@ -138,6 +148,7 @@ class ModelRef(BaseModel):
     name: str
     version: str | None
     alias: str | None
+    arm: str = Field("champion", description="champion, or canary when @challenger answered (a canary share)")
 
 
 class Tags(BaseModel):
@@ -145,13 +156,43 @@ class Tags(BaseModel):
     scores: list[float] = Field(description="the score of each tag, in the same order")
 
 
+PREDICTION_ID = Field(
+    description="this answer's id: POST it to /feedback with the tags the asker kept", pattern=r"^[0-9a-f]{32}$"
+)
+
+
 class PredictResponse(Tags):
     model: ModelRef
+    prediction_id: str = PREDICTION_ID
+
+
+class BatchResult(Tags):
+    prediction_id: str = PREDICTION_ID
+    model: ModelRef = Field(description="the model that answered this question (canary answers differ)")
 
 
 class BatchResponse(BaseModel):
-    results: list[Tags]
-    model: ModelRef
+    results: list[BatchResult]
+    model: ModelRef = Field(description="the champion")
+
+
+TAG = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=100)]
+
+
+class FeedbackRequest(BaseModel):
+    """The tags the asker finally kept for an answer (one feedback per prediction_id)."""
+
+    model_config = ConfigDict(extra="forbid")
+    prediction_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="the answer's prediction_id")
+    tags: list[TAG] = Field(min_length=1, max_length=20, description="the tags the question finally carries")
+
+
+class FeedbackResponse(BaseModel):
+    prediction_id: str
+    recorded: bool = Field(description="false: this feedback was already recorded (nothing changed)")
+    model_version: str | None = Field(description="the version that answered")
+    precision_at_1: float
+    recall_at_5: float
 
 
 class Term(BaseModel):
@@ -171,7 +212,10 @@ class TagExplanation(BaseModel):
     note: str | None = Field(None, description="why a head's share is not broken down into terms (embeddings)")
 
 
-class ExplainResponse(PredictResponse):
+class ExplainResponse(Tags):
+    """Not logged, so no prediction_id: an explanation is not an answer to give feedback on."""
+
+    model: ModelRef
     explanations: list[TagExplanation]
 
 

@@ -41,6 +41,7 @@ from sotag.tagger.errors import InputError
 
 MODEL_NAME = "stackoverflow-tagger"
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 # The model the model-using commands take when nothing names one (`Settings.served_model_uri`): the one default.
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
 CONFIG_FILES = ("sotag.toml", "sotag.yaml", "sotag.yml")
@@ -125,6 +126,28 @@ class PromoteSection(Section):
     # the server profile's backend store (server.backend_store_uri) when the tracking URI is a server, else the
     # lock file under tracking.lock_dir (one machine).
     lock_url: str | None = None
+    # `--live`: after the offline checks pass, also judge what the gateway's prediction log (gateway.prediction_log)
+    # holds about the challenger since it was registered: the questions it scored as a shadow or answered as a
+    # canary, its agreement with the champion on them, and the askers' feedback (registry/live.py). Off by default:
+    # a challenger nothing has served yet (a fresh `retrain`) could never pass it.
+    live: bool = False
+    # Enough questions that the agreement share is known to about ±0.035 (its standard error at 200 is at most
+    # √(0.25/200)); also the count under which `retrain` already refuses to judge (train.retrain_min_questions).
+    live_min_questions: int = Field(200, ge=1)
+    # Share of those questions whose top tag is the champion's. A guard against a challenger that is broken live
+    # (a preprocessing or vocabulary mismatch in serving, a model that answers one tag): a better model may well
+    # disagree often, so the bar is low; quality is judged by the offline comparison and by the feedback below.
+    # Judged only on at least live_min_questions questions with both answers (a canary without a shadow has none).
+    live_min_agreement: float = Field(0.5, ge=0, le=1)
+    # Feedback rows with both models' P@1 (the same questions) needed before live precision is judged; with fewer,
+    # the figures are printed and recorded but do not decide, and the verdict says so.
+    live_min_feedback: int = Field(100, ge=1)
+    # The challenger's live P@1 may be at most this below the champion's on those same rows. Relative, not an
+    # absolute floor: live P@1 depends on which questions came, and the offline floor already bounds the model.
+    # 0.10 is two standard errors of a paired P@1 difference at 100 rows (√(d/100), d the share of rows where exactly
+    # one model is right, at most 1 - agreement: 0.25 for models agreeing on 3 questions in 4), so an equal
+    # challenger is refused about 2% of the time and one clearly worse live (a serving mismatch) is caught.
+    live_max_precision_drop: float = Field(0.10, ge=0, le=1)
 
 
 class ServeSection(Section):
@@ -157,6 +180,14 @@ class GatewaySection(Section):
     model_dir: Path | None = None  # where a fetched archive is installed; None: <home>/models/current
     reload_poll_s: float = Field(30.0, ge=0)  # follow the served alias every N seconds; 0: off
     webhook_secret: str | None = None
+    workers: int | None = Field(None, ge=1)  # worker processes; None: one per CPU core
+    run_dir: Path | None = None  # the workers' shared state (merged metrics, jobs); None: <home>/run/gateway-<port>
+    # @challenger beside the champion: `shadow` scores every question off the request path (logged, compared);
+    # `canary_percent` of the questions (chosen by a hash of the question) are answered by it.
+    shadow: Literal["none", "challenger"] = "none"
+    canary_percent: float = Field(0.0, ge=0, le=100)
+    shadow_queue: int = Field(2000, ge=1)  # questions waiting for the shadow; beyond: shadow work dropped, counted
+    shadow_batch: int = Field(64, ge=1)  # the shadow scores up to this many waiting questions in one call
 
 
 class ScoreSection(Section):
@@ -357,6 +388,10 @@ class Settings(BaseSettings):
         return self.gateway.spool_dir or self.home / "spool"
 
     @property
+    def gateway_run_dir(self) -> Path:
+        return self.gateway.run_dir or self.home / "run" / f"gateway-{self.gateway.port}"
+
+    @property
     def fetched_model_dir(self) -> Path:
         return self.gateway.model_dir or self.home / "models" / "current"
 
@@ -372,6 +407,7 @@ class Settings(BaseSettings):
             "promotion locks": self.promotion_lock_url or str(self.lock_dir),
             "prediction log": self.prediction_log_url,
             "prediction spool": str(self.spool_dir),
+            "gateway workers' state": str(self.gateway_run_dir),
             "fetched model": str(self.fetched_model_dir),
             "drift reports": str(self.reports_dir),
             "embedding cache": str(self.cache),
@@ -752,6 +788,12 @@ def library_defaults(values: Mapping[str, str]) -> None:
     bar), for this process and its children, unless the user set them: the one place sotag writes it."""
     for name, value in values.items():
         os.environ.setdefault(name, value)
+
+
+def publish_for_workers(values: Mapping[str, str]) -> None:
+    """Set variables the gateway's worker processes read when they start (spawned, they inherit this process's
+    environment): which settings file to serve with, prometheus_client's multiprocess folder."""
+    os.environ.update(values)
 
 
 def quiet_artifact_downloads() -> None:

@@ -27,13 +27,18 @@ class Store:
     data: Path
     env: dict[str, str]
 
-    def train_and_promote(self, **overrides: object) -> str:
-        from sotag.registry.lifecycle import promote
-        from sotag.registry.store import open_registry
+    def train(self, **overrides: object) -> str:
+        """A new version, registered as @challenger (not promoted)."""
         from sotag.training.train import train
 
         config = TrainConfig(data=self.data, cache_dir=self.root / "cache", **{**SMALL, **overrides})
-        version = train(config, use_fluent(self.settings, config.experiment)).version
+        return train(config, use_fluent(self.settings, config.experiment)).version
+
+    def train_and_promote(self, **overrides: object) -> str:
+        from sotag.registry.lifecycle import promote
+        from sotag.registry.store import open_registry
+
+        version = self.train(**overrides)
         # Serving tests need a champion to serve, not a gate decision: promoted without floor, cases, latency
         # budget (a loaded machine's p50 is no concern here) or margin over the champion, and over a broken
         # champion as an operator would (--replace-broken-champion).
@@ -58,6 +63,9 @@ def throwaway_store(root: Path, data: Path) -> Iterator[Store]:
         "SOTAG_ARTIFACT_ROOT": (root / "artifacts").as_uri(),
         "SOTAG_LOCK_DIR": str(root / "locks"),
         "SOTAG_HOME": str(root),
+        # One worker unless a test asks for more (tests/serving/test_workers.py): the tests of one process's
+        # behaviour read its counters and state as one process's.
+        "SOTAG_GATEWAY__WORKERS": "1",
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():

@@ -174,3 +174,20 @@ def test_admin_retrain_runs_sotag_retrain_in_a_child_process_with_the_gateways_s
     assert newest.data.params["top_n_tags"] == "6" and newest.data.params["C"] == "10.0"
     versions = MlflowClient().search_model_versions(f"name='{MODEL_NAME}'")
     assert len(versions) == 2 and {v.run_id for v in versions} >= {newest.info.run_id}
+
+
+def test_workers_sharing_a_jobs_folder_run_one_job_and_each_reads_its_record(tmp_path):
+    """Two workers' tables on one shared folder (sotag gateway --workers N): one job at a time across them, and
+    /admin/jobs/{id} answers on the worker that did not start it."""
+    first, second = Jobs(directory=tmp_path / "jobs"), Jobs(directory=tmp_path / "jobs")
+    release = threading.Event()
+    job = first.start(lambda: FakeProcess(3, "promote: KEPT v2\n", release=release))
+    with pytest.raises(JobRefused) as refused:
+        second.start(lambda: FakeProcess(0))
+    assert str(refused.value) == job["id"]
+    assert second.get(job["id"])["status"] == "running"
+    release.set()
+    done = _finished(second, job["id"])
+    assert (done["status"], done["exit_code"], done["last_line"]) == ("kept", 3, "promote: KEPT v2")
+    assert second.start(lambda: FakeProcess(0))["status"] == "running"  # the lock went with the job
+    assert second.get("no-such-job") is None and first.get("../../etc") is None

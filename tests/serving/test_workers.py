@@ -1,0 +1,181 @@
+"""Several gateway workers (`sotag gateway --workers 2`): merged metrics, a killed worker, a promotion under load."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from sotag.mlruns_config.servers import free_port
+from tests.processes import start_server, stop_server, venv_env
+from tests.serving.test_gateway import QUESTION
+
+pytestmark = pytest.mark.integration
+POLL_S = 1.0
+
+
+def _metric(text: str, metric: str, **labels: str) -> float:
+    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    match = re.search(rf"^{re.escape(metric)}{re.escape('{' + shown + '}') if labels else ''} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def _gateway(store, tmp_path, *extra: str):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    env = venv_env(
+        dict(os.environ),
+        **store.env,
+        SOTAG_RELOAD_POLL_S=str(POLL_S),
+        SOTAG_PREDICTION_LOG=log_url,
+        SOTAG_GATEWAY__RUN_DIR=str(tmp_path / "run"),
+    )
+    args = [sys.executable, "-m", "sotag", "gateway", "--port", str(port), "--workers", "2", *extra]
+    return start_server(args, env, f"{base}/health"), base, log_url
+
+
+def _worker_pids(base: str, want: int = 2, seconds: float = 60) -> set[int]:
+    """The workers answering, found by asking /health on new connections (the kernel spreads them)."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while len(seen) < want and time.monotonic() < deadline:
+        seen.add(requests.get(f"{base}/health", timeout=30).json()["worker_pid"])
+    return seen
+
+
+def test_metrics_are_the_sum_over_workers_and_a_killed_workers_counts_still_count(store, tmp_path):
+    proc, base, _ = _gateway(store, tmp_path)
+    try:
+        pids = _worker_pids(base)
+        assert len(pids) == 2, pids
+        for _ in range(120):  # a new connection each: both workers answer some
+            assert requests.post(f"{base}/predict", json=QUESTION, timeout=30).status_code == 200
+        text = requests.get(f"{base}/metrics", timeout=30).text
+        assert _metric(text, "sotag_requests_total", code="200", route="/predict") == 120
+        assert _metric(text, "sotag_model_version", name="stackoverflow-tagger", version="1") == 2
+        victim = sorted(pids)[0]
+        os.kill(victim, signal.SIGKILL)
+        # uvicorn's supervisor starts a new worker in its place
+        replaced = _worker_pids(base, want=3, seconds=120) | pids
+        assert len(replaced - pids) >= 1, replaced
+        text = requests.get(f"{base}/metrics", timeout=30).text
+        assert _metric(text, "sotag_requests_total", code="200", route="/predict") == 120
+        # the dead worker's "live" gauges are gone: two workers serve v1 again
+        assert _metric(text, "sotag_model_version", name="stackoverflow-tagger", version="1") == 2
+    finally:
+        stop_server(proc)
+
+
+def test_two_workers_16_clients_and_a_promotion_mid_run(store, tmp_path):
+    proc, base, log_url = _gateway(store, tmp_path)
+    answered, failures = [], []
+    stop = threading.Event()
+    try:
+        old = requests.get(f"{base}/health", timeout=30).json()["model"]["version"]
+
+        def client() -> None:
+            with requests.Session() as session:
+                while not stop.is_set():
+                    try:
+                        response = session.post(f"{base}/predict", json=QUESTION, timeout=30)
+                    except requests.RequestException as exc:
+                        failures.append(type(exc).__name__)
+                        continue
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+                    else:
+                        answered.append(response.json()["model"]["version"])
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        new = store.train_and_promote(C=5.0)
+        promoted = time.monotonic()
+        swap_s = None
+        while time.monotonic() < promoted + 120:
+            text = requests.get(f"{base}/metrics", timeout=30).text
+            if _metric(text, "sotag_model_version", name="stackoverflow-tagger", version=new) == 2:
+                swap_s = time.monotonic() - promoted
+                break
+            time.sleep(0.05)
+        seen_after = len(answered)
+        while len(answered) < seen_after + 200:  # answers after both workers swapped
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert swap_s is not None, "both workers never served the new version"
+        reload_s = max(requests.get(f"{base}/health", timeout=30).json()["last_reload"]["seconds"] for _ in range(8))
+        assert swap_s <= POLL_S + reload_s + 3.0, (swap_s, reload_s)
+        assert failures == []
+        assert answered[0] == old and answered[-1] == new and set(answered[-100:]) == {new}
+    finally:
+        stop.set()
+        stop_server(proc)
+    assert proc.returncode == 0
+    engine = sa.create_engine(log_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar()
+    assert rows == len(answered)  # every answer logged once, by whichever worker gave it
+
+
+def test_promote_live_reads_the_shadow_evidence_of_a_real_gateway(store, tmp_path):
+    """Two workers shadowing @challenger; `sotag promote --live` refuses on too few shadowed questions, then
+    promotes once the gateway has scored enough of them."""
+    proc, base, log_url = _gateway(store, tmp_path, "--shadow", "challenger")
+    try:
+        champion = requests.get(f"{base}/health", timeout=30).json()["model"]["version"]
+        challenger = store.train(C=3.0)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # both workers load the new @challenger at their next poll
+            text = requests.get(f"{base}/metrics", timeout=30).text
+            if _metric(text, "sotag_challenger_version", name="stackoverflow-tagger", version=challenger) == 2:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the workers never loaded the new @challenger")
+        questions = [
+            {"title": f"how do I parse json number {i} in python?", "body": "<p>json.loads</p>"} for i in range(80)
+        ]
+
+        def send(chunk: list[dict]) -> None:
+            for q in chunk:
+                assert requests.post(f"{base}/predict", json=q, timeout=30).json()["model"]["version"] == champion
+
+        def shadowed() -> int:
+            engine = sa.create_engine(log_url)
+            with engine.connect() as conn:
+                query = "SELECT count(*) FROM predictions WHERE shadow_version = :v"
+                return conn.execute(sa.text(query), {"v": challenger}).scalar()
+
+        def promote_live() -> subprocess.CompletedProcess:
+            env = venv_env(dict(os.environ), **store.env, SOTAG_PREDICTION_LOG=log_url)
+            gate = ["--floor", "0", "--max-latency-ms", "1000000000", "--min-delta", "-1", "--no-behaviour-cases"]
+            live = ["--live", "--live-min-questions", "50"]
+            args = [sys.executable, "-m", "sotag", "promote", "--data", str(store.data), *gate, *live]
+            return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+
+        send(questions[:20])
+        while shadowed() < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the shadow and the log's writer work off the request path
+        refused = promote_live()
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "the gate needs 50 (promote.live_min_questions)" in refused.stdout + refused.stderr
+        send(questions[20:])
+        while shadowed() < 80 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        promoted = promote_live()
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert f"PROMOTED v{challenger} to @champion" in promoted.stdout
+        assert "live: 80 questions" in promoted.stdout
+    finally:
+        stop_server(proc)
