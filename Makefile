@@ -14,6 +14,7 @@ APP_PORT ?= 8501
 # sotag serve's and sotag gateway's ports (serve.port, gateway.port), the drift schedule (drift.cron), a model URI.
 SERVE_PORT ?=
 GATEWAY_PORT ?=
+WORKERS ?=
 CRON ?=
 MODEL ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
@@ -80,8 +81,8 @@ retrain: setup  ## the weekly job: newest window → train → register → prom
 serve: setup  ## mlflow models serve on models:/stackoverflow-tagger@champion (/invocations) on 127.0.0.1:SERVE_PORT (5001)
 	$(BIN)/sotag serve $(if $(SERVE_PORT),--port $(SERVE_PORT),) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS)
 
-gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (8000; docs at /docs)
-	$(BIN)/sotag gateway $(if $(GATEWAY_PORT),--port $(GATEWAY_PORT),) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS)
+gateway: setup  ## the gateway API on 127.0.0.1:GATEWAY_PORT (8000; docs at /docs), WORKERS processes (one per core)
+	$(BIN)/sotag gateway $(if $(GATEWAY_PORT),--port $(GATEWAY_PORT),) $(if $(WORKERS),--workers $(WORKERS),) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS)
 
 drift: setup  ## monthly drift job (default: the newest complete month vs the champion's training window); exit 4 on alert
 	$(call sotag_coded,drift $(DATA_ARG) $(ARGS))

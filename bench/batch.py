@@ -6,8 +6,9 @@ The default model is fitted once and registered in a throwaway store; each engin
 `sotag score` process, exactly as a user runs it. Peak RSS is the largest sum over the job's process
 tree (driver, JVM and Python workers), sampled every 0.2 s. `equal` compares the two engines' outputs
 row by row (same tags in order, scores within 1e-6). Rows/s are end to end: start, read, score, write.
+The model is the default kind (`sotag train`'s, `plt`), scored through its fused path (tagger.kinds.plt).
 Prints one line:
-`batch: rows=… spark_rows_per_s=… local_rows_per_s=… equal=true|false peak_rss_mb_small=… peak_rss_mb_large=…`
+`batch: rows=… spark_rows_per_s=… local_rows_per_s=… equal=true|false peak_rss_mb_small=… peak_rss_mb_large=… kind=…`
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import mlflow
 import pandas as pd
 import psutil
 
-from bench.common import fit_default_in_store, parse_args
+from bench.common import default_config, fit_default_in_store, parse_args
 from sotag.data import load_questions
 from sotag.infra.scored import read_scored
 from sotag.infra.tracking import MODEL_NAME
@@ -127,7 +128,8 @@ def main() -> None:
         print(
             f"batch: rows={rows} spark_rows_per_s={rows / spark_s:.0f} local_rows_per_s={rows / local_s:.0f} "
             f"equal={'true' if equal else 'false'} "
-            f"peak_rss_mb_small={peak_small:.0f} peak_rss_mb_large={peak_large:.0f}"
+            f"peak_rss_mb_small={peak_small:.0f} peak_rss_mb_large={peak_large:.0f} "
+            f"kind={default_config(args.data).vectorizer}"
         )
 
 

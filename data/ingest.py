@@ -105,6 +105,28 @@ def usable_rows(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 def ingest(url: str, inputs: Sequence[Path], max_refused_share: float = 0.5, now: datetime | None = None) -> LoadResult:
     """Load `inputs` into the store at `url` (created on first use) as one transaction; the load's result."""
     raw, files = read_inputs(inputs)
+    entries = [{"path": str(f), "sha256": file_sha256(f)} for f in files]
+    return load_rows(url, raw, entries, max_refused_share, now)
+
+
+def frame_sha256(raw: pd.DataFrame) -> str:
+    """A digest of question rows read from somewhere other than a file (the feedback of the prediction log)."""
+    digest = hashlib.sha256()
+    for row in raw[["id", "creation_date", "title", "body", "tags"]].itertuples(index=False):
+        digest.update(json.dumps([str(v) if not isinstance(v, list) else v for v in row]).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def load_rows(
+    url: str,
+    raw: pd.DataFrame,
+    entries: list[dict[str, str]],
+    max_refused_share: float = 0.5,
+    now: datetime | None = None,
+) -> LoadResult:
+    """Load question rows (canonical columns, tags as lists) read from `entries` ({path, sha256} each, recorded
+    with the load) as one transaction."""
+    files = [e["path"] for e in entries]
     rows_read = len(raw)
     if rows_read == 0:
         raise DataError(f"{', '.join(map(str, files))}: no question rows to ingest")
@@ -125,7 +147,7 @@ def ingest(url: str, inputs: Sequence[Path], max_refused_share: float = 0.5, now
             load_id = connection.execute(
                 loads_table.insert().values(
                     loaded_at=stamp,
-                    files=json.dumps([{"path": str(f), "sha256": file_sha256(f)} for f in files]),
+                    files=json.dumps(entries),
                     rows_read=rows_read,
                     added=0,
                     updated=0,

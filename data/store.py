@@ -72,6 +72,13 @@ def is_store_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in STORE_SUFFIXES
 
 
+def live_question_id(title: str, body: str) -> int:
+    """The store id of a question asked live (a gateway feedback row): negative, so it never meets a StackOverflow
+    id, and the same for the same text, so a question asked and labelled twice is one row."""
+    digest = hashlib.sha256(f"{title}\x00{body}".encode()).digest()
+    return -(int.from_bytes(digest[:7], "big") + 1)
+
+
 def joined_tags(tags: list[str]) -> str:
     return TAG_SEPARATOR.join(tags)
 

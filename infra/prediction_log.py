@@ -404,16 +404,23 @@ def now() -> datetime:
 
 
 def read_predictions(url: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
-    """The logged predictions between two dates (monitoring's unsupervised input)."""
+    """The logged predictions between two dates (monitoring's unsupervised input). A log written by an older sotag
+    (no prediction ids, no shadow columns) reads the same, those columns empty: reading never alters the log."""
     engine = sa.create_engine(url)
-    query = sa.select(PREDICTIONS)
-    if start:
-        query = query.where(PREDICTIONS.c.ts >= pd.Timestamp(start, tz="UTC").to_pydatetime())
-    if end:
-        query = query.where(PREDICTIONS.c.ts < pd.Timestamp(end, tz="UTC").to_pydatetime())
-    with engine.connect() as conn:
-        frame = pd.read_sql(query.order_by(PREDICTIONS.c.ts), conn)
-    engine.dispose()
+    try:
+        present = {c["name"] for c in sa.inspect(engine).get_columns("predictions")}
+        query = sa.select(*(c for c in PREDICTIONS.c if c.name in present))
+        if start:
+            query = query.where(PREDICTIONS.c.ts >= pd.Timestamp(start, tz="UTC").to_pydatetime())
+        if end:
+            query = query.where(PREDICTIONS.c.ts < pd.Timestamp(end, tz="UTC").to_pydatetime())
+        with engine.connect() as conn:
+            frame = pd.read_sql(query.order_by(PREDICTIONS.c.ts), conn)
+    finally:
+        engine.dispose()
+    for name in ADDED_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = None
     for column in ("tags", "scores"):
         frame[column] = frame[column].map(json.loads)
     return frame
@@ -454,9 +461,23 @@ def insert_feedback(engine: sa.Engine, row: dict) -> dict | None:
         return dict(existing) if existing is not None else None
 
 
+FEEDBACK_COLUMNS = (
+    "prediction_id", "ts", "kept_tags", "model_version", "precision_at_1", "recall_at_5", "predicted_at", "title",
+    "body", "tags",
+)  # fmt: skip
+
+
 def read_feedback(url: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
     """Feedback joined with its prediction (the question's text when the log keeps it): labelled live questions."""
     engine = sa.create_engine(url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    except sa.exc.SQLAlchemyError:
+        engine.dispose()
+        raise
+    if not {"feedback", "predictions"} <= tables:  # a log no feedback reached yet
+        engine.dispose()
+        return pd.DataFrame(columns=[*FEEDBACK_COLUMNS])
     query = sa.select(
         FEEDBACK.c.prediction_id,
         FEEDBACK.c.ts,

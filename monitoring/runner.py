@@ -30,11 +30,12 @@ from sotag.tagger.errors import DataError, SotagError
 
 
 def load_frame(config: DriftConfig) -> pd.DataFrame:
-    """Questions from the data file, or the gateway's logged predictions (then without tags)."""
+    """Questions from the data file, or the gateway's logged predictions: tagged with what the askers kept where a
+    feedback came back (POST /feedback), so the supervised family is judged on live traffic too."""
     if config.data is not None:
         frame, _ = load_questions(config.data)
         return filter_sources(frame, config.exclude_sources)
-    from sotag.infra.prediction_log import read_predictions
+    from sotag.infra.prediction_log import read_feedback, read_predictions
 
     start = end = None
     if config.rolling and config.as_of is not None:  # only the two windows are read
@@ -50,6 +51,8 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
             "so monitoring can embed the questions"
         )
     logged = logged.dropna(subset=["title"])
+    kept = read_feedback(config.predictions_url, start)
+    kept_tags = dict(zip(kept["prediction_id"], kept["kept_tags"], strict=True))
     return pd.DataFrame(
         {
             "creation_date": pd.to_datetime(logged["ts"], utc=True).dt.tz_localize(None),
@@ -58,6 +61,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
             # What was served, for the served-prediction statistics (monitoring/job.py `served_values`).
             SERVED_TAGS: logged["tags"].map(list),
             SERVED_TOP_SCORE: logged["scores"].map(lambda s: float(max(s)) if len(s) else 0.0),
+            "tags": [list(kept_tags.get(pid) or []) for pid in logged["prediction_id"]],
         }
     )
 

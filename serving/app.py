@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any, get_args
@@ -174,6 +175,56 @@ class GatewayMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class PredictFastPath:
+    """POST /predict (a JSON body) answered without FastAPI's routing, dependency and response machinery, which cost
+    about as much as the model's scoring of one question (measured in process: 1.8 ms per request, 0.87 of them
+    the model's). Written by hand because the gateway's throughput is what it exists for.
+
+    Same validation (the route's pydantic model, in the same mode), the same answer function, the same bytes out
+    (Starlette's JSON encoding). Anything else, and any request the fast path does not answer with a 200 (a body
+    that is not JSON or not valid, a question the rules refuse, an unexpected error), goes to the FastAPI route
+    with its body replayed, so every error keeps the one shape and status the route gives it."""
+
+    def __init__(self, app, answer: Callable[[PredictRequest], tuple[dict[str, Any], dict[str, str]]]):
+        self.app, self.answer = app, answer
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        messages, body = [], b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            payload, headers = self.answer(PredictRequest.model_validate(json.loads(body)))
+        except Exception:  # the route answers it (its error shape, its status), from the same bytes
+            replay = iter(messages)
+
+            async def replayed():
+                return next(replay, None) or await receive()
+
+            await self.app(scope, replayed, send)
+            return
+        data = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        head = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        head += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await send({"type": "http.response.body", "body": data})
+
+
+def _is_json(scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"application/json"
+    return False
 
 
 def _field(loc: tuple | list) -> str:
@@ -364,8 +415,8 @@ def create_app(
         except InputError as exc:
             raise ApiError(400, f"invalid request: {exc}", [{"field": exc.field, "problem": exc.problem}]) from None
 
-    @app.post("/predict", response_model=PredictResponse, responses=ERRORS, summary="Tags for one question")
-    async def predict(request: PredictRequest) -> JSONResponse:
+    def answer_predict(request: PredictRequest) -> tuple[dict[str, Any], dict[str, str]]:
+        """One question's answer and headers (the route's, and the fast path's: PredictFastPath)."""
         # Inline on the event loop: a single question takes well under a millisecond, and a thread
         # hop would cost more than the prediction. Inputs are bounded by the field limits.
         start = time.perf_counter()
@@ -376,15 +427,18 @@ def create_app(
         elapsed_ms = (time.perf_counter() - start) * 1000
         prediction_id = new_prediction_id()
         record(model, arm, "/predict", [title], [body], [suggestion], elapsed_ms, [prediction_id], (top_k, threshold))
-        return JSONResponse(
-            {
-                "tags": suggestion.tags,
-                "scores": suggestion.scores,
-                "model": model_ref(model, arm),
-                "prediction_id": prediction_id,
-            },
-            headers={VERSION_HEADER: str(model.version)},
-        )
+        payload = {
+            "tags": suggestion.tags,
+            "scores": suggestion.scores,
+            "model": model_ref(model, arm),
+            "prediction_id": prediction_id,
+        }
+        return payload, {VERSION_HEADER: str(model.version)}
+
+    @app.post("/predict", response_model=PredictResponse, responses=ERRORS, summary="Tags for one question")
+    async def predict(request: PredictRequest) -> JSONResponse:
+        payload, headers = answer_predict(request)
+        return JSONResponse(payload, headers=headers)
 
     @app.post("/explain", response_model=ExplainResponse, responses=ERRORS, summary="Tags for one question, and why")
     async def explain_route(request: PredictRequest) -> JSONResponse:
@@ -622,7 +676,9 @@ def create_app(
 
     app.state.openapi_kind = None
     app.openapi = openapi
-    # Innermost first: a compressed body is decoded (bounded) inside the size limit and metrics, which see it as sent.
+    # Innermost first: /predict's fast path sees the decoded body; a compressed body is decoded (bounded) inside the
+    # size limit and metrics, which see it as sent.
+    app.add_middleware(PredictFastPath, answer=answer_predict)
     app.add_middleware(
         ContentDecoding,
         max_body_bytes=config.max_body_bytes,

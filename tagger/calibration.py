@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 from sotag.tagger.errors import ArtifactError
-from sotag.tagger.metrics import suggestion_hits
+from sotag.tagger.metrics import suggestion_hits, top_k_indices
 
 METHOD = "isotonic"
 TIE_BREAK = 1e-6
@@ -34,6 +34,9 @@ PRIOR = 2.0  # pseudo-pairs at the overall share added to each isotonic block (f
 # Fitted on each question's 10 best suggestions: covers the served top_k (5 by default, at most 50 per request,
 # where the map's last knot holds), and the low scores that decide whether a fourth or fifth tag is served.
 DEPTH = 10
+# Calibration.top_k: the least margin between the k-th calibrated score and the next raw score's calibrated score
+# for the shortcut to be exact (numpy.interp's rounding can break the map's monotony by a few 1e-16).
+_GAP = 1e-12
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,81 @@ class Calibration:
     depth: int = DEPTH
     method: str = METHOD
 
+    def knots(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) as arrays, made once (numpy.interp converts tuples on every call: most of a question's map)."""
+        knots = self.__dict__.get("_knots")
+        if knots is None:
+            knots = (np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64))
+            object.__setattr__(self, "_knots", knots)
+        return knots
+
     def apply(self, scores: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for a raw score array of any shape; the order of the raw scores is kept."""
         raw = np.asarray(scores, dtype=np.float64)
-        mapped = np.interp(raw, self.x, self.y)
+        mapped = np.interp(raw, *self.knots())
         squash = 0.5 + 0.5 * raw / (1.0 + np.abs(raw))  # strictly increasing, in (0, 1)
         return (1.0 - TIE_BREAK) * mapped + TIE_BREAK * squash
+
+    def top_k(self, raw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ranked, calibrated): each row's `k` best columns by calibrated score, best first, and those scores; the
+        same arrays as `top_k_indices(self.apply(raw), k)` and the calibrated scores it picks, from the calibrated
+        scores of each row's `k + 1` best raw scores only (a served suggestion needs five of 2,000 columns).
+
+        The map is monotone (up to a few units in the last place of `numpy.interp`'s arithmetic), so the calibrated
+        top `k` lie among the raw top `k + 1`. A row is answered so where its calibrated top `k` are strictly
+        ordered and above the (k+1)-th raw score's calibrated score by more than `_GAP`: then the reference's
+        answer is that one, whatever its ties rule. Other rows (ties, a flat stretch of the map at the k-th score)
+        are calibrated whole and ranked by `top_k_indices`, the reference itself.
+
+        Written by hand: calibrating every column was a quarter of a batch's scoring time, and the partial sort
+        (`argpartition`, 0.02 ms a row) a tenth. The raw top `k + 1` are found instead among the scores at least
+        the (k+1)-th largest of the rows' block maxima (at least k + 1 scores reach it; ten or so on a default
+        model): two passes over the scores, then a sort of those few."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim != 2 or not 1 <= k < raw.shape[1]:
+            return self._reference_top_k(raw, k)
+        n, m = raw.shape
+        blocks = min(m, max(4 * (k + 1), 24))
+        starts = (np.arange(blocks) * m) // blocks
+        if n == 1:  # the REST path: the same steps on the row itself, a third of the small numpy calls
+            row = raw[0]
+            floor = np.partition(np.maximum.reduceat(row, starts), blocks - k - 1)[blocks - k - 1]
+            candidates = np.flatnonzero(row >= floor)
+            part = candidates[np.argsort(-row[candidates], kind="stable")[: k + 1]]
+            calibrated = self.apply(row[part])
+            order = np.argsort(-calibrated[:k], kind="stable")
+            top = calibrated[order]
+            if len(part) > k and top[-1] > calibrated[k] + _GAP and (top[:-1] > top[1:]).all():
+                return part[order][None, :], top[None, :]
+            return self._reference_top_k(raw, k)
+        floor = np.partition(np.maximum.reduceat(raw, starts, axis=1), blocks - k - 1, axis=1)[:, blocks - k - 1]
+        rows, columns = np.nonzero(raw >= floor[:, None])
+        order = np.lexsort((-raw[rows, columns], rows))  # by row, best raw score first
+        rows, columns = rows[order], columns[order]
+        first = np.searchsorted(rows, np.arange(n + 1))
+        rank = np.arange(len(rows)) - first[rows]
+        kept = rank <= k
+        part = np.zeros((n, k + 1), dtype=np.intp)  # the k best raw scores, then the (k+1)-th
+        part[rows[kept], rank[kept]] = columns[kept]
+        calibrated = self.apply(np.take_along_axis(raw, part, axis=1))
+        order = np.argsort(-calibrated[:, :k], axis=1, kind="stable")
+        ranked = np.take_along_axis(part, order, axis=1)
+        top = np.take_along_axis(calibrated, order, axis=1)
+        exact = (
+            (np.diff(first) > k)  # k + 1 candidates (a row with NaN scores may have fewer)
+            & (top[:, -1] > calibrated[:, k] + _GAP)
+            & (top[:, :-1] > top[:, 1:]).all(axis=1)
+        )
+        if not exact.all():
+            rows = np.flatnonzero(~exact)
+            ranked[rows], top[rows] = self._reference_top_k(raw[rows], k)
+        return ranked, top
+
+    def _reference_top_k(self, raw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`top_k`'s arrays from every column calibrated."""
+        scores = self.apply(raw)
+        ranked = top_k_indices(scores, k)
+        return ranked, np.take_along_axis(scores, ranked, axis=1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "x": list(self.x), "y": list(self.y), "pairs": self.pairs, "depth": self.depth}

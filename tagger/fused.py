@@ -59,14 +59,20 @@ class FusedLinearModel:
     def decision_function(self, features: sp.spmatrix | np.ndarray) -> np.ndarray:
         """Logits for every question and tag: one product with the stacked weights."""
         if sp.issparse(features) and features.shape[0] == 1:
-            # One question: gather its few weight rows; scipy's matmul overhead dominates here.
             row = features.tocsr()
-            logits = (row.data.astype(DTYPE, copy=False) @ self.weights[row.indices])[None, :]
-        elif sp.issparse(features):
+            return self.row_logits(row.data, row.indices)
+        if sp.issparse(features):
             features = features.astype(DTYPE, copy=False)
             logits = np.asarray(features @ self.weights)
         else:
             logits = np.asarray(features, dtype=DTYPE) @ self.weights
+        logits += self.bias
+        return logits
+
+    def row_logits(self, data: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """One question's (1, n_tags) logits from its CSR row's `data` and feature `indices`: its few weight rows
+        gathered (scipy's matmul overhead dominates for one row)."""
+        logits = (data.astype(DTYPE, copy=False) @ self.weights[indices])[None, :]
         logits += self.bias
         return logits
 
@@ -78,5 +84,10 @@ class FusedLinearModel:
 
     def predict_proba(self, features: sp.spmatrix | np.ndarray) -> np.ndarray:
         """Per-tag probabilities, as `OneVsRestClassifier.predict_proba` returns them."""
-        logits = self.decision_function(features).astype(np.float64, copy=False)
-        return 1.0 / (1.0 + np.exp(-logits))
+        return sigmoid(self.decision_function(features))
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """`FusedLinearModel.predict_proba` from its logits: float64 probabilities."""
+    logits = logits.astype(np.float64, copy=False)
+    return 1.0 / (1.0 + np.exp(-logits))

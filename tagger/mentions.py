@@ -144,11 +144,77 @@ class TagMentions:
 
         Built from index lists, not sparse matrices: for one question scipy's overhead was several times the
         matching's."""
-        for texts, strength in (
-            (titles, self.title_weight * self.title_precision),
-            (bodies, self.body_weight * self.body_precision),
+        return self.raise_named(scores, self.named_pairs(titles), self.named_pairs(bodies))
+
+    def raise_named(
+        self, scores: np.ndarray, title_pairs: tuple[list[int], list[int]], body_pairs: tuple[list[int], list[int]]
+    ) -> np.ndarray:
+        """`raise_scores` from the (rows, columns) the titles and the bodies name (`named_pairs`)."""
+        for (rows, columns), weight, precision in (
+            (title_pairs, self.title_weight, self.title_precision),
+            (body_pairs, self.body_weight, self.body_precision),
         ):
-            rows, columns = self.named_pairs(texts)
             if columns:
-                scores[rows, columns] = 1.0 - (1.0 - scores[rows, columns]) * (1.0 - strength[columns])
+                strength = weight * precision[columns]
+                scores[rows, columns] = 1.0 - (1.0 - scores[rows, columns]) * (1.0 - strength)
         return scores
+
+
+def byte_tokens(text: str) -> list[bytes]:
+    """`tokens(text)` as UTF-8 bytes."""
+    if text.isascii():
+        return ascii_tokens(text)
+    return [t.encode("utf-8") for t in _TOKEN.findall(text)]
+
+
+class ByteMentions:
+    """A TagMentions' matcher over tokens as UTF-8 bytes, the compiled vectorizer's (tagger.compiled): the fused
+    plt scorer matches the tokens it has already split for the features instead of splitting every text again.
+    Derived when a model loads, never saved; `columns` equals TagMentions.columns on the tokens' text (a test
+    holds them equal). UTF-8 is self-synchronising, so a phrase's bytes between spaces are found in the joined
+    tokens' bytes exactly where its text is found in their text."""
+
+    def __init__(self, mentions: TagMentions) -> None:
+        self.mentions = mentions
+        self.single = {word.encode("utf-8"): columns for word, columns in mentions.single.items()}
+        self.multi = {
+            word.encode("utf-8"): [
+                (frozenset(t.encode("utf-8") for t in rest), f" {word} {' '.join(rest)} ".encode(), columns)
+                for rest, columns in rests
+            ]
+            for word, rests in mentions.multi.items()
+        }
+        self.single_words = frozenset(self.single)
+        self.first_words = frozenset(self.multi)
+
+    def columns(self, words: list[bytes]) -> list[int]:
+        """The tag columns the text of tokens `words` names, sorted."""
+        present = set(words)
+        found: set[int] = set()
+        for word in present & self.single_words:
+            found.update(self.single[word])
+        joined = None
+        for word in present & self.first_words:
+            for rest, phrase, columns in self.multi[word]:
+                if rest <= present:  # every token of the phrase is in the text: then look for the phrase
+                    joined = joined or b" " + b" ".join(words) + b" "
+                    if phrase in joined:
+                        found.update(columns)
+        return sorted(found)
+
+    def named_pairs(self, per_text: Sequence[list[bytes]]) -> tuple[list[int], list[int]]:
+        """TagMentions.named_pairs of tokenised texts."""
+        rows: list[int] = []
+        columns: list[int] = []
+        for row, words in enumerate(per_text):
+            named = self.columns(words)
+            if named:
+                rows += [row] * len(named)
+                columns += named
+        return rows, columns
+
+    def raise_scores(
+        self, scores: np.ndarray, title_tokens: Sequence[list[bytes]], body_tokens: Sequence[list[bytes]]
+    ) -> np.ndarray:
+        """TagMentions.raise_scores of tokenised titles and bodies."""
+        return self.mentions.raise_named(scores, self.named_pairs(title_tokens), self.named_pairs(body_tokens))

@@ -15,7 +15,7 @@ import numpy as np
 from sotag.tagger.artifacts import LoadedArtifacts, ModelConfig, load_artifacts, write_artifacts
 from sotag.tagger.errors import ArtifactError
 from sotag.tagger.kinds import kind_class
-from sotag.tagger.kinds.base import ModelKind, Suggestion
+from sotag.tagger.kinds.base import ModelKind, Suggestion, ranked_suggestions
 
 __all__ = ["Suggestion", "Tagger"]
 
@@ -81,6 +81,11 @@ class Tagger:
         threshold = self.config.threshold if threshold is None else threshold
         if not titles:
             return []
-        return self.model.suggest(
-            self.scores(titles, bodies), self.vocabulary, top_k, threshold, min(self.config.min_tags, top_k)
-        )
+        raw = self.model.scores(titles, bodies)
+        calibration, min_tags = self.config.calibration, min(self.config.min_tags, top_k)
+        if calibration is not None and type(self.model).suggest is ModelKind.suggest:
+            # The default rule on calibrated scores: only the columns it can pick are calibrated (the same answers).
+            ranked, top = calibration.top_k(raw, top_k)
+            return ranked_suggestions(ranked, top, self.vocabulary, threshold, min_tags)
+        scores = raw if calibration is None else calibration.apply(raw)
+        return self.model.suggest(scores, self.vocabulary, top_k, threshold, min_tags)

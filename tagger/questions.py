@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from sotag.tagger.text import PREPROCESSING_VERSION, clean_question
+from sotag.tagger.text import PREPROCESSING_VERSION, clean_question, question_and_title
 
 
 def question_texts(
@@ -30,6 +30,19 @@ def question_texts(
     if progress:
         pairs = tqdm(pairs, total=len(titles), desc="cleaning", mininterval=1, leave=False, disable=None)
     return [clean_question(t, b, keep_code=keep_code, title_repeat=title_repeat, version=version) for t, b in pairs]
+
+
+def texts_and_title_prefixes(
+    titles: Sequence[str],
+    bodies: Sequence[str],
+    keep_code: bool = True,
+    title_repeat: int = 1,
+    version: str = PREPROCESSING_VERSION,
+) -> tuple[list[str], list[str]]:
+    """(`question_texts(...)`, each title's prefix `clean_question(title, "", version=version)`) from one cleaning
+    of each title: `titles_and_bodies` splits the texts with the prefixes."""
+    pairs = [question_and_title(t, b, keep_code, title_repeat, version) for t, b in zip(titles, bodies, strict=True)]
+    return [text for text, _ in pairs], [prefix for _, prefix in pairs]
 
 
 def repeated_and_natural(

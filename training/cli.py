@@ -162,6 +162,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from sotag.data.ingest import inbox_files, ingest
 
     inputs = [Path(p) for p in args.inputs]
+    if args.feedback:
+        if inputs or "store.inbox" in vars(args):
+            raise DataError("--feedback: give files and folders, --inbox or --feedback, one of them")
+        return _ingest_feedback(settings)
     if "store.inbox" in vars(args):  # --inbox [FOLDER]: only the files no earlier load read
         if inputs:
             raise DataError("--inbox: give files and folders, or --inbox, not both")
@@ -182,6 +186,46 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if result.previous_digest == result.digest:
         print("ingest: the store's snapshot is unchanged (no new or changed question)")
     print(f"ingest: store {shown_url(settings.store_url)} (read it with --data store)")
+    return 0
+
+
+def _ingest_feedback(settings: Settings) -> int:
+    """The gateway's labelled live questions (the tags askers kept, POST /feedback) into the question store, where
+    the next retrain reads them: ids negative (data.store.live_question_id), source `feedback`, dated when asked."""
+    import pandas as pd
+
+    from sotag.data.ingest import frame_sha256, load_rows
+    from sotag.data.store import live_question_id, shown_url
+    from sotag.infra.prediction_log import read_feedback
+
+    log = settings.prediction_log_url
+    labelled = read_feedback(log)
+    if labelled.empty:
+        print(f"ingest: the prediction log {shown_url(log)} holds no feedback")
+        return 0
+    with_text = labelled.dropna(subset=["title"])
+    if len(with_text) < len(labelled):
+        print(
+            f"ingest: {len(labelled) - len(with_text)} of {len(labelled)} feedback rows have no question text: the "
+            "gateway logged digests only (gateway.log_text = true keeps the text, for retraining and drift)"
+        )
+    if with_text.empty:
+        return 0
+    bodies = with_text["body"].fillna("")
+    raw = pd.DataFrame(
+        {
+            "id": [live_question_id(t, b) for t, b in zip(with_text["title"], bodies, strict=True)],
+            "creation_date": pd.to_datetime(with_text["predicted_at"], utc=True).dt.tz_localize(None),
+            "title": with_text["title"].to_numpy(),
+            "body": bodies.to_numpy(),
+            "tags": with_text["kept_tags"].to_numpy(),
+            "source": "feedback",
+        }
+    )
+    entries = [{"path": f"feedback:{shown_url(log)}", "sha256": frame_sha256(raw)}]
+    result = load_rows(settings.store_url, raw, entries, settings.store.max_refused_share)
+    print(result.line())
+    print(f"ingest: {len(raw)} labelled live questions from {shown_url(log)} into {shown_url(settings.store_url)}")
     return 0
 
 
@@ -249,6 +293,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="?",
         const=None,
         metavar="FOLDER",
+    )
+    p.add_argument(
+        "--feedback",
+        action="store_true",
+        help="load the gateway's labelled live questions (POST /feedback: the tags askers kept) from the prediction "
+        "log (gateway.prediction_log) instead of files",
     )
     p.set_defaults(handler=_ingest)
 

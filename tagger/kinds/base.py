@@ -40,6 +40,19 @@ class Suggestion:
     scores: list[float]
 
 
+def ranked_suggestions(
+    ranked: np.ndarray, top: np.ndarray, vocabulary: np.ndarray, threshold: float, min_tags: int
+) -> list[Suggestion]:
+    """The default selection rule's suggestions from each row's best columns `ranked` (best first) and their scores
+    `top`: the tags scoring at least `threshold`, at least the best `min_tags`."""
+    # Best first, so the tags at or above the threshold are a prefix of each ranked row: one rounding and
+    # one tolist for the batch, then a slice per question (a batch path, not a loop of small numpy calls).
+    kept = np.maximum((top >= threshold).sum(axis=1), min_tags).tolist()
+    tags = vocabulary[ranked].tolist()
+    rounded = np.round(top, 6).tolist()
+    return [Suggestion(tags=t[:n], scores=r[:n]) for t, r, n in zip(tags, rounded, kept, strict=True)]
+
+
 @dataclass(frozen=True)
 class KindOptions:
     """A kind's typed settings, saved in config.json's `options`; each kind subclasses it (frozen dataclass)."""
@@ -187,13 +200,7 @@ class ModelKind(ABC):
         """The best `top_k` tags of each row whose score is at least `threshold`, and at least the best `min_tags`
         whatever their score (min_tags <= top_k), best first."""
         ranked = top_k_indices(scores, top_k)
-        # Best first, so the tags at or above the threshold are a prefix of each ranked row: one rounding and
-        # one tolist for the batch, then a slice per question (a batch path, not a loop of small numpy calls).
-        top = np.take_along_axis(scores, ranked, axis=1)
-        kept = np.maximum((top >= threshold).sum(axis=1), min_tags).tolist()
-        tags = vocabulary[ranked].tolist()
-        rounded = np.round(top, 6).tolist()
-        return [Suggestion(tags=t[:n], scores=r[:n]) for t, r, n in zip(tags, rounded, kept, strict=True)]
+        return ranked_suggestions(ranked, np.take_along_axis(scores, ranked, axis=1), vocabulary, threshold, min_tags)
 
     def explain(
         self, title: str, body: str, tags: Sequence[str], vocabulary: np.ndarray, n_terms: int

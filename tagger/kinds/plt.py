@@ -26,14 +26,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from sotag.tagger.compiled import CompiledVectorizer
 from sotag.tagger.errors import ArtifactError
 from sotag.tagger.explain import TagExplanation, linear_explanations
-from sotag.tagger.fused import FusedLinearModel
+from sotag.tagger.fused import FusedLinearModel, sigmoid
 from sotag.tagger.kinds.base import FitConfig, Fitted, KindOptions, RunRecord, TrainingQuestions
 from sotag.tagger.kinds.linear import TextFeaturesKind, TextOptions, fit_one_vs_rest
-from sotag.tagger.label_tree import LabelTree, TreeSettings
-from sotag.tagger.mentions import TagMentions
-from sotag.tagger.questions import question_texts, titles_and_bodies
+from sotag.tagger.label_tree import LabelTree, RowScorer, TreeSettings
+from sotag.tagger.mentions import ByteMentions, TagMentions, byte_tokens
+from sotag.tagger.questions import question_texts, texts_and_title_prefixes, titles_and_bodies
 from sotag.tagger.vectorizers import slim, tfidf_vectorizer
 from sotag.tagger.vocabulary import head_then_frequent_tags
 
@@ -109,11 +110,84 @@ class HeadAndTree:
         return self.mentions.raise_scores(scores, *titles_and_bodies(titles, texts, title_repeat, version))
 
 
+class FusedScorer:
+    """`TreeKind.reference_scores` in one pass, the same numbers bit for bit (a test holds them equal on every
+    batch size): what a served plt model scores questions with. Derived from a loaded model, never saved.
+
+    Written by hand because the reference's steps each redo part of the one before: the mentions re-clean every
+    title and re-split every text into tokens the vectorizer had split already, the features become a scipy
+    matrix twice (every step validates it), and a few questions' trees pay for batch machinery. Here each title is
+    cleaned once (with its prefix, tagger.text.question_and_title), each text is split once and its tokens serve
+    the features and the mentions (an ASCII text's tokens are its title's, `title_repeat` times, then its body's),
+    the head and the trees read the CSR arrays (FusedLinearModel.row_logits, label_tree.RowScorer) and the
+    mentions match tokens (tagger.mentions.ByteMentions)."""
+
+    def __init__(self, features: CompiledVectorizer, estimator: HeadAndTree) -> None:
+        self.features = features
+        self.estimator = estimator
+        self.head = estimator.head
+        self.rows = RowScorer(estimator.tree)
+        mentions = estimator.mentions
+        self.mentions = None if mentions is None else ByteMentions(mentions)
+        # The vectorizer's tokens are the mentions' (sotag's pattern on lower-cased text): an ASCII text's are reused.
+        self.shared_tokens = features.ascii_fast
+
+    @classmethod
+    def of(cls, features: object, estimator: HeadAndTree) -> FusedScorer | None:
+        """The fused scorer of a model, or None where the reference path serves (a vectorizer that is not compiled
+        or has n-grams longer than bigrams, a tree RowScorer does not take)."""
+        if not isinstance(features, CompiledVectorizer) or features.max_n > 2 or estimator.tree.weights is None:
+            return None
+        try:
+            return cls(features, estimator)
+        except ValueError:
+            return None
+
+    def scores(
+        self, titles: Sequence[str], bodies: Sequence[str], keep_code: bool, title_repeat: int, version: str
+    ) -> np.ndarray:
+        """(n, n_tags) scores: `TreeKind.reference_scores(titles, bodies)` under these text options."""
+        texts, prefixes = texts_and_title_prefixes(titles, bodies, keep_code, title_repeat, version)
+        tokens = [self.features.tokens(t) for t in texts]
+        data, indices, indptr = self.features.weigh(*self.features.counts(tokens))
+        if len(texts) == 1:
+            head = sigmoid(self.head.row_logits(data, indices))
+        else:
+            head = self.head.predict_proba(self.features.to_csr((data, indices, indptr)))
+        scores = self.estimator.combined(head, self.rows.scores(data, indices, indptr))
+        if self.mentions is None:
+            return scores
+        repeat = max(title_repeat, 1)
+        title_tokens, body_tokens = [], []
+        for text, prefix, words in zip(texts, prefixes, tokens, strict=True):
+            # titles_and_bodies' split: the title is the prefix less its " . ", the body what follows the prefixes.
+            title = byte_tokens(prefix[:-3])
+            title_tokens.append(title)
+            if self.shared_tokens and text.isascii():
+                body_tokens.append(words[len(title) * repeat :])
+            else:
+                body_tokens.append(byte_tokens(text[len(prefix) * repeat :]))
+        return self.mentions.raise_scores(scores, title_tokens, body_tokens)
+
+
 class TreeKind(TextFeaturesKind):
     """TF-IDF, a one-vs-rest head for the frequent tags and a probabilistic label tree for all of them."""
 
     name = "plt"
     Options = TreeKindOptions
+
+    def __init__(self, vectorizer: object, estimator: HeadAndTree, options: TreeKindOptions) -> None:
+        super().__init__(vectorizer, estimator, options)
+        self.fused_scorer()  # derived when the model loads: the first question pays nothing for it
+
+    def fused_scorer(self) -> FusedScorer | None:
+        """The model's FusedScorer (None: the reference path serves), derived again if its parts were replaced."""
+        estimator = self.estimator
+        parts = (self.features, estimator, estimator.head, estimator.tree, estimator.mentions)
+        cached = self.__dict__.get("_fused")
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            cached = self._fused = (parts, FusedScorer.of(self.features, estimator))
+        return cached[1]
 
     @classmethod
     def from_artifacts(cls, vectorizer: object, estimator: object, options: KindOptions) -> TreeKind:
@@ -122,7 +196,16 @@ class TreeKind(TextFeaturesKind):
         return cls(vectorizer, estimator, options)
 
     def scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
-        """The estimator's scores of the cleaned texts, raised where the question names a tag (tagger.mentions)."""
+        """The estimator's scores of the cleaned texts, raised where the question names a tag (tagger.mentions):
+        `reference_scores`' numbers, by the fused scorer where the model has one."""
+        fused = self.fused_scorer()
+        if fused is None:
+            return self.reference_scores(titles, bodies)
+        options = self.options
+        return fused.scores(titles, bodies, options.keep_code, options.title_repeat, self.preprocessing_version)
+
+    def reference_scores(self, titles: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
+        """`scores` step by step: the cleaned texts, their features, the estimator's scores, the mentions."""
         texts = self.texts(titles, bodies)
         scores = self.estimator.scores(self.features.transform(texts))
         return self.raised(scores, titles, texts)

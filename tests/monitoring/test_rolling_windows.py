@@ -175,3 +175,50 @@ def test_seven_days_against_the_thirty_before_on_a_real_prediction_log(
                        "--as-of", AS_OF, "--no-mlflow", "--reports-dir", str(tmp_path / "s")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "reference window 2026-11-04..2026-11-06: not enough questions (n=" in err, err
+
+
+@pytest.mark.integration
+def test_feedback_on_live_traffic_gives_the_supervised_family_its_labels(questions, tracking, tmp_path, monkeypatch):
+    """Predictions logged with their ids, the askers' kept tags posted back (the gateway's /feedback rows): the
+    drift job on the prediction log judges precision and recall on live traffic, from those rows only."""
+    from sotag.cli import main as sotag_main
+    from sotag.infra.prediction_log import insert_feedback, new_prediction_id
+    from sotag.serving.feedback import precision_at_1, recall_at_5
+
+    monkeypatch.chdir(tmp_path)
+    served = _champion(questions, tracking, tmp_path)
+    as_of = pd.Timestamp(AS_OF)
+    pool = questions.sample(n=800, replace=True, random_state=3).reset_index(drop=True)
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    plog = PredictionLog(url, log_text=True, flush_s=0.05)
+    suggestions = served.tagger.suggest(pool["title"].tolist(), pool["body"].tolist())
+    feedback = []
+    for i, (row, s) in enumerate(zip(pool.itertuples(), suggestions, strict=True)):
+        current = i >= 600  # 600 over the 30 reference days, 200 in the current week
+        start, days, n, k = (as_of - 7 * DAY, 7, 200, i - 600) if current else (as_of - 37 * DAY, 30, 600, i)
+        ts = (start + k * days * DAY / n).tz_localize("UTC").to_pydatetime()
+        pid = new_prediction_id()
+        plog.append(
+            PredictionRecord(
+                ts, MODEL_NAME, served.version, "/predict", row.title, row.body, s.tags, s.scores, 2.0, pid
+            )
+        )
+        if i % 2 == 0:  # half the askers said which tags they kept
+            kept = set(row.tags)
+            feedback.append({
+                "prediction_id": pid, "ts": ts, "tags": json.dumps(list(row.tags)), "model_name": MODEL_NAME,
+                "model_version": served.version, "precision_at_1": precision_at_1(s.tags, kept),
+                "recall_at_5": recall_at_5(s.tags, kept), "shadow_version": None, "shadow_precision_at_1": None,
+                "shadow_recall_at_5": None,
+            })  # fmt: skip
+    plog.close()
+    for row in feedback:
+        assert insert_feedback(plog.engine, row) is None
+    window = ["--current-days", "7", "--reference-days", "30", "--as-of", AS_OF]
+    code = sotag_main(["drift", "--predictions", url, *window, "--no-mlflow", "--reports-dir", str(tmp_path / "r")])
+    assert code in (0, 4)
+    [folder] = (tmp_path / "r").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    [week] = summary["months"]
+    assert week["n"] == 200 and week["n_tagged_questions"] == 100  # the current week's labelled half
+    assert 0 < week["precision_at_1"] <= 1 and 0 < week["recall_at_5"] <= 1

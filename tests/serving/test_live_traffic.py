@@ -170,3 +170,26 @@ def test_feedback_scores_the_answer_once_per_prediction(versions, tmp_path):
         rows = conn.execute(sa.select(FEEDBACK)).mappings().all()
     assert len(rows) == 1 and rows[0]["shadow_version"] == challenger
     assert rows[0]["shadow_precision_at_1"] in (0.0, 1.0)
+
+
+def test_feedback_becomes_labelled_questions_in_the_store_for_the_next_retrain(versions, tmp_path, monkeypatch):
+    from sotag.cli import main
+    from sotag.data import load_questions
+    from sotag.data.store import live_question_id
+
+    client, config = _client(tmp_path)
+    kept = {0: ["pandas", "python"], 1: ["javascript"], 2: ["python"]}
+    with client:
+        ids = [client.post("/predict", json=q).json()["prediction_id"] for q in QUESTIONS[:4]]
+        for i, tags in kept.items():
+            assert client.post("/feedback", json={"prediction_id": ids[i], "tags": tags}).status_code == 200
+    store = f"sqlite:///{tmp_path / 'questions.db'}"
+    monkeypatch.setenv("SOTAG_PREDICTION_LOG", config.prediction_log_url)
+    assert main(["ingest", "--feedback", "--store", store]) == 0
+    frame, _ = load_questions((store,))
+    assert len(frame) == 3 and set(frame["source"]) == {"feedback"}
+    expected = {live_question_id(QUESTIONS[i]["title"], QUESTIONS[i]["body"]): tags for i, tags in kept.items()}
+    assert {int(i): list(t) for i, t in zip(frame["id"], frame["tags"], strict=True)} == expected
+    assert (frame["id"] < 0).all()
+    assert main(["ingest", "--feedback", "--store", store]) == 0  # again: nothing new, nothing doubled
+    assert len(load_questions((store,))[0]) == 3

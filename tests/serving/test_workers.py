@@ -28,14 +28,15 @@ def _metric(text: str, metric: str, **labels: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def _gateway(store, tmp_path, *extra: str):
+def _gateway(store, tmp_path, *extra: str, poll_s: float = POLL_S, **more_env: str):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_url = f"sqlite:///{tmp_path / 'predictions.db'}"
     env = venv_env(
         dict(os.environ),
         **store.env,
-        SOTAG_RELOAD_POLL_S=str(POLL_S),
+        **more_env,
+        SOTAG_RELOAD_POLL_S=str(poll_s),
         SOTAG_PREDICTION_LOG=log_url,
         SOTAG_GATEWAY__RUN_DIR=str(tmp_path / "run"),
     )
@@ -177,5 +178,29 @@ def test_promote_live_reads_the_shadow_evidence_of_a_real_gateway(store, tmp_pat
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         assert f"PROMOTED v{challenger} to @champion" in promoted.stdout
         assert "live: 80 questions" in promoted.stdout
+    finally:
+        stop_server(proc)
+
+
+def test_a_webhook_to_one_worker_moves_every_worker_at_once(store, tmp_path):
+    """The poll is 10 minutes: only the nudge the webhook's worker leaves can move the other worker in seconds."""
+    from tests.serving.test_alias_follow import SECRET, _alias_event, _signed
+
+    proc, base, _ = _gateway(store, tmp_path, poll_s=600, SOTAG_WEBHOOK_SECRET=SECRET)
+    try:
+        assert len(_worker_pids(base)) == 2
+        new = store.train_and_promote(C=6.0)
+        body = _alias_event(new)
+        sent = time.monotonic()
+        answer = requests.post(f"{base}/webhooks/mlflow", data=body, headers=_signed(body), timeout=120)
+        assert answer.status_code == 200 and answer.json()["outcome"] == "swapped", answer.text
+        while time.monotonic() < sent + 60:
+            text = requests.get(f"{base}/metrics", timeout=30).text
+            if _metric(text, "sotag_model_version", name="stackoverflow-tagger", version=new) == 2:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the other worker did not follow the webhook")
+        assert time.monotonic() - sent < 60 < 600
     finally:
         stop_server(proc)

@@ -393,10 +393,11 @@ PAYLOADS = [
 ]
 
 
-def _gateway(lab: Lab, log_url: str, **env: str) -> tuple[subprocess.Popen, str]:
+def _gateway(lab: Lab, log_url: str, workers: int | None = None, **env: str) -> tuple[subprocess.Popen, str]:
+    """The gateway with its default workers (one per core), or `workers`."""
     port = free_port()
     proc = lab.popen(
-        "gateway", "--port", str(port),
+        "gateway", "--port", str(port), *(["--workers", str(workers)] if workers else []),
         env=lab.env(SOTAG_PREDICTION_LOG=log_url, SOTAG_ADMIN_TOKEN=TOKEN, SOTAG_SPOOL_DIR=str(lab.root / "spool"),
                     **env),
     )  # fmt: skip
@@ -434,10 +435,15 @@ def _rows(url: str) -> int:
 
 
 def _wait_drained(base: str, timeout_s: float = 60) -> dict:
+    """Until no worker holds a pending row (the pending gauge is summed over the live workers) and the worker
+    answering says its database is healthy."""
     deadline = time.monotonic() + timeout_s
     status = {}
     while time.monotonic() < deadline:
         status = requests.get(f"{base}/health", timeout=5).json()["prediction_log"]
+        metrics = requests.get(f"{base}/metrics", timeout=5).text
+        pending = re.search(r"^sotag_prediction_log_pending (\S+)", metrics, re.M)
+        status["pending"] = float(pending.group(1)) if pending else status["pending"]
         if status["pending"] == 0 and status["healthy"]:
             return status
         time.sleep(0.5)
@@ -582,7 +588,8 @@ def reload_with_s3_down(lab: Lab) -> Outcome:
     from mlflow.tracking import MlflowClient
 
     champion = lab.seed_champion()
-    proc, base = _gateway(lab, f"sqlite:///{lab.root / 'reload-predictions.db'}")
+    # One worker: the scenario reads the refused reload from the worker that was asked (/health is per worker).
+    proc, base = _gateway(lab, f"sqlite:///{lab.root / 'reload-predictions.db'}", workers=1)
     try:
         trained = lab.sotag("train", "--data", str(SAMPLE), *TRAIN_ARGS, "--run-name", "reload-target")
         version = re.search(r"models:/[^/]+/(\d+)", trained.stdout)
