@@ -69,7 +69,7 @@ def model_to_serve(config: GatewayConfig) -> GatewayConfig:
 def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from sotag.serving.worker import SETTINGS_VARIABLE, worker_app, write_worker_settings
+    from sotag.serving.worker import worker_app, write_worker_settings
     from sotag.serving.workers import RunDir
 
     # A --model-uri typed on this command line beats a model folder from the environment ($MODEL_DIR).
@@ -126,12 +126,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     check_servable(config)
     # Several workers: uvicorn's supervisor starts them (spawned: each imports sotag afresh and reads what is
     # published here), restarts one that dies, and stops them all on SIGTERM (each drains its prediction log).
-    publish_for_workers(
-        {
-            SETTINGS_VARIABLE: str(write_worker_settings(settings, run_dir.path / "worker-settings.json")),
-            "PROMETHEUS_MULTIPROC_DIR": str(run_dir.metrics),
-        }
-    )
+    publish_for_workers(write_worker_settings(settings, run_dir.path / "worker-settings.json"), run_dir.metrics)
     uvicorn.run("sotag.serving.worker:create_worker_app", factory=True, workers=workers, **options)
     print(f"gateway: stopped ({workers} workers)", flush=True)
     return 0

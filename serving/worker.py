@@ -2,10 +2,9 @@
 
 `sotag gateway` builds the settings once (flags, config file, environment), fetches the model if asked, then writes
 the resulting settings to `<run_dir>/worker-settings.json` (readable by its user only: it holds the admin token)
-and starts uvicorn with `--workers N` on `create_worker_app`, naming that file in `SOTAG_GATEWAY_WORKER_SETTINGS`.
-Each worker reads the file back (no flag, file or variable is read again, so every worker serves with the same
-settings as its parent) and builds the app. This module is an edge, like `sotag.cli`: the one place a worker reads
-its environment.
+and starts uvicorn with `--workers N` on `create_worker_app`, naming that file for the workers
+(`sotag.settings.publish_for_workers`). Each worker reads the file back (`published_for_workers`: no flag, file or
+variable is read again, so every worker serves with the same settings as its parent) and builds the app.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from fastapi import FastAPI
 
 from sotag.infra.retrain_job import RetrainProcess
 from sotag.serving.config import GatewayConfig
-from sotag.settings import Settings
-
-SETTINGS_VARIABLE = "SOTAG_GATEWAY_WORKER_SETTINGS"
+from sotag.settings import Settings, published_for_workers
 
 
 def write_worker_settings(settings: Settings, path: Path) -> Path:
@@ -47,6 +44,5 @@ def worker_app(settings: Settings, multiprocess_metrics: bool) -> FastAPI:
 
 def create_worker_app() -> FastAPI:
     """uvicorn's factory (`sotag.serving.worker:create_worker_app`)."""
-    path = Path(os.environ[SETTINGS_VARIABLE])
-    settings = Settings.model_validate(json.loads(path.read_text()))
-    return worker_app(settings, multiprocess_metrics=bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")))
+    settings, multiprocess_metrics = published_for_workers()
+    return worker_app(settings, multiprocess_metrics)

@@ -790,10 +790,22 @@ def library_defaults(values: Mapping[str, str]) -> None:
         os.environ.setdefault(name, value)
 
 
-def publish_for_workers(values: Mapping[str, str]) -> None:
-    """Set variables the gateway's worker processes read when they start (spawned, they inherit this process's
-    environment): which settings file to serve with, prometheus_client's multiprocess folder."""
-    os.environ.update(values)
+# What `sotag gateway` publishes for its worker processes (serving.worker), and prometheus_client's own variable.
+WORKER_SETTINGS_VARIABLE = "SOTAG_GATEWAY_WORKER_SETTINGS"
+MULTIPROCESS_METRICS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def publish_for_workers(settings_file: Path, metrics_dir: Path) -> None:
+    """Set what the gateway's worker processes read when they start (spawned, they inherit this process's
+    environment): the settings file they serve with, and prometheus_client's multiprocess folder."""
+    os.environ.update({WORKER_SETTINGS_VARIABLE: str(settings_file), MULTIPROCESS_METRICS_VARIABLE: str(metrics_dir)})
+
+
+def published_for_workers() -> tuple[Settings, bool]:
+    """In a gateway worker: the settings its parent published, and whether /metrics merges every worker's files."""
+    path = Path(os.environ[WORKER_SETTINGS_VARIABLE])
+    settings = Settings.model_validate(json.loads(path.read_text()))
+    return settings, bool(os.environ.get(MULTIPROCESS_METRICS_VARIABLE))
 
 
 def quiet_artifact_downloads() -> None:
