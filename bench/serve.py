@@ -207,6 +207,18 @@ def log_ensemble(data: tuple[Path, ...]) -> None:
         log_pyfunc(directory, "ensemble", config.top_k, tagger.config.threshold, example, "ensemble-tagger")
 
 
+def ready_workers(port: int, workers: int, timeout_s: float = 120) -> None:
+    """Wait until every worker answers (each loads its model; the first to be ready answers the start probe): the
+    load's keep-alive connections are then spread over all of them, as on a gateway that has been up a while."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < workers and time.monotonic() < deadline:
+        seen.add(requests.get(f"http://127.0.0.1:{port}/health", timeout=30).json()["worker_pid"])
+        time.sleep(0.05)
+    if len(seen) < workers:
+        raise SystemExit(f"only {len(seen)} of {workers} gateway workers answered in {timeout_s:.0f} s")
+
+
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM the server's session (the gateway's workers, mlflow's gunicorn), wait for it."""
     try:
@@ -273,6 +285,7 @@ def main() -> None:
                 (f"http://127.0.0.1:{port}/predict", questions[0]),
             )  # fmt: skip
             try:
+                ready_workers(port, workers)
                 if workers == 1:
                     loads[f"{label}/1"] = result = run_load(label, port, gw, 1, short)
                     print(result.line() + f" (cold start {cold:.1f} s)", flush=True)

@@ -301,7 +301,11 @@ def create_app(
     metrics_dir = run_dir.metrics if run_dir is not None and config.multiprocess_metrics else None
     challenger = _challenger_slot(config, holder, metrics)
     traffic = Traffic(holder, challenger, config.canary_percent)
-    shadow = Shadow(traffic, plog, metrics, config.shadow_queue, config.shadow_batch) if config.shadow else None
+    shadow = (
+        Shadow(traffic, plog, metrics, config.shadow_queue, config.shadow_batch, config.shadow_max_share)
+        if config.shadow
+        else None
+    )
     feedback = FeedbackBook(plog.engine, wait_s=max(2.0, 4 * config.log_flush_s))
     jobs = Jobs(directory=run_dir.jobs if run_dir is not None and config.workers > 1 else None)
     watch = _alias_watch(config, holder, metrics, nudge, challenger)

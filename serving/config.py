@@ -45,7 +45,8 @@ class GatewayConfig:
     shadow: bool = False
     canary_percent: float = 0.0
     shadow_queue: int = 2000
-    shadow_batch: int = 64
+    shadow_batch: int = 16
+    shadow_max_share: float = 0.15
 
     @property
     def uses_challenger(self) -> bool:
@@ -82,6 +83,7 @@ class GatewayConfig:
             "canary_percent": g.canary_percent,
             "shadow_queue": g.shadow_queue,
             "shadow_batch": g.shadow_batch,
+            "shadow_max_share": g.shadow_max_share,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

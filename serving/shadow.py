@@ -2,10 +2,13 @@
 
 The request path only puts the question on a bounded queue (`submit`, microseconds); one thread takes what is
 waiting, up to `batch` questions, and scores them in one call per model and options (batched scoring costs a
-fraction of one call per question). When the queue is full the question is not shadowed: the drop is counted and
-the user's answer is never delayed. Each question's log row is written once its shadow answer is known (or at once
-when it is not shadowed), so the prediction log holds one row per answer, with both answers side by side, and
-Prometheus counts the agreement (first tag equal, Jaccard of the tag sets) per shadow version.
+fraction of one call per question). The shadow takes at most `max_share` of the worker's time (measured over the
+last second): past it, it waits, so at saturation the user's answers keep at least the rest of the worker; its
+queue fills meanwhile, and when the queue is full a question is not shadowed: the drop is counted and the user's
+answer is never delayed. At low traffic every question is shadowed. Each question's log row is written once its
+shadow answer is known (or at once when it is not shadowed), so the prediction log holds one row per answer, with
+both answers side by side, and Prometheus counts the agreement (first tag equal, Jaccard of the tag sets) per
+shadow version.
 """
 
 from __future__ import annotations
@@ -43,9 +46,17 @@ def agreement(served: Sequence[str], shadow: Sequence[str]) -> tuple[bool, float
 
 class Shadow:
     def __init__(
-        self, traffic: Traffic, plog: PredictionLog, metrics: GatewayMetrics, max_queue: int = 2000, batch: int = 64
+        self,
+        traffic: Traffic,
+        plog: PredictionLog,
+        metrics: GatewayMetrics,
+        max_queue: int = 2000,
+        batch: int = 16,
+        max_share: float = 0.15,
     ):
         self.traffic, self.plog, self.metrics, self.batch = traffic, plog, metrics, batch
+        self.max_share = max_share
+        self._window_start, self._window_busy = time.monotonic(), 0.0
         self._queue: queue.Queue[_Job] = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self.scored = self.dropped = 0
@@ -77,8 +88,21 @@ class Shadow:
                 break
         return jobs
 
+    def _wait_for_budget(self) -> None:
+        """Sleep while the shadow's busy time in the current one-second window is over its share of it."""
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - self._window_start >= 1.0:
+                self._window_start, self._window_busy = now, 0.0
+                return
+            allowed = self.max_share * (now - self._window_start)
+            if self._window_busy <= allowed:
+                return
+            time.sleep(min(0.05, (self._window_busy - allowed) / self.max_share))
+
     def _run(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):
+            self._wait_for_budget()
             jobs = self._take()
             if not jobs:
                 continue
@@ -86,6 +110,7 @@ class Shadow:
             groups: dict[tuple, list[_Job]] = defaultdict(list)
             for job in jobs:
                 groups[(id(job.model), job.top_k, job.threshold)].append(job)
+            start = time.monotonic()
             for group in groups.values():
                 try:
                     self._score(group)
@@ -93,6 +118,7 @@ class Shadow:
                     log.exception("shadow: scoring %d questions failed", len(group))
                     for job in group:
                         self.plog.append(job.record)
+            self._window_busy += time.monotonic() - start
 
     def _score(self, jobs: list[_Job]) -> None:
         model, first = jobs[0].model, jobs[0]

@@ -187,7 +187,11 @@ class GatewaySection(Section):
     shadow: Literal["none", "challenger"] = "none"
     canary_percent: float = Field(0.0, ge=0, le=100)
     shadow_queue: int = Field(2000, ge=1)  # questions waiting for the shadow; beyond: shadow work dropped, counted
-    shadow_batch: int = Field(64, ge=1)  # the shadow scores up to this many waiting questions in one call
+    shadow_batch: int = Field(16, ge=1)  # the shadow scores up to this many waiting questions in one call
+    # The share of a worker's time the shadow may take: beyond it the shadow waits, its queue fills and what does
+    # not fit is dropped and counted; at low traffic every question is shadowed, at saturation the user pays at most
+    # this much.
+    shadow_max_share: float = Field(0.15, gt=0, le=1)
 
 
 class ScoreSection(Section):
