@@ -53,7 +53,7 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
     logged = logged.dropna(subset=["title"])
     kept = read_feedback(config.predictions_url, start)
     kept_tags = dict(zip(kept["prediction_id"], kept["kept_tags"], strict=True))
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "creation_date": pd.to_datetime(logged["ts"], utc=True).dt.tz_localize(None),
             "title": logged["title"],
@@ -61,9 +61,11 @@ def load_frame(config: DriftConfig) -> pd.DataFrame:
             # What was served, for the served-prediction statistics (monitoring/job.py `served_values`).
             SERVED_TAGS: logged["tags"].map(list),
             SERVED_TOP_SCORE: logged["scores"].map(lambda s: float(max(s)) if len(s) else 0.0),
-            "tags": [list(kept_tags.get(pid) or []) for pid in logged["prediction_id"]],
         }
     )
+    if kept_tags:  # the questions askers labelled (POST /feedback): the supervised family's input
+        frame["tags"] = [list(kept_tags.get(pid) or []) for pid in logged["prediction_id"]]
+    return frame
 
 
 def retrain_args(config: DriftConfig) -> list[str] | None:
