@@ -173,17 +173,6 @@ def score_models(models: dict[str, Tagger], frame: pd.DataFrame, batch_size: int
     return out
 
 
-def effective_floor(config: GateConfig, champion: dict[str, float] | None) -> tuple[float, str]:
-    """The floor a challenger must reach, and how it is shown. With a champion scored on the same window, the floor
-    is never above the champion's own value there: a window of harder questions (new topics, titles only) lowers
-    both models' figures, and a challenger at least as good as the champion on the same questions must not be
-    refused by a bar the champion itself no longer clears. Without a champion the configured floor stands."""
-    if champion is None or champion[config.floor_metric] >= config.floor:
-        return config.floor, f"the floor {config.floor:.4f}"
-    value = champion[config.floor_metric]
-    return value, f"the floor {value:.4f} (the champion's own on this window, under the configured {config.floor:.4f})"
-
-
 def judge(
     config: GateConfig,
     challenger: dict[str, float],
@@ -199,9 +188,10 @@ def judge(
     if champion is not None:
         metrics["champion"] = {k: round(champion[k], 4) for k in {*REPORTED, primary, floor_metric}}
     suffix = f" {note}" if note else ""
-    floor, floor_shown = effective_floor(config, champion)
-    if challenger[floor_metric] < floor:
-        return Decision(False, f"{f_label} {challenger[floor_metric]:.4f} is below {floor_shown}{suffix}", metrics)
+    if challenger[floor_metric] < config.floor:
+        return Decision(
+            False, f"{f_label} {challenger[floor_metric]:.4f} is below the floor {config.floor:.4f}{suffix}", metrics
+        )
     if champion is None:
         first = "first champion: " if champion_version is None else ""
         return Decision(
@@ -212,7 +202,7 @@ def judge(
     needed = champion[primary] + config.min_delta
     comparison = f"{p_label} {challenger[primary]:.4f} vs champion v{champion_version}'s {champion[primary]:.4f}"
     if challenger[primary] >= needed:
-        floor_line = f"{f_label} {challenger[floor_metric]:.4f} passes {floor_shown}"
+        floor_line = f"{f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}"
         if challenger[primary] < champion[primary]:  # through only because the margin is negative: say so
             allowed = f"worse than the champion by {champion[primary] - challenger[primary]:.4f}, within the "
             allowed += f"--min-delta {config.min_delta:.4f} allowed"
