@@ -355,7 +355,7 @@ def _claim(path: Path) -> Path | None:
     name = path.name
     if CLAIM in name:
         owner = name.rsplit(CLAIM, 1)[1]
-        if not owner.isdigit() or _alive(int(owner)):
+        if not owner.isdigit() or process_alive(int(owner)):
             return None
         name = name.split(CLAIM, 1)[0]
     claimed = path.with_name(f"{name}{CLAIM}{os.getpid()}")
@@ -370,7 +370,9 @@ def _unclaim(claimed: Path) -> None:
     claimed.rename(claimed.with_name(claimed.name.split(CLAIM, 1)[0]))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, exited and not yet reaped, does not): who holds a spool claim,
+    whose Prometheus files are a live worker's (serving.metrics)."""
     if pid == os.getpid():
         return True
     try:
@@ -379,7 +381,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def new_prediction_id() -> str:

@@ -10,12 +10,13 @@ keep its last value in the files, so a label that stops being true is set to 0 i
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest, multiprocess
+
+from sotag.infra.prediction_log import process_alive
 
 # Sub-millisecond buckets: a single prediction takes well under a millisecond.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -207,21 +208,8 @@ def mark_dead_workers(multiprocess_dir: Path) -> list[int]:
     dead = []
     for path in multiprocess_dir.glob("gauge_live*.db"):
         match = _LIVE_FILE.match(path.name)
-        if match and not _running(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             dead.append(int(match.group(1)))
     for pid in sorted(set(dead)):
         multiprocess.mark_process_dead(pid, str(multiprocess_dir))
     return sorted(set(dead))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by the supervisor) is gone for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
