@@ -75,7 +75,10 @@ ADDED_COLUMNS = ("prediction_id", "arm", "shadow_version", "shadow_tags", "shado
 
 def create_tables(engine: sa.Engine) -> None:
     """Create the tables, and add the columns a log written by an older sotag lacks (nullable: old rows stay)."""
-    METADATA.create_all(engine)
+    try:
+        METADATA.create_all(engine)
+    except sa.exc.OperationalError:  # another worker created a table between the check and the CREATE: check again
+        METADATA.create_all(engine)
     present = {c["name"] for c in sa.inspect(engine).get_columns("predictions")}
     missing = [PREDICTIONS.c[name] for name in ADDED_COLUMNS if name not in present]
     if not missing:
@@ -368,6 +371,14 @@ def _claim(path: Path) -> Path | None:
 
 def _unclaim(claimed: Path) -> None:
     claimed.rename(claimed.with_name(claimed.name.split(CLAIM, 1)[0]))
+
+
+def log_summary(status: dict, spool_dir: Path | str) -> str:
+    """What a stopping gateway (or worker) says of its prediction log."""
+    return (
+        f"prediction log: {status['written']} written, {status['spooled']} spooled to {spool_dir}, "
+        f"{status['dropped']} dropped"
+    )
 
 
 def process_alive(pid: int) -> bool:

@@ -24,6 +24,13 @@ def add_gate_args(p: argparse.ArgumentParser) -> None:
     setting(p, "--primary-metric", "promote.primary_metric", choices=GATE_METRICS)
     setting(p, "--floor-metric", "promote.floor_metric", choices=GATE_METRICS)
     setting(p, "--floor", "promote.floor", "the floor metric the challenger must reach", type=unit_float)
+    setting(
+        p,
+        "--floor-mode",
+        "promote.floor_mode",
+        "champion: with a champion, the floor is never above its own value on the same window (a loop on new weeks)",
+        choices=("fixed", "champion"),
+    )
     setting(p, "--min-delta", "promote.min_delta", "required gain over the champion", type=float)
     setting(
         p,
@@ -120,6 +127,7 @@ def gate_from_settings(
         primary_metric=g.primary_metric,
         floor_metric=g.floor_metric,
         floor=g.floor,
+        floor_mode=g.floor_mode,
         min_delta=g.min_delta,
         eval_start=eval_start,
         eval_end=eval_end,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,7 @@ class GateConfig:
     primary_metric: str = "f1_at_3_all"  # what users get, comparable across vocabularies (module docstring)
     floor_metric: str = "f1_at_3"
     floor: float = 0.45
+    floor_mode: Literal["fixed", "champion"] = "fixed"  # "champion": never above the champion's own (settings)
     min_delta: float = 0.0  # the challenger must reach champion + min_delta on the primary metric
     eval_start: str | None = None  # default: the challenger's split date
     eval_end: str | None = None  # default: the challenger's eval end
@@ -173,6 +175,15 @@ def score_models(models: dict[str, Tagger], frame: pd.DataFrame, batch_size: int
     return out
 
 
+def effective_floor(config: GateConfig, champion: dict[str, float] | None) -> tuple[float, str]:
+    """The floor a challenger must reach, and how it is shown: `config.floor`, or with `floor_mode="champion"` and a
+    champion scored on the same window, the lower of it and the champion's own floor metric there."""
+    if config.floor_mode == "fixed" or champion is None or champion[config.floor_metric] >= config.floor:
+        return config.floor, f"the floor {config.floor:.4f}"
+    value = champion[config.floor_metric]
+    return value, f"the floor {value:.4f} (the champion's own on this window, under the configured {config.floor:.4f})"
+
+
 def judge(
     config: GateConfig,
     challenger: dict[str, float],
@@ -188,10 +199,9 @@ def judge(
     if champion is not None:
         metrics["champion"] = {k: round(champion[k], 4) for k in {*REPORTED, primary, floor_metric}}
     suffix = f" {note}" if note else ""
-    if challenger[floor_metric] < config.floor:
-        return Decision(
-            False, f"{f_label} {challenger[floor_metric]:.4f} is below the floor {config.floor:.4f}{suffix}", metrics
-        )
+    floor, floor_shown = effective_floor(config, champion)
+    if challenger[floor_metric] < floor:
+        return Decision(False, f"{f_label} {challenger[floor_metric]:.4f} is below {floor_shown}{suffix}", metrics)
     if champion is None:
         first = "first champion: " if champion_version is None else ""
         return Decision(
@@ -202,7 +212,7 @@ def judge(
     needed = champion[primary] + config.min_delta
     comparison = f"{p_label} {challenger[primary]:.4f} vs champion v{champion_version}'s {champion[primary]:.4f}"
     if challenger[primary] >= needed:
-        floor_line = f"{f_label} {challenger[floor_metric]:.4f} passes the floor {config.floor:.4f}"
+        floor_line = f"{f_label} {challenger[floor_metric]:.4f} passes {floor_shown}"
         if challenger[primary] < champion[primary]:  # through only because the margin is negative: say so
             allowed = f"worse than the champion by {champion[primary] - challenger[primary]:.4f}, within the "
             allowed += f"--min-delta {config.min_delta:.4f} allowed"

@@ -25,6 +25,7 @@ from sotag.registry.gate import (
     Latency,
     Window,
     behaviour_refusal,
+    effective_floor,
     evaluation_frame,
     judge,
     latency_refusal,
@@ -243,12 +244,13 @@ def _quality_checks(
 ) -> list[Check]:
     """The floor and the comparison, from the window's scores (the decision itself comes from `judge`)."""
     floor_value = challenger[config.floor_metric]
-    floor_ok = floor_value >= config.floor
+    floor, _ = effective_floor(config, champion)
+    floor_ok = floor_value >= floor
     checks = [
         Check(
             "floor",
             "passed" if floor_ok else "failed",
-            f"{config.floor_metric} {floor_value:.4f} vs {config.floor:.4f}",
+            f"{config.floor_metric} {floor_value:.4f} vs {floor:.4f}",
         )
     ]
     if champion is None:

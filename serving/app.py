@@ -40,7 +40,7 @@ from sqlalchemy import exc as sa_errors
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sotag.infra.prediction_log import PredictionLog, PredictionRecord, new_prediction_id, now
+from sotag.infra.prediction_log import PredictionLog, PredictionRecord, log_summary, new_prediction_id, now
 from sotag.registry.lifecycle import rollback
 from sotag.registry.resolve import ResolvedModel, parse_alias_uri, pin
 from sotag.registry.store import open_registry
@@ -321,6 +321,8 @@ def create_app(
             shadow.close(timeout_s=min(10.0, config.shutdown_timeout_s))  # what it cannot score is logged unshadowed
         plog.close(timeout_s=config.shutdown_timeout_s)  # drain (or spool): no logged prediction is lost
         jobs.close()  # a retrain still running is stopped (SIGTERM: its runs end KILLED, the registry unchanged)
+        if config.workers > 1:  # one worker: `sotag gateway` says it once uvicorn has stopped
+            print(f"gateway: worker {os.getpid()} stopped; {log_summary(plog.status(), config.spool_dir)}", flush=True)
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package (served under
     # /static-offline-docs), not from a CDN: sotag runs where nothing beyond the package registries is reachable.

@@ -69,6 +69,7 @@ def model_to_serve(config: GatewayConfig) -> GatewayConfig:
 def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from sotag.infra.prediction_log import log_summary
     from sotag.serving.worker import worker_app, write_worker_settings
     from sotag.serving.workers import RunDir
 
@@ -114,22 +115,18 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         # the signal it stopped on once shut down; a stop the gateway completed cleanly is an exit 0.
         signal.signal(signal.SIGTERM, lambda *_: None)
         uvicorn.run(app, **options)
-        status = app.state.prediction_log.status()
-        print(
-            f"gateway: stopped; prediction log: {status['written']} written, {status['spooled']} spooled to "
-            f"{config.spool_dir}, {status['dropped']} dropped",
-            flush=True,
-        )
+        print(f"gateway: stopped; {log_summary(app.state.prediction_log.status(), config.spool_dir)}", flush=True)
         return 0
     # The model is loaded (and probed) once here first: a missing version, a registry that cannot answer or a file
     # that fails its sha256 is this command's clean error (exit 2 or 1), not N workers' tracebacks.
     check_servable(config)
-    # Several workers: uvicorn's supervisor starts them (spawned: each imports sotag afresh and reads what is
-    # published here), restarts one that dies, and stops them all on SIGTERM (each drains its prediction log).
+    # Several workers: gunicorn (serving/supervisor.py) forks them, each with its own socket on the port, replaces one
+    # that dies, and stops them all on SIGTERM (each drains its prediction log). This process becomes its master.
     publish_for_workers(write_worker_settings(settings, run_dir.path / "worker-settings.json"), run_dir.metrics)
-    uvicorn.run("sotag.serving.worker:create_worker_app", factory=True, workers=workers, **options)
-    print(f"gateway: stopped ({workers} workers)", flush=True)
-    return 0
+    sys.stdout.flush()
+    supervisor = [sys.executable, "-m", "sotag.serving.supervisor"]
+    os.execve(supervisor[0], supervisor, child_environment(settings, {}))
+    return 0  # not reached
 
 
 def check_servable(config: GatewayConfig) -> None:

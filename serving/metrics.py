@@ -4,24 +4,21 @@ With several workers (`sotag gateway --workers N`) each worker writes its values
 all of them (prometheus_client's multiprocess mode, chosen by `PROMETHEUS_MULTIPROC_DIR`, which `sotag gateway`
 sets for its workers); `/metrics` answers the sum over workers (`exposition`). Counters and histograms of a
 worker that died still count (its files stay); the gauges that describe a live worker ("live" modes) are dropped
-for dead workers (`mark_dead_workers`). Gauges never `clear()` here: in multiprocess mode a cleared label would
-keep its last value in the files, so a label that stops being true is set to 0 instead.
+for dead workers (gunicorn's `child_exit` hook, serving/supervisor.py). Gauges never `clear()` here: in
+multiprocess mode a cleared label would keep its last value in the files, so a label that stops being true is set
+to 0 instead.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest, multiprocess
 
-from sotag.infra.prediction_log import process_alive
-
 # Sub-millisecond buckets: a single prediction takes well under a millisecond.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JACCARD_BUCKETS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.99, 1.0)
-_LIVE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
 
 
 @dataclass
@@ -196,20 +193,6 @@ def exposition(registry: CollectorRegistry, multiprocess_dir: Path | None) -> by
     """The text `/metrics` answers: this app's registry, or the sum over every worker writing to `multiprocess_dir`."""
     if multiprocess_dir is None:
         return generate_latest(registry)
-    mark_dead_workers(multiprocess_dir)
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, path=str(multiprocess_dir))
     return generate_latest(merged)
-
-
-def mark_dead_workers(multiprocess_dir: Path) -> list[int]:
-    """Drop the live gauges of workers that are gone (killed, restarted): what prometheus_client's
-    `mark_process_dead` does, applied to every pid with files here that no longer runs."""
-    dead = []
-    for path in multiprocess_dir.glob("gauge_live*.db"):
-        match = _LIVE_FILE.match(path.name)
-        if match and not process_alive(int(match.group(1))):
-            dead.append(int(match.group(1)))
-    for pid in sorted(set(dead)):
-        multiprocess.mark_process_dead(pid, str(multiprocess_dir))
-    return sorted(set(dead))

@@ -494,3 +494,23 @@ def test_a_promotion_through_a_negative_min_delta_says_so_and_the_floor_line_nam
     assert "F1@3 0.5000 passes the floor 0.4000" in decision.reason
     better = judge(gate, {**base, "f1_at_3_all": 0.47}, base, "1")
     assert better.promote and "worse" not in better.reason and "F1@3 0.5000 passes the floor" in better.reason
+
+
+def test_floor_mode_champion_never_puts_the_floor_above_the_champions_own_on_the_same_window():
+    """A window of harder questions lowers both models: with `floor_mode="champion"` a challenger better than the
+    champion there passes, one worse does not, a first champion needs the configured floor, and a champion above
+    the configured floor does not raise it. The default ("fixed") keeps the configured floor."""
+    hard = {"f1_at_3": 0.36, "precision_at_1": 0.5, "recall_at_5": 0.5, "tag_coverage": 0.9, "f1_micro": 0.4}
+    hard |= {"f1_at_3_all": 0.30, "precision_at_1_all": 0.45, "recall_at_5_all": 0.4, "vocabulary_coverage": 0.6}
+    champion = {**hard, "f1_at_3": 0.34, "f1_at_3_all": 0.28}
+    fixed = judge(GateConfig(data=None, floor=0.45), hard, champion, "1")
+    assert not fixed.promote and "F1@3 0.3600 is below the floor 0.4500" in fixed.reason
+    gate = GateConfig(data=None, floor=0.45, floor_mode="champion")
+    decision = judge(gate, hard, champion, "1")
+    assert decision.promote, decision.reason
+    assert "passes the floor 0.3400 (the champion's own on this window, under the configured 0.4500)" in decision.reason
+    worse = judge(gate, {**hard, "f1_at_3": 0.33}, champion, "1")
+    assert not worse.promote and "0.3300 is below the floor 0.3400 (the champion's own" in worse.reason
+    assert not judge(gate, hard, None, None).promote
+    above = judge(gate, {**hard, "f1_at_3": 0.46}, {**champion, "f1_at_3": 0.6}, "1")
+    assert above.promote and "passes the floor 0.4500)" in above.reason

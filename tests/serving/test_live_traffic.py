@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 
@@ -14,6 +13,7 @@ from fastapi.testclient import TestClient
 from sotag.infra.prediction_log import FEEDBACK, read_predictions
 from sotag.serving.app import create_app
 from sotag.serving.traffic import canary_point
+from tests.support.prometheus import metric_value
 from tests.support.settings import gateway_config
 
 QUESTIONS = [
@@ -40,13 +40,6 @@ def _client(tmp_path, **overrides):
         prediction_log_url=f"sqlite:///{tmp_path / 'predictions.db'}", log_text=True, reload_poll_s=0, **overrides
     )
     return TestClient(create_app(config)), config
-
-
-def _metric(text: str, metric: str, **labels: str) -> float:
-    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pattern = rf"^{re.escape(metric)}{re.escape('{' + shown + '}') if labels else ''} (\S+)$"
-    match = re.search(pattern, text, re.M)
-    return float(match.group(1)) if match else 0.0
 
 
 def test_the_canary_share_holds_within_3_points_over_2000_distinct_questions_and_per_question():
@@ -79,7 +72,7 @@ def test_canary_answers_say_which_version_and_the_same_question_gets_the_same_mo
         again = client.post("/predict/batch", json={"questions": QUESTIONS[:50]}).json()
         assert [r["model"]["version"] for r in again["results"]] == [answered[q["title"]] for q in QUESTIONS[:50]]
         metrics = client.get("/metrics").text
-    assert _metric(metrics, "sotag_answers_total", version=challenger, arm="canary") == sum(
+    assert metric_value(metrics, "sotag_answers_total", version=challenger, arm="canary") == sum(
         v == challenger for v in answered.values()
     ) + sum(answered[q["title"]] == challenger for q in QUESTIONS[:50])
     logged = read_predictions(f"sqlite:///{tmp_path / 'predictions.db'}")
@@ -106,10 +99,10 @@ def test_the_shadow_logs_both_answers_and_counts_agreement(versions, tmp_path):
     shadow_tags = logged["shadow_tags"].map(json.loads)
     agree = sum(bool(a) and bool(b) and a[0] == b[0] for a, b in zip(logged["tags"], shadow_tags, strict=True))
     agree += sum(not a and not b for a, b in zip(logged["tags"], shadow_tags, strict=True))
-    assert _metric(metrics, "sotag_shadow_compared_total", version=challenger) == 120
-    assert _metric(metrics, "sotag_shadow_top1_agree_total", version=challenger) == agree
-    assert _metric(metrics, "sotag_shadow_jaccard_count", version=challenger) == 120
-    assert _metric(metrics, "sotag_shadow_dropped_total") == 0
+    assert metric_value(metrics, "sotag_shadow_compared_total", version=challenger) == 120
+    assert metric_value(metrics, "sotag_shadow_top1_agree_total", version=challenger) == agree
+    assert metric_value(metrics, "sotag_shadow_jaccard_count", version=challenger) == 120
+    assert metric_value(metrics, "sotag_shadow_dropped_total") == 0
 
 
 def test_a_full_shadow_queue_drops_shadow_work_never_an_answer_or_a_row(versions, tmp_path):
@@ -130,13 +123,13 @@ def test_a_full_shadow_queue_drops_shadow_work_never_an_answer_or_a_row(versions
             t.join()
         metrics = client.get("/metrics").text
         status = client.get("/health").json()["shadow"]
-    dropped = _metric(metrics, "sotag_shadow_dropped_total")
+    dropped = metric_value(metrics, "sotag_shadow_dropped_total")
     assert failures == [] and len(answered) == len(QUESTIONS)
     assert dropped > 0 and dropped == status["dropped"]
     logged = read_predictions(f"sqlite:///{tmp_path / 'predictions.db'}")
     assert len(logged) == len(QUESTIONS)  # every answer logged once, shadowed or not
     assert int(logged["shadow_version"].isna().sum()) == dropped
-    compared = _metric(metrics, "sotag_shadow_compared_total", version=challenger)
+    compared = metric_value(metrics, "sotag_shadow_compared_total", version=challenger)
     assert compared + dropped <= len(QUESTIONS)
 
 
@@ -163,8 +156,8 @@ def test_feedback_scores_the_answer_once_per_prediction(versions, tmp_path):
         assert bad.status_code == 400
         assert {d["field"] for d in bad.json()["details"]} == {"prediction_id", "tags"}
         metrics = client.get("/metrics").text
-    assert _metric(metrics, "sotag_live_precision_at_1_count", version=champion) == 1
-    assert _metric(metrics, "sotag_live_precision_at_1_sum", version=champion) == 1.0
+    assert metric_value(metrics, "sotag_live_precision_at_1_count", version=champion) == 1
+    assert metric_value(metrics, "sotag_live_precision_at_1_sum", version=champion) == 1.0
     engine = sa.create_engine(config.prediction_log_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(FEEDBACK)).mappings().all()
