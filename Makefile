@@ -17,6 +17,8 @@ GATEWAY_PORT ?=
 WORKERS ?=
 CRON ?=
 MODEL ?=
+# make observe: Prometheus' port on 127.0.0.1 (observe.port, 9090); it scrapes the gateway at GATEWAY_PORT (gateway.port).
+PROM_PORT ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 # Airflow (make airflow): its own virtualenv (never sotag's: Airflow caps FastAPI), its state under this folder, the
 # DAGs in dags/ (they run .venv/bin/sotag). AIRFLOW_PORT: the api-server's (the UI's) port, on 127.0.0.1.
@@ -35,7 +37,7 @@ sotag_coded = @echo '$(BIN)/sotag $(1)'; $(BIN)/sotag $(1) || { code=$$?; echo "
 	make itself exits 2, so cron and CI run .venv/bin/sotag $@ (README: exit codes)" >&2; exit $$code; }
 
 .PHONY: help config setup demo train compare evaluate promote rollback status retrain tracking-server tracking-server-sandbox \
-	test test-unit test-dags airflow airflow-setup system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults bench-loop score serve gateway drift schedule app clean
+	test test-unit test-dags airflow airflow-setup system-deps lint format ui bench-quality bench-infer bench-train bench-registry bench-serve bench-sbert bench-drift bench-batch bench-faults bench-loop score serve gateway drift schedule app observe clean
 
 help:  ## list the targets and what each does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 26
@@ -90,6 +92,9 @@ drift: setup  ## monthly drift job (default: the newest complete month vs the ch
 schedule: setup  ## run the drift job on CRON (default: 06:00 UTC on the 1st of each month); stays up
 	$(BIN)/sotag schedule $(if $(CRON),--cron "$(CRON)",) $(DATA_ARG) $(ARGS)
 
+observe: setup system-deps  ## Prometheus on 127.0.0.1:PROM_PORT (9090) scraping the gateway (GATEWAY_PORT), with sotag's alert rules; data in <home>/observe
+	$(BIN)/python -m sotag.monitoring.observe $(if $(PROM_PORT),--port $(PROM_PORT),) $(if $(GATEWAY_PORT),--gateway-port $(GATEWAY_PORT),) $(ARGS)
+
 app: setup  ## the Streamlit demo on 127.0.0.1:APP_PORT (Ask needs `make gateway`; GATEWAY_PORT= finds it elsewhere)
 	$(if $(GATEWAY_PORT),SOTAG_API_URL=http://127.0.0.1:$(GATEWAY_PORT),) $(BIN)/streamlit run serving/streamlit_app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(APP_PORT) --browser.gatherUsageStats false
@@ -100,7 +105,7 @@ tracking-server: setup  ## mlflow server on PostgreSQL + S3 from SOTAG_BACKEND_S
 tracking-server-sandbox: setup  ## the same on a throwaway PostgreSQL + moto S3 (deleted on exit)
 	$(BIN)/python -m sotag.mlruns_config.server --sandbox $(PORT_ARG) $(ARGS)
 
-system-deps:  ## Debian's postgresql, chromium, chromium-driver, openjdk-17-jre-headless when missing and installable
+system-deps:  ## Debian's postgresql, chromium, chromium-driver, openjdk-17-jre-headless, prometheus when missing and installable
 	scripts/system-deps.sh
 
 test: setup system-deps lint  ## the whole suite, integration tests included (tests whose system package is missing skip)

@@ -14,7 +14,9 @@ reasons, report) and its statistics side by side, as the files before the schema
 
 A file without `schema_version` is read as version 1 (its layout is the same). Version 2 adds each month's
 `new_tags` (its most used tags the champion cannot suggest, [tag, count] pairs, the vocabulary family); a
-version 1 file reads with none.
+version 1 file reads with none. Version 3 adds each month's `family_severity` ({family: level} for each family
+judged that month) and the summary's `rule_families` ({statistic: family} for each statistic a rule reads), which
+the gateway exports to Prometheus (serving/metrics.py); earlier files read with neither.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUMMARY_FILE = "summary.json"
-_MONTH_FIELDS = ("month", "n", "severity", "reasons", "report", "new_tags")
+_MONTH_FIELDS = ("month", "n", "severity", "reasons", "report", "new_tags", "family_severity")
 
 
 class SummaryError(ValueError):
@@ -42,6 +44,7 @@ class MonthSummary:
     report: str  # the month's Evidently report, a file name in the reports folder
     values: dict[str, float] = field(default_factory=dict)  # statistic -> value (NaN where undefined)
     new_tags: tuple[tuple[str, int], ...] = ()  # most used tags the champion cannot suggest, with their counts
+    family_severity: dict[str, str] = field(default_factory=dict)  # family -> "ok", "warn" or "alert" (judged ones)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class MonthSummary:
             "reasons": list(self.reasons),
             "report": self.report,
             "new_tags": [[tag, count] for tag, count in self.new_tags],
+            "family_severity": dict(self.family_severity),
             **self.values,
         }
 
@@ -65,6 +69,7 @@ class MonthSummary:
             report=str(raw["report"]),
             values=values,
             new_tags=tuple((str(tag), int(count)) for tag, count in raw.get("new_tags", ())),
+            family_severity={str(k): str(v) for k, v in raw.get("family_severity", {}).items()},
         )
 
 
@@ -84,6 +89,7 @@ class DriftSummary:
     # Rolling windows (`sotag drift --current-days`): {"current": "2026-11-30..2026-12-06", "reference": ...,
     # "current_span"/"reference_span": "<start>..<end> UTC" (end excluded)}; empty for calendar months.
     windows: dict[str, str] = field(default_factory=dict)
+    rule_families: dict[str, str] = field(default_factory=dict)  # statistic -> the family of the rule reading it
 
     def with_run(self, run_id: str, experiment_id: str) -> DriftSummary:
         """The same summary naming the MLflow run that logged it (the demo app links to it)."""
@@ -104,6 +110,7 @@ class DriftSummary:
             "seconds": self.seconds,
             "timings": self.timings,
             "min_questions": self.min_questions,
+            "rule_families": self.rule_families,
         }
         if self.windows:
             body["windows"] = self.windows
@@ -133,6 +140,7 @@ class DriftSummary:
             mlflow_experiment_id=raw.get("mlflow_experiment_id"),
             schema_version=version,
             windows={str(k): str(v) for k, v in raw.get("windows", {}).items()},
+            rule_families={str(k): str(v) for k, v in raw.get("rule_families", {}).items()},
         )
 
 

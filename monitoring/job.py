@@ -65,6 +65,7 @@ class MonthResult:
     pca: np.ndarray = field(repr=False)  # (n, 2) float32: the month's embeddings on the reference's PCA
     # The month's most used tags the champion cannot suggest, most used first (empty: tags unknown).
     new_tags: tuple[tuple[str, int], ...] = ()
+    family_severity: dict[str, str] = field(default_factory=dict)  # each judged family's level (its own rules)
 
     @property
     def predictions_report(self) -> str:
@@ -85,6 +86,7 @@ class DriftResult:
     reports_dir: Path | None = None  # where the runner put the finished reports folder
     min_questions: dict[str, int] = field(default_factory=dict)  # family -> its minimum month sample
     windows: dict[str, str] = field(default_factory=dict)  # rolling windows: their labels and spans (summary.json)
+    rule_families: dict[str, str] = field(default_factory=dict)  # statistic -> the family of the rule reading it
 
     @property
     def worst(self) -> str:
@@ -97,13 +99,16 @@ class DriftResult:
             notes=tuple(self.notes),
             min_questions=dict(self.min_questions),
             months=tuple(
-                MonthSummary(m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values, m.new_tags)
+                MonthSummary(
+                    m.month, m.n, m.severity, tuple(m.reasons), m.report, m.values, m.new_tags, m.family_severity
+                )
                 for m in self.months
             ),
             worst=self.worst,
             seconds=round(self.seconds, 1),
             timings={k: round(v, 2) for k, v in self.timings.items()},
             windows=dict(self.windows),
+            rule_families=dict(self.rule_families),
         )
 
 
@@ -394,9 +399,14 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         supervised_n = int(values.get("n_evaluated", model_n))
         tagged_n = int(values.get("n_tagged_questions", 0))
         sizes = dict(zip(FAMILIES, (embeddings_n, embeddings_n, model_n, supervised_n, tagged_n), strict=True))
-        severity, reasons = assess(
-            list(run.rules), values, scorer.reference_values, labels, not_enough(sizes, run.floors)
-        )
+        too_few = not_enough(sizes, run.floors)
+        severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels, too_few)
+        # Each judged family's own level (its rules alone): the gateway exports it per family (serving/metrics.py).
+        family_severity = {
+            family: assess(list(run.rules), values, scorer.reference_values, {family: words})[0]
+            for family, words in labels.items()
+            if family not in too_few
+        }
         if model_families and not model_families & set(month_words):
             reasons.append(
                 f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
@@ -405,7 +415,9 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         pca = scorer.pca.transform(emb)[:, :2].astype(np.float32)
         report = f"{month}.html"
         results.append(
-            MonthResult(month, len(current), values, severity, reasons, report, html, tags_html, pca, new_tags)
+            MonthResult(
+                month, len(current), values, severity, reasons, report, html, tags_html, pca, new_tags, family_severity
+            )
         )
     timings["months_s"] = time.perf_counter() - t
     return DriftResult(
@@ -418,6 +430,7 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         reference_pca=scorer.pca.transform(ref_emb)[:, :2].astype(np.float32),
         min_questions=dict(run.floors),
         windows=_windows(run) if run.rolling else {},
+        rule_families={rule.metric: rule.family for rule in run.rules},
     )
 
 

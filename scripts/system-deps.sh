@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages the integration tests start, installed when missing and installable:
-#   postgresql (the server profile), chromium + chromium-driver (browser tests), openjdk-17-jre-headless (Spark).
+#   postgresql (the server profile), chromium + chromium-driver (browser tests), openjdk-17-jre-headless (Spark),
+#   prometheus (make observe; promtool checks the alert rules, tests/monitoring/test_observe_*.py).
 # `make test` runs it (so does .ci/run, with --strict). Where a package cannot be installed (no apt-get, not
 # root and no sudo, no network), it says so and exits 0: the tests that need it skip, naming what is missing.
 # --strict: exit 1 instead (CI must not skip silently).
@@ -15,6 +16,7 @@ fi
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || need+=(openjdk-17-jre-headless)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 why=""

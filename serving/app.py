@@ -52,7 +52,7 @@ from sotag.serving.config import GatewayConfig
 from sotag.serving.content_coding import ContentDecoding
 from sotag.serving.feedback import FeedbackBook
 from sotag.serving.jobs import JobRefused, Jobs, RetrainLauncher
-from sotag.serving.metrics import GatewayMetrics, exposition
+from sotag.serving.metrics import DriftCollector, GatewayMetrics, exposition
 from sotag.serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from sotag.serving.model_holder import ModelHolder
 from sotag.serving.schemas import (
@@ -309,6 +309,9 @@ def create_app(
     feedback = FeedbackBook(plog.engine, wait_s=max(2.0, 4 * config.log_flush_s))
     jobs = Jobs(directory=run_dir.jobs if run_dir is not None and config.workers > 1 else None)
     watch = _alias_watch(config, holder, metrics, nudge, challenger)
+    if watch is not None:
+        metrics.following(config.reload_poll_s)
+    scraped = [DriftCollector(config.drift_reports_dir)] if config.drift_reports_dir is not None else []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -404,6 +407,8 @@ def create_app(
                 plog.append(row)
             for tag in s.tags:
                 metrics.predicted_tags.labels(tag).inc()
+            if not s.tags:
+                metrics.no_tag_answers.labels(version).inc()
 
     def question_of(request: PredictRequest) -> tuple[str, str, int | None, float | None]:
         try:
@@ -549,7 +554,7 @@ def create_app(
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:
-        return Response(exposition(metrics.registry, metrics_dir), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics.registry, metrics_dir, scraped), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/feedback",

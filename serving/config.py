@@ -47,6 +47,8 @@ class GatewayConfig:
     shadow_queue: int = 2000
     shadow_batch: int = 16
     shadow_max_share: float = 0.15
+    # Where `sotag drift` writes its results: /metrics exports the newest (serving.metrics.DriftCollector); None: not.
+    drift_reports_dir: Path | None = None
 
     @property
     def uses_challenger(self) -> bool:
@@ -84,6 +86,7 @@ class GatewayConfig:
             "shadow_queue": g.shadow_queue,
             "shadow_batch": g.shadow_batch,
             "shadow_max_share": g.shadow_max_share,
+            "drift_reports_dir": settings.reports_dir,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

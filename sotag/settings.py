@@ -237,6 +237,16 @@ class DriftSection(Section):
     reference_days: int | None = Field(None, ge=1)
 
 
+class ObserveSection(Section):
+    """Prometheus over the gateway (`make observe`, sotag.monitoring.observe): its port on 127.0.0.1, how often it
+    scrapes `gateway.port` and evaluates the alert rules, and where it keeps its data."""
+
+    port: int = Field(9090, ge=1, le=65535)
+    scrape_interval_s: float = Field(15.0, gt=0)
+    evaluation_interval_s: float = Field(15.0, gt=0)
+    dir: Path | None = None  # the rendered configuration and the time series; None: <home>/observe
+
+
 class StoreSection(Section):
     """The question store `sotag ingest` writes and `--data store` reads (sotag.data.store)."""
 
@@ -289,6 +299,7 @@ class Settings(BaseSettings):
     score: ScoreSection = ScoreSection()
     spark: SparkSection = SparkSection()
     drift: DriftSection = DriftSection()
+    observe: ObserveSection = ObserveSection()
     store: StoreSection = StoreSection()
     app: AppSection = AppSection()
     server: ServerSection = ServerSection()
@@ -412,6 +423,10 @@ class Settings(BaseSettings):
     def reports_dir(self) -> Path:
         return self.drift.reports_dir or self.home / "reports" / "drift"
 
+    @property
+    def observe_dir(self) -> Path:
+        return self.observe.dir or self.home / "observe"
+
     def state_paths(self) -> dict[str, str]:
         """Where this configuration keeps its state (for `sotag config` and the README)."""
         return {
@@ -423,6 +438,7 @@ class Settings(BaseSettings):
             "gateway workers' state": str(self.gateway_run_dir),
             "fetched model": str(self.fetched_model_dir),
             "drift reports": str(self.reports_dir),
+            "prometheus (make observe)": str(self.observe_dir),
             "embedding cache": str(self.cache),
             "question store": self.store_url,
             "question inbox": str(self.inbox_dir),
