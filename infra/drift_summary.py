@@ -39,7 +39,7 @@ class SummaryError(ValueError):
 class MonthSummary:
     month: str  # YYYY-MM
     n: int  # questions checked
-    severity: str  # "ok", "warn" or "alert"
+    severity: str  # "ok", "warn" or "alert"; "unjudged" when no family had enough questions
     reasons: tuple[str, ...]  # one line per rule at warn or alert
     report: str  # the month's Evidently report, a file name in the reports folder
     values: dict[str, float] = field(default_factory=dict)  # statistic -> value (NaN where undefined)

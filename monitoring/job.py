@@ -90,7 +90,7 @@ class DriftResult:
 
     @property
     def worst(self) -> str:
-        return max((m.severity for m in self.months), key=LEVELS.index, default="ok")
+        return max((m.severity for m in self.months), key=LEVELS.index, default="unjudged")
 
     def summary(self) -> DriftSummary:
         return DriftSummary(

@@ -18,7 +18,7 @@ from sotag.infra.drift_summary import DriftSummary
 from sotag.monitoring.job import DriftResult
 from sotag.monitoring.severity import Rule
 
-SEVERITY_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
+SEVERITY_COLOURS = {"unjudged": "#9e9e9e", "ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
 SERIES = (
     "embedding_drift_auc",
     "centroid_cosine_distance",

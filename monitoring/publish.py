@@ -66,7 +66,8 @@ def log_run(
         mlflow.log_dict(json.loads(config.thresholds.read_text()), "thresholds.json")
         for step, month in enumerate(result.months):
             metrics = {k: v for k, v in month.values.items() if isinstance(v, float) and np.isfinite(v)}
-            metrics["severity_level"] = float(LEVELS.index(month.severity))
+            if month.severity != "unjudged":  # 0 ok, 1 warn, 2 alert; no level for a month no rule judged
+                metrics["severity_level"] = float(LEVELS.index(month.severity) - LEVELS.index("ok"))
             metrics["n_questions"] = float(month.n)
             mlflow.log_metrics(metrics, step=step)
         mlflow.log_metrics({f"reference_{k}": v for k, v in result.reference.items()})

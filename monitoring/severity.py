@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-LEVELS = ("ok", "warn", "alert")
+# "unjudged": no rule could be applied (every family under its minimum sample, or skipped), which is not "ok".
+# Ordered from the least to the most severe: a job's worst month is the highest.
+LEVELS = ("unjudged", "ok", "warn", "alert")
 # Package data, read in place (shipped in the wheel: pyproject.toml, package-data).
 DEFAULT_THRESHOLDS = Path(str(resources.files(__package__) / "thresholds.json"))
 FAMILIES = ("embeddings", "text", "predictions", "supervised", "vocabulary")
@@ -148,7 +150,8 @@ def assess(
     words: dict[str, str] | None = None,
     too_few: dict[str, str] | None = None,
 ) -> tuple[str, list[str]]:
-    """The month's level and the reasons (rules at warn or alert), each naming its baseline.
+    """The month's level and the reasons (rules at warn or alert), each naming its baseline; "unjudged" when no
+    rule applied.
 
     `words` maps a family to what it was compared with, in a few words; a family without words was skipped.
     `too_few` (from `not_enough`) maps a family under its minimum sample to why: its rules are not applied,
@@ -156,10 +159,11 @@ def assess(
     """
     words = words or {}
     too_few = too_few or {}
-    worst, reasons = "ok", [f"{family}: {why}; not judged" for family, why in too_few.items()]
+    worst, reasons = "unjudged", [f"{family}: {why}; not judged" for family, why in too_few.items()]
     for rule in rules:
         if (words and rule.family not in words) or rule.family in too_few:
             continue
+        worst = max(worst, "ok", key=LEVELS.index)  # a rule applies: the month is judged
         n = values.get(SAMPLE_SIZE.get(rule.family, "n_evaluated"))
         level = rule.level(values.get(rule.metric), reference.get(rule.metric), n)
         if level != "ok":

@@ -28,7 +28,8 @@ log = logging.getLogger("sotag.gateway")
 # Sub-millisecond buckets: a single prediction takes well under a millisecond.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JACCARD_BUCKETS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.99, 1.0)
-# The drift job's levels (monitoring/severity.py LEVELS) as gauge values: 0 ok, 1 warn, 2 alert.
+# The drift job's levels (monitoring/severity.py LEVELS) as gauge values: 0 ok, 1 warn, 2 alert; a month no family
+# was judged in ("unjudged") has no series.
 DRIFT_LEVELS = {"ok": 0.0, "warn": 1.0, "alert": 2.0}
 
 

@@ -137,13 +137,15 @@ def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions
     out = capsys.readouterr().out
     floors = load_floors(DEFAULT_THRESHOLDS)
     [month] = result.months
-    assert (month.n, month.severity, code) == (3, "ok", 0)
+    # No family had enough questions: the month is "unjudged", never "ok" (nor warn or alert), and exit 0.
+    assert (month.n, month.severity, code) == (3, "unjudged", 0)
     assert f"embeddings: not enough questions (n=3 < {floors['embeddings']}); not judged" in month.reasons
     assert f"text: not enough questions (n=3 < {floors['text']}); not judged" in month.reasons
     assert "ALERT" not in out and "running retrain" not in out
     assert "not enough questions (n=3 <" in out
     summary = json.loads((result.reports_dir / "summary.json").read_text())
-    assert summary["min_questions"] == floors and summary["worst"] == "ok"
+    assert summary["min_questions"] == floors and summary["worst"] == "unjudged"
+    assert " unjudged " in out  # the table says so
 
 
 @pytest.mark.integration

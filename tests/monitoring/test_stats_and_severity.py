@@ -61,8 +61,9 @@ def test_supervised_drops_are_relative_to_the_held_out_level_and_its_noise():
     assert reason.startswith("P@1 0.765 vs the champion's held-out 0.790 (-3%, 3.9 standard errors at n=4000")
     level, [reason] = assess([p_at_1], {"precision_at_1": 0.61, "n_evaluated": 400}, held_out, words)
     assert level == "alert" and "-23%" in reason  # the example: 0.61 vs 0.79
-    # A family the job skipped (no words for it) raises nothing, however far its value moved.
-    assert assess([p_at_1], {"precision_at_1": 0.1, "n_evaluated": 400}, held_out, {"embeddings": "x"})[0] == "ok"
+    # A family the job skipped (no words for it) raises nothing, however far its value moved; with no other rule,
+    # nothing was judged.
+    assert assess([p_at_1], {"precision_at_1": 0.1, "n_evaluated": 400}, held_out, {"embeddings": "x"})[0] == "unjudged"
 
 
 def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
@@ -169,7 +170,7 @@ def test_a_family_under_its_minimum_sample_is_reported_and_not_judged(tmp_path):
     too_few = not_enough({"embeddings": 3, "text": 3, "predictions": 0, "supervised": 0}, floors)
     assert too_few["embeddings"] == "not enough questions (n=3 < 50)"
     level, reasons = assess(rules, values, {}, too_few=too_few)
-    assert level == "ok"
+    assert level == "unjudged"  # every family with a rule under its floor: not judged, which is not "ok"
     assert reasons[0] == "embeddings: not enough questions (n=3 < 50); not judged"
     # At the floor a family is judged again.
     level, _ = assess(rules, values, {}, too_few=not_enough({"embeddings": 50, "predictions": 39}, floors))
