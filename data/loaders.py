@@ -232,6 +232,9 @@ class RepairingReader:
 
 
 _CSV_LINE = re.compile(r"line (\d+)")
+_CSV_FIELDS = re.compile(r"Expected \d+ fields in line (\d+), saw (\d+)")
+# The column read past a CSV's header (_iter_csv): a name no header spells.
+_SPARE = "\x00sotag-spare-field"
 _TAG_FILE = "tags.csv"
 
 
@@ -245,6 +248,49 @@ def stacksample_tags(questions: Path) -> Path | None:
     return None
 
 
+def _record_at(path: Path, sep: str, record: int) -> tuple[int, int]:
+    """(the line it starts on, its field count) of record `record` (0-based, after the header; blank lines skipped,
+    as pandas skips them): for an error message, so read again from the start."""
+    import csv
+
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        header = next(reader, None)
+        while header == []:
+            header = next(reader, None)
+        previous, seen, fields = reader.line_num, 0, 0
+        for row in reader:
+            if row:
+                if seen == record:
+                    fields = len(row)
+                    break
+                seen += 1
+            previous = reader.line_num
+    return previous + 1, fields
+
+
+def _too_many_fields(path: Path, sep: str, said: str, record: int, header: int) -> DataError:
+    line, fields = _record_at(path, sep, record)
+    return DataError(
+        f"{path}: malformed CSV at line {line}{said}: {fields} fields where the header has {header} (a field "
+        f"holding an unquoted {sep!r} must be quoted)"
+    )
+
+
+def check_header_fits(
+    frame: pd.DataFrame, path: Path, sep: str = ",", said: str = "", header: int | None = None
+) -> None:
+    """A DataError naming the line when the first record has more fields than the header (`header` fields; by
+    default the frame's columns).
+
+    pandas reads such a file without complaint: it takes the extra leading fields as the row index and shifts
+    every column by as many places (ids read from the dates, dates from the titles, ...), so every row would be
+    dropped or scored from the wrong field."""
+    if isinstance(frame.index, pd.RangeIndex):
+        return
+    raise _too_many_fields(path, sep, said, 0, len(frame.columns) if header is None else header)
+
+
 def _read_tag_rows(path: Path) -> dict[int, list[str]]:
     """{question id: tags in file order} from a StackSample `Tags.csv`."""
     with open(path, "rb") as handle:
@@ -253,6 +299,7 @@ def _read_tag_rows(path: Path) -> dict[int, list[str]]:
             frame = pd.read_csv(reader, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataError(f"{path}: not a readable Id,Tag CSV ({str(exc).strip()})") from None
+        check_header_fits(frame, path)
     keys = {column_key(c): c for c in frame.columns}
     if "id" not in keys or "tag" not in keys:
         raise DataError(f"{path}: expected the columns Id, Tag (found: {', '.join(map(str, frame.columns))})")
@@ -289,6 +336,22 @@ def csv_separator(path: Path) -> str:
     return best if counts[best] else ","
 
 
+def _csv_header(path: Path, sep: str) -> tuple[list[str], int]:
+    """A CSV's column names as pandas reads them (a BOM dropped, an empty name `Unnamed: 0`, a repeat `Id.1`), and
+    the records up to the header's end (blank lines before it count)."""
+    import csv
+
+    with open(path, "rb") as handle:
+        names = [str(c) for c in pd.read_csv(RepairingReader(handle), sep=sep, dtype=str, nrows=0).columns]
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        records = 1
+        for row in csv.reader(handle, delimiter=sep):
+            if row:
+                break
+            records += 1
+    return names, records
+
+
 def _iter_csv(
     path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
 ) -> Iterator[pd.DataFrame]:
@@ -302,9 +365,30 @@ def _iter_csv(
     order = DateOrder()
     with open(path, "rb") as handle:
         decoded = RepairingReader(handle)
+        header: list[str] = []
         try:
-            reader = pd.read_csv(decoded, sep=sep, dtype=str, keep_default_na=False, chunksize=batch_rows or 1 << 30)
+            header, header_records = _csv_header(path, sep)
+            # One column past the header catches a record with too many fields wherever it falls: pandas does not
+            # check the first record of each chunk after the first (it keeps the header's number of fields and
+            # silently drops the rest). With the spare column, such a record fills it (a trailing empty field, as
+            # `a,b,` under `A,B`, loses nothing and is read); more fields elsewhere are pandas' own ParserError, and
+            # in the first record its shifted index (check_header_fits).
+            reader = pd.read_csv(
+                decoded,
+                sep=sep,
+                header=None,
+                skiprows=header_records,
+                names=[*header, _SPARE],
+                dtype=str,
+                keep_default_na=False,
+                chunksize=batch_rows or 1 << 30,
+            )
             for frame in reader:
+                check_header_fits(frame, path, sep, said, len(header))
+                spare = frame.pop(_SPARE)
+                if (spare != "").any():
+                    first = int((spare != "").to_numpy().argmax())
+                    raise _too_many_fields(path, sep, said, row + first, len(header))
                 names = canonical_columns(list(frame.columns))
                 if "tags" not in names.values() and "tags" in required and row == 0:
                     tag_file = stacksample_tags(path)
@@ -328,6 +412,12 @@ def _iter_csv(
                 yield normalize_text_columns(frame)
                 row += len(frame)
         except pd.errors.ParserError as exc:
+            fields = _CSV_FIELDS.search(str(exc))
+            if fields:
+                raise DataError(
+                    f"{path}: malformed CSV at line {fields.group(1)}{said}: {fields.group(2)} fields where the "
+                    f"header has {len(header)} (a field holding an unquoted {sep!r} must be quoted)"
+                ) from None
             line = _CSV_LINE.search(str(exc))
             where = f"line {line.group(1)}" if line else f"after row {row}"
             raise DataError(f"{path}: malformed CSV at {where}{said}: {str(exc).strip()}") from None

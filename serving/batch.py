@@ -90,21 +90,23 @@ def _local(config: ScoreConfig, model: ResolvedModel, staging: Path, scored_at: 
     read = scored_rows = too_long = 0
     unusable = UnusableRows()
     months: set[str] = set()
-    bar = tqdm(
-        total=_total_rows(config.input), unit=" rows", unit_scale=True, desc="score", disable=not config.progress
-    )
     batches: Iterator[pd.DataFrame] = iter_raw(config.input, config.batch_rows, SCORING_COLUMNS)
-    for i, raw in enumerate(batches):
-        frame, dropped, long_rows = scorable(raw)
-        read += len(raw)
-        unusable += dropped
-        too_long += long_rows
-        if len(frame):
-            predictions = pyfunc.predict(frame[["title", "body"]])
-            months.update(scored.write_months(output_frame(frame, predictions, model, scored_at), staging, f"{i:06d}"))
-            scored_rows += len(frame)
-        bar.update(len(raw))
-    bar.close()
+    # The bar ends its line however the loop ends, so an error (bad input met mid-way, a component failing) is
+    # printed on a line of its own.
+    with tqdm(
+        total=_total_rows(config.input), unit=" rows", unit_scale=True, desc="score", disable=not config.progress
+    ) as bar:
+        for i, raw in enumerate(batches):
+            frame, dropped, long_rows = scorable(raw)
+            read += len(raw)
+            unusable += dropped
+            too_long += long_rows
+            if len(frame):
+                predictions = pyfunc.predict(frame[["title", "body"]])
+                written = output_frame(frame, predictions, model, scored_at)
+                months.update(scored.write_months(written, staging, f"{i:06d}"))
+                scored_rows += len(frame)
+            bar.update(len(raw))
     return ScoreResult(
         read, scored_rows, unusable, too_long, sorted(months), time.perf_counter() - start, model.name,
         model.version, "local",

@@ -12,6 +12,10 @@ compresses responses):
   decoding, never after the whole expansion is in memory.
 * A body that does not decode is a 400 naming the coding; any other coding (`br`, `zstd`, `compress`) is a 415
   naming it, with `Accept-Encoding: gzip, deflate` saying what is accepted (RFC 7694).
+* A JSON body (`application/json`, `*/*+json`), decoded or sent plain, must be UTF-8 (RFC 8259 section 8.1): one
+  that is not is a 400 saying so and naming the first bad byte's offset (`not_utf8`), never the bytes. Without this
+  check FastAPI answers a bare 400 "There was an error parsing the body" with no detail, or, for bytes that
+  Python's json module guesses to be UTF-16 or UTF-32 (`\xff\xfe`), a JSON syntax error about text nobody sent.
 
 The error body has the shape of the app it fronts (`error_body`), so a client reads one error format per server.
 """
@@ -33,6 +37,31 @@ class DecodingError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def not_utf8(body: bytes) -> str | None:
+    """What is wrong with a JSON body that is not UTF-8 (None when it is): the problem and the first bad byte's
+    offset, never the bytes. A UTF-8 byte order mark is UTF-8 (json.loads reads it)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not valid UTF-8 ({exc.reason} at byte {exc.start}); send JSON encoded as UTF-8"
+    return None
+
+
+def is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's `Content-Type` is JSON: `application/json` or a `+json` type, parameters aside."""
+    value = dict(headers).get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return value == b"application/json" or (value.startswith(b"application/") and value.endswith(b"+json"))
+
+
+def gateway_body_error(error: dict[str, Any], problem: str) -> dict[str, Any]:
+    """A refusal of the body itself in the shape of the app's error (`error`, what its `error_body` gave): the
+    gateway's (`details` naming fields) as its validation handler words a body that is not JSON, field `body`;
+    any other shape (MLflow's `error_code` and `message`) as it is."""
+    if isinstance(error.get("details"), list):
+        return {"error": f"invalid request: body: {problem}", "details": [{"field": "body", "problem": problem}]}
+    return error
 
 
 def codings(header: bytes | None) -> list[str]:
@@ -99,16 +128,24 @@ class ContentDecoding:
             return
         headers = list(scope.get("headers") or ())
         applied = codings(dict(headers).get(b"content-encoding"))
-        if not applied:
+        json_body = is_json(headers)
+        if not applied and not json_body:
             await self.app(scope, receive, send)
             return
         try:
-            body = decode(await self._read(receive), applied, self.max_decoded)
+            # A plain body is read as the app would read it (whole, its size limits the app's own).
+            body = await self._read(receive, self.max_body if applied else None)
+            body = decode(body, applied, self.max_decoded)
         except DecodingError as exc:
             await self._refuse(send, exc, applied)
             return
-        kept = [(k, v) for k, v in headers if k not in (b"content-encoding", b"content-length")]
-        kept.append((b"content-length", str(len(body)).encode()))
+        problem = not_utf8(body) if json_body else None
+        if problem is not None:
+            await self._answer(send, 400, gateway_body_error(self.error_body(400, f"body {problem}", ""), problem))
+            return
+        kept = [(k, v) for k, v in headers if not applied or k not in (b"content-encoding", b"content-length")]
+        if applied:
+            kept.append((b"content-length", str(len(body)).encode()))
         sent = False
 
         async def receive_decoded() -> dict[str, Any]:
@@ -120,7 +157,7 @@ class ContentDecoding:
 
         await self.app({**scope, "headers": kept}, receive_decoded, send)
 
-    async def _read(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    async def _read(self, receive: Callable[[], Awaitable[dict[str, Any]]], limit: int | None) -> bytes:
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -128,17 +165,19 @@ class ContentDecoding:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                raise DecodingError(413, f"the body as sent is over the limit of {self.max_body} bytes")
+            if limit is not None and size > limit:
+                raise DecodingError(413, f"the body as sent is over the limit of {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
     async def _refuse(self, send, exc: DecodingError, applied: list[str]) -> None:
-        body = json.dumps(self.error_body(exc.status, str(exc), ", ".join(applied))).encode()
+        extra = [(b"accept-encoding", b"gzip, deflate")] if exc.status == 415 else []
+        await self._answer(send, exc.status, self.error_body(exc.status, str(exc), ", ".join(applied)), extra)
+
+    async def _answer(self, send, status: int, error: dict[str, Any], extra: list | None = None) -> None:
+        body = json.dumps(error).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if exc.status == 415:
-            headers.append((b"accept-encoding", b"gzip, deflate"))
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
         await send({"type": "http.response.body", "body": body})

@@ -10,13 +10,17 @@ warning (`mlflow.models.utils._enforce_params_schema`), and answers 200 with the
 into data and params, before MLflow's enforcement: an unknown name is a 400 naming it and the known ones, and each
 value is checked by `tagger.params` (the gateway's rules: 3.0 is the integer 3, which MLflow's enforcement of a
 `long` param would refuse). A refusal by the model's `predict` (a threshold outside its range, a null title) is
-answered with its message alone: MLflow prefixes it with the request's data. Everything else is MLflow's app as is:
+answered with its message alone: MLflow prefixes it with the request's data. A `Content-Type` MLflow does not take
+is a 415 in MLflow's JSON error shape naming the type sent and those accepted (MLflow answers it in plain text, a
+missing one with a 500), its error_code UNSUPPORTED_MEDIA_TYPE (ERROR_CODES). Everything else is MLflow's app as is:
 same routes (/invocations, /ping, /health, /version), same protocol. `sotag serve` runs this module under
 uvicorn (`--factory sotag.serving.scoring_app:create_app`) exactly as `mlflow models serve --env-manager local` runs
 MLflow's (tests/serving/test_bad_input.py).
 """
 
 from __future__ import annotations
+
+import json
 
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
@@ -100,6 +104,48 @@ def answer_without_echo() -> None:
     scoring_server.invocations = _invocations_without_echo
 
 
+class MediaTypeGuard:
+    """ASGI middleware: a POST to /invocations whose `Content-Type` MLflow's scoring server does not take is a 415
+    in MLflow's JSON error shape, naming the type received and the types accepted.
+
+    Upstream behaviour worked around (MLflow 3.17, `scoring_server.invocations`): such a request is answered 415 in
+    plain text (`This predictor only supports the following content types: Types: [...]`), a charset other than
+    UTF-8 with a message that does not say which was sent, and a request without a `Content-Type` with a 500 (the
+    handler splits `None`). The rules are MLflow's own, checked before it runs: the media type one of
+    `scoring_server.CONTENT_TYPES` as spelled there, `charset` (if given) `utf-8`, no other parameter."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/invocations":
+            problem = unsupported_media_type(dict(scope.get("headers") or ()).get(b"content-type"))
+            if problem is not None:
+                body = json.dumps(_mlflow_error(415, problem, "")).encode()
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 415, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def unsupported_media_type(header: bytes | None) -> str | None:
+    """Why /invocations cannot take a request with this `Content-Type` (None: it can), by MLflow's rules."""
+    accepted = f"send {', '.join(scoring_server.CONTENT_TYPES)} (charset utf-8, the default)"
+    if not header or not header.strip():
+        return f"content-type: missing; {accepted}"
+    value = header.decode("latin-1").strip()
+    mime, *parameters = (part.strip() for part in value.split(";"))
+    named = {key.strip().lower(): v.strip() for key, _, v in (p.partition("=") for p in parameters)}
+    if mime not in scoring_server.CONTENT_TYPES:
+        return f"content-type: {value!r} is not supported; {accepted}"
+    if named.get("charset", "utf-8").lower() != "utf-8":
+        return f"content-type: charset {named['charset']!r} is not supported; {accepted}"
+    if unknown := sorted(set(named) - {"charset"}):
+        return f"content-type: parameter {', '.join(unknown)} of {value!r} is not supported; {accepted}"
+    return None
+
+
 def create_app():
     """The app `sotag serve` runs under uvicorn: MLflow's scoring server on the model folder MLflow's own variable
     names (as `mlflow models serve` sets it), with JSON nesting bounded and the params checked."""
@@ -117,6 +163,7 @@ def create_app():
     app.add_middleware(
         ContentDecoding, max_body_bytes=MAX_BODY_BYTES, max_decoded_bytes=MAX_BODY_BYTES, error_body=_mlflow_error
     )
+    app.add_middleware(MediaTypeGuard)  # outermost: a type MLflow cannot read is refused before any decoding
     return app
 
 
@@ -124,6 +171,14 @@ def create_app():
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+# The error_code of each status sotag's layers answer with, in MLflow's error shape. MLflow's codes
+# (mlflow.protos.databricks_pb2.ErrorCode) where one means the status: 400 as MLflow answers a malformed input;
+# 413 MAX_READ_SIZE_EXCEEDED (a body over what is read). databricks_pb2 has no code for 415 (none maps to it in
+# mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS): UNSUPPORTED_MEDIA_TYPE, the status's name in RFC 9110, is sotag's.
+ERROR_CODES = {400: "INVALID_PARAMETER_VALUE", 413: "MAX_READ_SIZE_EXCEEDED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
 def _mlflow_error(status: int, message: str, coding: str) -> dict[str, str]:
-    code = "INVALID_PARAMETER_VALUE" if status == 400 else "BAD_REQUEST"
-    return {"error_code": code, "message": message}
+    """MLflow's error shape for a refusal before MLflow's app runs, with the error_code of its status (ERROR_CODES;
+    BAD_REQUEST for any other 4xx)."""
+    return {"error_code": ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}

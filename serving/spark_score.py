@@ -41,17 +41,17 @@ def _stage_input(config: ScoreConfig, folder: Path) -> tuple[Path, UnusableRows,
 
     folder.mkdir(parents=True)
     unusable, too_long, read = UnusableRows(), 0, 0
-    bar = tqdm(unit=" rows", unit_scale=True, desc="read input", disable=not config.progress)
     schema = pa.schema(
         [("id", pa.int64()), ("creation_date", pa.timestamp("us")), ("title", pa.string()), ("body", pa.string())]
     )
-    for i, raw in enumerate(iter_raw(config.input, config.batch_rows, SCORING_COLUMNS)):
-        frame, dropped, long_rows = scorable(raw)
-        unusable, too_long, read = unusable + dropped, too_long + long_rows, read + len(raw)
-        table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
-        pq.write_table(table, folder / f"{i:06d}.parquet")
-        bar.update(len(raw))
-    bar.close()
+    # The bar ends its line however the loop ends: an error met mid-way is printed on a line of its own.
+    with tqdm(unit=" rows", unit_scale=True, desc="read input", disable=not config.progress) as bar:
+        for i, raw in enumerate(iter_raw(config.input, config.batch_rows, SCORING_COLUMNS)):
+            frame, dropped, long_rows = scorable(raw)
+            unusable, too_long, read = unusable + dropped, too_long + long_rows, read + len(raw)
+            table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
+            pq.write_table(table, folder / f"{i:06d}.parquet")
+            bar.update(len(raw))
     return folder, unusable, too_long, read
 
 

@@ -218,30 +218,29 @@ def encode(
         # a chunk of 4 batches gives the first time estimate within seconds; the bar (stderr) shows the total
         # from the start and then elapsed<remaining.
         step = batch_size * 4 if device() == "cpu" else 8192
-        bar = tqdm(
+        with tqdm(
             total=len(new_texts),
             desc=f"SBERT encoding on {device()} (not in the cache)",
             unit=" texts",
             disable=not progress,
             mininterval=1,
             file=sys.stderr,
-        )
-        for start in range(0, len(new_texts), step):
-            chunk = new_texts[start : start + step]
-            if device() == "cuda":
-                vectors[start : start + len(chunk)] = encode_pretokenized(model, chunk)
-            else:
-                vectors[start : start + len(chunk)] = model.encode(
-                    chunk,
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            if cache:
-                cache.put(identity, new_digests[start : start + len(chunk)], vectors[start : start + len(chunk)])
-            bar.update(len(chunk))
-        bar.close()
+        ) as bar:  # its line ends however the loop ends (an error prints on its own line)
+            for start in range(0, len(new_texts), step):
+                chunk = new_texts[start : start + step]
+                if device() == "cuda":
+                    vectors[start : start + len(chunk)] = encode_pretokenized(model, chunk)
+                else:
+                    vectors[start : start + len(chunk)] = model.encode(
+                        chunk,
+                        batch_size=batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                if cache:
+                    cache.put(identity, new_digests[start : start + len(chunk)], vectors[start : start + len(chunk)])
+                bar.update(len(chunk))
         known.update(zip(new_digests, vectors, strict=True))
     for i, digest in enumerate(digests):
         out[i] = known[digest]

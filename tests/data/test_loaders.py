@@ -141,6 +141,54 @@ def test_csv_batches_and_a_malformed_line_is_named(tmp_path):
         list(iter_raw(path, 3))
 
 
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_a_first_row_with_more_fields_than_the_header_is_named_not_read_shifted(tmp_path, sep):
+    """pandas took the extra leading field as an index and shifted every column (ids read from the dates)."""
+    from sotag.data.loaders import iter_raw
+
+    path = tmp_path / "export.csv"
+    rows = ["Id,CreationDate,Title,Body,Tags", "1,2018-01-02,t1,b,<python>,extra", "2,2018-01-02,t2,b,<python>"]
+    path.write_text("\n".join(r.replace(",", sep) for r in rows) + "\n")
+    for batch_rows in (None, 1):
+        with pytest.raises(DataError, match=r"export\.csv: malformed CSV at line 2.*: 6 fields where the header has 5"):
+            list(iter_raw(path, batch_rows))
+    with pytest.raises(DataError, match=r"export\.csv: malformed CSV at line 2"):
+        load_questions(path)
+    # A quoted body over several lines before the bad record: the line the record starts on.
+    path.write_text('\nId,CreationDate,Title,Body,Tags\n\n1,2018-01-02,t1,"b\nb",<python>,extra\n')
+    with pytest.raises(DataError, match=r"export\.csv: malformed CSV at line 4"):
+        list(iter_raw(path, None))
+
+
+@pytest.mark.parametrize("extra", [",x", ",x,y", ",,x"])
+def test_a_later_row_with_more_fields_than_the_header_is_named_whatever_the_batch(tmp_path, extra):
+    """pandas never checked the first record of a chunk after the first: it dropped the extra fields silently."""
+    from sotag.data.loaders import iter_raw
+
+    path = tmp_path / "export.csv"
+    good = [f"{i},2018-01-02,t{i},b,<python>" for i in range(1, 9)]
+    fields = 5 + extra.count(",")
+    for bad in range(len(good)):
+        lines = ["Id,CreationDate,Title,Body,Tags", *good]
+        lines[bad + 1] += extra
+        path.write_text("\n".join(lines) + "\n")
+        for batch_rows in (None, 1, 2, 3, 4, 5):
+            if extra == ",,x" and batch_rows and bad and bad % batch_rows == 0:
+                continue  # a first record of a chunk is read to one field past the header: that one is empty
+            with pytest.raises(DataError, match=rf"malformed CSV at line {bad + 2}: {fields} fields where the header"):
+                list(iter_raw(path, batch_rows))
+    # A trailing empty field loses nothing: read.
+    path.write_text("Id,CreationDate,Title,Body,Tags\n" + "".join(f"{r},\n" for r in good))
+    assert [len(b) for b in iter_raw(path, 3)] == [3, 3, 2]
+
+
+def test_a_stacksample_tags_file_with_a_shifted_first_row_is_named(tmp_path):
+    path = _stacksample(tmp_path / "stacksample", [(1, "2018-01-01T00:00:00Z", "a", "x")], {1: ["python"]})
+    (path.parent / "Tags.csv").write_text("Id,Tag\n1,python,extra\n1,pandas\n")
+    with pytest.raises(DataError, match=r"Tags\.csv: malformed CSV at line 2: 3 fields where the header has 2"):
+        load_questions(path)
+
+
 def test_malformed_posts_xml_names_the_line(tmp_path):
     from sotag.data.loaders import iter_raw
 

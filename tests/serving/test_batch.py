@@ -152,15 +152,43 @@ def test_bad_rows_are_counted_and_skipped(champion, tmp_path):
     assert sorted(read_scored(tmp_path / "out")["id"]) == [1, 5]
 
 
+@pytest.mark.parametrize(
+    "rows, line",
+    [
+        ("1,2018-04-01,a,b,<x>\n2,2018-04-01,a,b,<x>,oops\n", 3),
+        # pandas read a first row with a field too many as an index and every column shifted: scored=0, exit 0.
+        ("1,2018-04-01,a,b,<x>,oops\n2,2018-04-01,a,b,<x>\n", 2),
+        # The first row of the second batch (--batch-rows 1): pandas dropped its extra field silently.
+        ("1,2018-04-01,a,b,<x>\n2,2018-04-01,a,b,<x>,oops\n3,2018-04-01,a,b,<x>\n", 3),
+    ],
+)
 @pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=[needs_spark, pytest.mark.integration])])
-def test_a_malformed_file_exits_2_naming_the_file_and_line(champion, tmp_path, capsys, engine):
+def test_a_malformed_file_exits_2_naming_the_file_and_line(champion, tmp_path, capsys, engine, rows, line):
     path = tmp_path / "broken.csv"
-    path.write_text("Id,CreationDate,Title,Body,Tags\n1,2018-04-01,a,b,<x>\n2,2018-04-01,a,b,<x>,oops\n")
-    code = sotag_main(["score", str(path), "--out", str(tmp_path / "out"), "--engine", engine, "--no-progress"])
+    path.write_text("Id,CreationDate,Title,Body,Tags\n" + rows)
+    code = sotag_main(
+        ["score", str(path), "--out", str(tmp_path / "out"), "--engine", engine, "--no-progress", "--batch-rows", "1"]
+    )
     err = capsys.readouterr().err
     assert code == 2
-    assert "broken.csv: malformed CSV at line 3" in err and "Traceback" not in err
+    assert f"broken.csv: malformed CSV at line {line}: 6 fields where the header has 5" in err
+    assert "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=[needs_spark, pytest.mark.integration])])
+def test_an_error_met_mid_way_is_printed_on_its_own_line_after_the_progress_bar(champion, tmp_path, capsys, engine):
+    """The bar was closed only after the loop: a malformed row in the third batch glued the error to its line."""
+    path = tmp_path / "late.csv"
+    rows = "".join(f"{i},2018-04-01,title {i},b,<x>\n" for i in range(1, 5))
+    path.write_text("Id,CreationDate,Title,Body,Tags\n" + rows + "5,2018-04-01,a,b,<x>,oops\n")
+    argv = ["score", str(path), "--out", str(tmp_path / "out"), "--engine", engine, "--batch-rows", "2"]
+    assert sotag_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "rows" in err, err  # the bar was drawn
+    said = "sotag score: error: "
+    line = next(line for line in err.splitlines() if said in line)
+    assert line.startswith(said) and "late.csv: malformed CSV at line 6" in line, repr(err)
 
 
 def test_bad_flags_exit_2(champion, real, tmp_path, capsys):

@@ -133,6 +133,32 @@ def test_a_body_that_is_not_a_json_object_is_a_400_naming_the_body(gateway, rout
     assert reload.status_code == 200 and reload.json()["ok"]
 
 
+@pytest.mark.parametrize("route", ["/predict", "/explain", "/predict/batch"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe",  # what the user sent (FF FE also reads as a UTF-16 byte order mark)
+        b"\xff",
+        b'{"title": "caf\xe9 au lait"}',  # latin-1 inside a string
+        b'{"title": "pandas", "body": "\xc3\x28"}',
+        b"\xfe\xff\x00{\x00}\xd8\x00",  # a UTF-16 byte order mark, then an unpaired surrogate
+    ],
+)
+def test_a_body_that_is_not_utf8_is_a_400_naming_the_body_and_the_byte(gateway, route, content):
+    """FastAPI answered a JSON body that does not decode with a bare 400 "There was an error parsing the body"
+    and no details; the answer is now the shape of any body that is not JSON, naming UTF-8."""
+    client, _ = gateway
+    response = client.post(route, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    (detail,) = answer["details"]
+    assert detail["field"] == "body", answer
+    assert detail["problem"].startswith("is not valid UTF-8 ("), answer
+    assert "at byte" in detail["problem"] and "send JSON encoded as UTF-8" in detail["problem"], answer
+    assert answer["error"] == f"invalid request: body: {detail['problem']}"
+    assert client.post(route, json=QUESTION if route != "/predict/batch" else {"questions": [QUESTION]}).is_success
+
+
 def test_batch_health_model_info_docs(gateway):
     client, _ = gateway
     batch = client.post("/predict/batch", json={"questions": [QUESTION, {"title": "docker compose volume mount"}]})

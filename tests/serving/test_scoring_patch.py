@@ -65,3 +65,69 @@ def test_mlflow_scoring_server_still_echoes_the_request_in_predict_errors():
         _invocations_without_echo(body, "application/json", Refusing(), None)
     assert ours.value.message == "threshold: must be between 0 and 1, got 1.5"
     assert ours.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def _guarded():
+    """/invocations behind sotag's guards, in front of an app that answers 200 to whatever reaches it."""
+    from starlette.testclient import TestClient
+
+    from sotag.serving.content_coding import ContentDecoding
+    from sotag.serving.scoring_app import MAX_BODY_BYTES, MediaTypeGuard, _mlflow_error
+
+    async def reached(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"reached"})
+
+    app = ContentDecoding(reached, MAX_BODY_BYTES, MAX_BODY_BYTES, error_body=_mlflow_error)
+    return TestClient(MediaTypeGuard(app))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        ("text/plain", "'text/plain' is not supported"),
+        ("application/xml; charset=utf-8", "'application/xml; charset=utf-8' is not supported"),
+        ("application/json; charset=latin-1", "charset 'latin-1' is not supported"),
+        ("application/json; format=pandas-split", "parameter format of 'application/json; format=pandas-split'"),
+        (None, "content-type: missing"),
+    ],
+)
+def test_an_unsupported_content_type_is_a_415_in_mlflows_shape_naming_what_was_sent_and_what_is_taken(
+    content_type, named
+):
+    """MLflow answers these 415 in plain text (a missing type: a 500); a 415 with error_code BAD_REQUEST (a 400's
+    code) was sotag's own answer to a content coding it does not take."""
+    client = _guarded()
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/invocations", content=b'{"inputs": {"title": ["a"]}}', headers=headers)
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert answer["error_code"] == "UNSUPPORTED_MEDIA_TYPE", answer
+    assert named in answer["message"], answer
+    assert "send text/csv, application/json, application/vnd.apache.parquet" in answer["message"], answer
+    for accepted in ("application/json", "application/json; charset=utf-8", "text/csv"):
+        assert client.post("/invocations", content=b"{}", headers={"content-type": accepted}).text == "reached"
+    assert client.get("/ping").text == "reached"
+
+
+def test_every_refusal_before_mlflow_has_the_error_code_of_its_status():
+    from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS
+    from mlflow.protos.databricks_pb2 import ErrorCode
+
+    from sotag.serving.scoring_app import ERROR_CODES
+
+    client = _guarded()
+    coded = client.post(
+        "/invocations", content=b"x", headers={"content-type": "application/json", "content-encoding": "br"}
+    )
+    assert coded.status_code == 415 and coded.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE", coded.json()
+    assert "br" in coded.json()["message"]
+    bad = client.post("/invocations", content=b'{"inputs": "\xff"}', headers={"content-type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE", bad.json()
+    assert bad.json()["message"].startswith("body is not valid UTF-8 (invalid start byte at byte 12)")
+    # MLflow's own codes where it has one for the status; 415 has none in databricks_pb2.
+    assert ERROR_CODE_TO_HTTP_STATUS[ERROR_CODES[400]] == 400
+    names = list(ErrorCode.keys())
+    assert ERROR_CODES[413] in names
+    assert ERROR_CODES[415] not in names and 415 not in ERROR_CODE_TO_HTTP_STATUS.values()
