@@ -3,7 +3,8 @@
 sotag is never installed in Airflow's virtualenv (Airflow caps FastAPI, SQLAlchemy, ...): every task runs
 `<repo>/.venv/bin/sotag` (or the Airflow Variable `sotag_bin`, or `$SOTAG_BIN`), passing `--config` with the
 settings file the run's `config` param, the Variable `sotag_config` or `$SOTAG_CONFIG` names. A command's exit code
-says how it went (README: exit codes); a code the task does not accept fails it with the command's own last lines.
+says how it went (docs/operations.md: exit codes); a code the task does not accept fails it with the command's
+own last lines.
 """
 
 from __future__ import annotations

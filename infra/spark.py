@@ -3,7 +3,7 @@
 Shared by `sotag score` (serving) and `sotag drift --engine spark` (monitoring). Settings come from
 `--conf key=value` flags on top of the usual `SPARK_*` environment and `spark-defaults.conf`, which
 Spark reads itself. Python workers run this interpreter (the pinned environment), so a worker imports
-exactly the code the driver does; on a cluster the executors need the same environment (README).
+exactly the code the driver does; on a cluster the executors need the same environment (docs/batch.md).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         edge.ui_url_file.write_text(ui_url + "\n")
         print(f"mlflow ui answers on {ui_url}:")
         print("\n".join(links(settings, ui_url)))
-        print("MLflow's own tools on this store, from any folder (README: Use it with MLflow's own tools):")
+        print("MLflow's own tools on this store, from any folder (docs/serving.md: Use it with MLflow's own tools):")
         print(f"  export MLFLOW_TRACKING_URI={settings.tracking_uri}", flush=True)
         sys.exit(proc.wait())
     except ServerError as exc:

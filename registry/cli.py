@@ -270,7 +270,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="judge and print the verdict; record no tag and move no alias"
     )
-    add_data_argument(p, "questions for the evaluation window: files or folders, as for train (default: README, Data)")
+    add_data_argument(p, "questions for the evaluation window: files or folders, as for train (default: docs/data.md)")
     p.add_argument("--eval-start", default=None, help="window start (default: the challenger's split date)")
     p.add_argument("--eval-end", dest="eval_end_gate", default=None, help="window end (default: the challenger's)")
     p.add_argument(

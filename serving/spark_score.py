@@ -128,7 +128,7 @@ def score_on_spark(
         F.sum(bad_date.cast("long")).alias("bad_date"),
     ).first()
 
-    # env_manager="local" is the choice here (the executors run this environment; README: on a cluster),
+    # env_manager="local" is the choice here (the executors run this environment; docs/batch.md: on a cluster),
     # so MLflow's advice to rebuild a conda environment is noise in the job's output.
     logging.getLogger("mlflow.pyfunc").addFilter(_NotEnvManagerAdvice())
     # The driver downloads the pinned version from the tracking store it was given (not MLflow's process-wide

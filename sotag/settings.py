@@ -428,7 +428,7 @@ class Settings(BaseSettings):
         return self.observe.dir or self.home / "observe"
 
     def state_paths(self) -> dict[str, str]:
-        """Where this configuration keeps its state (for `sotag config` and the README)."""
+        """Where this configuration keeps its state (for `sotag config` and docs/operations.md)."""
         return {
             "tracking store": self.tracking_uri,
             "artifacts": self.artifact_root or "(the tracking server's)",

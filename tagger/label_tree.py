@@ -61,8 +61,9 @@ class TreeSettings:
     scores are averaged.
 
     The defaults are Parabel's (omikuji's): groups of up to 100 tags, squared hinge, C 1, prune 0.1; the plt
-    kind sets its own number of trees, C and pruning (tagger.kinds.plt, measured in README). Trees saved before
-    `loss` and `n_trees` existed used logistic nodes and one tree: their pickles read back so (`__setstate__`)."""
+    kind sets its own number of trees, C and pruning (tagger.kinds.plt, measured in docs/benchmarks.md). Trees saved
+    before `loss` and `n_trees` existed used logistic nodes and one tree: their pickles read back so
+    (`__setstate__`)."""
 
     max_leaves: int = 100
     C: float = 1.0
@@ -297,7 +298,7 @@ class LabelTree:
 
         The sum over each path is taken level by level (nodes are numbered breadth first, so a node's parent is
         already summed when the node is reached): the same numbers as the sparse product with `paths`, with one
-        contiguous gather per level instead of a sparse-times-dense product (faster, measured in README)."""
+        contiguous gather per level instead of a sparse-times-dense product (faster, measured in docs/benchmarks.md)."""
         if self.paths is None:
             raise ValueError("LabelTree: not fitted")
         x = sp.csr_matrix(features, dtype=DTYPE)

@@ -12,7 +12,7 @@ which stays in [0, 1], leaves unnamed tags alone and is monotone in the model's 
 its tokens (sotag's token pattern, tagger.vectorizers.TOKEN_PATTERN), or those of the tag with each `-` read
 as a space (`ruby-on-rails` as `ruby on rails`), appear consecutively in the cleaned text.
 
-Measured on the shared split (README; `python -m bench.candidates`): the default `plt` goes from all-tags
+Measured on the shared split (docs/benchmarks.md; `python -m bench.candidates`): the default `plt` goes from all-tags
 P@1 0.698 / R@5 0.576 / F1@3 0.484 to 0.730 / 0.607 / 0.514 at weights 0.3 (title) and 0.1 (body). Fitted on
 the oldest 85% of the training window and scored on its newest 15%, those weights gave F1@3 0.520 (0.483
 without mentions; the best pair, 0.3 and 0.2, 0.521); the plateau is wide. Written by hand: no library

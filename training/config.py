@@ -24,7 +24,7 @@ class TrainConfig:
     top_n_tags: int = 100
     min_tag_questions: int = 5  # the label-tree kind's vocabulary: every tag on at least this many questions
     exclude_sources: tuple[str, ...] = ()
-    vectorizer: str = "plt"  # measured best for users within the budgets (README: Benchmarks)
+    vectorizer: str = "plt"  # measured best for users within the budgets (docs/benchmarks.md)
     keep_code: bool = True
     title_repeat: int = 2
     ngram_max: int = 2

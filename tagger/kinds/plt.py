@@ -5,9 +5,9 @@ at least `min_tag_questions` training questions, most frequent first. Features: 
 kind's vectorizer and cleaning). Scores in [0, 1]: every tag's from `TREES` Parabel-style label trees over the
 whole vocabulary (tagger.label_tree, scored exactly by stacked sparse products, averaged over the trees); a head
 tag's is the geometric mean of that and its one-vs-rest logistic regression's probability (the default model's
-head). Measured on the shared split (README, `python -m bench.candidates`): with the head, two trees reach all-tags
-F1@3 0.484 and three 0.486, at twice the one-vs-rest default's fit time (the budget) instead of 1.8 times; the
-geometric mean scored 0.487 where the first `plt`'s rule (the head's probability replacing the trees' score)
+head). Measured on the shared split (docs/benchmarks.md, `python -m bench.candidates`): with the head, two trees
+reach all-tags F1@3 0.484 and three 0.486, at twice the one-vs-rest default's fit time (the budget) instead of 1.8
+times; the geometric mean scored 0.487 where the first `plt`'s rule (the head's probability replacing the trees' score)
 scored 0.484 (two trees, prune 0.1). Last, the tags a question names are raised by how often naming them meant
 carrying them in the training window (tagger.mentions): all-tags F1@3 0.484 -> 0.514, P@1 0.698 -> 0.730.
 

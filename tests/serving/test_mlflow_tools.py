@@ -1,4 +1,4 @@
-"""README "Use it with MLflow's own tools", run as written from another folder against a store with a champion.
+"""docs/serving.md "Use it with MLflow's own tools", run as written from another folder against a store with a champion.
 
 The section's shell lines run through bash in a temporary folder, starting from a bare PATH (no venv) and no
 MLflow setting: the `cd` / `export` lines as the prefix of every command, `/path/to/sotag` and `/any/folder`
@@ -30,14 +30,14 @@ BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _section_blocks() -> dict[str, list[str]]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "serving.md").read_text(encoding="utf-8")
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```(bash|python)\n(.*?)```", section, flags=re.S)
     return {kind: body.splitlines() for kind, body in blocks}
 
 
 def _shell_lines(store_uri: str, folder: Path) -> tuple[str, list[str]]:
-    """(prefix, commands): the README's bash block with the checkout, the folder and the store filled in."""
+    """(prefix, commands): the section's bash block with the checkout, the folder and the store filled in."""
     prefix, commands = [], []
     for line in _section_blocks()["bash"]:
         line = line.split("  #", 1)[0].strip()
@@ -69,7 +69,7 @@ def _bash(prefix: str, command: str, timeout_s: float = 300) -> subprocess.Compl
 
 def _one(commands: list[str], start: str) -> str:
     found = [c for c in commands if c.startswith(start)]
-    assert len(found) == 1, f"the README section has no single line starting {start!r}: {commands}"
+    assert len(found) == 1, f"the docs section has no single line starting {start!r}: {commands}"
     return found[0]
 
 
@@ -79,7 +79,7 @@ def test_mlflow_tools_from_another_folder(store, tmp_path):
     uri = store.env["MLFLOW_TRACKING_URI"]
     prefix, commands = _shell_lines(uri, folder)
 
-    # Before the export lines, MLflow's scoring server finds no uvicorn (what the README warns about).
+    # Before the export lines, MLflow's scoring server finds no uvicorn (what the docs warn about).
     port = free_port()
     serve = _one(commands, "mlflow models serve").replace("-p 5001", f"-p {port}")
     bare = subprocess.run(

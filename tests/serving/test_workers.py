@@ -243,3 +243,22 @@ def test_a_webhook_to_one_worker_moves_every_worker_at_once(store, tmp_path):
         assert time.monotonic() - sent < 60 < 600
     finally:
         stop_server(proc)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_loses_no_logged_prediction_and_exits_0(store, tmp_path, stop_signal):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) and SIGTERM: every worker finishes, drains its
+    prediction log and says so; the gateway exits 0."""
+    proc, base, log_url = _gateway(store, tmp_path, **{"SOTAG_GATEWAY__LOG_FLUSH_S": "30"})  # rows wait in memory
+    try:
+        assert len(_worker_pids(base)) == 2
+        for _ in range(60):
+            assert requests.post(f"{base}/predict", json=QUESTION, timeout=30).status_code == 200
+    finally:
+        os.killpg(proc.pid, stop_signal)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out.decode()[-2000:]
+    assert out.decode().count("stopped; prediction log:") == 2, out.decode()[-2000:]
+    engine = sa.create_engine(log_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar() == 60

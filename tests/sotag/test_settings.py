@@ -135,10 +135,10 @@ def test_product_code_reads_the_environment_only_in_the_settings_module():
     assert [line for line in found if not line.startswith("sotag/settings.py:")] == []
 
 
-def test_the_readmes_sotag_toml_is_a_valid_settings_file(tmp_path):
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def test_the_docs_sotag_toml_is_a_valid_settings_file(tmp_path):
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
     block = re.search(r"```toml\n(# sotag\.toml.*?)```", text, re.DOTALL)
-    assert block, "the README's sotag.toml example"
+    assert block, "the sotag.toml example of docs/operations.md"
     (tmp_path / "sotag.toml").write_text(block.group(1))
     loaded = load_settings(environ={}, cwd=tmp_path)
     assert loaded.settings.train.top_n_tags == 200 and loaded.settings.train.plt.min_tag_questions == 3
