@@ -100,7 +100,7 @@ serve: setup  ## [SERVE_PORT MODEL ARGS] mlflow models serve on models:/stackove
 gateway: setup  ## [GATEWAY_PORT WORKERS MODEL ARGS] the gateway API on 127.0.0.1:GATEWAY_PORT (8000; docs at /docs), WORKERS processes (one per core)
 	$(BIN)/sotag gateway $(if $(GATEWAY_PORT),--port $(GATEWAY_PORT),) $(if $(WORKERS),--workers $(WORKERS),) $(if $(MODEL),--model-uri "$(MODEL)",) $(ARGS)
 
-drift: setup  ## [DATA ARGS] monthly drift job (default: the newest complete month vs the champion's training window); exit 4 on alert
+drift: setup  ## [DATA ARGS] monthly drift job (default: the newest complete month vs each family's baseline: docs/monitoring.md); exit 4 on alert
 	$(call sotag_coded,drift $(DATA_ARG) $(ARGS))
 
 schedule: setup  ## [CRON DATA ARGS] run the drift job on CRON (default: 06:00 UTC on the 1st of each month); stays up

@@ -35,8 +35,14 @@ def filter_sources(frame: pd.DataFrame, exclude: tuple[str, ...]) -> pd.DataFram
     return frame[~mask].reset_index(drop=True)
 
 
-def time_split(frame: pd.DataFrame, cutoff: str | pd.Timestamp, eval_end: str | pd.Timestamp | None = None) -> Split:
-    """Split on creation date; both sides must be non-empty."""
+def time_split(
+    frame: pd.DataFrame,
+    cutoff: str | pd.Timestamp,
+    eval_end: str | pd.Timestamp | None = None,
+    flag: str = "--split-date",
+) -> Split:
+    """Split on creation date; both sides must be non-empty (else an error naming `flag`, the option that sets the
+    cutoff, with a date that would work: the one leaving the newest fifth of the questions for evaluation)."""
     cutoff_ts = pd.Timestamp(cutoff)
     train = frame[frame["creation_date"] < cutoff_ts].reset_index(drop=True)
     evaluation = frame[frame["creation_date"] >= cutoff_ts]
@@ -45,8 +51,12 @@ def time_split(frame: pd.DataFrame, cutoff: str | pd.Timestamp, eval_end: str | 
     evaluation = evaluation.reset_index(drop=True)
     if train.empty or evaluation.empty:
         first, last = frame["creation_date"].min(), frame["creation_date"].max()
+        hint = ""
+        if frame["creation_date"].notna().sum() >= 2:
+            hint = f"; set {flag} inside it, e.g. {flag} {frame['creation_date'].quantile(0.8).date()}"
+            hint += " (the newest fifth of these questions evaluates)"
         raise DataError(
-            f"split_date {cutoff_ts.date()}: leaves {'no training' if train.empty else 'no evaluation'} rows "
-            f"(data spans {first} to {last})"
+            f"{flag} {cutoff_ts.date()}: leaves {'no training' if train.empty else 'no evaluation'} rows "
+            f"(the data spans {first} to {last}){hint}"
         )
     return Split(train=train, evaluation=evaluation, cutoff=cutoff_ts)

@@ -135,7 +135,7 @@ def evaluation_frame(data: Sequence[Path], window: Window, frame: pd.DataFrame |
     if frame is None:
         frame, _ = load_questions(data)
     frame = filter_sources(frame, window.exclude_sources)
-    return time_split(frame, window.start, window.end).evaluation
+    return time_split(frame, window.start, window.end, flag="--eval-start").evaluation
 
 
 def model_scores(tagger: Tagger, frame: pd.DataFrame, batch: int = 2048, label: str = "model") -> np.ndarray:

@@ -19,8 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from sotag.data.loaders import SCORING_COLUMNS, input_format, iter_raw, parquet_parts
+from sotag.data.loaders import SCORING_COLUMNS, ReadNotes, input_format, iter_raw, parquet_parts
 from sotag.data.validate import UnusableRows
 from sotag.infra import scored
 from sotag.infra.spark import SparkSettings, spark_available
@@ -90,12 +91,16 @@ def _local(config: ScoreConfig, model: ResolvedModel, staging: Path, scored_at: 
     read = scored_rows = too_long = 0
     unusable = UnusableRows()
     months: set[str] = set()
-    batches: Iterator[pd.DataFrame] = iter_raw(config.input, config.batch_rows, SCORING_COLUMNS)
+    notes = ReadNotes()
+    batches: Iterator[pd.DataFrame] = iter_raw(config.input, config.batch_rows, SCORING_COLUMNS, notes)
     # The bar ends its line however the loop ends, so an error (bad input met mid-way, a component failing) is
-    # printed on a line of its own.
-    with tqdm(
-        total=_total_rows(config.input), unit=" rows", unit_scale=True, desc="score", disable=not config.progress
-    ) as bar:
+    # printed on a line of its own; the loader's warnings (a repaired line, dates read month-first) go above it.
+    with (
+        tqdm(
+            total=_total_rows(config.input), unit=" rows", unit_scale=True, desc="score", disable=not config.progress
+        ) as bar,
+        logging_redirect_tqdm(),
+    ):
         for i, raw in enumerate(batches):
             frame, dropped, long_rows = scorable(raw)
             read += len(raw)
@@ -109,7 +114,7 @@ def _local(config: ScoreConfig, model: ResolvedModel, staging: Path, scored_at: 
             bar.update(len(raw))
     return ScoreResult(
         read, scored_rows, unusable, too_long, sorted(months), time.perf_counter() - start, model.name,
-        model.version, "local",
+        model.version, "local", notes.repaired_encoding_lines,
     )  # fmt: skip
 
 

@@ -56,6 +56,7 @@ class ScoreResult:
     model_name: str
     model_version: str | None
     engine: str
+    repaired_lines: int = 0  # CSV lines whose bytes were not UTF-8, read as cp1252 and scored (the loader warns)
 
     @property
     def rows_per_s(self) -> float:
@@ -67,7 +68,7 @@ class ScoreResult:
             f"partitions={len(self.months)} model={self.model_name} "
             f"version={self.model_version or 'unregistered'} engine={self.engine} "
             f"dropped: bad_id={self.unusable.bad_id} empty_title={self.unusable.empty_title} "
-            f"bad_date={self.unusable.bad_date} too_long={self.too_long}"
+            f"bad_date={self.unusable.bad_date} too_long={self.too_long} repaired: not_utf8_lines={self.repaired_lines}"
         )
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from sotag.data.loaders import SCORING_COLUMNS, check_parquet, input_format, iter_raw
+from sotag.data.loaders import SCORING_COLUMNS, ReadNotes, check_parquet, input_format, iter_raw
 from sotag.data.validate import UnusableRows
 from sotag.infra.scored import PARTITION
 from sotag.infra.spark import SparkSettings, start_session
@@ -34,7 +35,7 @@ _HAS_TEXT = f"[^{_PY_SPACE}]"
 _EDGE_SPACE = f"^[{_PY_SPACE}]+|[{_PY_SPACE}]+$"
 
 
-def _stage_input(config: ScoreConfig, folder: Path) -> tuple[Path, UnusableRows, int, int]:
+def _stage_input(config: ScoreConfig, folder: Path) -> tuple[Path, UnusableRows, int, int, int]:
     """Stream the input through the one loader and its validation into typed parquet parts Spark can split."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -44,15 +45,20 @@ def _stage_input(config: ScoreConfig, folder: Path) -> tuple[Path, UnusableRows,
     schema = pa.schema(
         [("id", pa.int64()), ("creation_date", pa.timestamp("us")), ("title", pa.string()), ("body", pa.string())]
     )
-    # The bar ends its line however the loop ends: an error met mid-way is printed on a line of its own.
-    with tqdm(unit=" rows", unit_scale=True, desc="read input", disable=not config.progress) as bar:
-        for i, raw in enumerate(iter_raw(config.input, config.batch_rows, SCORING_COLUMNS)):
+    notes = ReadNotes()
+    # The bar ends its line however the loop ends: an error met mid-way is printed on a line of its own; the
+    # loader's warnings go above it.
+    with (
+        tqdm(unit=" rows", unit_scale=True, desc="read input", disable=not config.progress) as bar,
+        logging_redirect_tqdm(),
+    ):
+        for i, raw in enumerate(iter_raw(config.input, config.batch_rows, SCORING_COLUMNS, notes)):
             frame, dropped, long_rows = scorable(raw)
             unusable, too_long, read = unusable + dropped, too_long + long_rows, read + len(raw)
             table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
             pq.write_table(table, folder / f"{i:06d}.parquet")
             bar.update(len(raw))
-    return folder, unusable, too_long, read
+    return folder, unusable, too_long, read, notes.repaired_encoding_lines
 
 
 class _NotEnvManagerAdvice(logging.Filter):
@@ -103,10 +109,10 @@ def score_on_spark(
     else:
         frame = None
     if frame is None:
-        folder, staged_unusable, _, staged_read = _stage_input(config, staging / "_input")
+        folder, staged_unusable, _, staged_read, repaired = _stage_input(config, staging / "input")
         frame = spark.read.parquet(str(folder))
     else:
-        staged_unusable, staged_read = UnusableRows(), None
+        staged_unusable, staged_read, repaired = UnusableRows(), None, 0
     body = F.col("body") if "body" in frame.columns else F.lit("")
     frame = frame.select(
         F.col("id").cast("long").alias("id"),
@@ -162,7 +168,7 @@ def score_on_spark(
     read = staged_read if staged_read is not None else counts["read"]
     return ScoreResult(
         read, scored_rows, unusable, read - scored_rows - unusable.total, [], time.perf_counter() - start,
-        pinned.name, pinned.version, "spark",
+        pinned.name, pinned.version, "spark", repaired,
     )  # fmt: skip
 
 

@@ -20,6 +20,18 @@ def test_time_split_eval_end_and_empty_side(questions):
         time_split(questions, "2030-01-01")
 
 
+def test_a_split_date_outside_the_data_names_the_option_and_a_date_that_works(questions):
+    """An export of recent questions under the default split date: the error says which option to set, and to
+    what; that date splits."""
+    with pytest.raises(DataError, match=r"--split-date 2000-01-01: leaves no training rows") as refused:
+        time_split(questions, "2000-01-01")
+    suggested = str(refused.value).split("e.g. --split-date ")[1].split()[0]
+    split = time_split(questions, suggested)
+    assert 0.1 < len(split.evaluation) / len(questions) < 0.3
+    with pytest.raises(DataError, match=r"--eval-start 2000-01-01: .* e\.g\. --eval-start "):
+        time_split(questions, "2000-01-01", flag="--eval-start")
+
+
 def test_vocabulary_top_n_with_reproducible_ties():
     tags = pd.Series([["b", "a"], ["a"], ["c", "b"], ["d"]])
     assert tag_vocabulary(tags, 2) == ["a", "b"]

@@ -294,6 +294,7 @@ def test_stacksample_with_a_cp1252_line_and_bigquery_exports_score_through_the_c
         assert code == 0, captured.err
         assert "score: rows=2 scored=2 " in captured.out and "Traceback" not in captured.err
         assert "Questions.csv: 1 line(s) not UTF-8, read as cp1252 (lines 3)" in caplog.text
+        assert captured.out.rstrip().splitlines()[-2].endswith(" repaired: not_utf8_lines=1")  # the repair counted
         caplog.clear()
     assert sorted(read_scored(tmp_path / "ss")["id"]) == [11, 12]
 
