@@ -195,7 +195,8 @@ def test_monitoring_page_renders_the_severity_table(apps, browser):
     table = browser.find_element("css selector", "[data-testid='stTable']").text
     for month in ("2017-07", "2017-08", "2017-09"):
         assert month in table
-    assert any(level in table for level in ("ok", "warn", "alert"))
+    # A level per month; the fixture's months are small, so some may be "unjudged" (no family had enough questions).
+    assert any(level in table for level in ("unjudged", "ok", "warn", "alert"))
     assert "Drift statistics over time" in browser.find_element("tag name", "body").text
     assert "Traceback" not in browser.page_source
     browser.save_screenshot(str(SCREENSHOTS / "monitoring.png"))
