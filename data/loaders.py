@@ -269,12 +269,17 @@ def _record_at(path: Path, sep: str, record: int) -> tuple[int, int]:
     return previous + 1, fields
 
 
-def _too_many_fields(path: Path, sep: str, said: str, record: int, header: int) -> DataError:
-    line, fields = _record_at(path, sep, record)
+def _malformed(path: Path, sep: str, said: str, line: int | str, fields: int | str, header: int) -> DataError:
+    """The one wording of a record with more fields than the header, whoever found it (pandas or sotag)."""
     return DataError(
         f"{path}: malformed CSV at line {line}{said}: {fields} fields where the header has {header} (a field "
         f"holding an unquoted {sep!r} must be quoted)"
     )
+
+
+def _too_many_fields(path: Path, sep: str, said: str, record: int, header: int) -> DataError:
+    line, fields = _record_at(path, sep, record)
+    return _malformed(path, sep, said, line, fields, header)
 
 
 def check_header_fits(
@@ -414,10 +419,7 @@ def _iter_csv(
         except pd.errors.ParserError as exc:
             fields = _CSV_FIELDS.search(str(exc))
             if fields:
-                raise DataError(
-                    f"{path}: malformed CSV at line {fields.group(1)}{said}: {fields.group(2)} fields where the "
-                    f"header has {len(header)} (a field holding an unquoted {sep!r} must be quoted)"
-                ) from None
+                raise _malformed(path, sep, said, fields.group(1), fields.group(2), len(header)) from None
             line = _CSV_LINE.search(str(exc))
             where = f"line {line.group(1)}" if line else f"after row {row}"
             raise DataError(f"{path}: malformed CSV at {where}{said}: {str(exc).strip()}") from None
