@@ -50,7 +50,7 @@ PREDICTIONS = sa.Table(
     sa.Column("latency_ms", sa.Float),
     # Added with several workers, shadow and canary (older logs gain them, empty, at the first start):
     sa.Column("prediction_id", sa.String(32), index=True),
-    sa.Column("arm", sa.String(16)),  # "champion" or "canary": which model answered
+    sa.Column("arm", sa.String(16)),  # "champion", "canary" or "pinned" (no alias followed)
     sa.Column("shadow_version", sa.String(50)),  # the model that scored the question off the request path
     sa.Column("shadow_tags", sa.Text),  # JSON list
     sa.Column("shadow_scores", sa.Text),  # JSON list

@@ -56,6 +56,7 @@ from sotag.serving.metrics import DriftCollector, GatewayMetrics, exposition
 from sotag.serving.mlflow_webhook import WebhookRefused, alias_event, verify
 from sotag.serving.model_holder import ModelHolder
 from sotag.serving.schemas import (
+    SHAPES,
     BatchRequest,
     BatchResponse,
     ErrorResponse,
@@ -67,7 +68,7 @@ from sotag.serving.schemas import (
     ReloadResponse,
 )
 from sotag.serving.shadow import Shadow
-from sotag.serving.traffic import CHAMPION_ARM, Traffic
+from sotag.serving.traffic import Traffic
 from sotag.serving.workers import Nudge, RunDir
 from sotag.settings import CHALLENGER
 from sotag.tagger.errors import InputError, SotagError
@@ -243,14 +244,35 @@ def _known_fields(body: type[BaseModel], loc: tuple | list) -> list[str]:
     return sorted(model.model_fields)
 
 
-def _problem(error: dict[str, Any], body: type[BaseModel] | None = None) -> str:
+def _problem(error: dict[str, Any], body: type[BaseModel] | None = None, path: str = "", sent: Any = None) -> str:
+    """The problem of one validation error; `body`: the route's request model, `sent`: the body as sent."""
     kind, message = error.get("type", ""), error.get("msg", "invalid")
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        known = f"; the known fields are {', '.join(_known_fields(body, error['loc']))}" if body else ""
-        return f"is not a known field{known}"
+        return _unknown_field(tuple(error["loc"]), body, path, sent)
     return message[0].lower() + message[1:] if message else "invalid"
+
+
+def _unknown_field(loc: tuple, body: type[BaseModel] | None, path: str, sent: Any) -> str:
+    """An unknown field, named with the fields of the shape its object was recognised as (schemas.Shapes) where
+    the object may take several shapes, else with the object's fields."""
+    shapes = SHAPES.get((path, tuple(part for part in loc[1:-1] if isinstance(part, str))))
+    if shapes is not None:
+        return shapes.unknown_field(_fields_sent(sent, loc))
+    known = f"; the known fields are {', '.join(_known_fields(body, loc))}" if body else ""
+    return f"is not a known field{known}"
+
+
+def _fields_sent(sent: Any, loc: tuple) -> list[str]:
+    """The fields of the object holding the field at `loc` in the body as sent ([] where there is none)."""
+    node = sent
+    for part in loc[1:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+    return [str(name) for name in node] if isinstance(node, dict) else []
 
 
 def _body_detail(error: dict[str, Any], content_type: str) -> dict[str, str] | None:
@@ -346,7 +368,8 @@ def create_app(
         body = BODIES.get(request.url.path)
         content_type = request.headers.get("content-type", "")
         details = [
-            _body_detail(e, content_type) or {"field": _field(e.get("loc", ())), "problem": _problem(e, body)}
+            _body_detail(e, content_type)
+            or {"field": _field(e.get("loc", ())), "problem": _problem(e, body, request.url.path, exc.body)}
             for e in exc.errors()
         ]
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
@@ -388,8 +411,15 @@ def create_app(
             metrics.admin_failures.inc()
             raise ApiError(401, "admin route: a valid bearer token is required (Authorization: Bearer <token>)")
 
-    def model_ref(model: ResolvedModel, arm: str = CHAMPION_ARM) -> dict[str, Any]:
-        return {"name": model.name, "version": model.version, "alias": model.alias, "arm": arm}
+    def model_ref(model: ResolvedModel, arm: str | None = None) -> dict[str, Any]:
+        """The answer's `model` (schemas.ModelRef); `arm` None: the served model's own (champion, or pinned)."""
+        return {
+            "name": model.name,
+            "version": model.version,
+            "alias": model.alias,
+            "arm": arm or traffic.served_arm,
+            "uri": model.source,
+        }
 
     def record(
         model: ResolvedModel, arm: str, route: str, titles, bodies, suggestions, elapsed_ms: float, ids, options

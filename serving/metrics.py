@@ -137,7 +137,7 @@ class GatewayMetrics:
             },
             answers=Counter(
                 "sotag_answers",
-                "Questions answered, by the version that answered and its arm (champion, canary)",
+                "Questions answered, by the version that answered and its arm (champion, canary, pinned)",
                 ["version", "arm"],
                 registry=registry,
             ),

@@ -10,8 +10,9 @@ did not know are ignored, as the original API took them (`serving.original_api.l
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -144,11 +145,81 @@ class BatchRequest(Options):
     )
 
 
+@dataclass(frozen=True)
+class Shape:
+    """One shape a request object may take: what it is called in messages, and its fields."""
+
+    name: str
+    fields: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name} {{{', '.join(self.fields)}}}"
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The shapes a request object may take at one place (a route's body, an item of a batch), and the shapes of
+    another route's body with that route (a batch sent to /predict, a question to /predict/batch).
+
+    An unknown field is named with the fields of the shape the object was recognised as: the one shape owning a
+    field the object has that no other shape here has (`text`: the original vocabulary, `questions`: a batch).
+    When none or several are recognised, every shape is listed, each with its own fields: a list mixing the fields
+    of two shapes would invite a request that neither takes."""
+
+    where: str
+    taken: tuple[Shape, ...]
+    elsewhere: tuple[tuple[Shape, str], ...] = ()
+
+    def unknown_field(self, sent: Collection[str]) -> str:
+        """The problem of an unknown field in an object with fields `sent` (the unknown one included)."""
+        every = [*self.taken, *(shape for shape, _ in self.elsewhere)]
+        recognised = [shape for shape in every if set(sent) & _own_fields(shape, every)]
+        if len(recognised) == 1:
+            shape = recognised[0]
+            if shape in self.taken:
+                return f"is not a known field of {shape.name}; its fields are {', '.join(shape.fields)}"
+            route = dict(self.elsewhere)[shape]
+            return f"is not a known field of {self.where}; {shape} goes to POST {route}"
+        if len(self.taken) == 1:
+            return f"is not a known field; {self.where} is {self.taken[0]}"
+        return f"is not a known field; {self.where} is either {' or '.join(map(str, self.taken))}"
+
+
+def _own_fields(shape: Shape, shapes: Collection[Shape]) -> set[str]:
+    """`shape`'s fields that no other of `shapes` has."""
+    return set(shape.fields).difference(*(other.fields for other in shapes if other is not shape))
+
+
+QUESTION = Shape("a question", (*OURS, "threshold"))
+ORIGINAL_QUESTION = Shape("a question in the original Tagger API's vocabulary", (*ORIGINAL, "threshold"))
+BATCH = Shape("a batch of questions", ("questions", "top_k", "threshold"))
+BATCH_ITEM = Shape("a question", ("title", "body"))
+ORIGINAL_BATCH_ITEM = Shape("a question in the original Tagger API's vocabulary", ("text",))
+# Keyed by route and the path to the object in its body (list indices left out): tests/serving checks that the
+# shapes' fields are the pydantic models' own.
+SHAPES: dict[tuple[str, tuple[str, ...]], Shapes] = {
+    ("/predict", ()): Shapes("the body of /predict", (QUESTION, ORIGINAL_QUESTION), ((BATCH, "/predict/batch"),)),
+    ("/explain", ()): Shapes("the body of /explain", (QUESTION, ORIGINAL_QUESTION)),
+    ("/predict/batch", ()): Shapes(
+        "the body of /predict/batch", (BATCH,), ((QUESTION, "/predict"), (ORIGINAL_QUESTION, "/predict"))
+    ),
+    ("/predict/batch", ("questions",)): Shapes("an item of questions", (BATCH_ITEM, ORIGINAL_BATCH_ITEM)),
+}
+
+
 class ModelRef(BaseModel):
     name: str
-    version: str | None
-    alias: str | None
-    arm: str = Field("champion", description="champion, or canary when @challenger answered (a canary share)")
+    version: str | None = Field(description="the registry version that answered; null for a run or a folder")
+    alias: str | None = Field(description="the registry alias the model was loaded through; null when pinned")
+    arm: Literal["champion", "canary", "pinned"] = Field(
+        description="champion: the alias the gateway follows answered; canary: @challenger answered (a canary "
+        "share); pinned: the gateway serves a model it does not follow through an alias (a version, latest, a "
+        "stage, a run or a folder: see uri)"
+    )
+    uri: str = Field(
+        description="the model URI it was loaded from; for an alias, latest or a stage, version is the one it named "
+        "when loaded"
+    )
 
 
 class Tags(BaseModel):
@@ -173,7 +244,7 @@ class BatchResult(Tags):
 
 class BatchResponse(BaseModel):
     results: list[BatchResult]
-    model: ModelRef = Field(description="the champion")
+    model: ModelRef = Field(description="the model the gateway serves (champion, or pinned)")
 
 
 TAG = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=100)]

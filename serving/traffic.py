@@ -1,5 +1,10 @@
 """Which model answers a question: the champion, or @challenger for the canary share.
 
+The arm says which: `champion` (the alias the gateway follows: `model.alias` names it), `canary` (@challenger, for
+the canary share), or `pinned` when the gateway serves a model it does not follow through an alias (a version
+number, `latest`, a stage, a run, a folder): that model is nobody's champion, and the alias watch, canary and shadow
+are off. The answer, the prediction log's `arm` and `sotag_answers_total{arm}` all take it from here.
+
 A question goes to the canary when a hash of its text falls in the first `canary_percent` of the hash range:
 the same question always gets the same model (a retried or repeated question does not flip between versions), the
 split holds over any set of distinct questions, and it needs no state shared between workers. When no challenger is
@@ -11,11 +16,17 @@ from __future__ import annotations
 
 import hashlib
 
-from sotag.registry.resolve import ResolvedModel
+from sotag.registry.resolve import ResolvedModel, parse_alias_uri
 from sotag.serving.challenger import ChallengerSlot
 from sotag.serving.model_holder import ModelHolder
 
-CHAMPION_ARM, CANARY_ARM = "champion", "canary"
+CHAMPION_ARM, CANARY_ARM, PINNED_ARM = "champion", "canary", "pinned"
+
+
+def served_arm(uri: str) -> str:
+    """The arm of the model the gateway was started on: `champion` when `uri` is a registry alias it follows, else
+    `pinned`."""
+    return CHAMPION_ARM if parse_alias_uri(uri) is not None else PINNED_ARM
 
 
 def canary_point(title: str, body: str) -> float:
@@ -27,6 +38,7 @@ def canary_point(title: str, body: str) -> float:
 class Traffic:
     def __init__(self, champion: ModelHolder, challenger: ChallengerSlot | None, canary_percent: float = 0.0):
         self.champion, self.challenger, self.canary_percent = champion, challenger, canary_percent
+        self.served_arm = served_arm(champion.uri)
 
     def pick(self, title: str, body: str) -> tuple[ResolvedModel, str]:
         """The model that answers this question, and its arm."""
@@ -34,7 +46,7 @@ class Traffic:
             challenger = self.challenger.current
             if challenger is not None and canary_point(title, body) < self.canary_percent:
                 return challenger, CANARY_ARM
-        return self.champion.current, CHAMPION_ARM
+        return self.champion.current, self.served_arm
 
     def other(self, arm: str) -> ResolvedModel | None:
         """The model that did not answer (the shadow's): the champion for a canary answer, else @challenger."""

@@ -4,8 +4,8 @@ Input: a DataFrame with `title` (string) and optionally `body` (string, HTML or 
 Params: `top_k` (1-50) and `threshold` (0-1), checked by `tagger.params` (the gateway's rules too).
 Output: one record per question, `{"tags": [...], "scores": [...]}`, best first: JSON as it is, so the scoring server
 serialises it without a DataFrame round trip (a third of its per-request time).
-Bad input raises MlflowException(INVALID_PARAMETER_VALUE), which the scoring server
-answers with HTTP 400 and the message, never a 500.
+Bad input raises MlflowException(INVALID_PARAMETER_VALUE); sotag's scoring server (serving/scoring_app.py) answers
+it, like every other bad input to /invocations, with HTTP 400 BAD_REQUEST and a message naming the field, never a 500.
 """
 
 from __future__ import annotations

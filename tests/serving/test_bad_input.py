@@ -48,6 +48,7 @@ def records(*rows: dict, **params: object) -> dict:
 # (name, JSON payload or raw bytes, expected status, a word the message must contain)
 INVOCATIONS_CASES = [
     ("missing title column", records({"body": "x"}), 400, "title"),
+    ("unknown column", records({"title": "a", "bdy": "x"}), 400, "bdy"),
     ("null title", records({"title": None, "body": "x"}), 400, "title"),
     ("empty title", records({"title": "", "body": "x"}), 400, "title"),
     ("blank title", records({"title": "   ", "body": "x"}), 400, "title"),
@@ -140,7 +141,54 @@ def _check(response: requests.Response, status: int, word: str) -> None:
     ("name", "payload", "status", "word"), INVOCATIONS_CASES, ids=[c[0] for c in INVOCATIONS_CASES]
 )
 def test_invocations_rejects(servers, name, payload, status, word):
-    _check(_post(f"{servers['invocations']}/invocations", payload), status, word)
+    response = _post(f"{servers['invocations']}/invocations", payload)
+    _check(response, status, word)
+    # One error_code for every bad input (MLflow's for the input it cannot read), never the vague "Invalid input."
+    assert response.json()["error_code"] == "BAD_REQUEST", response.text[:300]
+    assert not response.json()["message"].startswith("Invalid input"), response.text[:300]
+
+
+# Field case: threshold 1.5 answered INVALID_PARAMETER_VALUE, threshold "high" BAD_REQUEST "Invalid input. threshold:
+# ...", a misspelled column 200 (MLflow dropped it), a missing one its schema error with the request's data.
+INVOCATIONS_MESSAGES = [
+    (
+        "threshold out of range",
+        records(OK, threshold=1.5),
+        "params.threshold: must be between 0 and 1 (this model scores probabilities), got 1.5",
+    ),
+    ("threshold not a number", records(OK, threshold="high"), "params.threshold: must be a number, got 'high'"),
+    ("top_k 0", records(OK, top_k=0), "params.top_k: must be between 1 and 50, got 0"),
+    (
+        "unknown param",
+        records(OK, treshold=0.9),
+        "params.treshold: 'treshold' is not a known param; the known params are top_k, threshold",
+    ),
+    ("missing title column", records({"body": "x"}), "title: column is missing (got columns: body)"),
+    (
+        "unknown column",
+        records({**OK, "bdy": "x"}),
+        "bdy: is not a known column; the columns are title, body (optional)",
+    ),
+    (
+        "unknown column, inputs",
+        {"inputs": {"title": ["a"], "tags": [["x"]]}},
+        "tags: is not a known column; the columns are title, body (optional)",
+    ),
+    ("null title", records({"title": None}), "title[0]: is null; a non-empty string is required"),
+    (
+        "not JSON",
+        b'{"dataframe_records": [{"title": "a secret"',
+        "body: is not valid JSON (Expecting ',' delimiter at line 1 column 44)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "payload", "message"), INVOCATIONS_MESSAGES, ids=[c[0] for c in INVOCATIONS_MESSAGES])
+def test_every_bad_input_to_invocations_is_bad_request_naming_the_field(servers, name, payload, message):
+    response = _post(f"{servers['invocations']}/invocations", payload)
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error_code"] == "BAD_REQUEST", response.text[:300]
+    assert response.json()["message"] == message
 
 
 @pytest.mark.parametrize(("name", "payload", "status", "word"), GATEWAY_CASES, ids=[c[0] for c in GATEWAY_CASES])
@@ -234,6 +282,8 @@ def test_invocations_rejects_malformed_bodies_without_leaking_the_server(servers
     else:
         response = _post(url, payload)
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code == 400:
+        assert response.json()["error_code"] == "BAD_REQUEST", response.text[:300]
     for leak in (*SERVER_PATHS, os.path.dirname(sys.executable)):
         assert leak not in response.text, f"{leak!r} in {response.text[:400]!r}"
     # MLflow answers a content-type it does not take (415) in plain text; sotag serve in its JSON error shape.
@@ -302,13 +352,13 @@ def test_an_unknown_param_is_a_400_naming_it_and_the_known_ones(servers, name, p
     assert response.status_code == 400, response.text[:300]
     message = response.json()["message"]
     assert unknown in message and "top_k" in message and "threshold" in message, message
-    # The gateway refuses it too, naming it (and the fields it knows; `topk` it knows, in the original vocabulary).
+    # The gateway refuses it too, naming it and the fields of a question (`topk` it knows, in the original
+    # vocabulary, which a question with a title cannot use).
     gateway = _post(f"{servers['gateway']}/predict", {**OK, **params})
     assert gateway.status_code == 400, gateway.text[:300]
     error = gateway.json()["error"]
-    assert unknown.strip("'") in error and ("topk" in params or "known fields are body, text, threshold" in error), (
-        error
-    )
+    fields = "is not a known field of a question; its fields are title, body, top_k, threshold"
+    assert unknown.strip("'") in error and ("topk" in params or fields in error), error
 
 
 def test_the_correctly_spelled_threshold_still_applies(servers):

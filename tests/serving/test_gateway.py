@@ -47,7 +47,13 @@ def test_predict_returns_ranked_tags_and_the_model(gateway, store):
     assert body["tags"][0] == "python"
     assert len(body["tags"]) == 3 == len(body["scores"])
     assert body["scores"] == sorted(body["scores"], reverse=True)
-    assert body["model"] == {"name": MODEL_NAME, "version": "1", "alias": "champion", "arm": "champion"}
+    assert body["model"] == {
+        "name": MODEL_NAME,
+        "version": "1",
+        "alias": "champion",
+        "arm": "champion",
+        "uri": f"models:/{MODEL_NAME}@champion",
+    }
     assert len(body["prediction_id"]) == 32
     assert response.headers["X-Sotag-Model-Version"] == "1"
 
@@ -428,6 +434,103 @@ def test_the_original_vocabulary_ignores_fields_it_did_not_know_as_the_original_
     ours = next(branch for branch in schema["oneOf"] if "title" in branch["required"])
     assert ours["additionalProperties"] is False and "additionalProperties" not in schema
     assert set(ours["properties"]) == {"title", "body", "top_k", "threshold"}
+
+
+OF_A_QUESTION = "is not a known field of a question; its fields are title, body, top_k, threshold"
+EITHER = (
+    "is not a known field; the body of /predict is either a question {title, body, top_k, threshold} or a question in "
+    "the original Tagger API's vocabulary {text, topk, threshold}"
+)
+
+
+@pytest.mark.parametrize(
+    ("route", "request_body", "field", "problem"),
+    [
+        # recognised as sotag's question (title): only its fields, not the original vocabulary's text and topk
+        ("/predict", {"title": "a", "tittle": "b"}, "tittle", OF_A_QUESTION),
+        ("/explain", {"title": "a", "lang": "fr"}, "lang", OF_A_QUESTION),
+        # recognised as the original vocabulary (topk; with text, unknown fields are ignored as the original did)
+        (
+            "/predict",
+            {"topk": 3, "txt": "a"},
+            "txt",
+            "is not a known field of a question in the original Tagger API's vocabulary; its fields are text, topk, "
+            "threshold",
+        ),
+        # a batch sent to /predict, one question sent to /predict/batch: the route that takes it
+        (
+            "/predict",
+            {"questions": [QUESTION]},
+            "questions",
+            "is not a known field of the body of /predict; a batch of questions {questions, top_k, threshold} goes "
+            "to POST /predict/batch",
+        ),
+        (
+            "/predict/batch",
+            {"title": "a"},
+            "title",
+            "is not a known field of the body of /predict/batch; a question {title, body, top_k, threshold} goes to "
+            "POST /predict",
+        ),
+        # no shape recognised, or two: each shape with its own fields
+        ("/predict", {"question": "a"}, "question", EITHER),
+        ("/predict", {"title": "a", "topk": 3, "x": 1}, "x", EITHER),
+        (
+            "/predict/batch",
+            {"questions": [QUESTION], "top": 3},
+            "top",
+            "is not a known field of a batch of questions; its fields are questions, top_k, threshold",
+        ),
+        (
+            "/predict/batch",
+            {"questions": [QUESTION, {"title": "a", "tags": ["x"]}]},
+            "questions.1.tags",
+            "is not a known field of a question; its fields are title, body",
+        ),
+        (
+            "/predict/batch",
+            {"questions": [{"text": "a", "topk": 3}]},
+            "questions.0.topk",
+            "is not a known field of a question in the original Tagger API's vocabulary; its fields are text",
+        ),
+        (
+            "/predict/batch",
+            {"questions": [{"q": "a"}]},
+            "questions.0.q",
+            "is not a known field; an item of questions is either a question {title, body} or a question in the "
+            "original Tagger API's vocabulary {text}",
+        ),
+    ],
+)
+def test_an_unknown_field_is_named_with_the_fields_of_the_shape_sent(gateway, route, request_body, field, problem):
+    """Field case: `{"title": ..., "tittle": ...}` was answered "the known fields are body, text, threshold, title,
+    top_k, topk", the fields of two request shapes mixed into one list that neither takes."""
+    client, _ = gateway
+    response = client.post(route, json=request_body)
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert {"field": field, "problem": problem} in answer["details"], answer
+    assert f"{field}: {problem}" in answer["error"] and answer["error"].startswith("invalid request: ")
+
+
+def test_the_request_shapes_have_the_fields_of_the_request_models():
+    """The shapes unknown fields are named with (schemas.SHAPES) are the pydantic models' fields, no more, no less."""
+    from sotag.serving.schemas import (
+        BATCH,
+        BATCH_ITEM,
+        ORIGINAL_BATCH_ITEM,
+        ORIGINAL_QUESTION,
+        QUESTION,
+        SHAPES,
+        BatchRequest,
+        PredictRequest,
+        QuestionFields,
+    )
+
+    assert set(QUESTION.fields) | set(ORIGINAL_QUESTION.fields) == set(PredictRequest.model_fields)
+    assert set(BATCH.fields) == set(BatchRequest.model_fields)
+    assert set(BATCH_ITEM.fields) | set(ORIGINAL_BATCH_ITEM.fields) == set(QuestionFields.model_fields)
+    assert {route for route, _ in SHAPES} == {"/predict", "/explain", "/predict/batch"}
 
 
 @pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate", "raw-deflate", "gzip, identity"])

@@ -14,9 +14,11 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from sotag.cli import main as sotag_main
+from sotag.infra.prediction_log import read_predictions
 from sotag.infra.tracking import MODEL_NAME
 from sotag.serving.app import create_app
 from tests.serving.conftest import throwaway_store
+from tests.support.prometheus import metric_value
 from tests.support.settings import gateway_config
 
 
@@ -69,16 +71,30 @@ def test_sotag_score_takes_every_model_uri_and_records_the_version_it_pinned(reg
 
 @pytest.mark.parametrize("form", FORMS)
 def test_the_gateway_starts_on_every_model_uri_and_reports_the_pinned_version(registry, form, tmp_path):
+    """Field case: started on `models:/stackoverflow-tagger/latest` the gateway labelled its answers `alias: null,
+    arm: champion`. Only the alias it follows is the champion arm; any other URI is `pinned`, the same in the
+    answer, /health, the batch answer, the prediction log and `sotag_answers_total{arm}`."""
     _, versions = registry
     uri, version = dict(zip(FORMS, _forms(versions), strict=True))[form]
-    config = gateway_config(model_uri=uri, prediction_log_url=f"sqlite:///{tmp_path / 'p.db'}")
+    alias, arm = ("champion", "champion") if form == "@champion" else (None, "pinned")
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    config = gateway_config(model_uri=uri, prediction_log_url=url, reload_poll_s=0)
+    question = {"title": "pandas dataframe merge", "top_k": 1, "threshold": 0.0}
     with TestClient(create_app(config)) as client:
         health = client.get("/health").json()
         assert health["status"] == "ok"
         if version is not None:
             assert health["model"]["version"] == version
-        answer = client.post("/predict", json={"title": "pandas dataframe merge", "top_k": 1, "threshold": 0.0})
+        answer = client.post("/predict", json=question)
         assert answer.status_code == 200 and answer.json()["tags"] == ["python"]
+        batch = client.post("/predict/batch", json={"questions": [{"title": question["title"]}]}).json()
+        metrics = client.get("/metrics").text
+    served = {"version": version, "alias": alias, "arm": arm, "uri": uri}
+    for model in (answer.json()["model"], health["model"], batch["model"], batch["results"][0]["model"]):
+        assert {key: model[key] for key in served} == served, model
+        assert model["name"] == (MODEL_NAME if form not in ("runs", "folder") else "model")
+    assert metric_value(metrics, "sotag_answers_total", version=version or "local", arm=arm) == 2
+    assert list(read_predictions(url)["arm"]) == [arm, arm]
 
 
 @pytest.mark.parametrize(

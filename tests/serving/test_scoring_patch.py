@@ -24,8 +24,8 @@ def test_mlflow_scoring_server_still_lets_deep_json_raise_recursion_error():
 def test_mlflow_scoring_server_still_drops_unknown_params():
     """Upstream drops a param the signature does not declare (a log line only) and refuses 3.0 for a `long`;
     `check_params` refuses the first naming it and takes the second, as the gateway does."""
+    from mlflow.exceptions import MlflowException
     from mlflow.models.utils import _enforce_params_schema
-    from mlflow.pyfunc.scoring_server import MlflowInvalidInputException
 
     from sotag.serving.scoring_app import UPSTREAM_SPLIT, _split_checking_params
     from sotag.tagger.pyfunc import signature
@@ -36,8 +36,9 @@ def test_mlflow_scoring_server_still_drops_unknown_params():
         _enforce_params_schema({"top_k": 3.0}, schema)
     body = json.dumps({"dataframe_records": [{"title": "a"}], "params": {"top_k": 5, "treshold": 0.9}})
     assert UPSTREAM_SPLIT(body)[1] == {"top_k": 5, "treshold": 0.9}
-    with pytest.raises(MlflowInvalidInputException, match=r"treshold.*known params are top_k, threshold"):
+    with pytest.raises(MlflowException, match=r"^params.treshold: .*known params are top_k, threshold") as refused:
         _split_checking_params(body)
+    assert refused.value.error_code == "BAD_REQUEST"
     body = json.dumps({"dataframe_records": [{"title": "a"}], "params": {"top_k": 3.0}})
     assert _split_checking_params(body)[1] == {"top_k": 3} and isinstance(_split_checking_params(body)[1]["top_k"], int)
 
@@ -63,8 +64,39 @@ def test_mlflow_scoring_server_still_echoes_the_request_in_predict_errors():
     assert "Failed to predict data" in upstream.value.message and "a secret title" in upstream.value.message
     with pytest.raises(MlflowException) as ours:
         _invocations_without_echo(body, "application/json", Refusing(), None)
-    assert ours.value.message == "threshold: must be between 0 and 1, got 1.5"
-    assert ours.value.error_code == "INVALID_PARAMETER_VALUE"
+    # The model names the param bare and with its own error_code: answered as every bad input is.
+    assert ours.value.message == "params.threshold: must be between 0 and 1, got 1.5"
+    assert ours.value.error_code == "BAD_REQUEST"
+
+
+def test_mlflow_scoring_server_still_drops_unknown_columns():
+    """Upstream's schema enforcement drops a column the signature does not declare (a log line only), so a
+    misspelled `bdy` is answered 200 without the body; `ColumnsChecked` refuses it before the model runs."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from mlflow.models.utils import _enforce_schema
+
+    from sotag.serving.scoring_app import ColumnsChecked, column_problem
+    from sotag.tagger.pyfunc import signature
+
+    schema = signature(5, 0.2).inputs
+    frame = pd.DataFrame({"title": ["a"], "bdy": ["x"]})
+    assert list(_enforce_schema(frame, schema).columns) == ["title"]
+    assert column_problem(frame, schema) == "bdy: is not a known column; the columns are title, body (optional)"
+    assert column_problem({"body": ["x"]}, schema) == "title: column is missing (got columns: body)"
+    assert column_problem(pd.DataFrame({"title": ["a"], "body": ["x"]}), schema) is None
+    assert column_problem(frame, None) is None and column_problem([["a"]], schema) is None
+
+    class Model:
+        metadata = None
+
+        def predict(self, data, params=None):
+            return ["scored", params]
+
+    with pytest.raises(MlflowException, match=r"^bdy: is not a known column") as refused:
+        ColumnsChecked(Model(), schema).predict(frame)
+    assert refused.value.error_code == "BAD_REQUEST"
+    assert ColumnsChecked(Model(), schema).predict(frame[["title"]], params={"top_k": 3}) == ["scored", {"top_k": 3}]
 
 
 def _guarded():
@@ -124,7 +156,7 @@ def test_every_refusal_before_mlflow_has_the_error_code_of_its_status():
     assert coded.status_code == 415 and coded.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE", coded.json()
     assert "br" in coded.json()["message"]
     bad = client.post("/invocations", content=b'{"inputs": "\xff"}', headers={"content-type": "application/json"})
-    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE", bad.json()
+    assert bad.status_code == 400 and bad.json()["error_code"] == "BAD_REQUEST", bad.json()
     assert bad.json()["message"].startswith("body is not valid UTF-8 (invalid start byte at byte 12)")
     # MLflow's own codes where it has one for the status; 415 has none in databricks_pb2.
     assert ERROR_CODE_TO_HTTP_STATUS[ERROR_CODES[400]] == 400
