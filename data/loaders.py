@@ -7,8 +7,8 @@ Kaggle "60k Stack Overflow Questions" CSV, Kaggle's StackSample (`Questions.csv`
 either file's folder or `Questions.csv`), a BigQuery `posts_questions` CSV export, and a Stack Exchange
 `Posts.xml` dump (streamed). CSV columns are matched whatever their case and word separators
 (`CreationDate`, `creation_date`, `creation-date`), fields whatever their separator (`,` `;` tab `|`, found from
-the header), dates in ISO, epoch or the file's own day/month order (sotag.data.dates). Text fields come out with
-"\n" line endings.
+the header), dates in ISO, epoch or the file's own day/month order (sotag.data.dates; parquet dates stored as text
+too). Text fields come out with "\n" line endings.
 
 Undecodable bytes: a CSV line that is not UTF-8 is read as cp1252 (latin-1 for the five bytes cp1252
 leaves undefined), which is what such bytes are in practice (Kaggle's StackSample is latin-1, Excel
@@ -138,11 +138,28 @@ def check_parquet(path: Path, required: tuple[str, ...] = TRAINING_COLUMNS) -> l
     return parts
 
 
+def in_file_order(frame: pd.DataFrame, order: DateOrder, where: str) -> pd.DataFrame:
+    """`creation_date` text written `a/b/yyyy` rewritten in the file's own day/month order (sotag.data.dates:
+    settled by the first value that says it, ambiguous files read month-first with a warning, both orders refused);
+    typed dates (timestamps, epoch numbers) are left as they are."""
+    if "creation_date" not in frame.columns:
+        return frame
+    values = frame["creation_date"]
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return frame
+    text = values.where(values.map(lambda v: isinstance(v, str)))  # a stray non-string value: not a slash date
+    order.settle(text.astype("object"), where)
+    frame["creation_date"] = values.where(text.isna(), order.to_iso(text.astype("object")))
+    return frame
+
+
 def _iter_parquet(
     path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
 ) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
 
+    # One order per file, as a CSV's (iter_raw reads a folder file by file): no batch reads its months differently.
+    order = DateOrder()
     for part in parquet_parts(path):
         handle = _open_part(part, required)
         names = handle.schema_arrow.names
@@ -154,7 +171,7 @@ def _iter_parquet(
                 frame = batch.to_pandas()
                 if "source" not in frame.columns:
                     frame["source"] = part.name
-                yield normalize_text_columns(frame)
+                yield normalize_text_columns(in_file_order(frame, order, str(part)))
                 row += len(frame)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{part}: unreadable after row {row} ({exc})") from None
@@ -405,10 +422,7 @@ def _iter_csv(
                         f"{path}: missing column(s) {', '.join(_CANONICAL_NAMES[c] for c in missing)}{hint} "
                         f"(found: {', '.join(map(str, frame.columns))}{said})"
                     )
-                frame = frame[list(names)].rename(columns=names)
-                if "creation_date" in frame.columns:
-                    order.settle(frame["creation_date"], str(path))
-                    frame["creation_date"] = order.to_iso(frame["creation_date"])
+                frame = in_file_order(frame[list(names)].rename(columns=names), order, str(path))
                 if tag_file is not None:
                     ids = pd.to_numeric(frame["id"], errors="coerce")
                     frame["tags"] = [tags_by_id.get(int(i), []) if i == i else [] for i in ids.tolist()]
@@ -457,13 +471,19 @@ def iter_posts_xml(path: Path) -> Iterator[dict[str, str]]:
 def _iter_posts_xml(
     path: Path, batch_rows: int | None, required: tuple[str, ...], notes: ReadNotes | None = None
 ) -> Iterator[pd.DataFrame]:
-    rows = iter_posts_xml(path)
-    if batch_rows is None:
-        rows = tqdm(rows, desc=f"reading {path.name}", unit=" questions", mininterval=1)
-    while chunk := list(islice(rows, batch_rows or 1 << 62)):
-        frame = pd.DataFrame(chunk, columns=["id", "creation_date", "title", "body", "tags"])
-        frame["source"] = path.name
-        yield normalize_text_columns(frame)
+    # A context manager: the bar ends its line however reading ends (a malformed element, a consumer that stops),
+    # so an error prints on a line of its own. Batched reads (sotag score) draw their own bar.
+    with tqdm(
+        iter_posts_xml(path),
+        desc=f"reading {path.name}",
+        unit=" questions",
+        mininterval=1,
+        disable=batch_rows is not None,
+    ) as rows:
+        while chunk := list(islice(rows, batch_rows or 1 << 62)):
+            frame = pd.DataFrame(chunk, columns=["id", "creation_date", "title", "body", "tags"])
+            frame["source"] = path.name
+            yield normalize_text_columns(frame)
 
 
 _READERS = {

@@ -145,9 +145,12 @@ def model_scores(tagger: Tagger, frame: pd.DataFrame, batch: int = 2048, label: 
     times the raw score's difference (tagger.calibration), which float32 rounds away, reordering tied tags."""
     out = np.zeros((len(frame), len(tagger.vocabulary)), dtype=np.float64)
     titles, bodies = frame["title"].tolist(), frame["body"].tolist()
-    for start in tqdm(range(0, len(frame), batch), desc=f"scoring {label}", leave=False, mininterval=1, disable=None):
-        stop = start + batch
-        out[start:stop] = tagger.scores(titles[start:stop], bodies[start:stop])
+    starts = range(0, len(frame), batch)
+    # A context manager: the bar is closed (its line cleared) however the loop ends, so an error prints on a clean line.
+    with tqdm(starts, desc=f"scoring {label}", leave=False, mininterval=1, disable=None) as bar:
+        for start in bar:
+            stop = start + batch
+            out[start:stop] = tagger.scores(titles[start:stop], bodies[start:stop])
     return out
 
 

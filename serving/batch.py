@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,15 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from sotag.data.loaders import SCORING_COLUMNS, ReadNotes, input_format, iter_raw, parquet_parts
+from sotag.data.loaders import (
+    SCORING_COLUMNS,
+    ReadNotes,
+    input_file,
+    input_format,
+    iter_raw,
+    parquet_parts,
+    question_files,
+)
 from sotag.data.validate import UnusableRows
 from sotag.infra import scored
 from sotag.infra.spark import SparkSettings, spark_available
@@ -32,27 +41,68 @@ from sotag.tagger.errors import DataError, SotagError
 
 # A CSV or XML question takes about this many bytes on disk (SEDE exports of the shared data: 1.3-1.7 KB).
 BYTES_PER_QUESTION = 1500
+# Under this many estimated rows a text input's size says too little to name a number (the bytes per question vary
+# several-fold with the bodies): the message gives the size and says "fewer than" this instead.
+FEW_ROWS = 1000
 
 
-def estimated_rows(path: Path) -> int:
-    """The input's rows: exact for parquet (its footers), estimated from the size for the text formats."""
-    if input_format(path) == ".parquet":
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_parts(path))
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return sum(p.stat().st_size for p in files) // BYTES_PER_QUESTION
+@dataclass(frozen=True)
+class RowCount:
+    """The input's rows as `default_engine` weighs them: exact from parquet footers, estimated from the size of the
+    text files (CSV, Posts.xml, a question store)."""
+
+    parquet_rows: int = 0
+    text_bytes: int = 0
+
+    @property
+    def rows(self) -> int:
+        """The exact count, plus the text files' estimate."""
+        return self.parquet_rows + self.text_bytes // BYTES_PER_QUESTION
+
+    def __str__(self) -> str:
+        if not self.text_bytes:
+            return f"{self.parquet_rows:,} row{'' if self.parquet_rows == 1 else 's'}"
+        size = f"{file_size(self.text_bytes)} of text"
+        if self.parquet_rows:
+            size = f"{self.parquet_rows:,} parquet rows and {size}"
+        rows = f"fewer than {FEW_ROWS:,}" if self.rows < FEW_ROWS else f"about {self.rows:,}"
+        return f"{size}, {rows} rows"
+
+
+def file_size(n: int) -> str:
+    """Bytes as people read them: 312 bytes, 4.2 KB, 1.3 MB, 2.0 GB (powers of 1000)."""
+    if n < 1000:
+        return f"{n:,} byte{'' if n == 1 else 's'}"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1000
+        if n < 1000 or unit == "GB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def estimated_rows(path: Path) -> RowCount:
+    """The input's rows: exact for parquet (its footers), estimated from the size for the text formats (a folder:
+    each question file by its own kind)."""
+    rows = text_bytes = 0
+    for file in question_files(path):
+        if input_format(file) == ".parquet":
+            rows += sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_parts(file))
+        else:
+            text_bytes += input_file(file).stat().st_size
+    return RowCount(rows, text_bytes)
 
 
 def default_engine(path: Path, min_rows: int, java_home: Path | None = None) -> tuple[str, str]:
     """The engine `sotag score` uses when not told, and why: Spark from `min_rows` rows on, where it can start
     (pyspark and Java present); in-process below, where Spark's start-up costs more than its speed wins back
     (measured on 2 cores: 0.14x the in-process rate on 10.7k questions, 1.21x on 1M; crossing near 700k)."""
-    rows = estimated_rows(path)
+    count = estimated_rows(path)
     missing = spark_available(java_home)
-    if rows < min_rows:
-        return "local", f"about {rows} rows, under score.spark_min_rows={min_rows}; --engine spark to use Spark"
+    if count.rows < min_rows:
+        return "local", f"{count}, under score.spark_min_rows={min_rows}; --engine spark to use Spark"
     if missing:
-        return "local", f"about {rows} rows, but Spark cannot start here: {missing}"
-    return "spark", f"about {rows} rows, at least score.spark_min_rows={min_rows}"
+        return "local", f"{count}, but Spark cannot start here: {missing}"
+    return "spark", f"{count}, at least score.spark_min_rows={min_rows}"
 
 
 def output_frame(

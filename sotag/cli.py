@@ -11,7 +11,6 @@ end the command's open MLflow runs KILLED and exit 143 / 130 (`sotag.interrupts`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -153,38 +152,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         _note_launched_run(args.command, settings, code)
         return code
     except KeyboardInterrupt as exc:  # Ctrl-C, or an `interrupts.Interrupted` for SIGTERM / SIGINT
-        end_progress_lines()
         return _interrupted(args.command, exc, settings)
     except ComponentFault as exc:
-        end_progress_lines()
         print(f"sotag {args.command}: failed: {exc}", file=sys.stderr)
         return 1
     except SotagError as exc:
-        end_progress_lines()
         code = getattr(exc, "exit_code", 2)  # 3: a decision not to act (a broken champion kept), not bad input
         print(f"sotag {args.command}: {'error' if code == 2 else 'kept'}: {exc}", file=sys.stderr)
         return code
     except Exception as exc:
-        end_progress_lines()
         fault = component_fault(exc)
         if fault is None or (settings is not None and settings.debug):
             raise
         print(f"sotag {args.command}: failed: {fault}", file=sys.stderr)
         return 1
-
-
-def end_progress_lines() -> None:
-    """Close the progress bars an error left open, so the message printed next starts on a line of its own.
-
-    A tqdm bar redraws its line with a carriage return and no newline; one the failing code never closed (a loop
-    over `tqdm(iterable)` that raised: the traceback keeps the iterator alive) would have the error glued to its
-    end. Closing it writes its last state and ends the line (a `leave=False` bar is cleared instead)."""
-    from tqdm import tqdm
-
-    for bar in list(getattr(tqdm, "_instances", ())):
-        with contextlib.suppress(Exception):  # a bar whose stream is gone: nothing to end
-            bar.close()
-    sys.stderr.flush()
 
 
 def own_experiment(command: str, settings: Settings) -> str:

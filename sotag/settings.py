@@ -104,6 +104,9 @@ class TrainSection(Section):
     # retrain: the fewest questions neither the challenger nor the champion trained on that it judges on; fewer:
     # the champion is kept without a verdict (exit 3), the reason said
     retrain_min_questions: int = Field(200, ge=1)
+    # train: an evaluation window of fewer questions is too small for its figures to judge the model; the run warns
+    # (and tags itself sotag.small_data), never refuses
+    min_eval_questions: int = Field(200, ge=1)
     compare_kinds: str | None = None  # compare: comma-separated kinds (None: every trainable kind)
     plt: PltOptions = PltOptions()
     ensemble: EnsembleOptions = EnsembleOptions()

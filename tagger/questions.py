@@ -27,9 +27,11 @@ def question_texts(
     `version` is the preprocessing version whose cleaning rules apply (a model's own, tagger.text).
     """
     pairs = zip(titles, bodies, strict=True)
-    if progress:
-        pairs = tqdm(pairs, total=len(titles), desc="cleaning", mininterval=1, leave=False, disable=None)
-    return [clean_question(t, b, keep_code=keep_code, title_repeat=title_repeat, version=version) for t, b in pairs]
+    if not progress:
+        return [clean_question(t, b, keep_code=keep_code, title_repeat=title_repeat, version=version) for t, b in pairs]
+    # A context manager: the bar is closed (its line cleared) however the loop ends, so an error prints on a clean line.
+    with tqdm(pairs, total=len(titles), desc="cleaning", mininterval=1, leave=False, disable=None) as bar:
+        return [clean_question(t, b, keep_code=keep_code, title_repeat=title_repeat, version=version) for t, b in bar]
 
 
 def texts_and_title_prefixes(

@@ -51,6 +51,9 @@ class TrainConfig:
     register: bool = True
     run_name: str | None = None
     cache_dir: Path = Path(".cache")  # from_settings: the settings' cache (<home>/.cache)
+    # Fewer evaluation questions than this: the run warns that its figures are too few to judge the model (not a
+    # model knob, not a param). from_settings: train.min_eval_questions.
+    min_eval_questions: int = 200
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", as_data_paths(self.data))
@@ -86,6 +89,7 @@ class TrainConfig:
             experiment=t.experiment,
             model_name=settings.tracking.model_name,
             cache_dir=settings.cache,
+            min_eval_questions=t.min_eval_questions,
         )
         values.update(overrides)
         return cls(**values)
@@ -98,7 +102,7 @@ class TrainConfig:
         """Flat string params for MLflow (the data path is logged as a dataset input instead)."""
         out = {}
         for key, value in asdict(self).items():
-            if key in {"data", "cache_dir", "register", "run_name"}:
+            if key in {"data", "cache_dir", "register", "run_name", "min_eval_questions"}:
                 continue
             out[key] = ",".join(value) if isinstance(value, tuple) else str(value)
         return out

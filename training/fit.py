@@ -7,6 +7,7 @@ wraps the fitted model with its vocabulary and config.json's settings.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,28 @@ def prepare(config: TrainConfig, frame: pd.DataFrame | None = None, report: Vali
     split = time_split(frame, config.split_date, config.eval_end)
     vocabulary = kind_class(config.vectorizer).vocabulary(split.train["tags"], config)
     return Prepared(frame=frame, report=report, split=split, vocabulary=vocabulary)
+
+
+def small_data_warnings(config: TrainConfig, prepared: Prepared) -> list[str]:
+    """What makes a run's model or figures meaningless, one sentence each (none: nothing to say): tags learned from
+    fewer than `min_tag_questions` training questions, an evaluation window of fewer than `min_eval_questions`.
+    The run goes on (a first try on a small export is legitimate); it says so."""
+    split, vocabulary = prepared.split, prepared.vocabulary
+    counts = Counter(tag for tags in split.train["tags"] for tag in set(tags))
+    thin = [tag for tag in vocabulary if counts[tag] < config.min_tag_questions]
+    out = []
+    if thin:
+        out.append(
+            f"the training window holds {len(split.train)} questions and {len(thin)} of the model's "
+            f"{len(vocabulary)} tags are on fewer than {config.min_tag_questions} of them "
+            "(--min-tag-questions): too few examples to learn those tags"
+        )
+    if len(split.evaluation) < config.min_eval_questions:
+        out.append(
+            f"the evaluation window holds {len(split.evaluation)} questions, fewer than "
+            f"{config.min_eval_questions} (train.min_eval_questions): too few for its figures to judge the model"
+        )
+    return out
 
 
 @dataclass(frozen=True)

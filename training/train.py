@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -15,7 +16,12 @@ from sotag.registry.publish import git_commit, sotag_version
 from sotag.tagger.metrics import quality_line
 from sotag.training import mlflow_log
 from sotag.training.config import TrainConfig
-from sotag.training.fit import FitResult, Prepared, fit_and_evaluate, prepare
+from sotag.training.fit import FitResult, Prepared, fit_and_evaluate, prepare, small_data_warnings
+
+log = logging.getLogger(__name__)
+
+# The run's tag holding the small-data warnings, when there are any.
+SMALL_DATA_TAG = "sotag.small_data"
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ def log_training_run(config: TrainConfig, prepared: Prepared, runs: FluentRuns, 
             mlflow.log_dict(prepared.report.as_dict(), "data/validation_report.json")
         split = prepared.split
         mlflow.log_params({"n_train": len(split.train), "n_eval": len(split.evaluation)})
+        warn_small_data(config, prepared)
 
         result = fit_and_evaluate(config, prepared)
         mlflow_log.log_evaluation(result)
@@ -51,6 +58,16 @@ def log_training_run(config: TrainConfig, prepared: Prepared, runs: FluentRuns, 
         seconds = time.perf_counter() - start
         mlflow.log_metrics({"train_wall_s": seconds, **result.timings})
     return TrainOutcome(run.info.run_id, logged.model_uri, logged.version, result, seconds)
+
+
+def warn_small_data(config: TrainConfig, prepared: Prepared) -> None:
+    """Say (a logged warning, and the run's `sotag.small_data` tag) when the windows are too small to mean anything;
+    the run is not refused."""
+    warnings = small_data_warnings(config, prepared)
+    for warning in warnings:
+        log.warning("small data: %s", warning)
+    if warnings:
+        mlflow.set_tag(SMALL_DATA_TAG, "; ".join(warnings))
 
 
 def train(

@@ -99,3 +99,34 @@ def test_parse_dates_keeps_iso_and_datetimes():
     assert parsed.iloc[0] == pd.Timestamp("2018-04-20 10:00", tz="UTC") and pd.isna(parsed.iloc[2])
     stamps = pd.Series(pd.to_datetime(["2018-04-20"]))
     assert parse_dates(stamps).iloc[0] == pd.Timestamp("2018-04-20", tz="UTC")
+
+
+def _parquet_with_text_dates(path, dates: list[str]) -> None:
+    """Slash dates kept as text in parquet: a CSV read with dtype=str by pandas, written back as parquet."""
+    pd.DataFrame(
+        {
+            "id": list(range(100, 100 + len(dates))),
+            "creation_date": dates,
+            "title": [f"question {i} about pandas" for i in range(len(dates))],
+            "body": ["" for _ in dates],
+            "tags": [["python"] for _ in dates],
+        }
+    ).to_parquet(path)
+
+
+def test_slash_dates_stored_as_text_in_parquet_are_read_in_the_files_order_as_a_csvs(tmp_path, caplog):
+    """Before, each value was parsed on its own: 14/01/2016 day-first beside 02/03/2016 month-first, no warning."""
+    day_first = tmp_path / "french.parquet"
+    _parquet_with_text_dates(day_first, ["14/01/2016 16:27", "02/03/2016 09:00"])
+    frame, _ = load_questions(day_first)
+    assert frame["creation_date"].dt.strftime("%Y-%m-%d").tolist() == ["2016-01-14", "2016-03-02"]
+
+    ambiguous = tmp_path / "ambiguous.parquet"
+    _parquet_with_text_dates(ambiguous, ["05/03/2016 09:00", "04/02/2016 10:00"])
+    with caplog.at_level(logging.WARNING):
+        frame, _ = load_questions(ambiguous)
+    assert frame["creation_date"].dt.strftime("%Y-%m-%d").tolist() == ["2016-04-02", "2016-05-03"]
+    assert caplog.messages == [
+        f"{ambiguous}: creation dates such as '05/03/2016 09:00' could be day-first or month-first and none has a "
+        "field above 12: read month-first (write them as YYYY-MM-DD to be sure)"
+    ]

@@ -368,7 +368,7 @@ def test_without_engine_a_small_input_scores_in_process_and_says_why(champion, r
     monkeypatch.delenv("SOTAG_SCORE__SPARK_MIN_ROWS", raising=False)
     assert sotag_main(["score", str(real), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert f"score: engine local (about {ROWS} rows, under score.spark_min_rows=700000" in printed
+    assert f"score: engine local ({ROWS:,} rows, under score.spark_min_rows=700000" in printed  # exact: footers
     assert "engine=local" in printed
 
 
@@ -378,5 +378,80 @@ def test_without_engine_an_input_over_the_size_scores_on_spark(champion, real, t
     monkeypatch.setenv("SOTAG_SCORE__SPARK_MIN_ROWS", "1000")
     assert sotag_main(["score", str(real), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert f"score: engine spark (about {ROWS} rows, at least score.spark_min_rows=1000)" in printed
+    assert f"score: engine spark ({ROWS:,} rows, at least score.spark_min_rows=1000)" in printed
     assert "engine=spark" in printed
+
+
+def test_without_engine_a_small_text_input_says_its_size_not_about_0_rows(champion, tmp_path, capsys, monkeypatch):
+    """A CSV's rows are estimated from its size (1,500 bytes a question): a 2-question file read "about 0 rows"."""
+    monkeypatch.delenv("SOTAG_SCORE__SPARK_MIN_ROWS", raising=False)
+    path = tmp_path / "two.csv"
+    path.write_text("Id,CreationDate,Title,Body\n1,2018-04-02,How to merge dicts in python,\n2,2018-04-03,css grid,\n")
+    assert sotag_main(["score", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == (
+        f"score: engine local ({path.stat().st_size} bytes of text, fewer than 1,000 rows, "
+        "under score.spark_min_rows=700000; --engine spark to use Spark)"
+    )
+    assert "score: rows=2 scored=2 " in printed
+
+
+def test_the_row_count_behind_the_engine_is_exact_for_parquet_and_estimated_by_size_for_text(real, tmp_path):
+    from sotag.serving.batch import default_engine, estimated_rows
+
+    big = tmp_path / "big" / "QueryResults.csv"
+    big.parent.mkdir()
+    with open(big, "wb") as handle:  # sparse: only its size is read
+        handle.truncate(3_000_000)
+    assert str(estimated_rows(big)) == "3.0 MB of text, about 2,000 rows"
+    assert str(estimated_rows(real)) == f"{ROWS:,} rows"
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(real / "part-0.parquet", mixed / "part-0.parquet")
+    (mixed / "more.csv").write_text("Id,CreationDate,Title\n1,2018-04-02,a question\n")
+    size = (mixed / "more.csv").stat().st_size
+    assert (
+        str(estimated_rows(mixed)) == f"{ROWS // 2:,} parquet rows and {size} bytes of text, about {ROWS // 2:,} rows"
+    )
+    assert default_engine(big, 1000, tmp_path / "no-java")[1].startswith("3.0 MB of text, about 2,000 rows, ")
+
+
+AMBIGUOUS_DATES = ["05/03/2016 09:00", "04/02/2016 10:00"]  # May 3 or March 5? April 2 or February 4?
+
+
+def _ambiguous_input(folder: Path, suffix: str) -> Path:
+    frame = pd.DataFrame(
+        {
+            "Id": [1, 2],
+            "CreationDate": AMBIGUOUS_DATES,
+            "Title": ["How to merge pandas frames", "java list sort"],
+            "Body": ["<p>x</p>", "<p>y</p>"],
+        }
+    )
+    path = folder / f"ambiguous{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:  # dates kept as text, as a CSV read with dtype=str and written back
+        frame.rename(columns=str.lower).rename(columns={"creationdate": "creation_date"}).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=[needs_spark, pytest.mark.integration])])
+def test_ambiguous_dates_are_read_month_first_and_said_by_score_as_by_train_and_evaluate(
+    champion, tmp_path, capsys, caplog, engine, suffix
+):
+    """The loader's one date order, and its warning, on both engines; parquet's text dates were read value by
+    value (dateutil), month-first silently where ambiguous and day-first where a day was above 12."""
+    path = _ambiguous_input(tmp_path, suffix)
+    out = tmp_path / "out"
+    assert sotag_main(["score", str(path), "--out", str(out), "--engine", engine, "--no-progress"]) == 0
+    warning = (
+        f"{path}: creation dates such as '05/03/2016 09:00' could be day-first or month-first and none has a field "
+        "above 12: read month-first (write them as YYYY-MM-DD to be sure)"
+    )
+    assert warning in caplog.messages
+    assert warning in capsys.readouterr().err.splitlines()  # on a line of its own
+    assert sorted(p.name for p in out.iterdir()) == ["creation_month=2016-04", "creation_month=2016-05"]
+    scored = read_scored(out).sort_values("id")
+    assert scored["creation_date"].dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2016-05-03 09:00", "2016-04-02 10:00"]

@@ -1,45 +1,34 @@
-"""An error ends the command on a line of its own: a progress bar the failing code left open is closed first."""
+"""An error ends the command on a line of its own: every progress bar is closed by the code that opened it (a
+context manager), however its work ends; the CLI closes none of them itself."""
 
 from __future__ import annotations
 
-import pytest
-from tqdm import tqdm
-
+import sotag.cli
 from sotag.cli import main
-from sotag.tagger.errors import DataError
 
 
-def _fails_mid_way(error: BaseException):
-    def run_score(config, tracking):
-        # A bar closed after the loop, as sotag score's was: the error's traceback keeps the frame, and the bar, open.
-        bar = tqdm(total=4, desc="score", disable=False)
-        for row in range(4):
-            if row == 2:
-                raise error
-            bar.update(1)
-        bar.close()
-
-    return run_score
+def _posts_xml_broken_after(rows: int) -> str:
+    good = "".join(
+        f'<row Id="{i}" PostTypeId="1" CreationDate="2018-01-0{i}T10:00:00" Title="question {i}" Body="" '
+        'Tags="&lt;python&gt;"/>\n'
+        for i in range(1, rows + 1)
+    )
+    return f"<posts>\n{good}<row Id=oops\n"
 
 
-@pytest.mark.parametrize(
-    ("error", "code", "said"),
-    [
-        (DataError("q.csv: malformed CSV at line 3: 6 fields where the header has 5"), 2, "sotag score: error: q.csv"),
-        (OSError(28, "No space left on device"), 1, "sotag score: failed: file system or network"),
-    ],
-)
-def test_an_error_met_mid_way_starts_on_its_own_line_after_the_progress_bar(
-    tmp_path, capsys, monkeypatch, error, code, said
-):
-    import sotag.serving.batch
-
-    monkeypatch.setattr(sotag.serving.batch, "run_score", _fails_mid_way(error))
-    source = tmp_path / "q.csv"
-    source.write_text("Id,CreationDate,Title\n1,2018-01-01,a\n")
-    assert main(["score", str(source), "--out", str(tmp_path / "out"), "--engine", "local"]) == code
+def test_a_file_that_breaks_mid_way_prints_its_error_on_its_own_line_after_the_reading_bar(tracking, tmp_path, capsys):
+    """`sotag train` reads a Posts.xml with its bar drawn; the XML breaks after three questions."""
+    path = tmp_path / "Posts.xml"
+    path.write_text(_posts_xml_broken_after(3))
+    assert main(["train", "--data", str(path), "--no-register"]) == 2
     err = capsys.readouterr().err
-    assert "score:" in err and "2/4" in err, err  # the bar was drawn, and got as far as the error
+    assert "reading Posts.xml: " in err and " questions" in err, err  # the bar was drawn
+    said = f"sotag train: error: {path}: malformed XML at line 5"
     line = next(line for line in err.splitlines() if said in line)
     assert line.startswith(said), repr(err)  # not glued onto the bar's line
-    assert err.endswith("\n") and not tqdm._instances
+    assert err.endswith("\n") and "Traceback" not in err
+
+
+def test_the_cli_no_longer_closes_bars_itself():
+    """tqdm's private list of open bars is no business of the CLI's (the helper that walked it is gone)."""
+    assert not hasattr(sotag.cli, "end_progress_lines")

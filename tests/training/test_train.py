@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 
 import mlflow
 import pandas as pd
@@ -17,7 +19,8 @@ from sotag.registry.card import read_card
 from sotag.tagger.metrics import all_tags_metrics, ranked_tags, vocabulary_coverage
 from sotag.tagger.threshold import GRID
 from sotag.training.config import TrainConfig
-from sotag.training.train import train
+from sotag.training.fit import prepare, small_data_warnings
+from sotag.training.train import SMALL_DATA_TAG, train
 
 SMALL = dict(
     vectorizer="tfidf", split_date="2018-03-01", top_n_tags=8, max_features=2000, min_df=1, C=10.0, threshold=0.2
@@ -287,3 +290,34 @@ def test_calibrated_scores_keep_the_ranking_serve_every_question_and_log_their_r
     assert logged == {"calibration/reliability.json", "calibration/reliability.png"}
     table = json.loads(mlflow.artifacts.load_text(f"runs:/{calibrated.run_id}/calibration/reliability.json"))
     assert {row[table["columns"].index("scores")] for row in table["data"]} == {"raw", "served"}
+
+
+def test_training_on_a_tiny_file_warns_and_tags_the_run_but_trains(tracking, questions, tmp_path, caplog):
+    """20 questions gave a model of one-example tags judged on a handful, and no word said about it."""
+    tiny = tmp_path / "tiny.parquet"
+    questions.iloc[5::17].head(20).to_parquet(tiny)  # every topic, over the 18 months: 17 before the split, 3 after
+    with caplog.at_level(logging.WARNING, logger="sotag.training"):
+        assert main(["train", "--data", str(tiny), *TINY]) == 0
+    expected = [
+        "small data: the training window holds 17 questions and 7 of the model's 8 tags are on fewer than 5 of them "
+        "(--min-tag-questions): too few examples to learn those tags",
+        "small data: the evaluation window holds 3 questions, fewer than 200 (train.min_eval_questions): too few "
+        "for its figures to judge the model",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.name == "sotag.training.train"] == expected
+    tag = _newest_run().data.tags[SMALL_DATA_TAG]
+    assert tag == "; ".join(message.removeprefix("small data: ") for message in expected)
+
+
+def test_a_data_set_large_enough_gets_no_small_data_warning(tracking, questions_parquet, tmp_path, caplog):
+    config = TrainConfig(
+        data=questions_parquet, cache_dir=tmp_path / "cache", min_tag_questions=5, min_eval_questions=50, **SMALL
+    )
+    prepared = prepare(config)
+    assert len(prepared.split.evaluation) >= 50
+    assert small_data_warnings(config, prepared) == []
+    n_eval = len(prepared.split.evaluation)
+    assert small_data_warnings(replace(config, min_eval_questions=n_eval + 1), prepared) == [
+        f"the evaluation window holds {n_eval} questions, fewer than {n_eval + 1} (train.min_eval_questions): "
+        "too few for its figures to judge the model"
+    ]
