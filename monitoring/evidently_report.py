@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
+from evidently.core.report import Snapshot
 from evidently.legacy.metrics.data_drift import embeddings_drift as _embeddings_drift
 from evidently.legacy.metrics.data_drift.embedding_drift_methods import model
+from evidently.legacy.renderers.html_widgets import text_widget
 from evidently.metrics import EmbeddingsDrift, ValueDrift
 
 
@@ -64,9 +68,29 @@ def _run(metrics: list, current: pd.DataFrame, reference: pd.DataFrame, definiti
     )
 
 
-def _values(snapshot, names: list[str]) -> dict[str, float]:
+def _values(snapshot: Snapshot, names: list[str]) -> dict[str, float]:
     values_in_order = [m.get("value") for m in snapshot.dict()["metrics"]]
     return {name: float(v) for name, v in zip(names, values_in_order, strict=True) if isinstance(v, int | float)}
+
+
+@dataclass(frozen=True)
+class MonthReports:
+    """A month's Evidently results: the values (by our metric names), the embeddings/text snapshot and the
+    predicted-tags snapshot (None without one). Rendered by `html` once sotag's verdict is known."""
+
+    values: dict[str, float]
+    snapshot: Snapshot
+    tags_snapshot: Snapshot | None
+
+
+def html(snapshot: Snapshot, header: str) -> str:
+    """The standalone HTML report of `snapshot`, opening with `header` (Markdown) in Evidently's own text widget.
+
+    The verdict a header states is known only after the report's values are judged, so the widget is added to the
+    finished snapshot (its serialised model), not to the Report before it runs."""
+    model = snapshot.to_snapshot_model()
+    headed = model.copy(update={"widgets": [text_widget(text=header), *model.widgets]})
+    return Snapshot.load_model(headed).get_html_str(as_iframe=False)
 
 
 def month_report(
@@ -74,12 +98,9 @@ def month_report(
     current: tuple[np.ndarray, pd.DataFrame],
     tags: tuple[np.ndarray, np.ndarray] | None,
     title: str,
-) -> tuple[dict[str, float], str, str | None]:
+) -> MonthReports:
     """The month's reports: embeddings and text against the reference months; the top predicted tag
-    (reference, current) against the prediction baseline, which holds other questions (monitoring/baselines.py).
-
-    Returns the values (by our metric names), the embeddings/text HTML and the predictions HTML (or None).
-    """
+    (reference, current) against the prediction baseline, which holds other questions (monitoring/baselines.py)."""
     ref, cur = _frame(*reference), _frame(*current)
     definition = DataDefinition(
         numerical_columns=list(DESCRIPTOR_TESTS),
@@ -93,7 +114,7 @@ def month_report(
     snapshot = _run(metrics, cur, ref, definition, title)
     values = _values(snapshot, ["embedding_drift_auc", "length_wasserstein", "code_share_psi"])
     if tags is None:
-        return values, snapshot.get_html_str(as_iframe=False), None
+        return MonthReports(values, snapshot, None)
     tag_frames = [pd.DataFrame({"top_tag": t.astype(str)}) for t in tags]
     tag_snapshot = _run(
         [ValueDrift(column="top_tag", method=TAG_TEST)],
@@ -103,4 +124,4 @@ def month_report(
         f"{title}: the champion's top tag vs its prediction baseline",
     )
     values |= _values(tag_snapshot, ["top_tag_js"])
-    return values, snapshot.get_html_str(as_iframe=False), tag_snapshot.get_html_str(as_iframe=False)
+    return MonthReports(values, snapshot, tag_snapshot)

@@ -14,8 +14,9 @@ against its held-out ones. Per month:
 * supervised P@k, R@k, F1@k and tag coverage when the questions carry tags.
 * vocabulary, when the questions carry tags: the share of the month's tag occurrences the champion cannot
   suggest (`oov_share`, 1 - vocabulary coverage) against its evaluation window's, and the month's most used
-  tags outside its vocabulary (`new_tags`, top 10 with counts): the signal to retrain with a newer or larger
-  vocabulary.
+  tags outside its vocabulary (`new_tags`, top 10 with counts, listed from a month with at least the family's
+  minimum of tagged questions): the signal to retrain with a newer or larger vocabulary.
+* each report opens with a header (monitoring/report_header.py): the month, the model, the baseline, sotag's verdict.
 * text descriptors (length, share of code) with Evidently's column drift: Wasserstein for the
   length (large samples make KS flag trivial shifts) and PSI for the zero-heavy code share.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +35,18 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from sotag.infra.drift_summary import DriftSummary, MonthSummary
 from sotag.monitoring import stats
+from sotag.monitoring.baselines import EMBEDDINGS as EMBEDDINGS_FAMILY
 from sotag.monitoring.baselines import PREDICTIONS as PREDICTIONS_FAMILY
 from sotag.monitoring.baselines import SUPERVISED as SUPERVISED_FAMILY
+from sotag.monitoring.baselines import TEXT as TEXT_FAMILY
 from sotag.monitoring.baselines import VOCABULARY as VOCABULARY_FAMILY
 from sotag.monitoring.config import DriftConfig
+from sotag.monitoring.evidently_report import html as report_html
 from sotag.monitoring.evidently_report import month_report
+from sotag.monitoring.months import Window
+from sotag.monitoring.report_header import ModelLine, ReportHeader
 from sotag.monitoring.resolved import ResolvedRun
-from sotag.monitoring.severity import FAMILIES, LEVELS, assess, not_enough
+from sotag.monitoring.severity import FAMILIES, LEVELS, Rule, Shortfall, assess, not_enough
 from sotag.tagger.errors import DataError
 from sotag.tagger.metrics import decide, evaluate, vocabulary_coverage
 from sotag.tagger.model import Tagger
@@ -66,6 +73,8 @@ class MonthResult:
     # The month's most used tags the champion cannot suggest, most used first (empty: tags unknown).
     new_tags: tuple[tuple[str, int], ...] = ()
     family_severity: dict[str, str] = field(default_factory=dict)  # each judged family's level (its own rules)
+    # New tags not listed: the month's tagged questions are under the vocabulary family's floor.
+    unlisted_new_tags: int = 0
 
     @property
     def predictions_report(self) -> str:
@@ -173,11 +182,11 @@ class MonthScorer:
 
     def vocabulary_values(self, frame: pd.DataFrame) -> tuple[dict[str, float], tuple[tuple[str, int], ...]]:
         """The share of `frame`'s tag occurrences outside the vocabulary, the number of its questions carrying
-        a tag, and its `NEW_TAGS` most used tags outside the vocabulary with their counts (ties by name)."""
+        a tag, and every tag outside the vocabulary with its count, most used first (ties by name)."""
         tags = [list(row) for row in frame["tags"] if len(row)]
         known = set(self.vocabulary)
         counts = Counter(t for row in tags for t in row if t not in known)
-        new = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:NEW_TAGS])
+        new = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         values = {"n_tagged_questions": float(len(tags))}
         if tags:
             values["oov_share"] = 1.0 - vocabulary_coverage(self.vocabulary, tags)
@@ -362,63 +371,84 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         words[PREDICTIONS_FAMILY] += f", {len(prediction_reference)} questions"
     results = []
     t = time.perf_counter()
-    for i, (month, current) in enumerate(tqdm(checked.items(), desc="months", disable=not progress)):
-        emb = all_embeddings[bounds[i + 1] : bounds[i + 2]]
-        values = scorer.embedding_values(emb)
-        month_words = dict(words)
-        new_tags: tuple[tuple[str, int], ...] = ()
-        if VOCABULARY_FAMILY in words:
-            vocabulary_values, new_tags = scorer.vocabulary_values(current)
-            values |= vocabulary_values
-        top_tags = None
-        reference_top = getattr(scorer, "ref_top", None)
-        own = baselines.model_part(current)
-        model_families = {PREDICTIONS_FAMILY, SUPERVISED_FAMILY} & set(words)
-        if model_families and len(own) >= MIN_MODEL_QUESTIONS:
-            model_values, top_tags = scorer.model_values(own)
-            values |= model_values
-            rows = baselines.model_part(scored.get(month, own.iloc[:0]))
-            if scorer.predictions and len(rows) >= MIN_MODEL_QUESTIONS:
-                scored_values, top_tags = scorer.scored_values(rows)
-                values |= scored_values
-                reference_top = scorer.ref_top_tagged
-        else:
-            for family in model_families:
-                month_words.pop(family)
-        evidently_values, html, tags_html = month_report(
-            reference=(ref_emb, scorer.ref_descriptors),
-            current=(emb, descriptors(current)),
-            tags=(reference_top, top_tags) if top_tags is not None else None,
-            title=f"sotag drift {month} vs reference {reference_window.label}",
-        )
-        values |= evidently_values
-        if PREDICTIONS_FAMILY in month_words and SERVED_TAGS in current.columns:
-            values |= served_values(reference, current)
-        labels = {family: baselines.labels[family] for family in month_words}
-        embeddings_n, model_n = len(current), len(own)
-        supervised_n = int(values.get("n_evaluated", model_n))
-        tagged_n = int(values.get("n_tagged_questions", 0))
-        sizes = dict(zip(FAMILIES, (embeddings_n, embeddings_n, model_n, supervised_n, tagged_n), strict=True))
-        too_few = not_enough(sizes, run.floors)
-        severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels, too_few)
-        # Each judged family's own level (its rules alone): the gateway exports it per family (serving/metrics.py).
-        family_severity = {
-            family: assess(list(run.rules), values, scorer.reference_values, {family: words})[0]
-            for family, words in labels.items()
-            if family not in too_few
-        }
-        if model_families and not model_families & set(month_words):
-            reasons.append(
-                f"prediction and supervised statistics skipped: {len(own)} of its questions are after the "
-                f"champion's training (at least {MIN_MODEL_QUESTIONS} needed)"
+    # A context manager: the bar is closed (its line ended) whether the months finish or one of them fails.
+    with tqdm(total=len(checked), desc="months", disable=not progress) as bar:
+        for i, (month, current) in enumerate(checked.items()):
+            emb = all_embeddings[bounds[i + 1] : bounds[i + 2]]
+            values = scorer.embedding_values(emb)
+            month_words = dict(words)
+            ranked_new_tags: tuple[tuple[str, int], ...] = ()
+            if VOCABULARY_FAMILY in words:
+                vocabulary_values, ranked_new_tags = scorer.vocabulary_values(current)
+                values |= vocabulary_values
+            top_tags = None
+            reference_top = getattr(scorer, "ref_top", None)
+            own = baselines.model_part(current)
+            predictions_n = len(own)  # the questions the predicted-tags report compares
+            model_families = {PREDICTIONS_FAMILY, SUPERVISED_FAMILY} & set(words)
+            if model_families and len(own) >= MIN_MODEL_QUESTIONS:
+                model_values, top_tags = scorer.model_values(own)
+                values |= model_values
+                rows = baselines.model_part(scored.get(month, own.iloc[:0]))
+                if scorer.predictions and len(rows) >= MIN_MODEL_QUESTIONS:
+                    scored_values, top_tags = scorer.scored_values(rows)
+                    values |= scored_values
+                    reference_top = scorer.ref_top_tagged
+                    predictions_n = len(rows)
+            else:
+                for family in model_families:
+                    month_words.pop(family)
+            reports = month_report(
+                reference=(ref_emb, scorer.ref_descriptors),
+                current=(emb, descriptors(current)),
+                tags=(reference_top, top_tags) if top_tags is not None else None,
+                title=f"sotag drift {month} vs reference {reference_window.label}",
             )
-        pca = scorer.pca.transform(emb)[:, :2].astype(np.float32)
-        report = f"{month}.html"
-        results.append(
-            MonthResult(
-                month, len(current), values, severity, reasons, report, html, tags_html, pca, new_tags, family_severity
-            )
-        )
+            values |= reports.values
+            if PREDICTIONS_FAMILY in month_words and SERVED_TAGS in current.columns:
+                values |= served_values(reference, current)
+            labels = {family: baselines.labels[family] for family in month_words}
+            embeddings_n, model_n = len(current), len(own)
+            supervised_n = int(values.get("n_evaluated", model_n))
+            tagged_n = int(values.get("n_tagged_questions", 0))
+            sizes = dict(zip(FAMILIES, (embeddings_n, embeddings_n, model_n, supervised_n, tagged_n), strict=True))
+            # Only the families the job judges: one skipped for every month (no tags, no baseline) has its note.
+            too_few = not_enough({family: n for family, n in sizes.items() if family in words}, run.floors)
+            severity, reasons = assess(list(run.rules), values, scorer.reference_values, labels, too_few)
+            # Each judged family's own level (its rules alone): the gateway exports it per family (serving/metrics.py).
+            family_verdicts = {
+                family: assess(list(run.rules), values, scorer.reference_values, {family: label})
+                for family, label in labels.items()
+                if family not in too_few
+            }
+            family_severity = {family: level for family, (level, _) in family_verdicts.items()}
+            # Under MIN_MODEL_QUESTIONS the families were not computed; a family under its own floor said so already.
+            skipped = [family for family in FAMILIES if family in model_families - set(month_words) - set(too_few)]
+            if skipped:
+                reasons.append(
+                    f"{' and '.join(skipped)} statistics skipped: {len(own)} of its questions are after the "
+                    f"champion's training (at least {MIN_MODEL_QUESTIONS} needed)"
+                )
+            # The vocabulary floor is also the sample a month's new tags are read from (thresholds.json): under it
+            # a tag's count says nothing, so none is listed; how many were left out is kept for the job's line.
+            new_tags, unlisted = ranked_new_tags[:NEW_TAGS], 0
+            if VOCABULARY_FAMILY in too_few:
+                new_tags, unlisted = (), len(ranked_new_tags)
+            verdicts = {family: _verdict(family, too_few, family_verdicts, run.rules) for family in FAMILIES}
+            header = partial(_header, run=run, window=windows[month], words=words, verdicts=verdicts, severity=severity)
+            html = report_html(reports.snapshot, header((EMBEDDINGS_FAMILY, TEXT_FAMILY), f"{len(current)} questions"))
+            tags_html = None
+            if reports.tags_snapshot is not None:
+                questions = f"{predictions_n} questions after the champion's training"
+                tags_html = report_html(reports.tags_snapshot, header((PREDICTIONS_FAMILY,), questions))
+            pca = scorer.pca.transform(emb)[:, :2].astype(np.float32)
+            results.append(
+                MonthResult(
+                    month, len(current), values, severity, reasons, f"{month}.html", html, tags_html, pca, new_tags,
+                    family_severity, unlisted,
+                )
+            )  # fmt: skip
+            bar.update(1)
     timings["months_s"] = time.perf_counter() - t
     return DriftResult(
         reference=scorer.reference_values,
@@ -432,6 +462,46 @@ def run_drift(config: DriftConfig, run: ResolvedRun, frame: pd.DataFrame, progre
         windows=_windows(run) if run.rolling else {},
         rule_families={rule.metric: rule.family for rule in run.rules},
     )
+
+
+def _verdict(
+    family: str,
+    too_few: dict[str, Shortfall],
+    family_verdicts: dict[str, tuple[str, list[str]]],
+    rules: tuple[Rule, ...],
+) -> str:
+    """A family's verdict in words, for a report's header: its level and reasons, or why it has none."""
+    if family in too_few:
+        return f"not judged ({too_few[family]})"
+    if family not in family_verdicts:
+        return "skipped"
+    if not any(rule.family == family for rule in rules):
+        return "not judged (no rule reads it)"
+    level, reasons = family_verdicts[family]
+    return f"{level} ({'; '.join(reasons)})" if reasons else level
+
+
+def _header(
+    families: tuple[str, ...],
+    questions: str,
+    run: ResolvedRun,
+    window: Window,
+    words: dict[str, str],
+    verdicts: dict[str, str],
+    severity: str,
+) -> str:
+    """The Markdown header of the report showing `families` on `questions` of `window`."""
+    return ReportHeader(
+        what=" and ".join(families),
+        period="window" if run.rolling else "month",
+        label=window.label,
+        span=window.describe(),
+        questions=questions,
+        model=ModelLine(run.model_name, run.model_version, run.model_alias, run.model_run_id),
+        baseline=words.get(families[0], "none"),
+        verdicts={family: verdicts[family] for family in families},
+        month_verdict=severity,
+    ).markdown()
 
 
 def _windows(run: ResolvedRun) -> dict[str, str]:

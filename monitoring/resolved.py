@@ -31,6 +31,8 @@ class ResolvedRun:
     # The span of each checked month (or of the current rolling window), in the order of `months`.
     windows: tuple[Window, ...] = ()
     rolling: bool = False  # rolling windows (--current-days) rather than calendar months
+    model_alias: str | None = None  # the alias the model URI named (`champion`), None for a version or a folder
+    model_run_id: str | None = None  # the MLflow run that trained the version (None: a model folder)
 
     @property
     def reference(self) -> tuple[str, str]:
@@ -72,4 +74,6 @@ def resolve_run(config: DriftConfig, frame: pd.DataFrame, served: ResolvedModel)
         floors=load_floors(config.thresholds),
         windows=windows,
         rolling=config.rolling,
+        model_alias=served.alias,
+        model_run_id=served.run_id,
     )

@@ -21,7 +21,7 @@ from sotag.infra.tracking import FluentRuns, TrackingSettings
 from sotag.monitoring import plots
 from sotag.monitoring.actions import post_webhook, retrain_line
 from sotag.monitoring.config import EXIT_ALERT, DriftConfig
-from sotag.monitoring.job import SERVED_TAGS, SERVED_TOP_SCORE, DriftResult, run_drift
+from sotag.monitoring.job import SERVED_TAGS, SERVED_TOP_SCORE, DriftResult, MonthResult, run_drift
 from sotag.monitoring.publish import log_run
 from sotag.monitoring.reports import write_reports
 from sotag.monitoring.resolved import resolve_run
@@ -75,6 +75,17 @@ def retrain_args(config: DriftConfig) -> list[str] | None:
     if config.config_file is not None:
         args += ["--config", str(config.config_file)]
     return args or None
+
+
+def _new_tags(month: MonthResult, floor: int) -> str:
+    """The end of a month's vocabulary line: its most used new tags, or why none is listed."""
+    if month.unlisted_new_tags:
+        tagged, left_out = int(month.values.get("n_tagged_questions", 0)), month.unlisted_new_tags
+        return (
+            f"{left_out} new tag{'s' if left_out != 1 else ''} not listed: {tagged} tagged questions, under the "
+            f"vocabulary family's minimum of {floor}"
+        )
+    return "most used new tags: " + (", ".join(f"{tag} ({count})" for tag, count in month.new_tags) or "none")
 
 
 def execute(
@@ -160,11 +171,10 @@ def execute(
     reference_oov = result.reference.get("oov_share")
     for m in result.months:
         if "oov_share" in m.values:
-            new = ", ".join(f"{tag} ({count})" for tag, count in m.new_tags) or "none"
             baseline = f" (champion's evaluation window {reference_oov:.3f})" if reference_oov is not None else ""
             print(
                 f"vocabulary: {m.month}: {m.values['oov_share']:.3f} of tag occurrences outside the champion's "
-                f"vocabulary{baseline}; most used new tags: {new}"
+                f"vocabulary{baseline}; {_new_tags(m, result.min_questions.get('vocabulary', 0))}"
             )
     print(f"reports: {reports_dir}")
     if published:

@@ -5,16 +5,18 @@ its reason, what that family was compared with. A supervised rule may be `relati
 share of the baseline level) with a `noise_z` floor: a drop within `noise_z` standard errors of
 the baseline at the month's size (sqrt(p(1-p)/n)) is sampling noise, not a warning.
 
-Each family has a minimum sample (`_min_questions` in the thresholds file): a month with fewer of the
-family's questions is reported as "not enough questions (n=3 < 50)" and that family neither warns nor
-alerts. The shipped floors are measured (bench/drift_floors.py): the smallest month size at which 99 of 100
-ordinary months drawn from the family's baseline period stay `ok`.
+Each family has a minimum sample (`_min_questions` in the thresholds file): a family with fewer questions in a
+month neither warns nor alerts, and the month says so in one line per sample size, naming the families it covers:
+"3 questions, under every family's minimum (embeddings: 75, text: 75, ...): not judged". The shipped floors are
+measured (bench/drift_floors.py): the smallest month size at which 99 of 100 ordinary months drawn from the
+family's baseline period stay `ok`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -107,13 +109,44 @@ def load_floors(path: Path = DEFAULT_THRESHOLDS) -> dict[str, int]:
     return dict(raw)
 
 
-def not_enough(sizes: dict[str, int], floors: dict[str, int]) -> dict[str, str]:
-    """{family: "not enough questions (n=3 < 50)"} for each family whose month sample is under its floor."""
+@dataclass(frozen=True)
+class Shortfall:
+    """A family's month sample under its floor: `n` questions where it needs `floor`."""
+
+    n: int
+    floor: int
+
+    def __str__(self) -> str:
+        return f"{self.n} questions, under its minimum of {self.floor}"
+
+
+def not_enough(sizes: dict[str, int], floors: dict[str, int]) -> dict[str, Shortfall]:
+    """{family: its shortfall} for each family in `sizes` whose month sample is under its floor."""
     return {
-        family: f"not enough questions (n={sizes[family]} < {floors[family]})"
+        family: Shortfall(sizes[family], floors[family])
         for family in FAMILIES
         if family in floors and family in sizes and sizes[family] < floors[family]
     }
+
+
+def not_judged(too_few: dict[str, Shortfall], judged: Collection[str]) -> list[str]:
+    """One line per month sample size under a floor, naming the families it leaves unjudged and their floors.
+
+    The families often share one sample (a month of 3 questions is 3 for each): one line then says it all, rather
+    than one per family. `judged` are the families the month would have been judged on: when the line covers
+    them all it says "every family"."""
+    by_size: dict[int, list[str]] = {}
+    for family, shortfall in too_few.items():
+        by_size.setdefault(shortfall.n, []).append(family)
+    lines = []
+    for n, families in by_size.items():
+        floors = ", ".join(f"{family}: {too_few[family].floor}" for family in families)
+        if len(by_size) == 1 and set(judged) <= set(families):
+            whose = "every family's"
+        else:
+            whose = "this family's" if len(families) == 1 else "these families'"
+        lines.append(f"{n} questions, under {whose} minimum ({floors}): not judged")
+    return lines
 
 
 def load_rules(path: Path = DEFAULT_THRESHOLDS) -> list[Rule]:
@@ -148,18 +181,18 @@ def assess(
     values: dict[str, float],
     reference: dict[str, float],
     words: dict[str, str] | None = None,
-    too_few: dict[str, str] | None = None,
+    too_few: dict[str, Shortfall] | None = None,
 ) -> tuple[str, list[str]]:
     """The month's level and the reasons (rules at warn or alert), each naming its baseline; "unjudged" when no
     rule applied.
 
     `words` maps a family to what it was compared with, in a few words; a family without words was skipped.
-    `too_few` (from `not_enough`) maps a family under its minimum sample to why: its rules are not applied,
-    and the reason says so.
+    `too_few` (from `not_enough`) maps a family under its minimum sample to its shortfall: its rules are not
+    applied, and the first reasons say so (`not_judged`).
     """
     words = words or {}
     too_few = too_few or {}
-    worst, reasons = "unjudged", [f"{family}: {why}; not judged" for family, why in too_few.items()]
+    worst, reasons = "unjudged", not_judged(too_few, words or FAMILIES)
     for rule in rules:
         if (words and rule.family not in words) or rule.family in too_few:
             continue

@@ -144,3 +144,26 @@ def test_summary_schema_round_trip_old_files_and_errors(tmp_path):
     path.write_text(json.dumps({"months": []}))
     with pytest.raises(SummaryError, match=f"{path}: not a drift summary"):
         read_summary(path)
+
+
+def test_a_month_that_fails_leaves_no_progress_bar_open(drift_config, tracking, monkeypatch, capsys):
+    """The months' bar is closed, its line ended, when a month fails: the error printed next starts on a line of its
+    own without sotag/cli.py closing every open bar first."""
+    from tqdm import tqdm
+
+    from sotag.monitoring import job
+
+    real = job.month_report
+
+    def second_month_fails(*args, **kwargs):
+        if kwargs["title"].startswith(f"sotag drift {MONTHS[1]} "):
+            raise RuntimeError(f"month {MONTHS[1]} failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "month_report", second_month_fails)
+    with pytest.raises(RuntimeError, match=f"month {MONTHS[1]} failed") as failure:
+        execute(drift_config, tracking)
+    assert failure.traceback  # held, as an entry point holds it while it prints the error
+    assert [bar for bar in tqdm._instances if bar.desc == "months"] == []
+    err = capsys.readouterr().err
+    assert "months:  50%|" in err and err.endswith("\n")

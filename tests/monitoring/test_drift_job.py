@@ -113,16 +113,19 @@ def test_prediction_log_is_a_monitoring_source(tmp_path):
 @pytest.mark.integration
 def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions, tracking, tmp_path, capsys):
     """Issue 20 kind 3 (case drift-tiny-month): an export cut just after a month began, three questions copied
-    from the reference period: no family is judged, no ALERT, no exit 4, no --on-alert."""
+    from the reference period: no family is judged, no ALERT, no exit 4, no --on-alert. One line says so (not one
+    per family, then again "prediction and supervised statistics skipped"), no new tag is listed from 3 questions,
+    and the report opens with what it compares and sotag's verdict."""
     from sotag.monitoring.severity import DEFAULT_THRESHOLDS, load_floors
 
-    path, _ = _small_champion(questions, tracking, tmp_path)
+    path, outcome = _small_champion(questions, tracking, tmp_path)
     months = questions["creation_date"].dt.strftime("%Y-%m")
     copies = questions[months == "2017-12"].head(3)
     copies = copies.assign(
         id=copies["id"] + 100_000,
         creation_date=pd.to_datetime(["2018-07-01 08:00", "2018-07-01 17:00", "2018-07-02 09:00"]),
         source="export-cut-2018-07-02",
+        tags=[["python", "rust"], ["java", "rust"], ["sql", "polars"]],  # two tags outside the champion's 8
     )
     frame = pd.concat([questions, copies], ignore_index=True)
     drift = DriftConfig(
@@ -139,13 +142,37 @@ def test_a_month_of_three_questions_is_not_enough_and_triggers_nothing(questions
     [month] = result.months
     # No family had enough questions: the month is "unjudged", never "ok" (nor warn or alert), and exit 0.
     assert (month.n, month.severity, code) == (3, "unjudged", 0)
-    assert f"embeddings: not enough questions (n=3 < {floors['embeddings']}); not judged" in month.reasons
-    assert f"text: not enough questions (n=3 < {floors['text']}); not judged" in month.reasons
+    assert floors == {"embeddings": 75, "text": 75, "predictions": 100, "supervised": 150, "vocabulary": 50}
+    line = (
+        "3 questions, under every family's minimum (embeddings: 75, text: 75, predictions: 100, supervised: 150, "
+        "vocabulary: 50): not judged"
+    )
+    assert month.reasons == [line]
+    assert [row for row in out.splitlines() if row.startswith("  2018-07: ")] == [f"  2018-07: {line}"]
+    assert "statistics skipped" not in out
     assert "ALERT" not in out and "running retrain" not in out
-    assert "not enough questions (n=3 <" in out
     summary = json.loads((result.reports_dir / "summary.json").read_text())
     assert summary["min_questions"] == floors and summary["worst"] == "unjudged"
     assert " unjudged " in out  # the table says so
+    # The vocabulary family's floor is also the sample new tags are read from: none listed from 3 questions.
+    assert month.new_tags == () and summary["months"][0]["new_tags"] == []
+    [vocabulary] = [row for row in out.splitlines() if row.startswith("vocabulary: 2018-07: ")]
+    assert vocabulary.endswith(
+        "; 2 new tags not listed: 3 tagged questions, under the vocabulary family's minimum of 50"
+    )
+    # The report, opened alone, says what it compares and sotag's verdict.
+    report = (result.reports_dir / "2018-07.html").read_text()
+    header = [
+        "## sotag drift: embeddings and text, month 2018-07",
+        "",
+        "- **Month**: 2018-07 (2018-07-01 00:00..2018-08-01 00:00 UTC), 3 questions",
+        f"- **Model**: stackoverflow-tagger v{outcome.version} (@champion), MLflow run {outcome.run_id}",
+        "- **Baseline**: 2017-09..2018-02, the champion's last 6 training months (these statistics do not depend "
+        "on the model)",
+        "- **sotag's verdict**: embeddings: not judged (3 questions, under its minimum of 75); text: not judged (3 "
+        "questions, under its minimum of 75); the whole month: unjudged",
+    ]
+    assert json.dumps("\n".join(header))[1:-1] in report  # the text widget's Markdown, as Evidently embeds it
 
 
 @pytest.mark.integration
@@ -197,6 +224,22 @@ def test_a_month_full_of_new_tags_alerts_on_vocabulary_and_a_month_like_the_refe
     assert summary["months"][1]["new_tags"][:2] == [["polars", n], ["rust", n]]
     assert summary["months"][1]["oov_share"] == planted.values["oov_share"]
     assert "vocabulary" in summary["baselines"]
+    # The predicted-tags report opens with what it compares (the month's questions after the champion's training,
+    # its evaluation window) and sotag's verdict on the family and the month.
+    report = (result.reports_dir / "2018-08-predictions.html").read_text()
+    level = planted.family_severity["predictions"]
+    assert level in ("ok", "warn", "alert")
+    header = [
+        "## sotag drift: predictions, month 2018-08",
+        "",
+        f"- **Month**: 2018-08 (2018-08-01 00:00..2018-09-01 00:00 UTC), {n} questions after the champion's training",
+        f"- **Model**: stackoverflow-tagger v{outcome.version} (@champion), MLflow run {outcome.run_id}",
+        f"- **Baseline**: {result.baselines['predictions']}",
+        f"- **sotag's verdict**: predictions: {level}",
+    ]
+    assert json.dumps("\n".join(header))[1:-1] in report
+    assert result.baselines["predictions"].startswith("the champion's evaluation window 2018-03-01..")
+    assert json.dumps("; the whole month: alert\n")[1:-1] in report
 
 
 def _small_champion(questions, tracking, tmp_path):

@@ -162,7 +162,10 @@ def test_seven_days_against_the_thirty_before_on_a_real_prediction_log(
     _log(sparse, served, pool.iloc[600:620], as_of - 7 * DAY, 7)
     code = sotag_main(["drift", "--predictions", sparse, *window, "--no-mlflow", "--reports-dir", str(tmp_path / "s")])
     out = capsys.readouterr().out
-    assert code == 0 and "embeddings: not enough questions (n=20 < 75); not judged" in out, out
+    line = (
+        "  2026-11-30..2026-12-06: 20 questions, under every family's minimum (embeddings: 75, text: 75, predictions: "
+    )
+    assert code == 0 and f"{line}100): not judged\n" in out, out
     # A current week with no prediction at all: reported as not judged, its plots drawn, not a traceback.
     quiet = f"sqlite:///{tmp_path / 'quiet.db'}"
     _log(quiet, served, pool.iloc[:600], as_of - 37 * DAY, 30)

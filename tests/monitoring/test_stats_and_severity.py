@@ -158,7 +158,7 @@ def test_webhook_posts_the_alert_summary_and_a_dead_one_is_not_fatal():
 
 def test_a_family_under_its_minimum_sample_is_reported_and_not_judged(tmp_path):
     """Issue 20 kind 3: three questions never warn, alert or trigger --on-alert, whatever their statistics."""
-    from sotag.monitoring.severity import FAMILIES, load_floors, not_enough
+    from sotag.monitoring.severity import FAMILIES, Shortfall, load_floors, not_enough
 
     rules = [
         Rule("embedding_drift_auc", "above", 0.62, 0.75),
@@ -168,10 +168,17 @@ def test_a_family_under_its_minimum_sample_is_reported_and_not_judged(tmp_path):
     floors = {"embeddings": 50, "text": 50, "predictions": 40, "supervised": 40}
     assert assess(rules, values, {})[0] == "alert"  # without floors: the issue's ALERT
     too_few = not_enough({"embeddings": 3, "text": 3, "predictions": 0, "supervised": 0}, floors)
-    assert too_few["embeddings"] == "not enough questions (n=3 < 50)"
+    assert (
+        too_few["embeddings"] == Shortfall(3, 50)
+        and str(too_few["embeddings"]) == "3 questions, under its minimum of 50"
+    )
     level, reasons = assess(rules, values, {}, too_few=too_few)
     assert level == "unjudged"  # every family with a rule under its floor: not judged, which is not "ok"
-    assert reasons[0] == "embeddings: not enough questions (n=3 < 50); not judged"
+    # One line per sample size, naming the families it covers, rather than one line per family.
+    assert reasons == [
+        "3 questions, under these families' minimum (embeddings: 50, text: 50): not judged",
+        "0 questions, under these families' minimum (predictions: 40, supervised: 40): not judged",
+    ]
     # At the floor a family is judged again.
     level, _ = assess(rules, values, {}, too_few=not_enough({"embeddings": 50, "predictions": 39}, floors))
     assert level == "alert"
@@ -185,3 +192,20 @@ def test_a_family_under_its_minimum_sample_is_reported_and_not_judged(tmp_path):
     bad.write_text(json.dumps({"_min_questions": {"moods": 5}}))
     with pytest.raises(ValueError, match="_min_questions"):
         load_floors(bad)
+
+
+def test_a_month_under_every_floor_is_one_line_naming_the_families_it_covers():
+    """A month of 3 questions said "not enough questions" once per family, then again "prediction and supervised
+    statistics skipped": now one line says how many questions, every family's minimum, and that it is not judged."""
+    from sotag.monitoring.severity import FAMILIES, not_enough, not_judged
+
+    floors = {"embeddings": 75, "text": 75, "predictions": 100, "supervised": 150, "vocabulary": 50}
+    too_few = not_enough(dict.fromkeys(FAMILIES, 3), floors)
+    assert not_judged(too_few, ("embeddings", "text", "vocabulary")) == [
+        "3 questions, under every family's minimum (embeddings: 75, text: 75, predictions: 100, supervised: 150, "
+        "vocabulary: 50): not judged"
+    ]
+    # Only some families under their floor: the line names those.
+    assert not_judged(not_enough({"embeddings": 80, "predictions": 80}, floors), FAMILIES) == [
+        "80 questions, under this family's minimum (predictions: 100): not judged"
+    ]
