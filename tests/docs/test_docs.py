@@ -14,16 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.docs.gateway_api_page import PAGE, openapi_document, render
+from tests.docs.shell_blocks import COMMAND_PAGES, shell_commands
 from tests.support.settings import REPO
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 MAKEFILE = REPO / "Makefile"
-# The pages whose every shell command is checked against the Makefile and the sotag command line.
-COMMAND_PAGES = (README, DOCS / "getting-started.md")
 # Words a reader should never meet: the project's own history, not the product.
 DEAD_WORDS = re.compile(r"\bseed\b|\bissue \d+|\bissues? #\d+|before the fix above|before these changes", re.I)
-SHELL_BLOCK = re.compile(r"```(?:bash|sh|shell|console)\n(.*?)```", re.S)
 INPUT_SUFFIXES = (".parquet", ".csv", ".xml", ".py", ".md", ".yml", ".yaml", ".toml", ".json", ".txt")
 
 
@@ -152,22 +150,6 @@ def test_the_ports_are_the_same_variable_wherever_they_are_used():
 
 
 # --- the commands of the README and the getting-started page ----------------------------------------------------
-
-
-def shell_commands(page: Path) -> list[str]:
-    commands = []
-    for block in SHELL_BLOCK.findall(page.read_text(encoding="utf-8")):
-        joined = re.sub(r"\\\n\s*", " ", block)
-        for line in joined.splitlines():
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            line = re.split(r"\s+#\s", line, maxsplit=1)[0].strip()
-            for part in re.split(r"\s*(?:&&|\|\||;|\|)\s*", line):
-                part = part.strip().rstrip("&").strip()
-                if part:
-                    commands.append(part)
-    return commands
 
 
 @functools.cache
