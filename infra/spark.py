@@ -20,14 +20,14 @@ from sotag.tagger.errors import InputError, SotagError
 DEFAULT_MASTER = "local[*]"
 
 # Embedded (local[...]) sessions stay on the loopback interface and start no web UI; a cluster's
-# settings are the user's. Spark's console progress bar shows each stage as it runs.
+# settings are the user's. Spark's console progress bar shows each stage as it runs, unless the command was asked
+# for no progress (SparkSettings.progress).
 _LOCAL_DEFAULTS = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.enabled": "false",
 }
 _DEFAULTS = {
-    "spark.ui.showConsoleProgress": "true",
     "spark.sql.session.timeZone": "UTC",
     # Timestamps as the local engine writes them (microseconds, UTC-adjusted), not the legacy INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -55,13 +55,15 @@ class SparkSettings:
     app_name: str = "sotag"
     java_home: Path | None = None  # the settings' spark.java_home ($JAVA_HOME); None: `java` on the PATH
     log_level: str = "WARN"
+    progress: bool = True  # Spark's console progress bar ([Stage N:> ...]); a --conf of the user's still wins
 
     @property
     def local(self) -> bool:
         return self.master.startswith("local")
 
     def merged_conf(self) -> dict[str, str]:
-        base = {**_DEFAULTS, **(_LOCAL_DEFAULTS if self.local else {})}
+        progress = {"spark.ui.showConsoleProgress": "true" if self.progress else "false"}
+        base = {**_DEFAULTS, **progress, **(_LOCAL_DEFAULTS if self.local else {})}
         return {**base, **self.conf}
 
 

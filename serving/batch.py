@@ -190,6 +190,7 @@ def run_score(config: ScoreConfig, tracking: TrackingSettings) -> ScoreResult:
                 app_name="sotag score",
                 java_home=config.java_home,
                 log_level=config.spark_log_level,
+                progress=config.progress,
             )
             result = score_on_spark(config, settings, tracking, pinned, staging, scored_at)
         else:

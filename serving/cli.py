@@ -265,7 +265,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p,
         "--engine",
         "score.engine",
-        "none: spark when pyspark and Java are here, else local",
+        "none: spark for an input of at least score.spark_min_rows rows (700,000) when pyspark and Java are here, "
+        "else local (the run says which and why)",
         choices=("spark", "local"),
     )
     add_master_argument(p)
