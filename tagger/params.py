@@ -14,9 +14,12 @@ Every refusal is an `InputError` naming the field.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from sotag.tagger.errors import InputError
 
@@ -66,7 +69,7 @@ def checked_params(params: Any) -> dict[str, int | float]:
     if params is None:
         return {}
     if not isinstance(params, Mapping):
-        raise InputError("params", f"must be an object with {' and/or '.join(PARAMS)}, got {type(params).__name__}")
+        raise InputError("params", f"must be an object with {' and/or '.join(PARAMS)}, got {json_type(params)}")
     unknown = [name for name in params if name not in PARAMS]
     if unknown:
         raise InputError(
@@ -92,5 +95,27 @@ def request_params(params: Any, defaults: tuple[int, float], score_kind: str) ->
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """`value` as the client wrote it in JSON (`true`, `null`, `"high"`: the requests are JSON, not Python), cut
+    to 40 characters; repr for what JSON cannot spell."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of `value` in words (`a number`, `an array`), for refusals of a request's value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | np.bool_):
+        return "a boolean"
+    if isinstance(value, int | float | np.number):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "an array"
+    return type(value).__name__

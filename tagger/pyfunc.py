@@ -22,7 +22,7 @@ from mlflow.types.schema import Array
 
 from sotag.tagger.errors import InputError
 from sotag.tagger.model import Tagger
-from sotag.tagger.params import request_params
+from sotag.tagger.params import json_type, request_params
 from sotag.tagger.text import normalize_newlines
 
 MODEL_DIR_KEY = "model_dir"
@@ -47,7 +47,7 @@ def _check_text(values: pd.Series, field: str, required: bool) -> list[str]:
                 raise InputError(f"{field}[{i}]", "is null; a non-empty string is required")
             value = ""
         if not isinstance(value, str):
-            raise InputError(f"{field}[{i}]", f"must be a string, got {type(value).__name__}")
+            raise InputError(f"{field}[{i}]", f"must be a string, got {json_type(value)}")
         if required and not value.strip():
             raise InputError(f"{field}[{i}]", "is empty; a non-empty string is required")
         if len(value) > MAX_FIELD_CHARS:

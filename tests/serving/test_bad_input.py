@@ -156,7 +156,7 @@ INVOCATIONS_MESSAGES = [
         records(OK, threshold=1.5),
         "params.threshold: must be between 0 and 1 (this model scores probabilities), got 1.5",
     ),
-    ("threshold not a number", records(OK, threshold="high"), "params.threshold: must be a number, got 'high'"),
+    ("threshold not a number", records(OK, threshold="high"), 'params.threshold: must be a number, got "high"'),
     ("top_k 0", records(OK, top_k=0), "params.top_k: must be between 1 and 50, got 0"),
     (
         "unknown param",

@@ -68,3 +68,21 @@ def test_unknown_params_and_nulls_are_refused_naming_them(params, message):
     app, in-process callers) gets the refusal (tagger.params, the gateway's rules too)."""
     with pytest.raises(InputError, match=message):
         validate_request(OK, params, DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("frame", "params", "message"),
+    [
+        (OK, {"threshold": True}, "threshold: must be a number, got true"),
+        (OK, {"top_k": "3"}, 'top_k: must be an integer, got "3"'),
+        (OK, {"top_k": [3]}, "top_k: must be an integer, got [3]"),
+        (OK, [("top_k", 5)], "params: must be an object with top_k and/or threshold, got an array"),
+        (pd.DataFrame({"title": [5]}), None, "title[0]: must be a string, got a number"),
+        (pd.DataFrame({"title": ["t"], "body": [True]}), None, "body[0]: must be a string, got a boolean"),
+    ],
+)
+def test_a_refused_value_is_shown_as_the_client_wrote_it_in_json(frame, params, message):
+    """Requests are JSON: `true`, not Python's `True`; a type by its JSON name, not `list` or `int`."""
+    with pytest.raises(InputError) as refused:
+        validate_request(frame, params, DEFAULTS)
+    assert str(refused.value) == message
