@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import requests
 
@@ -24,19 +24,31 @@ def start_server(
     proc = subprocess.Popen(
         list(args), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
+    try:
+        wait_until_ready(proc, ready_url, timeout_s, str(list(args)[:3]), lambda: proc.stdout.read().decode()[-3000:])
+    except AssertionError:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def wait_until_ready(
+    proc: subprocess.Popen, ready_url: str, timeout_s: float, label: str, output: Callable[[], str]
+) -> None:
+    """Return once `ready_url` answers 200; AssertionError naming `label` if `proc` exits first (with `output()`,
+    read only then) or `timeout_s` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"{list(args)[:3]} exited: {proc.stdout.read().decode()[-3000:]}")
+            raise AssertionError(f"{label} exited {proc.returncode}: {output()}")
         try:
             # A probe: its own short deadline, repeated until the overall one (a slow answer is retried).
             if requests.get(ready_url, timeout=max(1.0, min(10.0, deadline - time.monotonic()))).status_code == 200:
-                return proc
+                return
         except requests.RequestException:
             pass
         time.sleep(0.3)
-    stop_server(proc)
-    raise AssertionError(f"{list(args)[:3]} not ready at {ready_url} in {timeout_s} s")
+    raise AssertionError(f"{label} not ready at {ready_url} in {timeout_s} s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -49,6 +61,16 @@ def stop_server(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def bare_env() -> dict[str, str]:
+    """A user's shell: no virtualenv on PATH, no MLflow or sotag setting (this process's other variables kept)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SOTAG_")) and k != "VIRTUAL_ENV"}
+    env["PATH"] = BARE_PATH
+    return env
 
 
 def venv_env(base: dict[str, str], **extra: str) -> dict[str, str]:

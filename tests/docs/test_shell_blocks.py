@@ -33,11 +33,11 @@ from mlflow.tracking import MlflowClient
 from sotag.infra.tracking import MODEL_NAME
 from sotag.mlruns_config.servers import free_port
 from tests.docs.shell_blocks import COMMAND_PAGES, shell_lines
+from tests.processes import bare_env, wait_until_ready
 from tests.support.settings import REPO
 
 pytestmark = pytest.mark.integration
 
-BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 NOT_RUN = {"make test": "the command this suite runs inside (CI runs it on a clean clone)"}
 # The exit codes a sotag command documents as an answer rather than a failure.
 ANSWER_CODES = {"promote": {0, 3}, "drift": {0, 4}}
@@ -114,13 +114,6 @@ def _bare_copy(destination: Path) -> Path:
     return destination
 
 
-def _bare_env() -> dict[str, str]:
-    """A user's shell: no virtualenv on PATH, no MLflow or sotag setting."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SOTAG_")) and k != "VIRTUAL_ENV"}
-    env["PATH"] = BARE_PATH
-    return env
-
-
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
     if shutil.which("git") is None or not (REPO / ".git").exists():
@@ -172,7 +165,7 @@ def _documented_exit(line: str, code: int, output: str) -> bool:
 def _run_to_the_end(line: str, checkout: Path, log: Path) -> None:
     with log.open("w", encoding="utf-8") as out:
         done = subprocess.run(
-            ["bash", "-c", line], cwd=checkout, env=_bare_env(), stdout=out, stderr=subprocess.STDOUT,
+            ["bash", "-c", line], cwd=checkout, env=bare_env(), stdout=out, stderr=subprocess.STDOUT,
             timeout=COMMAND_TIMEOUT_S, check=False,
         )  # fmt: skip
     output = log.read_text(encoding="utf-8", errors="replace")
@@ -229,11 +222,11 @@ def _serve_then_stop(line: str, server: Server, checkout: Path, log: Path) -> No
     url = f"http://127.0.0.1:{port}"
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(
-            ["bash", "-c", command], cwd=checkout, env=_bare_env(), stdout=out, stderr=subprocess.STDOUT,
+            ["bash", "-c", command], cwd=checkout, env=bare_env(), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_as_a_terminal,
         )  # fmt: skip
     try:
-        _wait_until_ready(proc, f"{url}{server.ready_path}", log)
+        wait_until_ready(proc, f"{url}{server.ready_path}", READY_TIMEOUT_S, f"`{command}`", lambda: _tail(log))
         server.ask(url, log)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground group
@@ -241,20 +234,6 @@ def _serve_then_stop(line: str, server: Server, checkout: Path, log: Path) -> No
         proc.wait(timeout=30)
     assert left == [], f"`{command}`: processes {left} still ran {STOP_TIMEOUT_S} s after Ctrl-C: {_tail(log)}"
     assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace"), _tail(log)
-
-
-def _wait_until_ready(proc: subprocess.Popen, ready_url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited {proc.returncode} before answering: {_tail(log)}")
-        try:
-            if requests.get(ready_url, timeout=10).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{ready_url} did not answer in {READY_TIMEOUT_S} s: {_tail(log)}")
 
 
 # --- what some lines leave behind ---------------------------------------------------------------------------------

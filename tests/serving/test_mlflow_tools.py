@@ -8,7 +8,6 @@ standing for the checkout and the temporary folder, and the store's URI for the 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -21,12 +20,11 @@ from mlflow.tracking import MlflowClient
 
 from sotag.infra.tracking import MODEL_NAME
 from sotag.mlruns_config.servers import free_port
-from tests.processes import start_server, stop_server
+from tests.processes import bare_env, start_server, stop_server
 from tests.support.settings import REPO
 
 pytestmark = pytest.mark.integration
 SECTION = "## Use it with MLflow's own tools"
-BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _section_blocks() -> dict[str, list[str]]:
@@ -49,17 +47,10 @@ def _shell_lines(store_uri: str, folder: Path) -> tuple[str, list[str]]:
     return " && ".join(prefix), commands
 
 
-def _bare_env() -> dict[str, str]:
-    """A user's shell before the section's lines: no venv on PATH, no MLflow or sotag setting."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SOTAG_")) and k != "VIRTUAL_ENV"}
-    env["PATH"] = BARE_PATH
-    return env
-
-
 def _bash(prefix: str, command: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", "-c", f"{prefix} && {command}"],
-        env=_bare_env(),
+        env=bare_env(),
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -85,7 +76,7 @@ def test_mlflow_tools_from_another_folder(store, tmp_path):
     bare = subprocess.run(
         [str(Path(sys.executable).parent / "mlflow"), *serve.split()[1:]],
         cwd=folder,
-        env={**_bare_env(), "MLFLOW_TRACKING_URI": uri},
+        env={**bare_env(), "MLFLOW_TRACKING_URI": uri},
         capture_output=True,
         text=True,
         timeout=120,
@@ -96,7 +87,7 @@ def test_mlflow_tools_from_another_folder(store, tmp_path):
     # mlflow models serve, as written (its port made free).
     proc = start_server(
         ["bash", "-c", f"{prefix} && exec {serve}"],
-        _bare_env(),
+        bare_env(),
         f"http://127.0.0.1:{port}/ping",
         timeout_s=180,
     )
@@ -140,7 +131,7 @@ def test_mlflow_tools_from_another_folder(store, tmp_path):
     no_path = subprocess.run(
         [mlflow_bin, *promote_args],
         cwd=folder,
-        env={**_bare_env(), "MLFLOW_TRACKING_URI": uri},
+        env={**bare_env(), "MLFLOW_TRACKING_URI": uri},
         capture_output=True,
         text=True,
         timeout=600,
